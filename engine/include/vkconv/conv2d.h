@@ -1,0 +1,134 @@
+// vkconv/conv2d.h: nn.Conv2d with PyTorch's exact semantics, computed by Vulkan shaders.
+//
+//   vkconv::Conv2d conv(ctx, 3, 16, 3, {.padding = 1});          // nn.Conv2d(3, 16, 3, padding=1)
+//   vkconv::Conv2d dw(ctx, 8, 16, {3, 5}, {.padding = vkconv::Padding::same(), .groups = 8,
+//                                           .padding_mode = vkconv::PaddingMode::Reflect});
+//   vkconv::Tensor y = conv.forward(x);
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "vkconv/context.h"
+#include "vkconv/tensor.h"
+
+namespace vkconv {
+
+// An (h, w) pair; a single int means the same for both, as in PyTorch.
+struct Pair {
+    int h = 0, w = 0;
+    Pair() = default;
+    Pair(int v) : h(v), w(v) {}  // NOLINT: implicit, like PyTorch's int-or-tuple
+    Pair(int h_, int w_) : h(h_), w(w_) {}
+    bool operator==(const Pair&) const = default;
+};
+
+enum class PaddingMode { Zeros = 0, Reflect = 1, Replicate = 2, Circular = 3 };
+PaddingMode parse_padding_mode(const std::string& s);  // "zeros" | "reflect" | "replicate" | "circular"
+std::string to_string(PaddingMode m);
+
+// Conv2d's padding: explicit (h, w) sizes, "same" or "valid".
+struct Padding {
+    enum class Kind { Explicit, Same, Valid };
+    Kind kind = Kind::Explicit;
+    Pair size{0};
+    Padding() = default;
+    Padding(int v) : size(v) {}  // NOLINT
+    Padding(Pair p) : size(p) {}  // NOLINT
+    Padding(int h, int w) : size(h, w) {}
+    Padding(const char* s) : Padding(parse(s)) {}  // NOLINT: "same" / "valid"
+    static Padding same() { Padding p; p.kind = Kind::Same; return p; }
+    static Padding valid() { Padding p; p.kind = Kind::Valid; return p; }
+    static Padding parse(const std::string& s);  // "same", "valid", "n" or "h,w"
+};
+
+struct Conv2dOptions {
+    Pair stride{1};
+    Padding padding{0};
+    Pair dilation{1};
+    int groups = 1;
+    bool bias = true;
+    PaddingMode padding_mode = PaddingMode::Zeros;
+};
+
+// Every parameter of a convolution, as nn.Conv2d holds them.
+struct Conv2dParams {
+    int in_channels = 0, out_channels = 0;
+    Pair kernel{1};
+    Conv2dOptions options;
+
+    // Throws vkconv::Error, PyTorch-style, for parameters nn.Conv2d refuses.
+    void validate() const;
+    // "Conv2d(3, 16, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))", as PyTorch prints it.
+    std::string str() const;
+    int64_t weight_numel() const { return int64_t(out_channels) * (in_channels / options.groups) * kernel.h * kernel.w; }
+    Shape weight_shape() const { return {out_channels, in_channels / options.groups, kernel.h, kernel.w}; }
+};
+
+// A convolution applied to an input size: the padding on each side and the output size.
+struct Conv2dGeometry {
+    int64_t n = 0, h = 0, w = 0;  // input batch, height, width
+    int pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;
+    int64_t out_h = 0, out_w = 0;
+};
+
+// Checks `input_shape` (3-D unbatched [C,H,W] or 4-D [N,C,H,W]) against the parameters and
+// returns the geometry; throws with PyTorch's messages for mismatched channels, reflect or
+// circular padding too large for the input, and empty outputs.
+Conv2dGeometry conv2d_geometry(const Conv2dParams& params, const Shape& input_shape);
+Shape conv2d_output_shape(const Conv2dParams& params, const Shape& input_shape);
+
+// The CPU reference: a plain loop nest with double accumulation, written from PyTorch's
+// definition (F.pad with the padding mode, then a zero-padding-free convolution).
+std::vector<float> conv2d_reference(const Conv2dParams& params, const Shape& input_shape,
+                                    std::span<const float> input, std::span<const float> weight,
+                                    std::span<const float> bias, bool relu = false);
+
+// Which shader computes a convolution. Auto picks by the parameters and the device.
+enum class Conv2dAlgorithm { Auto, DirectTiled, Depthwise };
+std::string to_string(Conv2dAlgorithm a);
+Conv2dAlgorithm parse_conv2d_algorithm(const std::string& s);
+
+class Conv2d {
+public:
+    Conv2d(Context& ctx, int in_channels, int out_channels, Pair kernel_size, Conv2dOptions options = {});
+    Conv2d(Context& ctx, Conv2dParams params);
+
+    const Conv2dParams& params() const { return params_; }
+    // Parameters, host copies in PyTorch's layout ([out, in/groups, kh, kw] and [out]).
+    const std::vector<float>& weight() const { return weight_; }
+    const std::vector<float>& bias() const { return bias_; }
+    void set_weight(std::span<const float> w);
+    void set_bias(std::span<const float> b);  // error when constructed with bias=false
+    // nn.Conv2d.reset_parameters(): kaiming_uniform(a=sqrt(5)) weights and U(-1/sqrt(fan_in),
+    // 1/sqrt(fan_in)) bias, from a seeded generator (not torch's RNG stream).
+    void reset_parameters(uint64_t seed);
+
+    // ReLU applied in the shader's epilogue (Conv2d followed by ReLU in one pass).
+    void set_fused_relu(bool on) { fused_relu_ = on; }
+    bool fused_relu() const { return fused_relu_; }
+    void set_algorithm(Conv2dAlgorithm a);
+    Conv2dAlgorithm algorithm_for(const Shape& input_shape) const;
+
+    Shape output_shape(const Shape& input_shape) const { return conv2d_output_shape(params_, input_shape); }
+    // Computes and waits; the result stays on the device.
+    Tensor forward(const Tensor& input);
+    // Records into `rec` without submitting; `output` must have output_shape(input.shape()).
+    void record(CommandRecorder& rec, const Tensor& input, const Tensor& output);
+
+private:
+    void upload_parameters();
+
+    Context* ctx_;
+    Conv2dParams params_;
+    std::vector<float> weight_, bias_;
+    Tensor weight_dev_, bias_dev_;
+    bool dirty_ = true;
+    bool fused_relu_ = false;
+    Conv2dAlgorithm algorithm_ = Conv2dAlgorithm::Auto;
+};
+
+}  // namespace vkconv

@@ -1,0 +1,49 @@
+// vkconv/tensor.h: a float32 tensor in device memory, row-major (NCHW for images).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "host/buffer.h"
+#include "vkconv/context.h"
+
+namespace vkconv {
+
+using Shape = std::vector<int64_t>;
+
+// "[1, 3, 28, 28]", as PyTorch prints sizes.
+std::string shape_str(const Shape& s);
+// Product of the dimensions; throws if any is negative or the product overflows.
+int64_t shape_numel(const Shape& s);
+
+class Tensor {
+public:
+    Tensor() = default;
+    // Device memory for `shape`, contents unspecified.
+    Tensor(Context& ctx, Shape shape);
+    static Tensor from_host(Context& ctx, Shape shape, std::span<const float> data);
+    static Tensor zeros(Context& ctx, Shape shape);
+
+    void upload(std::span<const float> data);
+    std::vector<float> to_host() const;
+
+    const Shape& shape() const { return shape_; }
+    int64_t dim(int i) const { return shape_.at(static_cast<size_t>(i < 0 ? i + static_cast<int>(shape_.size()) : i)); }
+    int64_t numel() const { return numel_; }
+    uint64_t bytes() const { return static_cast<uint64_t>(numel_) * sizeof(float); }
+    bool defined() const { return buffer_ != nullptr; }
+    host::Buffer& buffer() const;
+    Context& context() const { return buffer().context(); }
+    // Same storage seen with another shape of the same number of elements (like .view()).
+    Tensor reshaped(Shape shape) const;
+
+private:
+    std::shared_ptr<host::Buffer> buffer_;
+    Shape shape_;
+    int64_t numel_ = 0;
+};
+
+}  // namespace vkconv

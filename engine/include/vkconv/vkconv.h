@@ -1,0 +1,7 @@
+// vkconv/vkconv.h: the public header. Include this and link vkconv::vkconv.
+#pragma once
+
+#include "vkconv/context.h"
+#include "vkconv/conv2d.h"
+#include "vkconv/error.h"
+#include "vkconv/tensor.h"

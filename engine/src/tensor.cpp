@@ -1,0 +1,75 @@
+#include "vkconv/tensor.h"
+
+#include <limits>
+#include <sstream>
+
+#include "vkconv/error.h"
+
+namespace vkconv {
+
+std::string shape_str(const Shape& s) {
+    std::ostringstream o;
+    o << "[";
+    for (size_t i = 0; i < s.size(); ++i) o << (i ? ", " : "") << s[i];
+    o << "]";
+    return o.str();
+}
+
+int64_t shape_numel(const Shape& s) {
+    int64_t n = 1;
+    for (int64_t d : s) {
+        if (d < 0) throw Error("negative dimension in shape " + shape_str(s));
+        if (d != 0 && n > std::numeric_limits<int64_t>::max() / d) throw Error("shape " + shape_str(s) + " has too many elements");
+        n *= d;
+    }
+    return n;
+}
+
+Tensor::Tensor(Context& ctx, Shape shape) : shape_(std::move(shape)), numel_(shape_numel(shape_)) {
+    // Shaders index with 32-bit signed integers.
+    if (numel_ > std::numeric_limits<int32_t>::max())
+        throw Error("tensor of shape " + shape_str(shape_) + " has " + std::to_string(numel_) +
+                    " elements; vkconv tensors hold at most 2^31-1");
+    buffer_ = std::make_shared<host::Buffer>(ctx, bytes());
+}
+
+Tensor Tensor::from_host(Context& ctx, Shape shape, std::span<const float> data) {
+    Tensor t(ctx, std::move(shape));
+    t.upload(data);
+    return t;
+}
+
+Tensor Tensor::zeros(Context& ctx, Shape shape) {
+    Tensor t(ctx, std::move(shape));
+    std::vector<float> z(static_cast<size_t>(t.numel()), 0.0f);
+    t.upload(z);
+    return t;
+}
+
+host::Buffer& Tensor::buffer() const {
+    if (!buffer_) throw Error("use of an undefined (default-constructed) Tensor");
+    return *buffer_;
+}
+
+void Tensor::upload(std::span<const float> data) {
+    if (static_cast<int64_t>(data.size()) != numel_)
+        throw Error("upload: tensor of shape " + shape_str(shape_) + " needs " + std::to_string(numel_) +
+                    " values, got " + std::to_string(data.size()));
+    buffer().context().upload(buffer(), 0, data.data(), bytes());
+}
+
+std::vector<float> Tensor::to_host() const {
+    std::vector<float> out(static_cast<size_t>(numel_));
+    buffer().context().download(buffer(), 0, out.data(), bytes());
+    return out;
+}
+
+Tensor Tensor::reshaped(Shape shape) const {
+    if (shape_numel(shape) != numel_)
+        throw Error("shape " + shape_str(shape) + " is invalid for a tensor of " + std::to_string(numel_) + " elements");
+    Tensor t = *this;
+    t.shape_ = std::move(shape);
+    return t;
+}
+
+}  // namespace vkconv

@@ -1,0 +1,45 @@
+// host/buffer.h: a storage buffer and the device memory behind it, owned together.
+// Where the context has host-visible device memory (integrated GPUs, lavapipe) the memory is
+// mapped for the buffer's lifetime and copies are plain memcpy; otherwise it is device-local
+// and Context::upload/download go through the context's reused staging buffer.
+#pragma once
+
+#include <cstdint>
+
+#include <vulkan/vulkan_raii.hpp>
+
+namespace vkconv::host {
+
+class Context;
+
+enum class MemoryKind {
+    Device,   // device-local; host-visible too where the context allows it
+    Staging,  // host-visible and coherent, for transfers
+};
+
+class Buffer {
+public:
+    // `bytes` may be 0: a minimal buffer is made so that it can still be bound.
+    Buffer(Context& ctx, uint64_t bytes, MemoryKind kind = MemoryKind::Device);
+    ~Buffer();
+    Buffer(Buffer&&) noexcept;
+    Buffer& operator=(Buffer&&) = delete;
+    Buffer(const Buffer&) = delete;
+    Buffer& operator=(const Buffer&) = delete;
+
+    vk::Buffer handle() const { return *buffer_; }
+    uint64_t size() const { return size_; }          // as requested
+    uint64_t allocated() const { return allocated_; } // bytes of device memory held
+    void* mapped() const { return mapped_; }         // nullptr when not host-visible
+    Context& context() const { return *ctx_; }
+
+private:
+    Context* ctx_;
+    uint64_t size_ = 0;
+    uint64_t allocated_ = 0;
+    vk::raii::Buffer buffer_{nullptr};
+    vk::raii::DeviceMemory memory_{nullptr};
+    void* mapped_ = nullptr;
+};
+
+}  // namespace vkconv::host

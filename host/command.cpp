@@ -1,0 +1,129 @@
+#include "host/command.h"
+
+#include "host/buffer.h"
+#include "host/context.h"
+#include "host/pipeline.h"
+#include "vkconv/error.h"
+
+namespace vkconv::host {
+namespace {
+constexpr uint32_t kSetsPerPool = 64;
+constexpr uint32_t kMaxBindingsPerSet = 8;
+}  // namespace
+
+BufferBinding::BufferBinding(const Buffer& b) : buffer(b.handle()), offset(0), range(VK_WHOLE_SIZE) {}
+
+CommandRecorder::CommandRecorder(Context& ctx) : ctx_(&ctx) {
+    const auto& dev = ctx.device();
+    pool_ = vk::raii::CommandPool(dev, vk::CommandPoolCreateInfo(vk::CommandPoolCreateFlagBits::eResetCommandBuffer,
+                                                                 ctx.queue_family()));
+    vk::raii::CommandBuffers cbs(dev, vk::CommandBufferAllocateInfo(*pool_, vk::CommandBufferLevel::ePrimary, 1));
+    cmd_ = std::move(cbs[0]);
+    fence_ = vk::raii::Fence(dev, vk::FenceCreateInfo());
+}
+
+CommandRecorder::~CommandRecorder() {
+    // Work recorded but never submitted is simply dropped; work submitted was waited for.
+}
+
+void CommandRecorder::begin_if_needed() {
+    if (recording_) return;
+    cmd_.begin(vk::CommandBufferBeginInfo(vk::CommandBufferUsageFlagBits::eOneTimeSubmit));
+    recording_ = true;
+}
+
+vk::DescriptorSet CommandRecorder::allocate_set(vk::DescriptorSetLayout layout) {
+    if (descriptor_pools_.empty() || sets_in_current_pool_ == kSetsPerPool) {
+        vk::DescriptorPoolSize size(vk::DescriptorType::eStorageBuffer, kSetsPerPool * kMaxBindingsPerSet);
+        descriptor_pools_.emplace_back(ctx_->device(), vk::DescriptorPoolCreateInfo({}, kSetsPerPool, size));
+        sets_in_current_pool_ = 0;
+    }
+    ++sets_in_current_pool_;
+    vk::DescriptorSetAllocateInfo ai(*descriptor_pools_.back(), layout);
+    vk::DescriptorSet set;
+    const auto r = (*ctx_->device()).allocateDescriptorSets(&ai, &set);
+    if (r != vk::Result::eSuccess) throw Error("descriptor set allocation failed: " + vk::to_string(r));
+    return set;
+}
+
+void CommandRecorder::dispatch(const ComputePipeline& pipeline, std::span<const BufferBinding> buffers,
+                               std::span<const std::byte> push_constants, uint32_t gx, uint32_t gy, uint32_t gz) {
+    if (buffers.size() != pipeline.storage_buffers() || buffers.size() > kMaxBindingsPerSet)
+        throw Error("dispatch of '" + pipeline.name() + "': expected " + std::to_string(pipeline.storage_buffers()) +
+                    " buffers, got " + std::to_string(buffers.size()));
+    if (push_constants.size() != pipeline.push_constant_bytes())
+        throw Error("dispatch of '" + pipeline.name() + "': push constants of " + std::to_string(push_constants.size()) +
+                    " bytes, the pipeline expects " + std::to_string(pipeline.push_constant_bytes()));
+    const auto& lim = ctx_->info().max_workgroup_count;
+    if (gx > lim[0] || gy > lim[1] || gz > lim[2])
+        throw Error("dispatch of '" + pipeline.name() + "' (" + std::to_string(gx) + ", " + std::to_string(gy) + ", " +
+                    std::to_string(gz) + ") workgroups exceeds maxComputeWorkGroupCount (" + std::to_string(lim[0]) +
+                    ", " + std::to_string(lim[1]) + ", " + std::to_string(lim[2]) + ")");
+    if (gx == 0 || gy == 0 || gz == 0) return;
+    begin_if_needed();
+    const vk::DescriptorSet set = allocate_set(pipeline.set_layout());
+    std::vector<vk::DescriptorBufferInfo> infos;
+    std::vector<vk::WriteDescriptorSet> writes;
+    infos.reserve(buffers.size());
+    for (uint32_t i = 0; i < buffers.size(); ++i) {
+        infos.emplace_back(buffers[i].buffer, buffers[i].offset, buffers[i].range);
+        writes.emplace_back(set, i, 0, 1, vk::DescriptorType::eStorageBuffer, nullptr, &infos.back());
+    }
+    (*ctx_->device()).updateDescriptorSets(writes, {});
+    cmd_.bindPipeline(vk::PipelineBindPoint::eCompute, pipeline.handle());
+    cmd_.bindDescriptorSets(vk::PipelineBindPoint::eCompute, pipeline.layout(), 0, set, {});
+    if (!push_constants.empty())
+        cmd_.pushConstants<std::byte>(pipeline.layout(), vk::ShaderStageFlagBits::eCompute, 0, push_constants);
+    cmd_.dispatch(gx, gy, gz);
+    ++dispatches_;
+}
+
+void CommandRecorder::barrier() {
+    begin_if_needed();
+    vk::MemoryBarrier b(vk::AccessFlagBits::eShaderWrite | vk::AccessFlagBits::eTransferWrite,
+                        vk::AccessFlagBits::eShaderRead | vk::AccessFlagBits::eShaderWrite |
+                            vk::AccessFlagBits::eTransferRead | vk::AccessFlagBits::eTransferWrite);
+    const auto stages = vk::PipelineStageFlagBits::eComputeShader | vk::PipelineStageFlagBits::eTransfer;
+    cmd_.pipelineBarrier(stages, stages, {}, b, {}, {});
+    ++commands_;
+}
+
+void CommandRecorder::copy(const Buffer& src, uint64_t src_offset, const Buffer& dst, uint64_t dst_offset, uint64_t bytes) {
+    if (bytes == 0) return;
+    begin_if_needed();
+    cmd_.copyBuffer(src.handle(), dst.handle(), vk::BufferCopy(src_offset, dst_offset, bytes));
+    ++commands_;
+}
+
+void CommandRecorder::fill(const Buffer& dst, uint32_t value) {
+    begin_if_needed();
+    cmd_.fillBuffer(dst.handle(), 0, VK_WHOLE_SIZE, value);
+    ++commands_;
+}
+
+void CommandRecorder::submit_and_wait() {
+    if (!recording_) return;
+    cmd_.end();
+    recording_ = false;
+    {
+        std::lock_guard lock(ctx_->queue_mutex());
+        vk::CommandBuffer h = *cmd_;
+        ctx_->queue().submit(vk::SubmitInfo({}, {}, h), *fence_);
+    }
+    const auto r = ctx_->device().waitForFences(*fence_, true, UINT64_MAX);
+    if (r != vk::Result::eSuccess) throw Error("waiting for the GPU failed: " + vk::to_string(r));
+    ctx_->device().resetFences(*fence_);
+    reset();
+}
+
+void CommandRecorder::reset() {
+    cmd_.reset();
+    for (auto& p : descriptor_pools_) p.reset();
+    // Keep one pool for reuse; free the others.
+    if (descriptor_pools_.size() > 1) descriptor_pools_.erase(descriptor_pools_.begin() + 1, descriptor_pools_.end());
+    sets_in_current_pool_ = 0;
+    dispatches_ = 0;
+    commands_ = 0;
+}
+
+}  // namespace vkconv::host

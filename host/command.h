@@ -1,0 +1,72 @@
+// host/command.h: records compute work into one command buffer and submits it with a fence.
+// A recorder owns its command pool and descriptor pools, so each thread can use its own;
+// descriptor sets live until reset() (after the GPU is done), then the pools are recycled.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include <vulkan/vulkan_raii.hpp>
+
+namespace vkconv::host {
+
+class Buffer;
+class ComputePipeline;
+class Context;
+
+// A range of a buffer bound to one storage-buffer binding.
+struct BufferBinding {
+    vk::Buffer buffer;
+    uint64_t offset = 0;
+    uint64_t range = VK_WHOLE_SIZE;
+    BufferBinding(const Buffer& b);  // NOLINT: whole buffer, implicit on purpose
+    BufferBinding(vk::Buffer b, uint64_t off, uint64_t r) : buffer(b), offset(off), range(r) {}
+};
+
+class CommandRecorder {
+public:
+    explicit CommandRecorder(Context& ctx);
+    ~CommandRecorder();
+    CommandRecorder(const CommandRecorder&) = delete;
+    CommandRecorder& operator=(const CommandRecorder&) = delete;
+
+    Context& context() const { return *ctx_; }
+    vk::CommandBuffer command_buffer() const { return *cmd_; }
+
+    // Binds the pipeline and buffers, pushes constants, and dispatches `groups` workgroups.
+    void dispatch(const ComputePipeline& pipeline, std::span<const BufferBinding> buffers,
+                  std::span<const std::byte> push_constants, uint32_t gx, uint32_t gy, uint32_t gz);
+    template <class PushConstants>
+    void dispatch(const ComputePipeline& p, std::span<const BufferBinding> b, const PushConstants& pc,
+                  uint32_t gx, uint32_t gy, uint32_t gz) {
+        dispatch(p, b, std::as_bytes(std::span(&pc, 1)), gx, gy, gz);
+    }
+    // Makes earlier compute/transfer writes visible to later compute/transfer work.
+    void barrier();
+    void copy(const Buffer& src, uint64_t src_offset, const Buffer& dst, uint64_t dst_offset, uint64_t bytes);
+    void fill(const Buffer& dst, uint32_t value);
+
+    // Ends recording, submits, waits for completion, then resets for new recording.
+    void submit_and_wait();
+    uint32_t dispatch_count() const { return dispatches_; }
+    bool empty() const { return dispatches_ == 0 && commands_ == 0; }
+
+private:
+    vk::DescriptorSet allocate_set(vk::DescriptorSetLayout layout);
+    void begin_if_needed();
+    void reset();
+
+    Context* ctx_;
+    vk::raii::CommandPool pool_{nullptr};
+    vk::raii::CommandBuffer cmd_{nullptr};
+    vk::raii::Fence fence_{nullptr};
+    std::vector<vk::raii::DescriptorPool> descriptor_pools_;
+    uint32_t sets_in_current_pool_ = 0;
+    bool recording_ = false;
+    uint32_t dispatches_ = 0;
+    uint32_t commands_ = 0;
+};
+
+}  // namespace vkconv::host

@@ -1,0 +1,369 @@
+// host/context.cpp: instance, device choice, device, queue, validation messages, transfers.
+#include "host/context.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+#include "host/buffer.h"
+#include "host/command.h"
+#include "host/pipeline.h"
+#include "vkconv/error.h"
+
+namespace vkconv::host {
+namespace {
+
+constexpr const char* kValidationLayer = "VK_LAYER_KHRONOS_validation";
+
+bool env_flag(const char* name) {
+    const char* v = std::getenv(name);
+    return v && *v && std::strcmp(v, "0") != 0;
+}
+
+std::string type_name(vk::PhysicalDeviceType t) {
+    switch (t) {
+        case vk::PhysicalDeviceType::eDiscreteGpu: return "discrete";
+        case vk::PhysicalDeviceType::eIntegratedGpu: return "integrated";
+        case vk::PhysicalDeviceType::eVirtualGpu: return "virtual";
+        case vk::PhysicalDeviceType::eCpu: return "cpu";
+        default: return "other";
+    }
+}
+
+bool has_instance_extension(const vk::raii::Context& ctx, const char* name) {
+    for (const auto& e : ctx.enumerateInstanceExtensionProperties())
+        if (std::strcmp(e.extensionName, name) == 0) return true;
+    return false;
+}
+
+bool has_layer(const vk::raii::Context& ctx, const char* name) {
+    for (const auto& l : ctx.enumerateInstanceLayerProperties())
+        if (std::strcmp(l.layerName, name) == 0) return true;
+    return false;
+}
+
+DeviceInfo describe(const vk::raii::PhysicalDevice& pd, uint32_t index) {
+    DeviceInfo d;
+    d.index = index;
+    const auto p = pd.getProperties();
+    d.api_version = p.apiVersion;
+    // Structures newer than the device's version may not be chained: ask for each only when
+    // the device's version has it in core.
+    const bool v12 = p.apiVersion >= VK_API_VERSION_1_2, v13 = p.apiVersion >= VK_API_VERSION_1_3;
+    d.name = p.deviceName.data();
+    d.type = type_name(p.deviceType);
+    d.vendor_id = p.vendorID;
+    d.device_id = p.deviceID;
+    d.driver_version = p.driverVersion;
+    std::copy(p.pipelineCacheUUID.begin(), p.pipelineCacheUUID.end(), d.pipeline_cache_uuid.begin());
+    const auto& l = p.limits;
+    for (int i = 0; i < 3; ++i) {
+        d.max_workgroup_size[i] = l.maxComputeWorkGroupSize[i];
+        d.max_workgroup_count[i] = l.maxComputeWorkGroupCount[i];
+    }
+    d.max_workgroup_invocations = l.maxComputeWorkGroupInvocations;
+    d.max_shared_memory = l.maxComputeSharedMemorySize;
+    d.max_push_constants = l.maxPushConstantsSize;
+    d.max_storage_buffer_range = l.maxStorageBufferRange;
+    d.max_texel_buffer_elements = l.maxTexelBufferElements;
+    d.min_storage_buffer_offset_alignment = l.minStorageBufferOffsetAlignment;
+    d.timestamps = l.timestampComputeAndGraphics;
+    d.timestamp_period_ns = l.timestampPeriod;
+
+    auto props = pd.getProperties2<vk::PhysicalDeviceProperties2, vk::PhysicalDeviceSubgroupProperties,
+                                   vk::PhysicalDeviceMaintenance3Properties>();
+    d.subgroup_size = props.get<vk::PhysicalDeviceSubgroupProperties>().subgroupSize;
+    d.max_memory_allocation_size = props.get<vk::PhysicalDeviceMaintenance3Properties>().maxMemoryAllocationSize;
+    d.min_subgroup_size = d.max_subgroup_size = d.subgroup_size;
+    if (v12) {
+        auto p12 = pd.getProperties2<vk::PhysicalDeviceProperties2, vk::PhysicalDeviceDriverProperties>();
+        d.driver_name = p12.get<vk::PhysicalDeviceDriverProperties>().driverName.data();
+        d.driver_info = p12.get<vk::PhysicalDeviceDriverProperties>().driverInfo.data();
+        auto f = pd.getFeatures2<vk::PhysicalDeviceFeatures2, vk::PhysicalDeviceVulkan11Features,
+                                 vk::PhysicalDeviceVulkan12Features>();
+        d.shader_float16 = f.get<vk::PhysicalDeviceVulkan12Features>().shaderFloat16;
+        d.storage_buffer_16bit = f.get<vk::PhysicalDeviceVulkan11Features>().storageBuffer16BitAccess;
+    }
+    if (v13) {
+        auto p13 = pd.getProperties2<vk::PhysicalDeviceProperties2, vk::PhysicalDeviceSubgroupSizeControlProperties>();
+        d.min_subgroup_size = p13.get<vk::PhysicalDeviceSubgroupSizeControlProperties>().minSubgroupSize;
+        d.max_subgroup_size = p13.get<vk::PhysicalDeviceSubgroupSizeControlProperties>().maxSubgroupSize;
+        auto f13 = pd.getFeatures2<vk::PhysicalDeviceFeatures2, vk::PhysicalDeviceVulkan13Features>();
+        d.subgroup_size_control = f13.get<vk::PhysicalDeviceVulkan13Features>().subgroupSizeControl;
+    }
+
+    auto mem = pd.getMemoryProperties();
+    for (uint32_t h = 0; h < mem.memoryHeapCount; ++h)
+        if (mem.memoryHeaps[h].flags & vk::MemoryHeapFlagBits::eDeviceLocal) d.device_local_bytes += mem.memoryHeaps[h].size;
+    const auto unified = vk::MemoryPropertyFlagBits::eDeviceLocal | vk::MemoryPropertyFlagBits::eHostVisible |
+                         vk::MemoryPropertyFlagBits::eHostCoherent;
+    for (uint32_t t = 0; t < mem.memoryTypeCount; ++t)
+        if ((mem.memoryTypes[t].propertyFlags & unified) == unified) d.unified_memory = true;
+    return d;
+}
+
+// Index of the device the selector names, or the best by type. Throws when nothing matches.
+uint32_t choose_device(const std::vector<DeviceInfo>& devices, const std::string& selector_option) {
+    if (devices.empty()) throw Error("no Vulkan device found (install a driver, e.g. mesa-vulkan-drivers for lavapipe)");
+    std::string selector = selector_option;
+    std::string source = "device option";
+    if (selector.empty()) {
+        if (const char* env = std::getenv("VKCONV_DEVICE")) {
+            selector = env;
+            source = "VKCONV_DEVICE";
+        }
+    }
+    if (!selector.empty()) {
+        const bool numeric = std::all_of(selector.begin(), selector.end(), [](char c) { return c >= '0' && c <= '9'; });
+        if (numeric && selector.size() < 6) {
+            const auto i = static_cast<uint32_t>(std::stoul(selector));
+            if (i < devices.size()) return i;
+        } else {
+            for (const auto& d : devices)
+                if (d.name.find(selector) != std::string::npos) return d.index;
+        }
+        std::ostringstream msg;
+        msg << source << " '" << selector << "' matches no Vulkan device; the devices are:";
+        for (const auto& d : devices) msg << " [" << d.index << "] " << d.name << " (" << d.type << ")";
+        throw Error(msg.str());
+    }
+    uint32_t best = 0;
+    for (const auto& d : devices)
+        if (d.type_rank() > devices[best].type_rank()) best = d.index;
+    return best;
+}
+
+vk::raii::Instance make_instance(const vk::raii::Context& ctx, bool validation, bool sync_validation,
+                                 std::vector<const char*>& extensions_out) {
+    vk::ApplicationInfo app("vkconv", 1, "vkconv", 1, VK_API_VERSION_1_1);
+    const uint32_t loader_version = ctx.enumerateInstanceVersion();
+    app.apiVersion = std::min<uint32_t>(loader_version, VK_API_VERSION_1_3);
+    std::vector<const char*> layers;
+    auto& extensions = extensions_out;
+    vk::InstanceCreateFlags flags;
+    if (has_instance_extension(ctx, VK_KHR_PORTABILITY_ENUMERATION_EXTENSION_NAME)) {
+        // Lets MoltenVK-style portability drivers be enumerated.
+        extensions.push_back(VK_KHR_PORTABILITY_ENUMERATION_EXTENSION_NAME);
+        flags |= vk::InstanceCreateFlagBits::eEnumeratePortabilityKHR;
+    }
+    if (validation) {
+        if (!has_layer(ctx, kValidationLayer))
+            throw Error("validation was requested (VKCONV_VALIDATION=1 or ContextOptions::validation) but the layer " +
+                        std::string(kValidationLayer) + " is not installed (Debian: apt install vulkan-validationlayers)");
+        layers.push_back(kValidationLayer);
+        extensions.push_back(VK_EXT_DEBUG_UTILS_EXTENSION_NAME);
+    }
+    vk::InstanceCreateInfo info(flags, &app, layers, extensions);
+    std::vector<vk::ValidationFeatureEnableEXT> enables;
+    if (sync_validation) enables.push_back(vk::ValidationFeatureEnableEXT::eSynchronizationValidation);
+    vk::ValidationFeaturesEXT features(enables, {});
+    if (validation && !enables.empty()) info.pNext = &features;
+    return vk::raii::Instance(ctx, info);
+}
+
+}  // namespace
+
+int DeviceInfo::type_rank() const {
+    if (type == "discrete") return 4;
+    if (type == "integrated") return 3;
+    if (type == "virtual") return 2;
+    if (type == "cpu") return 1;
+    return 0;
+}
+
+std::vector<DeviceInfo> list_devices(const std::string& selector, uint32_t* chosen) {
+    vk::raii::Context ctx;
+    std::vector<const char*> extensions;
+    auto instance = make_instance(ctx, false, false, extensions);
+    vk::raii::PhysicalDevices pds(instance);
+    std::vector<DeviceInfo> out;
+    for (uint32_t i = 0; i < pds.size(); ++i) out.push_back(describe(pds[i], i));
+    if (chosen && !out.empty()) *chosen = choose_device(out, selector);
+    return out;
+}
+
+Context::Context(const ContextOptions& options) : options_(options) {
+    validation_ = options.validation || options.sync_validation || env_flag("VKCONV_VALIDATION");
+    try {
+        std::vector<const char*> extensions;
+        instance_ = make_instance(vk_context_, validation_, options.sync_validation, extensions);
+        if (validation_) {
+            vk::DebugUtilsMessengerCreateInfoEXT mi(
+                {},
+                vk::DebugUtilsMessageSeverityFlagBitsEXT::eWarning | vk::DebugUtilsMessageSeverityFlagBitsEXT::eError,
+                vk::DebugUtilsMessageTypeFlagBitsEXT::eValidation | vk::DebugUtilsMessageTypeFlagBitsEXT::eGeneral,
+                &Context::debug_callback, this);
+            messenger_ = vk::raii::DebugUtilsMessengerEXT(instance_, mi);
+        }
+        vk::raii::PhysicalDevices pds(instance_);
+        std::vector<DeviceInfo> infos;
+        for (uint32_t i = 0; i < pds.size(); ++i) infos.push_back(describe(pds[i], i));
+        const uint32_t chosen = choose_device(infos, options.device);
+        physical_device_ = std::move(pds[chosen]);
+        info_ = infos[chosen];
+        if (info_.api_version < VK_API_VERSION_1_1)
+            throw Error("device '" + info_.name + "' supports only Vulkan " + std::to_string(VK_VERSION_MAJOR(info_.api_version)) +
+                        "." + std::to_string(VK_VERSION_MINOR(info_.api_version)) + "; vkconv needs Vulkan 1.1");
+
+        // A compute queue; prefer one without graphics (async compute) only when it is the sole
+        // choice would not matter for correctness, so take the first compute-capable family.
+        const auto families = physical_device_.getQueueFamilyProperties();
+        bool found = false;
+        for (uint32_t i = 0; i < families.size() && !found; ++i)
+            if (families[i].queueFlags & vk::QueueFlagBits::eCompute) {
+                queue_family_ = i;
+                found = true;
+            }
+        if (!found) throw Error("device '" + info_.name + "' has no compute queue");
+
+        const float priority = 1.0f;
+        vk::DeviceQueueCreateInfo qi({}, queue_family_, 1, &priority);
+        vk::PhysicalDeviceFeatures2 features;
+        vk::PhysicalDeviceVulkan11Features f11;
+        vk::PhysicalDeviceVulkan12Features f12;
+        // fp16 storage and arithmetic are switched on where present; shaders that use them are
+        // only chosen when DeviceInfo says so.
+        f11.storageBuffer16BitAccess = info_.storage_buffer_16bit;
+        f12.shaderFloat16 = info_.shader_float16;
+        features.pNext = &f11;
+        f11.pNext = &f12;
+        vk::DeviceCreateInfo di({}, qi, {}, {});
+        // The Vulkan11/12 feature structures exist from Vulkan 1.2 on.
+        if (info_.api_version >= VK_API_VERSION_1_2) di.pNext = &features;
+        device_ = vk::raii::Device(physical_device_, di);
+        queue_ = device_.getQueue(queue_family_, 0);
+        memory_properties_ = physical_device_.getMemoryProperties();
+        pipeline_cache_ = vk::raii::PipelineCache(device_, vk::PipelineCacheCreateInfo());
+        transfer_pool_ = vk::raii::CommandPool(
+            device_, vk::CommandPoolCreateInfo(vk::CommandPoolCreateFlagBits::eResetCommandBuffer, queue_family_));
+    } catch (const vk::SystemError& e) {
+        throw Error(std::string("Vulkan initialisation failed: ") + e.what());
+    }
+}
+
+Context::~Context() {
+    // Everything the context made must go before the device does; the members' order handles
+    // the Vulkan objects, the caches hold pipelines and the staging buffer which are destroyed here.
+    if (*device_) device_.waitIdle();
+    pipelines_.clear();
+    staging_.reset();
+}
+
+uint32_t Context::memory_type(uint32_t type_bits, vk::MemoryPropertyFlags required,
+                              vk::MemoryPropertyFlags preferred) const {
+    int fallback = -1;
+    for (uint32_t t = 0; t < memory_properties_.memoryTypeCount; ++t) {
+        if (!(type_bits & (1u << t))) continue;
+        const auto flags = memory_properties_.memoryTypes[t].propertyFlags;
+        if ((flags & required) != required) continue;
+        if ((flags & preferred) == preferred) return t;
+        if (fallback < 0) fallback = static_cast<int>(t);
+    }
+    if (fallback < 0)
+        throw Error("device '" + info_.name + "' has no memory type with the required properties " + vk::to_string(required));
+    return static_cast<uint32_t>(fallback);
+}
+
+std::shared_ptr<const ComputePipeline> Context::pipeline(const std::string& shader,
+                                                         const std::vector<uint32_t>& specialization,
+                                                         uint32_t storage_buffers, uint32_t push_constant_bytes) {
+    std::string key = shader + "|" + std::to_string(storage_buffers) + "|" + std::to_string(push_constant_bytes);
+    for (uint32_t v : specialization) key += "|" + std::to_string(v);
+    std::lock_guard lock(pipelines_mutex_);
+    auto it = pipelines_.find(key);
+    if (it != pipelines_.end()) return it->second;
+    auto p = std::make_shared<const ComputePipeline>(*this, shader, specialization, storage_buffers, push_constant_bytes);
+    pipelines_.emplace(key, p);
+    return p;
+}
+
+void Context::note_allocation(int64_t bytes, int count) {
+    live_bytes_ += static_cast<uint64_t>(bytes);
+    live_allocations_ += static_cast<uint64_t>(count);
+}
+
+void Context::upload(Buffer& dst, uint64_t offset, const void* src, uint64_t bytes) {
+    if (offset + bytes > dst.size()) throw Error("upload: range exceeds the buffer's size");
+    if (bytes == 0) return;
+    if (dst.mapped()) {
+        std::memcpy(static_cast<char*>(dst.mapped()) + offset, src, bytes);
+        return;
+    }
+    std::lock_guard lock(staging_mutex_);
+    if (!staging_ || staging_->size() < bytes) {
+        staging_.reset();
+        staging_ = std::make_unique<Buffer>(*this, bytes, MemoryKind::Staging);
+    }
+    std::memcpy(staging_->mapped(), src, bytes);
+    transfer(*staging_, dst, offset, bytes, true);
+}
+
+void Context::download(const Buffer& src, uint64_t offset, void* dst, uint64_t bytes) {
+    if (offset + bytes > src.size()) throw Error("download: range exceeds the buffer's size");
+    if (bytes == 0) return;
+    if (src.mapped()) {
+        std::memcpy(dst, static_cast<const char*>(src.mapped()) + offset, bytes);
+        return;
+    }
+    std::lock_guard lock(staging_mutex_);
+    if (!staging_ || staging_->size() < bytes) {
+        staging_.reset();
+        staging_ = std::make_unique<Buffer>(*this, bytes, MemoryKind::Staging);
+    }
+    transfer(*staging_, src, offset, bytes, false);
+    std::memcpy(dst, staging_->mapped(), bytes);
+}
+
+void Context::transfer(Buffer& staging, const Buffer& buffer, uint64_t offset, uint64_t bytes, bool to_device) {
+    vk::raii::CommandBuffers cbs(device_, vk::CommandBufferAllocateInfo(*transfer_pool_, vk::CommandBufferLevel::ePrimary, 1));
+    auto& cb = cbs[0];
+    cb.begin(vk::CommandBufferBeginInfo(vk::CommandBufferUsageFlagBits::eOneTimeSubmit));
+    // Earlier compute work may have written (or still read) the buffer.
+    vk::MemoryBarrier before(vk::AccessFlagBits::eShaderWrite | vk::AccessFlagBits::eTransferWrite,
+                             vk::AccessFlagBits::eTransferRead | vk::AccessFlagBits::eTransferWrite);
+    cb.pipelineBarrier(vk::PipelineStageFlagBits::eComputeShader | vk::PipelineStageFlagBits::eTransfer,
+                       vk::PipelineStageFlagBits::eTransfer, {}, before, {}, {});
+    if (to_device)
+        cb.copyBuffer(staging.handle(), buffer.handle(), vk::BufferCopy(0, offset, bytes));
+    else
+        cb.copyBuffer(buffer.handle(), staging.handle(), vk::BufferCopy(offset, 0, bytes));
+    vk::MemoryBarrier after(vk::AccessFlagBits::eTransferWrite,
+                            vk::AccessFlagBits::eHostRead | vk::AccessFlagBits::eShaderRead | vk::AccessFlagBits::eShaderWrite);
+    cb.pipelineBarrier(vk::PipelineStageFlagBits::eTransfer,
+                       vk::PipelineStageFlagBits::eHost | vk::PipelineStageFlagBits::eComputeShader, {}, after, {}, {});
+    cb.end();
+    vk::raii::Fence fence(device_, vk::FenceCreateInfo());
+    {
+        std::lock_guard qlock(queue_mutex_);
+        vk::CommandBuffer h = *cb;
+        queue_.submit(vk::SubmitInfo({}, {}, h), *fence);
+    }
+    if (device_.waitForFences(*fence, true, UINT64_MAX) != vk::Result::eSuccess) throw Error("transfer: fence wait failed");
+}
+
+VKAPI_ATTR VkBool32 VKAPI_CALL Context::debug_callback(VkDebugUtilsMessageSeverityFlagBitsEXT severity,
+                                                       VkDebugUtilsMessageTypeFlagsEXT,
+                                                       const VkDebugUtilsMessengerCallbackDataEXT* data, void* user) {
+    auto* self = static_cast<Context*>(user);
+    std::string msg = (severity & VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT) ? "validation error: " : "validation warning: ";
+    msg += data && data->pMessage ? data->pMessage : "(no message)";
+    {
+        std::lock_guard lock(self->messages_mutex_);
+        self->messages_.push_back(msg);
+    }
+    if (self->options_.on_validation_message) self->options_.on_validation_message(msg);
+    return VK_FALSE;
+}
+
+std::vector<std::string> Context::validation_messages() const {
+    std::lock_guard lock(messages_mutex_);
+    return messages_;
+}
+
+void Context::clear_validation_messages() {
+    std::lock_guard lock(messages_mutex_);
+    messages_.clear();
+}
+
+}  // namespace vkconv::host

@@ -1,0 +1,148 @@
+// host/context.h: the Vulkan runtime vkconv computes with: instance, physical-device choice,
+// logical device, one compute queue, memory statistics, the validation layer's messages.
+// It knows nothing about convolution; engine/ builds on it.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <vulkan/vulkan_raii.hpp>
+
+namespace vkconv::host {
+
+class Buffer;
+class ComputePipeline;
+
+struct ContextOptions {
+    // Khronos validation layer; also switched on by VKCONV_VALIDATION=1.
+    bool validation = false;
+    // Synchronization validation (implies validation).
+    bool sync_validation = false;
+    // Device index ("0") or a substring of its name ("llvmpipe"); empty: VKCONV_DEVICE or the
+    // best by type (discrete > integrated > virtual > CPU).
+    std::string device;
+    // Test-only: use device-local memory plus staging even where host-visible device memory
+    // exists, so the staging path is exercised on integrated GPUs and lavapipe.
+    bool force_staging = false;
+    // Called with each validation message (in addition to it being recorded); may be empty.
+    std::function<void(const std::string&)> on_validation_message;
+};
+
+// What vkconv needs to know about a physical device, in one place.
+struct DeviceInfo {
+    uint32_t index = 0;
+    std::string name;
+    std::string type;            // "discrete", "integrated", "virtual", "cpu", "other"
+    std::string driver_name;     // from VkPhysicalDeviceDriverProperties
+    std::string driver_info;
+    uint32_t vendor_id = 0, device_id = 0, driver_version = 0, api_version = 0;
+    std::array<uint8_t, VK_UUID_SIZE> pipeline_cache_uuid{};
+    uint32_t max_workgroup_size[3] = {0, 0, 0};
+    uint32_t max_workgroup_count[3] = {0, 0, 0};
+    uint32_t max_workgroup_invocations = 0;
+    uint32_t max_shared_memory = 0;
+    uint32_t max_push_constants = 0;
+    uint64_t max_storage_buffer_range = 0;
+    uint64_t max_texel_buffer_elements = 0;
+    uint64_t max_memory_allocation_size = 0;
+    uint64_t min_storage_buffer_offset_alignment = 0;
+    uint32_t subgroup_size = 0;
+    bool subgroup_size_control = false;
+    uint32_t min_subgroup_size = 0, max_subgroup_size = 0;
+    bool shader_float16 = false;
+    bool storage_buffer_16bit = false;
+    bool timestamps = false;
+    double timestamp_period_ns = 0;
+    uint64_t device_local_bytes = 0;
+    bool unified_memory = false;  // a DEVICE_LOCAL | HOST_VISIBLE | HOST_COHERENT type exists
+    int type_rank() const;        // higher is preferred
+};
+
+// All physical devices, each described; `chosen` gets the index the selection rule picks.
+std::vector<DeviceInfo> list_devices(const std::string& selector = {}, uint32_t* chosen = nullptr);
+
+class Context {
+public:
+    explicit Context(const ContextOptions& options = {});
+    ~Context();
+    Context(const Context&) = delete;
+    Context& operator=(const Context&) = delete;
+
+    const DeviceInfo& info() const { return info_; }
+    const vk::raii::Device& device() const { return device_; }
+    const vk::raii::PhysicalDevice& physical_device() const { return physical_device_; }
+    const vk::raii::Queue& queue() const { return queue_; }
+    uint32_t queue_family() const { return queue_family_; }
+    const vk::raii::PipelineCache& pipeline_cache() const { return pipeline_cache_; }
+    bool host_visible_device_memory() const { return !options_.force_staging && info_.unified_memory; }
+
+    // Serialises vkQueueSubmit on the shared queue.
+    std::mutex& queue_mutex() { return queue_mutex_; }
+
+    // Memory type index for the required/preferred property flags; throws when none fits.
+    uint32_t memory_type(uint32_t type_bits, vk::MemoryPropertyFlags required,
+                         vk::MemoryPropertyFlags preferred = {}) const;
+
+    // A pipeline built from an embedded shader, cached by (shader, specialization data, layout).
+    std::shared_ptr<const ComputePipeline> pipeline(const std::string& shader,
+                                                    const std::vector<uint32_t>& specialization,
+                                                    uint32_t storage_buffers, uint32_t push_constant_bytes);
+
+    // Copies between host memory and a buffer; uses the reused staging buffer when the buffer
+    // is not host-visible. Blocks until the copy is done.
+    void upload(Buffer& dst, uint64_t offset, const void* src, uint64_t bytes);
+    void download(const Buffer& src, uint64_t offset, void* dst, uint64_t bytes);
+
+    // Memory statistics (bytes and allocations currently alive).
+    uint64_t live_bytes() const { return live_bytes_.load(); }
+    uint64_t live_allocations() const { return live_allocations_.load(); }
+    void note_allocation(int64_t bytes, int count);
+
+    // Validation-layer messages received so far (errors and warnings).
+    std::vector<std::string> validation_messages() const;
+    void clear_validation_messages();
+    bool validation_enabled() const { return validation_; }
+
+private:
+    static VKAPI_ATTR VkBool32 VKAPI_CALL debug_callback(VkDebugUtilsMessageSeverityFlagBitsEXT,
+                                                         VkDebugUtilsMessageTypeFlagsEXT,
+                                                         const VkDebugUtilsMessengerCallbackDataEXT*, void*);
+    void transfer(Buffer& staging, const Buffer& buffer, uint64_t offset, uint64_t bytes, bool to_device);
+
+    ContextOptions options_;
+    bool validation_ = false;
+    vk::raii::Context vk_context_;
+    vk::raii::Instance instance_{nullptr};
+    vk::raii::DebugUtilsMessengerEXT messenger_{nullptr};
+    vk::raii::PhysicalDevice physical_device_{nullptr};
+    DeviceInfo info_;
+    uint32_t queue_family_ = 0;
+    vk::raii::Device device_{nullptr};
+    vk::raii::Queue queue_{nullptr};
+    vk::raii::PipelineCache pipeline_cache_{nullptr};
+    vk::PhysicalDeviceMemoryProperties memory_properties_;
+
+    std::mutex queue_mutex_;
+    std::mutex pipelines_mutex_;
+    std::map<std::string, std::shared_ptr<const ComputePipeline>> pipelines_;
+
+    std::mutex staging_mutex_;
+    std::unique_ptr<Buffer> staging_;
+    vk::raii::CommandPool transfer_pool_{nullptr};
+
+    std::atomic<uint64_t> live_bytes_{0};
+    std::atomic<uint64_t> live_allocations_{0};
+
+    mutable std::mutex messages_mutex_;
+    std::vector<std::string> messages_;
+};
+
+}  // namespace vkconv::host

@@ -1,0 +1,43 @@
+#include "host/pipeline.h"
+
+#include <vector>
+
+#include "host/context.h"
+#include "host/shader_registry.h"
+#include "vkconv/error.h"
+
+namespace vkconv::host {
+
+ComputePipeline::ComputePipeline(Context& ctx, const std::string& shader, std::span<const uint32_t> specialization,
+                                 uint32_t storage_buffers, uint32_t push_constant_bytes)
+    : name_(shader), storage_buffers_(storage_buffers), push_constant_bytes_(push_constant_bytes) {
+    const auto code = embedded_shader(shader);
+    if (code.empty()) throw Error("no embedded shader named '" + shader + "'");
+    if (push_constant_bytes > ctx.info().max_push_constants)
+        throw Error("shader '" + shader + "' needs " + std::to_string(push_constant_bytes) +
+                    " bytes of push constants; the device allows " + std::to_string(ctx.info().max_push_constants));
+    const auto& dev = ctx.device();
+    module_ = vk::raii::ShaderModule(dev, vk::ShaderModuleCreateInfo({}, code.size_bytes(), code.data()));
+
+    std::vector<vk::DescriptorSetLayoutBinding> bindings;
+    for (uint32_t i = 0; i < storage_buffers; ++i)
+        bindings.emplace_back(i, vk::DescriptorType::eStorageBuffer, 1, vk::ShaderStageFlagBits::eCompute);
+    set_layout_ = vk::raii::DescriptorSetLayout(dev, vk::DescriptorSetLayoutCreateInfo({}, bindings));
+
+    vk::PushConstantRange range(vk::ShaderStageFlagBits::eCompute, 0, push_constant_bytes);
+    vk::DescriptorSetLayout set_layout = *set_layout_;
+    vk::PipelineLayoutCreateInfo li({}, set_layout);
+    if (push_constant_bytes) li.setPushConstantRanges(range);
+    layout_ = vk::raii::PipelineLayout(dev, li);
+
+    std::vector<vk::SpecializationMapEntry> entries;
+    for (uint32_t i = 0; i < specialization.size(); ++i)
+        entries.emplace_back(i, i * sizeof(uint32_t), sizeof(uint32_t));
+    vk::SpecializationInfo spec(static_cast<uint32_t>(entries.size()), entries.data(), specialization.size_bytes(),
+                                specialization.data());
+    vk::PipelineShaderStageCreateInfo stage({}, vk::ShaderStageFlagBits::eCompute, *module_, "main",
+                                            specialization.empty() ? nullptr : &spec);
+    pipeline_ = vk::raii::Pipeline(dev, ctx.pipeline_cache(), vk::ComputePipelineCreateInfo({}, stage, *layout_));
+}
+
+}  // namespace vkconv::host

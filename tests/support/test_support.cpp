@@ -1,0 +1,86 @@
+#include "support/test_support.h"
+
+#include <cmath>
+#include <memory>
+#include <random>
+#include <sstream>
+
+namespace vkconv::test {
+
+Context& context() {
+    static std::unique_ptr<Context> ctx = [] {
+        ContextOptions o;
+        o.validation = true;
+        o.sync_validation = true;
+        return std::make_unique<Context>(o);
+    }();
+    return *ctx;
+}
+
+Context& staging_context() {
+    static std::unique_ptr<Context> ctx = [] {
+        ContextOptions o;
+        o.validation = true;
+        o.sync_validation = true;
+        o.force_staging = true;
+        return std::make_unique<Context>(o);
+    }();
+    return *ctx;
+}
+
+namespace {
+void fail_on_messages(Context& ctx) {
+    const auto messages = ctx.validation_messages();
+    for (const auto& m : messages) ADD_FAILURE() << m;
+    ctx.clear_validation_messages();
+}
+}  // namespace
+
+void VulkanTest::SetUp() {
+    context().clear_validation_messages();
+    staging_context().clear_validation_messages();
+}
+
+void VulkanTest::TearDown() {
+    fail_on_messages(context());
+    fail_on_messages(staging_context());
+}
+
+std::vector<float> random_values(size_t n, uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::vector<float> v(n);
+    // From raw bits, not std::uniform_real_distribution, whose output is implementation-defined.
+    for (auto& x : v) x = static_cast<float>(static_cast<double>(rng() >> 11) * 0x1.0p-53 * 2.0 - 1.0);
+    return v;
+}
+
+::testing::AssertionResult all_close(std::span<const float> got, std::span<const float> want, std::span<const float> tol) {
+    if (got.size() != want.size())
+        return ::testing::AssertionFailure() << "size " << got.size() << " != expected " << want.size();
+    std::ostringstream msg;
+    size_t bad = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+        const float d = std::fabs(got[i] - want[i]);
+        const bool ok = d <= tol[i] || (std::isnan(got[i]) && std::isnan(want[i])) || (got[i] == want[i]);
+        if (!ok) {
+            if (bad < 8) msg << "\n  [" << i << "] got " << got[i] << ", want " << want[i] << " (|diff| " << d << " > tol " << tol[i] << ")";
+            ++bad;
+        }
+    }
+    if (bad) return ::testing::AssertionFailure() << bad << " of " << got.size() << " elements differ:" << msg.str();
+    return ::testing::AssertionSuccess();
+}
+
+::testing::AssertionResult all_close(std::span<const float> got, std::span<const float> want, float tol) {
+    std::vector<float> t(got.size(), tol);
+    return all_close(got, want, t);
+}
+
+std::vector<float> fp32_sum_tolerance(std::span<const float> abs_sums, int64_t terms) {
+    std::vector<float> t(abs_sums.size());
+    const double eps = std::ldexp(1.0, -24);
+    for (size_t i = 0; i < t.size(); ++i) t[i] = static_cast<float>(2.0 * double(terms + 1) * eps * abs_sums[i] + 1e-6);
+    return t;
+}
+
+}  // namespace vkconv::test

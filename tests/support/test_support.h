@@ -1,0 +1,41 @@
+// Test support: one Vulkan context per test process with the Khronos validation layer (and
+// synchronization validation) on; every test fixture fails the test when the layer said anything.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <span>
+#include <string>
+#include <vector>
+
+#include "vkconv/vkconv.h"
+
+namespace vkconv::test {
+
+// The process's context: validation on, device from VKCONV_DEVICE or the best one.
+Context& context();
+// A second context that forces the staging (device-local + copy) path.
+Context& staging_context();
+
+// Base fixture: clears the validation messages before each test and fails it on any message.
+class VulkanTest : public ::testing::Test {
+protected:
+    void SetUp() override;
+    void TearDown() override;
+};
+
+// Uniform values in [-1, 1) from a seed (deterministic across platforms).
+std::vector<float> random_values(size_t n, uint64_t seed);
+
+// Element-wise |got - want| <= tol[i]; reports the first few mismatches with their index.
+::testing::AssertionResult all_close(std::span<const float> got, std::span<const float> want, std::span<const float> tol);
+// Same with one tolerance for every element.
+::testing::AssertionResult all_close(std::span<const float> got, std::span<const float> want, float tol);
+
+// An fp32 summation of L products differs from the exact (double) sum by at most
+// L * 2^-24 * sum|products| (a standard bound for recursive summation with FMA); `abs_sums`
+// holds sum|products| per output. Returns 2 * that bound + 1e-6 per element (the 2 covers the
+// bias addition and the final rounding).
+std::vector<float> fp32_sum_tolerance(std::span<const float> abs_sums, int64_t terms);
+
+}  // namespace vkconv::test
