@@ -331,7 +331,10 @@ TEST(SafetensorsTest, RefusesBadShapes) {
     EXPECT_VKCONV_ERROR(parse(with_shape("[18446744073709551615]")), "does not fit in int64");
     std::string many = "[1";
     for (int i = 0; i < 64; ++i) many += ",1";
-    EXPECT_VKCONV_ERROR(parse(with_shape(many + "]")), "more than 64 dimensions");
+    EXPECT_VKCONV_ERROR(parse(with_shape(many + "]")), "more than 64 elements");
+    // Long arrays are refused wherever they are, before the whole header is parsed.
+    EXPECT_VKCONV_ERROR(parse(make_st("{\"w\":{\"junk\":[" + std::string(1000000, '1') + many.substr(2) + "]}}")),
+                        "more than 64 elements");
 }
 
 TEST(SafetensorsTest, RefusesShapeProductOverflow) {

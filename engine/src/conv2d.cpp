@@ -250,7 +250,7 @@ std::vector<float> conv2d_reference(const Conv2dParams& params, const Shape& in,
 Conv2d::Conv2d(Context& ctx, int in_channels, int out_channels, Pair kernel_size, Conv2dOptions options)
     : Conv2d(ctx, Conv2dParams{in_channels, out_channels, kernel_size, options}) {}
 
-Conv2d::Conv2d(Context& ctx, Conv2dParams params) : ctx_(&ctx), params_(std::move(params)) {
+Conv2d::Conv2d(Context& ctx, Conv2dParams params) : Layer(ctx), params_(std::move(params)) {
     params_.validate();
     reset_parameters(0);
 }
@@ -262,30 +262,24 @@ void Conv2d::reset_parameters(uint64_t seed) {
     const float bound = static_cast<float>(1.0 / std::sqrt(double(fan_in)));
     std::mt19937_64 rng(seed);
     std::uniform_real_distribution<float> u(-bound, bound);
-    weight_.resize(static_cast<size_t>(params_.weight_numel()));
-    for (auto& v : weight_) v = u(rng);
-    bias_.clear();
+    std::vector<float> w(static_cast<size_t>(params_.weight_numel()));
+    for (auto& v : w) v = u(rng);
+    add_parameter("weight", params_.weight_shape(), std::move(w));
     if (params_.options.bias) {
-        bias_.resize(static_cast<size_t>(params_.out_channels));
-        for (auto& v : bias_) v = u(rng);
+        std::vector<float> b(static_cast<size_t>(params_.out_channels));
+        for (auto& v : b) v = u(rng);
+        add_parameter("bias", {params_.out_channels}, std::move(b));
     }
-    dirty_ = true;
 }
 
-void Conv2d::set_weight(std::span<const float> w) {
-    if (static_cast<int64_t>(w.size()) != params_.weight_numel())
-        throw Error("Conv2d.set_weight: expected " + std::to_string(params_.weight_numel()) + " values for a weight of shape " +
-                    shape_str(params_.weight_shape()) + ", got " + std::to_string(w.size()));
-    weight_.assign(w.begin(), w.end());
-    dirty_ = true;
+const std::vector<float>& Conv2d::bias() const {
+    static const std::vector<float> none;
+    return params_.options.bias ? parameter("bias") : none;
 }
 
 void Conv2d::set_bias(std::span<const float> b) {
     if (!params_.options.bias) throw Error("Conv2d.set_bias: this Conv2d was made with bias=False");
-    if (static_cast<int64_t>(b.size()) != params_.out_channels)
-        throw Error("Conv2d.set_bias: expected " + std::to_string(params_.out_channels) + " values, got " + std::to_string(b.size()));
-    bias_.assign(b.begin(), b.end());
-    dirty_ = true;
+    set_parameter("bias", b);
 }
 
 void Conv2d::set_algorithm(Conv2dAlgorithm a) {
@@ -301,35 +295,32 @@ Conv2dAlgorithm Conv2d::algorithm_for(const Shape&) const {
     return Conv2dAlgorithm::DirectTiled;
 }
 
-void Conv2d::upload_parameters() {
-    if (!dirty_) return;
-    weight_dev_ = Tensor::from_host(*ctx_, params_.weight_shape(), weight_);
-    if (params_.options.bias) bias_dev_ = Tensor::from_host(*ctx_, {params_.out_channels}, bias_);
-    dirty_ = false;
+Shape Conv2d::output_shape(std::span<const Shape> inputs) const {
+    check_input_count(inputs.size());
+    return conv2d_output_shape(params_, inputs[0]);
 }
 
-Tensor Conv2d::forward(const Tensor& input) {
-    Tensor out(*ctx_, output_shape(input.shape()));
-    CommandRecorder rec(*ctx_);
-    record(rec, input, out);
-    rec.submit_and_wait();
-    return out;
+std::vector<float> Conv2d::reference(std::span<const Shape> shapes, std::span<const std::vector<float>> inputs) const {
+    check_input_count(shapes.size());
+    return conv2d_reference(params_, shapes[0], inputs[0], weight(), bias(), fused_relu_);
 }
 
-void Conv2d::record(CommandRecorder& rec, const Tensor& input, const Tensor& output) {
+void Conv2d::record(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output) {
+    check_input_count(inputs.size());
+    const Tensor& input = inputs[0];
     const auto g = conv2d_geometry(params_, input.shape());
-    const Shape expected = output_shape(input.shape());
+    const Shape expected = conv2d_output_shape(params_, input.shape());
     if (output.shape() != expected)
         throw Error("Conv2d: output tensor has shape " + shape_str(output.shape()) + ", expected " + shape_str(expected));
-    upload_parameters();
+    const Tensor& weight_dev = device_parameter("weight");
+    const Tensor& bias_dev = params_.options.bias ? device_parameter("bias") : weight_dev;  // unused binding when bias=False
     const auto& info = ctx_->info();
-    for (const Tensor* t : {&input, &output, static_cast<const Tensor*>(&weight_dev_)})
+    for (const Tensor* t : {&input, &output, &weight_dev})
         if (t->bytes() > info.max_storage_buffer_range)
             throw Error("Conv2d: a tensor of shape " + shape_str(t->shape()) + " (" + std::to_string(t->bytes()) +
                         " bytes) exceeds the device's maxStorageBufferRange (" + std::to_string(info.max_storage_buffer_range) +
                         " bytes)");
     if (g.n == 0) return;
-
     const auto& o = params_.options;
     const int cin_g = params_.in_channels / o.groups, cout_g = params_.out_channels / o.groups;
     Conv2dPushConstants pc{};
@@ -375,8 +366,7 @@ void Conv2d::record(CommandRecorder& rec, const Tensor& input, const Tensor& out
     const int64_t total_z = g.n * groups_per_image * blocks;
     const uint32_t gx = static_cast<uint32_t>((g.out_w + TW - 1) / TW);
     const uint32_t gy = static_cast<uint32_t>((g.out_h + TH - 1) / TH);
-    const Tensor& bias = o.bias ? bias_dev_ : weight_dev_;  // unused binding when bias=False
-    const host::BufferBinding bindings[] = {input.buffer(), weight_dev_.buffer(), bias.buffer(), output.buffer()};
+    const host::BufferBinding bindings[] = {input.buffer(), weight_dev.buffer(), bias_dev.buffer(), output.buffer()};
     // Split along z so that no dispatch exceeds maxComputeWorkGroupCount[2].
     const int64_t max_z = info.max_workgroup_count[2];
     for (int64_t z0 = 0; z0 < total_z; z0 += max_z) {

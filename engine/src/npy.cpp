@@ -23,7 +23,6 @@
 #include <fstream>
 #include <limits>
 #include <new>
-#include <optional>
 #include <system_error>
 
 #include "vkconv/error.h"
@@ -116,8 +115,7 @@ private:
     static bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
     static bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
-    // '\0' at the end; the header cannot contain a NUL that we would then accept, because no
-    // rule below accepts '\0'.
+    // '\0' past the end: no rule accepts it, so running out of text is a syntax error.
     char peek() const { return pos_ < text_.size() ? text_[pos_] : '\0'; }
 
     void skip_ws() {
@@ -125,7 +123,7 @@ private:
     }
 
     bool consume(char c) {
-        if (peek() != c || pos_ >= text_.size()) return false;
+        if (pos_ >= text_.size() || text_[pos_] != c) return false;
         ++pos_;
         return true;
     }
@@ -293,9 +291,14 @@ void check_descr(const std::string& descr, std::string_view name) {
     fail(name, "unsupported dtype " + detail::quote_untrusted(descr) + ": " + hint);
 }
 
-// numpy.save's header dict for a C-order float32 array, before padding.
+// numpy.save's header dict for a C-order float32 array, before alignment padding.
 std::string header_text(std::span<const int64_t> shape) {
-    return "{'descr': '<f4', 'fortran_order': False, 'shape': " + format_shape(shape) + ", }";
+    std::string text = "{'descr': '<f4', 'fortran_order': False, 'shape': " + format_shape(shape) + ", }";
+    // numpy (>= 1.23) leaves room for the first dim to grow to 21 digits, so that appending
+    // to the file can rewrite the header in place. Copied so that our files match byte for byte.
+    constexpr size_t kGrowthAxisMaxDigits = 21;
+    if (!shape.empty()) text.append(kGrowthAxisMaxDigits - std::to_string(shape[0]).size(), ' ');
+    return text;
 }
 
 void append_le(std::vector<uint8_t>& out, uint64_t value, size_t size) {

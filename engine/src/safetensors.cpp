@@ -42,7 +42,7 @@ constexpr uint64_t kMaxHeaderBytes = 100'000'000;  // the reference implementati
 constexpr size_t kMaxDims = 64;
 // A valid header nests at most: root object > tensor entry > shape array. A little slack
 // keeps messages about wrong types specific, while hostile nesting stops early.
-constexpr int kMaxJsonDepth = 8;
+constexpr size_t kMaxJsonDepth = 8;
 constexpr const char* kMetadataKey = "__metadata__";
 
 [[noreturn]] void fail(std::string_view name, const std::string& rule) {
@@ -163,33 +163,69 @@ uint64_t read_header_length(std::span<const uint8_t> bytes, std::string_view nam
     return length;
 }
 
-// Parses the header JSON, refusing duplicate keys and deep nesting on the way.
-json parse_header_json(std::span<const uint8_t> text, std::string_view name) {
-    std::vector<std::set<std::string>> keys_per_object;  // one set per open object
-    const json::parser_callback_t check = [&](int depth, json::parse_event_t event, json& parsed) {
+// Checks made while the header JSON is parsed, so that hostile input is stopped before its
+// whole document is built in memory: nesting depth, array lengths (the only arrays in a valid
+// header are shapes and data_offsets, all short) and duplicate keys (which would make the
+// file mean different things to different readers).
+class HeaderGuard {
+public:
+    explicit HeaderGuard(std::string_view name) : name_(name) {}
+
+    bool operator()(int /*depth*/, json::parse_event_t event, json& parsed) {
         switch (event) {
         case json::parse_event_t::object_start:
         case json::parse_event_t::array_start:
-            if (depth >= kMaxJsonDepth) fail(name, "header JSON is nested too deeply");
-            if (event == json::parse_event_t::object_start) keys_per_object.emplace_back();
+            count_element();
+            if (open_.size() >= kMaxJsonDepth) fail(name_, "header JSON is nested too deeply");
+            open_.push_back({event == json::parse_event_t::array_start, 0, {}});
             break;
         case json::parse_event_t::object_end:
-            keys_per_object.pop_back();
+        case json::parse_event_t::array_end:
+            open_.pop_back();
             break;
         case json::parse_event_t::key:
-            if (!keys_per_object.back().insert(parsed.get<std::string>()).second) {
-                fail(name, "header JSON has the key " +
-                               detail::quote_untrusted(parsed.get<std::string>()) +
-                               " twice in one object");
+            if (!open_.back().keys.insert(parsed.get<std::string>()).second) {
+                fail(name_, "header JSON has the key " +
+                                detail::quote_untrusted(parsed.get<std::string>()) +
+                                " twice in one object");
             }
             break;
-        default:
+        case json::parse_event_t::value:
+            count_element();
             break;
         }
-        return true;
+        return true;  // keep everything; refusals throw
+    }
+
+private:
+    struct Container {
+        bool is_array;
+        size_t length;               // elements so far, for arrays
+        std::set<std::string> keys;  // keys so far, for objects
     };
+    std::string_view name_;
+    std::vector<Container> open_;  // innermost last
+
+    void count_element() {
+        if (open_.empty() || !open_.back().is_array) return;
+        if (++open_.back().length > kMaxDims) {
+            fail(name_, "header JSON has an array with more than " + std::to_string(kMaxDims) +
+                            " elements (a shape has at most " + std::to_string(kMaxDims) +
+                            " dimensions)");
+        }
+    }
+};
+
+json parse_header_json(std::span<const uint8_t> text, std::string_view name) {
+    // nlohmann treats a NUL byte as the end of input, so "{...}\0anything" would parse. A NUL
+    // is never valid in JSON text (outside strings it is not whitespace; inside, control
+    // characters must be escaped), so refuse it here.
+    if (const auto nul = std::find(text.begin(), text.end(), uint8_t{0}); nul != text.end()) {
+        fail(name, "header is not valid JSON: NUL byte at offset " +
+                       std::to_string(nul - text.begin()));
+    }
     try {
-        return json::parse(text.begin(), text.end(), check);
+        return json::parse(text.begin(), text.end(), HeaderGuard(name));
     } catch (const json::exception& e) {
         fail(name, std::string("header is not valid JSON: ") + e.what());
     }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "vkconv/context.h"
+#include "vkconv/layer.h"
 #include "vkconv/tensor.h"
 
 namespace vkconv {
@@ -92,17 +93,26 @@ enum class Conv2dAlgorithm { Auto, DirectTiled, Depthwise };
 std::string to_string(Conv2dAlgorithm a);
 Conv2dAlgorithm parse_conv2d_algorithm(const std::string& s);
 
-class Conv2d {
+class Conv2d : public Layer {
 public:
     Conv2d(Context& ctx, int in_channels, int out_channels, Pair kernel_size, Conv2dOptions options = {});
     Conv2d(Context& ctx, Conv2dParams params);
 
+    std::string type() const override { return "Conv2d"; }
+    std::string repr() const override { return params_.str(); }
+    Shape output_shape(std::span<const Shape> inputs) const override;
+    void record(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output) override;
+    std::vector<float> reference(std::span<const Shape> shapes, std::span<const std::vector<float>> inputs) const override;
+    using Layer::output_shape;
+    using Layer::reference;
+
     const Conv2dParams& params() const { return params_; }
-    // Parameters, host copies in PyTorch's layout ([out, in/groups, kh, kw] and [out]).
-    const std::vector<float>& weight() const { return weight_; }
-    const std::vector<float>& bias() const { return bias_; }
-    void set_weight(std::span<const float> w);
-    void set_bias(std::span<const float> b);  // error when constructed with bias=false
+    // Parameters, host copies in PyTorch's layout ([out, in/groups, kh, kw] and [out]; empty
+    // bias when bias=False).
+    const std::vector<float>& weight() const { return parameter("weight"); }
+    const std::vector<float>& bias() const;
+    void set_weight(std::span<const float> w) { set_parameter("weight", w); }
+    void set_bias(std::span<const float> b);  // error when constructed with bias=False
     // nn.Conv2d.reset_parameters(): kaiming_uniform(a=sqrt(5)) weights and U(-1/sqrt(fan_in),
     // 1/sqrt(fan_in)) bias, from a seeded generator (not torch's RNG stream).
     void reset_parameters(uint64_t seed);
@@ -113,20 +123,13 @@ public:
     void set_algorithm(Conv2dAlgorithm a);
     Conv2dAlgorithm algorithm_for(const Shape& input_shape) const;
 
-    Shape output_shape(const Shape& input_shape) const { return conv2d_output_shape(params_, input_shape); }
-    // Computes and waits; the result stays on the device.
-    Tensor forward(const Tensor& input);
     // Records into `rec` without submitting; `output` must have output_shape(input.shape()).
-    void record(CommandRecorder& rec, const Tensor& input, const Tensor& output);
+    void record(CommandRecorder& rec, const Tensor& input, const Tensor& output) {
+        record(rec, std::span(&input, 1), output);
+    }
 
 private:
-    void upload_parameters();
-
-    Context* ctx_;
     Conv2dParams params_;
-    std::vector<float> weight_, bias_;
-    Tensor weight_dev_, bias_dev_;
-    bool dirty_ = true;
     bool fused_relu_ = false;
     Conv2dAlgorithm algorithm_ = Conv2dAlgorithm::Auto;
 };

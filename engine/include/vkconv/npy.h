@@ -8,8 +8,8 @@
 // overflow-checked arithmetic, before anything is allocated.
 //
 // Only what vkconv needs is supported: little-endian float32 ('<f4') in C order, with
-// format versions 1.0, 2.0 and 3.0. The writer produces exactly what numpy.save writes for
-// such an array (version 1.0, header padded to a multiple of 64 bytes).
+// format versions 1.0, 2.0 and 3.0. The writer produces the same bytes as numpy.save (>= 1.23)
+// for such an array: version 1.0, header padded with spaces to a multiple of 64 bytes.
 #pragma once
 
 #include <cstdint>

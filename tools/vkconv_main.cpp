@@ -1,0 +1,159 @@
+// vkconv: the command-line tool.
+//   vkconv devices                     list Vulkan devices and the limits that matter
+//   vkconv conv2d --input X.npy ...    one convolution, torch.nn.functional.conv2d's arguments
+// Every failure is one line on stderr and exit status 1.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include "vkconv/npy.h"
+#include "vkconv/vkconv.h"
+
+namespace {
+
+using namespace vkconv;
+
+// "n" or "h,w" -> Pair; `what` names the option in errors.
+Pair parse_pair(const std::string& s, const std::string& what) {
+    auto to_int = [&](const std::string& t) {
+        size_t used = 0;
+        int v = 0;
+        try {
+            v = std::stoi(t, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        if (t.empty() || used != t.size()) throw Error(what + " must be an integer or 'h,w', but got '" + s + "'");
+        return v;
+    };
+    const auto comma = s.find(',');
+    if (comma == std::string::npos) return Pair(to_int(s));
+    return Pair(to_int(s.substr(0, comma)), to_int(s.substr(comma + 1)));
+}
+
+std::string version_str(uint32_t v) {
+    return std::to_string(VK_API_VERSION_MAJOR(v)) + "." + std::to_string(VK_API_VERSION_MINOR(v)) + "." +
+           std::to_string(VK_API_VERSION_PATCH(v));
+}
+
+int cmd_devices(const std::string& selector) {
+    uint32_t chosen = 0;
+    const auto devices = list_devices(selector, &chosen);
+    for (const auto& d : devices) {
+        std::printf("%s [%u] %s\n", d.index == chosen ? "*" : " ", d.index, d.name.c_str());
+        std::printf("      type %s, driver %s (%s), Vulkan %s\n", d.type.c_str(), d.driver_name.c_str(), d.driver_info.c_str(),
+                    version_str(d.api_version).c_str());
+        std::printf("      workgroup size max (%u, %u, %u), invocations %u, count max (%u, %u, %u)\n", d.max_workgroup_size[0],
+                    d.max_workgroup_size[1], d.max_workgroup_size[2], d.max_workgroup_invocations, d.max_workgroup_count[0],
+                    d.max_workgroup_count[1], d.max_workgroup_count[2]);
+        std::printf("      shared memory %u bytes, subgroup size %u (min %u, max %u), push constants %u bytes\n",
+                    d.max_shared_memory, d.subgroup_size, d.min_subgroup_size, d.max_subgroup_size, d.max_push_constants);
+        std::printf("      fp16 arithmetic %s, 16-bit storage %s, storage buffer range %llu bytes, max allocation %llu bytes\n",
+                    d.shader_float16 ? "yes" : "no", d.storage_buffer_16bit ? "yes" : "no",
+                    static_cast<unsigned long long>(d.max_storage_buffer_range),
+                    static_cast<unsigned long long>(d.max_memory_allocation_size));
+        std::printf("      device-local memory %llu MiB%s, timestamps %s\n",
+                    static_cast<unsigned long long>(d.device_local_bytes >> 20),
+                    d.unified_memory ? " (host-visible: no staging)" : "", d.timestamps ? "yes" : "no");
+    }
+    std::printf("* = the device vkconv would choose (override with --device or VKCONV_DEVICE)\n");
+    return 0;
+}
+
+struct Conv2dArgs {
+    std::string input, weight, bias, output;
+    std::string stride = "1", padding = "0", dilation = "1", padding_mode = "zeros", algorithm = "auto";
+    int groups = 1;
+    bool reference = false;
+};
+
+int cmd_conv2d(const Conv2dArgs& a, const std::string& device) {
+    const HostArray x = load_npy(a.input);
+    const HostArray w = load_npy(a.weight);
+    std::optional<HostArray> b;
+    if (!a.bias.empty()) b = load_npy(a.bias);
+    if (w.shape.size() != 4)
+        throw Error(a.weight + ": weight must be 4-D [out_channels, in_channels/groups, kh, kw], but got shape " + shape_str(w.shape));
+    if (b && (b->shape.size() != 1 || b->shape[0] != w.shape[0]))
+        throw Error(a.bias + ": bias must be 1-D with out_channels=" + std::to_string(w.shape[0]) + " elements, but got shape " +
+                    shape_str(b->shape));
+    if (x.shape.size() != 3 && x.shape.size() != 4)
+        throw Error(a.input + ": Expected 3D (unbatched) or 4D (batched) input to conv2d, but got input of size: " + shape_str(x.shape));
+    for (int64_t d : w.shape)
+        if (d > INT32_MAX) throw Error(a.weight + ": dimension too large: " + shape_str(w.shape));
+    if (w.shape[0] == 0 || w.shape[1] == 0) throw Error(a.weight + ": weight has an empty dimension: " + shape_str(w.shape));
+
+    Conv2dParams p;
+    p.options.groups = a.groups;
+    p.out_channels = static_cast<int>(w.shape[0]);
+    const int64_t in_channels = int64_t(w.shape[1]) * a.groups;
+    if (in_channels > INT32_MAX) throw Error("--groups too large");
+    p.in_channels = static_cast<int>(in_channels);
+    p.kernel = Pair(static_cast<int>(w.shape[2]), static_cast<int>(w.shape[3]));
+    p.options.stride = parse_pair(a.stride, "--stride");
+    p.options.dilation = parse_pair(a.dilation, "--dilation");
+    p.options.padding = Padding::parse(a.padding);
+    p.options.padding_mode = parse_padding_mode(a.padding_mode);
+    p.options.bias = b.has_value();
+    const Shape out_shape = conv2d_output_shape(p, x.shape);  // validates everything first
+
+    HostArray y;
+    y.shape = out_shape;
+    if (a.reference) {
+        y.data = conv2d_reference(p, x.shape, x.data, w.data, b ? std::span<const float>(b->data) : std::span<const float>());
+    } else {
+        ContextOptions co;
+        co.device = device;
+        Context ctx(co);
+        Conv2d conv(ctx, p);
+        conv.set_algorithm(parse_conv2d_algorithm(a.algorithm));
+        conv.set_weight(w.data);
+        if (b) conv.set_bias(b->data);
+        y.data = conv.forward(Tensor::from_host(ctx, x.shape, x.data)).to_host();
+    }
+    save_npy(a.output, y);
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"vkconv: PyTorch-exact convolution on any Vulkan device"};
+    app.require_subcommand(1);
+    std::string device;
+    app.add_option("--device", device, "device index or name substring (default: VKCONV_DEVICE or the best)");
+
+    auto* devices = app.add_subcommand("devices", "list Vulkan devices, their limits, and the one vkconv would choose");
+
+    Conv2dArgs c;
+    auto* conv = app.add_subcommand("conv2d", "torch.nn.functional.conv2d on .npy files (float32, C order, little-endian)");
+    conv->add_option("--input", c.input, "input [N, C, H, W] or [C, H, W]")->required();
+    conv->add_option("--weight", c.weight, "weight [out_channels, in_channels/groups, kh, kw]")->required();
+    conv->add_option("--bias", c.bias, "bias [out_channels]");
+    conv->add_option("--output", c.output, "where to write the result")->required();
+    conv->add_option("--stride", c.stride, "n or h,w")->capture_default_str();
+    conv->add_option("--padding", c.padding, "n, h,w, same or valid")->capture_default_str();
+    conv->add_option("--dilation", c.dilation, "n or h,w")->capture_default_str();
+    conv->add_option("--groups", c.groups)->capture_default_str();
+    conv->add_option("--padding-mode", c.padding_mode, "zeros|reflect|replicate|circular")->capture_default_str();
+    conv->add_option("--algorithm", c.algorithm, "auto|direct_tiled|depthwise")->capture_default_str();
+    conv->add_option("--device", device, "device index or name substring");
+    conv->add_flag("--reference", c.reference, "compute with the CPU reference instead of the GPU");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    }
+    try {
+        if (*devices) return cmd_devices(device);
+        if (*conv) return cmd_conv2d(c, device);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "vkconv: error: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}
