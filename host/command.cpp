@@ -109,6 +109,7 @@ void CommandRecorder::submit_and_wait() {
         std::lock_guard lock(ctx_->queue_mutex());
         vk::CommandBuffer h = *cmd_;
         ctx_->queue().submit(vk::SubmitInfo({}, {}, h), *fence_);
+        ctx_->note_submission();
     }
     const auto r = ctx_->device().waitForFences(*fence_, true, UINT64_MAX);
     if (r != vk::Result::eSuccess) throw Error("waiting for the GPU failed: " + vk::to_string(r));

@@ -286,6 +286,7 @@ void Context::note_allocation(int64_t bytes, int count) {
 void Context::upload(Buffer& dst, uint64_t offset, const void* src, uint64_t bytes) {
     if (offset + bytes > dst.size()) throw Error("upload: range exceeds the buffer's size");
     if (bytes == 0) return;
+    ++host_transfers_;
     if (dst.mapped()) {
         std::memcpy(static_cast<char*>(dst.mapped()) + offset, src, bytes);
         return;
@@ -302,6 +303,7 @@ void Context::upload(Buffer& dst, uint64_t offset, const void* src, uint64_t byt
 void Context::download(const Buffer& src, uint64_t offset, void* dst, uint64_t bytes) {
     if (offset + bytes > src.size()) throw Error("download: range exceeds the buffer's size");
     if (bytes == 0) return;
+    ++host_transfers_;
     if (src.mapped()) {
         std::memcpy(dst, static_cast<const char*>(src.mapped()) + offset, bytes);
         return;
@@ -338,6 +340,7 @@ void Context::transfer(Buffer& staging, const Buffer& buffer, uint64_t offset, u
         std::lock_guard qlock(queue_mutex_);
         vk::CommandBuffer h = *cb;
         queue_.submit(vk::SubmitInfo({}, {}, h), *fence);
+        ++submissions_;
     }
     if (device_.waitForFences(*fence, true, UINT64_MAX) != vk::Result::eSuccess) throw Error("transfer: fence wait failed");
 }

@@ -106,6 +106,11 @@ public:
     uint64_t live_allocations() const { return live_allocations_.load(); }
     void note_allocation(int64_t bytes, int count);
 
+    // Traffic counters: queue submissions and host<->device copies since the context was made.
+    uint64_t submissions() const { return submissions_.load(); }
+    uint64_t host_transfers() const { return host_transfers_.load(); }
+    void note_submission() { ++submissions_; }
+
     // Validation-layer messages received so far (errors and warnings).
     std::vector<std::string> validation_messages() const;
     void clear_validation_messages();
@@ -140,6 +145,8 @@ private:
 
     std::atomic<uint64_t> live_bytes_{0};
     std::atomic<uint64_t> live_allocations_{0};
+    std::atomic<uint64_t> submissions_{0};
+    std::atomic<uint64_t> host_transfers_{0};
 
     mutable std::mutex messages_mutex_;
     std::vector<std::string> messages_;

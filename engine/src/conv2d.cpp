@@ -306,6 +306,10 @@ std::vector<float> Conv2d::reference(std::span<const Shape> shapes, std::span<co
 }
 
 void Conv2d::record(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output) {
+    record_impl(rec, inputs, output, fused_relu_);
+}
+
+void Conv2d::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output, bool fuse_relu) {
     check_input_count(inputs.size());
     const Tensor& input = inputs[0];
     const auto g = conv2d_geometry(params_, input.shape());
@@ -349,7 +353,7 @@ void Conv2d::record(CommandRecorder& rec, std::span<const Tensor> inputs, const 
     std::shared_ptr<const host::ComputePipeline> pipeline;
     int64_t blocks = 0;
     const uint32_t pad_mode = static_cast<uint32_t>(o.padding_mode);
-    const uint32_t has_bias = o.bias ? 1 : 0, relu = fused_relu_ ? 1 : 0;
+    const uint32_t has_bias = o.bias ? 1 : 0, relu = fuse_relu ? 1 : 0;
     if (algorithm == Conv2dAlgorithm::Depthwise) {
         const uint32_t mt = pow2_at_least(cout_g, 4);
         pipeline = ctx_->pipeline("conv2d_depthwise", {TW, TH, mt, 0, pad_mode, has_bias, relu}, 4, sizeof pc);

@@ -26,6 +26,10 @@ Tensor Layer::forward(std::span<const Tensor> inputs) {
     return out;
 }
 
+void Layer::record_with_relu(CommandRecorder&, std::span<const Tensor>, const Tensor&) {
+    throw Error(type() + " cannot fuse a ReLU into its output");
+}
+
 void Layer::check_input_count(size_t n) const {
     if (n != static_cast<size_t>(num_inputs()))
         throw Error(type() + ": expected " + std::to_string(num_inputs()) + " input(s), got " + std::to_string(n));
@@ -37,6 +41,7 @@ void Layer::add_parameter(const std::string& name, Shape shape, std::vector<floa
                     " values");
     params_[name] = Parameter{std::move(shape), std::move(value), buffer};
     stale_.insert(name);
+    ++version_;
 }
 
 void Layer::set_parameter(const std::string& name, std::span<const float> value) {
@@ -47,6 +52,7 @@ void Layer::set_parameter(const std::string& name, std::span<const float> value)
                     std::to_string(shape_numel(it->second.shape)) + " values), got " + std::to_string(value.size()) + " values");
     it->second.value.assign(value.begin(), value.end());
     stale_.insert(name);
+    ++version_;
     on_parameter_changed(name);
 }
 

@@ -340,10 +340,9 @@ std::string format_shape(std::span<const int64_t> shape) {
     return s + (shape.size() == 1 ? ",)" : ")");
 }
 
-std::string detail::quote_untrusted(std::string_view text) {
-    constexpr size_t kMaxShown = 64;
-    std::string s = "'";
-    for (size_t i = 0; i < text.size() && i < kMaxShown; ++i) {
+std::string detail::printable_untrusted(std::string_view text, size_t max_shown) {
+    std::string s;
+    for (size_t i = 0; i < text.size() && i < max_shown; ++i) {
         const auto c = static_cast<unsigned char>(text[i]);
         if (c >= 0x20 && c < 0x7f && c != '\\') {
             s += static_cast<char>(c);
@@ -354,9 +353,14 @@ std::string detail::quote_untrusted(std::string_view text) {
             s += kHex[c & 15];
         }
     }
-    s += "'";
-    if (text.size() > kMaxShown) s += "...";
+    if (text.size() > max_shown) s += "...";
     return s;
+}
+
+std::string detail::quote_untrusted(std::string_view text) {
+    constexpr size_t kMaxShown = 64;
+    const bool cut = text.size() > kMaxShown;
+    return "'" + printable_untrusted(text.substr(0, kMaxShown), kMaxShown) + "'" + (cut ? "..." : "");
 }
 
 int64_t HostArray::numel() const { return shape_numel(shape, "HostArray"); }

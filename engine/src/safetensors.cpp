@@ -227,7 +227,8 @@ json parse_header_json(std::span<const uint8_t> text, std::string_view name) {
     try {
         return json::parse(text.begin(), text.end(), HeaderGuard(name));
     } catch (const json::exception& e) {
-        fail(name, std::string("header is not valid JSON: ") + e.what());
+        // nlohmann quotes the offending token, which can be megabytes long.
+        fail(name, "header is not valid JSON: " + detail::printable_untrusted(e.what(), 300));
     }
 }
 

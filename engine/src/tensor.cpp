@@ -46,6 +46,17 @@ Tensor Tensor::zeros(Context& ctx, Shape shape) {
     return t;
 }
 
+Tensor Tensor::over(std::shared_ptr<host::Buffer> storage, Shape shape) {
+    Tensor t;
+    t.shape_ = std::move(shape);
+    t.numel_ = shape_numel(t.shape_);
+    if (!storage || storage->size() < t.bytes())
+        throw Error("Tensor::over: storage of " + std::to_string(storage ? storage->size() : 0) + " bytes is too small for shape " +
+                    shape_str(t.shape_));
+    t.buffer_ = std::move(storage);
+    return t;
+}
+
 host::Buffer& Tensor::buffer() const {
     if (!buffer_) throw Error("use of an undefined (default-constructed) Tensor");
     return *buffer_;

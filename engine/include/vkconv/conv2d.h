@@ -105,6 +105,10 @@ public:
     std::vector<float> reference(std::span<const Shape> shapes, std::span<const std::vector<float>> inputs) const override;
     using Layer::output_shape;
     using Layer::reference;
+    bool can_fuse_relu() const override { return true; }
+    void record_with_relu(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output) override {
+        record_impl(rec, inputs, output, true);
+    }
 
     const Conv2dParams& params() const { return params_; }
     // Parameters, host copies in PyTorch's layout ([out, in/groups, kh, kw] and [out]; empty
@@ -129,6 +133,8 @@ public:
     }
 
 private:
+    void record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output, bool relu);
+
     Conv2dParams params_;
     bool fused_relu_ = false;
     Conv2dAlgorithm algorithm_ = Conv2dAlgorithm::Auto;

@@ -66,6 +66,13 @@ public:
     // Trainable parameter elements (PyTorch's sum(p.numel() for p in m.parameters())).
     int64_t parameter_count() const;
     Context& context() const { return *ctx_; }
+    // Increases whenever a parameter changes (models recompile what they derived from them).
+    uint64_t version() const { return version_; }
+
+    // ReLU fused into this layer's output (Conv2d, Linear, Add): a model records the pair as one
+    // pass. Layers that can do it override both.
+    virtual bool can_fuse_relu() const { return false; }
+    virtual void record_with_relu(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output);
 
 protected:
     explicit Layer(Context& ctx) : ctx_(&ctx) {}
@@ -83,6 +90,7 @@ private:
     std::map<std::string, Parameter> params_;
     std::map<std::string, Tensor> device_;
     std::set<std::string> stale_;
+    uint64_t version_ = 0;
 };
 
 }  // namespace vkconv

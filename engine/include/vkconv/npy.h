@@ -12,6 +12,7 @@
 // for such an array: version 1.0, header padded with spaces to a multiple of 64 bytes.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -56,8 +57,11 @@ int64_t shape_numel(std::span<const int64_t> shape, std::string_view context);
 std::string format_shape(std::span<const int64_t> shape);
 
 namespace detail {
-// Quotes text taken from an untrusted file for an error message: single quotes, control and
-// non-ASCII bytes escaped as \xNN, and long text cut short, so messages stay one readable line.
+// Makes text taken from an untrusted file fit for an error message: control and non-ASCII
+// bytes (and backslashes) escaped as \xNN, and text longer than `max_shown` bytes cut short
+// with "...", so messages stay one readable line.
+std::string printable_untrusted(std::string_view text, size_t max_shown);
+// The same in single quotes, at most 64 bytes shown: 'like this'.
 std::string quote_untrusted(std::string_view text);
 }  // namespace detail
 

@@ -26,6 +26,8 @@ public:
     Tensor(Context& ctx, Shape shape);
     static Tensor from_host(Context& ctx, Shape shape, std::span<const float> data);
     static Tensor zeros(Context& ctx, Shape shape);
+    // A tensor over existing storage (at least shape's bytes), e.g. a buffer a model reuses.
+    static Tensor over(std::shared_ptr<host::Buffer> storage, Shape shape);
 
     void upload(std::span<const float> data);
     std::vector<float> to_host() const;
@@ -36,6 +38,7 @@ public:
     uint64_t bytes() const { return static_cast<uint64_t>(numel_) * sizeof(float); }
     bool defined() const { return buffer_ != nullptr; }
     host::Buffer& buffer() const;
+    const std::shared_ptr<host::Buffer>& storage() const { return buffer_; }
     Context& context() const { return buffer().context(); }
     // Same storage seen with another shape of the same number of elements (like .view()).
     Tensor reshaped(Shape shape) const;

@@ -5,3 +5,8 @@
 #include "vkconv/conv2d.h"
 #include "vkconv/error.h"
 #include "vkconv/tensor.h"
+#include "vkconv/image.h"
+#include "vkconv/layers.h"
+#include "vkconv/model.h"
+#include "vkconv/npy.h"
+#include "vkconv/safetensors.h"

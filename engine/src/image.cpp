@@ -1,0 +1,136 @@
+#include "vkconv/image.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "vkconv/error.h"
+
+#define STBI_NO_STDIO  // decode from memory only: read_file_bytes does the file access
+#include <stb/stb_image.h>
+#include <stb/stb_image_write.h>
+
+namespace vkconv {
+namespace {
+constexpr int kMaxSide = 16384;
+}
+
+HostArray decode_image(const std::vector<uint8_t>& bytes, const std::string& name) {
+    if (bytes.size() > static_cast<size_t>(INT32_MAX)) throw Error(name + ": image file too large");
+    // PNG only: one well-understood decoder path for untrusted files.
+    static const uint8_t kPngMagic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (bytes.size() < 8 || !std::equal(kPngMagic, kPngMagic + 8, bytes.begin()))
+        throw Error(name + ": not a PNG file (only PNG images are read)");
+    int w = 0, h = 0, comp = 0;
+    const auto* data = bytes.data();
+    const int len = static_cast<int>(bytes.size());
+    // Check the declared size before decoding anything.
+    if (!stbi_info_from_memory(data, len, &w, &h, &comp))
+        throw Error(name + ": not a readable image (" + std::string(stbi_failure_reason() ? stbi_failure_reason() : "unknown") + ")");
+    if (w <= 0 || h <= 0 || w > kMaxSide || h > kMaxSide)
+        throw Error(name + ": image size " + std::to_string(w) + "x" + std::to_string(h) + " is outside 1..16384 pixels per side");
+    unsigned char* px = stbi_load_from_memory(data, len, &w, &h, &comp, 3);
+    if (!px) throw Error(name + ": cannot decode image (" + std::string(stbi_failure_reason() ? stbi_failure_reason() : "unknown") + ")");
+    HostArray out;
+    out.shape = {3, h, w};
+    out.data.resize(static_cast<size_t>(3) * h * w);
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x)
+            for (int c = 0; c < 3; ++c)
+                out.data[(static_cast<size_t>(c) * h + y) * w + x] = px[(static_cast<size_t>(y) * w + x) * 3 + c] / 255.0f;
+    stbi_image_free(px);
+    return out;
+}
+
+HostArray load_image(const std::string& path) { return decode_image(read_file_bytes(path), path); }
+
+HostArray resize_bilinear(const HostArray& in, int oh, int ow) {
+    if (in.shape.size() != 3) throw Error("resize_bilinear: expected a [C, H, W] array, got " + format_shape(in.shape));
+    if (oh <= 0 || ow <= 0) throw Error("resize_bilinear: output size must be positive");
+    const int64_t c = in.shape[0], h = in.shape[1], w = in.shape[2];
+    HostArray out;
+    out.shape = {c, oh, ow};
+    out.data.resize(static_cast<size_t>(c * oh * ow));
+    auto src = [](int o, int64_t n_in, int n_out, int64_t& i0, int64_t& i1, float& t) {
+        float s = (o + 0.5f) * static_cast<float>(n_in) / static_cast<float>(n_out) - 0.5f;
+        if (s < 0) s = 0;
+        i0 = std::min<int64_t>(static_cast<int64_t>(s), n_in - 1);
+        i1 = std::min<int64_t>(i0 + 1, n_in - 1);
+        t = s - static_cast<float>(i0);
+    };
+    for (int y = 0; y < oh; ++y) {
+        int64_t y0, y1;
+        float ty;
+        src(y, h, oh, y0, y1, ty);
+        for (int x = 0; x < ow; ++x) {
+            int64_t x0, x1;
+            float tx;
+            src(x, w, ow, x0, x1, tx);
+            for (int64_t ch = 0; ch < c; ++ch) {
+                const float* p = in.data.data() + ch * h * w;
+                const float top = p[y0 * w + x0] * (1 - tx) + p[y0 * w + x1] * tx;
+                const float bot = p[y1 * w + x0] * (1 - tx) + p[y1 * w + x1] * tx;
+                out.data[static_cast<size_t>((ch * oh + y) * ow + x)] = top * (1 - ty) + bot * ty;
+            }
+        }
+    }
+    return out;
+}
+
+Image8 to_image8(const HostArray& in) {
+    if (in.shape.size() != 3 || (in.shape[0] != 1 && in.shape[0] != 3))
+        throw Error("to_image8: expected a [1 or 3, H, W] array, got " + format_shape(in.shape));
+    Image8 img;
+    img.channels = static_cast<int>(in.shape[0]);
+    img.height = static_cast<int>(in.shape[1]);
+    img.width = static_cast<int>(in.shape[2]);
+    img.pixels.resize(in.data.size());
+    const size_t plane = static_cast<size_t>(img.width) * img.height;
+    for (size_t i = 0; i < plane; ++i)
+        for (int c = 0; c < img.channels; ++c) {
+            const float v = std::clamp(in.data[c * plane + i], 0.0f, 1.0f);
+            img.pixels[i * img.channels + c] = static_cast<uint8_t>(std::lround(v * 255.0f));
+        }
+    return img;
+}
+
+void save_png(const std::string& path, const Image8& img) {
+    if (img.width <= 0 || img.height <= 0 || img.pixels.size() != static_cast<size_t>(img.width) * img.height * img.channels)
+        throw Error("save_png: " + path + ": image size and pixel count disagree");
+    if (!stbi_write_png(path.c_str(), img.width, img.height, img.channels, img.pixels.data(), img.width * img.channels))
+        throw Error("cannot write " + path);
+}
+
+Image8 feature_map_grid(const float* chw, int64_t c, int64_t h, int64_t w, int scale) {
+    // viridis at 9 evenly spaced points; linear in between.
+    static const float kViridis[9][3] = {{68, 1, 84},    {71, 44, 122},  {59, 81, 139},   {44, 113, 142}, {33, 144, 141},
+                                         {39, 173, 129}, {92, 200, 99},  {170, 220, 50},  {253, 231, 37}};
+    if (c <= 0 || h <= 0 || w <= 0 || scale <= 0) throw Error("feature_map_grid: empty feature map");
+    const int64_t cols = static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(c))));
+    const int64_t rows = (c + cols - 1) / cols;
+    const int64_t tw = w * scale, th = h * scale;
+    Image8 img;
+    img.channels = 3;
+    img.width = static_cast<int>(cols * (tw + 1) - 1);
+    img.height = static_cast<int>(rows * (th + 1) - 1);
+    if (img.width > kMaxSide * 2 || img.height > kMaxSide * 2) throw Error("feature_map_grid: picture would be too large");
+    img.pixels.assign(static_cast<size_t>(img.width) * img.height * 3, 255);
+    for (int64_t ch = 0; ch < c; ++ch) {
+        const float* p = chw + ch * h * w;
+        const auto [mn, mx] = std::minmax_element(p, p + h * w);
+        const float lo = *mn, range = *mx - *mn;
+        const int64_t ox = (ch % cols) * (tw + 1), oy = (ch / cols) * (th + 1);
+        for (int64_t y = 0; y < th; ++y)
+            for (int64_t x = 0; x < tw; ++x) {
+                const float v = p[(y / scale) * w + x / scale];
+                const float t = range > 0 ? (v - lo) / range * 8.0f : 0.0f;
+                const int i = std::clamp(static_cast<int>(t), 0, 7);
+                const float f = std::clamp(t - static_cast<float>(i), 0.0f, 1.0f);
+                uint8_t* out = &img.pixels[static_cast<size_t>(((oy + y) * img.width + ox + x) * 3)];
+                for (int k = 0; k < 3; ++k)
+                    out[k] = static_cast<uint8_t>(std::lround(kViridis[i][k] * (1 - f) + kViridis[i + 1][k] * f));
+            }
+    }
+    return img;
+}
+
+}  // namespace vkconv

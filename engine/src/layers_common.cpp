@@ -1,0 +1,107 @@
+// Helpers shared by the layers of vkconv/layers.h.
+#include "layers_common.h"
+
+#include <atomic>
+#include <charconv>
+#include <cmath>
+
+#include "vkconv/error.h"
+#include "vkconv/layers.h"
+
+namespace vkconv {
+namespace {
+std::atomic<uint32_t> g_workgroup_limit{0};
+}  // namespace
+
+void set_layer_workgroup_count_limit_for_testing(uint32_t limit) { g_workgroup_limit = limit; }
+
+std::string python_float_repr(double v) {
+    if (std::isnan(v)) return "nan";
+    if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+    // Shortest round-trip digits, as Python's repr; then Python's layout: positional when the
+    // decimal exponent is in [-5, 16), else "d.ddde-05" (at least two exponent digits).
+    char buf[64];
+    const auto res = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
+    std::string s(buf, res.ptr);  // "-1.2345e-05", "1e+00"
+    std::string sign;
+    if (s[0] == '-') {
+        sign = "-";
+        s.erase(0, 1);
+    }
+    const auto epos = s.find('e');
+    const int exp = std::stoi(s.substr(epos + 1));
+    std::string digits;
+    for (char c : s.substr(0, epos))
+        if (c != '.') digits += c;
+    if (exp < -4 || exp >= 16) {
+        std::string m = digits.substr(0, 1);
+        if (digits.size() > 1) m += "." + digits.substr(1);
+        std::string e = std::to_string(std::abs(exp));
+        if (e.size() < 2) e = "0" + e;
+        return sign + m + "e" + (exp < 0 ? "-" : "+") + e;
+    }
+    if (exp < 0) return sign + "0." + std::string(static_cast<size_t>(-exp - 1), '0') + digits;
+    const size_t int_len = static_cast<size_t>(exp) + 1;
+    if (digits.size() <= int_len) return sign + digits + std::string(int_len - digits.size(), '0') + ".0";
+    return sign + digits.substr(0, int_len) + "." + digits.substr(int_len);
+}
+
+namespace detail {
+
+std::string pair_tuple(Pair p) {
+    std::string s = "(";  // built by appending: GCC 12 warns falsely (-Wrestrict) on "(" + std::to_string(...)
+    s += std::to_string(p.h);
+    s += ", ";
+    s += std::to_string(p.w);
+    s += ")";
+    return s;
+}
+
+std::string pair_repr(Pair p) { return p.h == p.w ? std::to_string(p.h) : pair_tuple(p); }
+
+int wrap_dim(int64_t dim, size_t ndim, const std::string& who) {
+    const int64_t n = ndim == 0 ? 1 : static_cast<int64_t>(ndim);
+    if (dim < -n || dim > n - 1)
+        throw Error(who + ": Dimension out of range (expected to be in range of [" + std::to_string(-n) + ", " +
+                    std::to_string(n - 1) + "], but got " + std::to_string(dim) + ")");
+    return static_cast<int>(dim < 0 ? dim + n : dim);
+}
+
+std::array<uint32_t, 3> workgroup_count_limit(const Context& ctx) {
+    std::array<uint32_t, 3> l{ctx.info().max_workgroup_count[0], ctx.info().max_workgroup_count[1],
+                              ctx.info().max_workgroup_count[2]};
+    const uint32_t cap = g_workgroup_limit.load();
+    if (cap)
+        for (auto& v : l) v = std::min(v, cap);
+    return l;
+}
+
+void check_buffer_range(const Layer& layer, const Tensor& t) {
+    const auto range = layer.context().info().max_storage_buffer_range;
+    if (t.bytes() > range)
+        throw Error(layer.type() + ": a tensor of shape " + shape_str(t.shape()) + " (" + std::to_string(t.bytes()) +
+                    " bytes) exceeds the device's maxStorageBufferRange (" + std::to_string(range) + " bytes)");
+}
+
+void check_output(const Layer& layer, const Tensor& output, const Shape& expected) {
+    if (output.shape() != expected)
+        throw Error(layer.type() + ": output tensor has shape " + shape_str(output.shape()) + ", expected " + shape_str(expected));
+    check_buffer_range(layer, output);
+}
+
+void check_reference_input(const Layer& layer, const Shape& shape, const std::vector<float>& data, const char* what) {
+    if (static_cast<int64_t>(data.size()) != shape_numel(shape))
+        throw Error(layer.type() + ".reference: " + what + " has " + std::to_string(data.size()) + " values, shape " +
+                    shape_str(shape) + " needs " + std::to_string(shape_numel(shape)));
+}
+
+void record_copy(CommandRecorder& rec, const Tensor& input, const Tensor& output) {
+    if (input.numel() != output.numel())
+        throw Error("view copy: input " + shape_str(input.shape()) + " and output " + shape_str(output.shape()) +
+                    " differ in element count");
+    if (&input.buffer() != &output.buffer()) rec.copy(input.buffer(), 0, output.buffer(), 0, input.bytes());
+    rec.barrier();
+}
+
+}  // namespace detail
+}  // namespace vkconv

@@ -1,0 +1,57 @@
+// layers_common.h: helpers shared by the layers of vkconv/layers.h (private to engine/src).
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include "vkconv/conv2d.h"
+#include "vkconv/layer.h"
+
+namespace vkconv::detail {
+
+// "2" for a square pair, "(2, 3)" otherwise: PyTorch prints what the user gave, and a square
+// Pair is most often an int.
+std::string pair_repr(Pair p);
+// "(2, 3)" always.
+std::string pair_tuple(Pair p);
+inline const char* py_bool(bool b) { return b ? "True" : "False"; }
+
+// PyTorch's maybe_wrap_dim: a dim in [-n, n-1] (n = max(ndim, 1)) made non-negative; throws
+// "Dimension out of range (expected to be in range of [-2, 1], but got 2)" otherwise.
+int wrap_dim(int64_t dim, size_t ndim, const std::string& who);
+
+// Workgroups per dispatch along x, y, z: the device's maxComputeWorkGroupCount, or less under
+// set_layer_workgroup_count_limit_for_testing().
+std::array<uint32_t, 3> workgroup_count_limit(const Context& ctx);
+
+// Issues the dispatches covering `groups` workgroups (x, y, z) without any dispatch exceeding
+// `limit`; fn(base, count) records one dispatch of count[] workgroups whose first workgroup is
+// base[] (the shader adds base to gl_WorkGroupID).
+template <class F>
+void split_dispatch(std::array<int64_t, 3> groups, std::array<uint32_t, 3> limit, F&& fn) {
+    for (int64_t z = 0; z < groups[2]; z += limit[2])
+        for (int64_t y = 0; y < groups[1]; y += limit[1])
+            for (int64_t x = 0; x < groups[0]; x += limit[0]) {
+                const std::array<int32_t, 3> base{static_cast<int32_t>(x), static_cast<int32_t>(y), static_cast<int32_t>(z)};
+                const std::array<uint32_t, 3> count{
+                    static_cast<uint32_t>(std::min<int64_t>(limit[0], groups[0] - x)),
+                    static_cast<uint32_t>(std::min<int64_t>(limit[1], groups[1] - y)),
+                    static_cast<uint32_t>(std::min<int64_t>(limit[2], groups[2] - z))};
+                fn(base, count);
+            }
+}
+
+// Throws unless `output` has shape `expected` and every tensor fits maxStorageBufferRange.
+void check_output(const Layer& layer, const Tensor& output, const Shape& expected);
+void check_buffer_range(const Layer& layer, const Tensor& t);
+
+// Throws unless the host data has as many values as the shape needs (reference inputs).
+void check_reference_input(const Layer& layer, const Shape& shape, const std::vector<float>& data, const char* what = "input");
+
+// Copies `input` into `output` (same element count) and ends with a barrier: what a view
+// layer's record() does when called directly.
+void record_copy(CommandRecorder& rec, const Tensor& input, const Tensor& output);
+
+}  // namespace vkconv::detail

@@ -1,0 +1,152 @@
+// Linear: shaders/linear.comp.
+#include <cmath>
+#include <limits>
+#include <random>
+#include <sstream>
+
+#include "host/pipeline.h"
+#include "layers_common.h"
+#include "vkconv/error.h"
+#include "vkconv/layers.h"
+
+namespace vkconv {
+namespace {
+
+// Mirrors LinearPushConstants in shaders/linear.comp.
+struct LinearPushConstants {
+    int32_t M, K, N;
+    int32_t x_base, y_base;
+};
+
+// A tile configuration of linear.comp: TX x TY = 64 invocations, each RM rows x RN features.
+struct LinearTile {
+    uint32_t tx, ty, rn, rm;
+    int64_t bm() const { return int64_t(ty) * rm; }
+    int64_t bn() const { return int64_t(tx) * rn; }
+};
+
+constexpr uint32_t kBK = 16;  // K chunk: shared memory (BM + BN) * 16 floats <= 4 KiB
+
+// Few rows (a batch of 1 to 4: matrix-vector products) waste nothing on a row tile: 64
+// invocations along the features, the rows in registers. More rows get a 2-D register tile,
+// which reuses each staged x and w value RN resp. RM times.
+LinearTile linear_tile(int64_t rows) {
+    if (rows <= 1) return {64, 1, 1, 1};
+    if (rows <= 2) return {64, 1, 1, 2};
+    if (rows <= 4) return {64, 1, 1, 4};
+    if (rows <= 16) return {16, 4, 2, 4};  // 16 x 32 tile
+    return {8, 8, 4, 4};                   // 32 x 32 tile
+}
+
+}  // namespace
+
+Linear::Linear(Context& ctx, int in_features, int out_features, bool bias)
+    : Layer(ctx), in_features_(in_features), out_features_(out_features), has_bias_(bias) {
+    if (in_features < 0)
+        throw Error("Linear: in_features must be non-negative, but got in_features=" + std::to_string(in_features));
+    if (out_features < 0)
+        throw Error("Linear: out_features must be non-negative, but got out_features=" + std::to_string(out_features));
+    if (int64_t(in_features) * out_features > std::numeric_limits<int32_t>::max())
+        throw Error("Linear: the weight [" + std::to_string(out_features) + ", " + std::to_string(in_features) +
+                    "] has more than 2^31-1 elements");
+    reset_parameters(0);
+}
+
+std::string Linear::repr() const {
+    return "Linear(in_features=" + std::to_string(in_features_) + ", out_features=" + std::to_string(out_features_) +
+           ", bias=" + detail::py_bool(has_bias_) + ")";
+}
+
+void Linear::reset_parameters(uint64_t seed) {
+    // kaiming_uniform_(a=sqrt(5)): bound = gain * sqrt(3 / fan_in), gain = sqrt(2 / (1 + 5)),
+    // i.e. 1 / sqrt(fan_in); the bias uses 1 / sqrt(fan_in) too (0 when fan_in is 0).
+    const float bound = in_features_ > 0 ? static_cast<float>(1.0 / std::sqrt(double(in_features_))) : 0.0f;
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<float> u(-bound, bound);
+    std::vector<float> w(static_cast<size_t>(int64_t(out_features_) * in_features_));
+    for (auto& v : w) v = u(rng);
+    add_parameter("weight", {out_features_, in_features_}, std::move(w));
+    if (has_bias_) {
+        std::vector<float> b(static_cast<size_t>(out_features_));
+        for (auto& v : b) v = bound > 0 ? u(rng) : 0.0f;
+        add_parameter("bias", {out_features_}, std::move(b));
+    }
+}
+
+const std::vector<float>& Linear::bias() const {
+    static const std::vector<float> none;
+    return has_bias_ ? parameter("bias") : none;
+}
+
+void Linear::set_bias(std::span<const float> b) {
+    if (!has_bias_) throw Error("Linear.set_bias: this Linear was made with bias=False");
+    set_parameter("bias", b);
+}
+
+Shape Linear::output_shape(std::span<const Shape> inputs) const {
+    check_input_count(inputs.size());
+    const Shape& in = inputs[0];
+    if (in.empty())
+        throw Error("Linear: both arguments to matmul need to be at least 1D, but they are 0D and 2D (input " + shape_str(in) +
+                    ", weight [" + std::to_string(out_features_) + ", " + std::to_string(in_features_) + "])");
+    shape_numel(in);
+    if (in.back() != in_features_) {
+        int64_t rows = 1;
+        for (size_t d = 0; d + 1 < in.size(); ++d) rows *= in[d];
+        throw Error("Linear: mat1 and mat2 shapes cannot be multiplied (" + std::to_string(rows) + "x" +
+                    std::to_string(in.back()) + " and " + std::to_string(in_features_) + "x" + std::to_string(out_features_) +
+                    ") (input " + shape_str(in) + ", in_features=" + std::to_string(in_features_) + ")");
+    }
+    Shape out = in;
+    out.back() = out_features_;
+    shape_numel(out);
+    return out;
+}
+
+void Linear::record(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output) {
+    check_input_count(inputs.size());
+    const Tensor& x = inputs[0];
+    detail::check_output(*this, output, output_shape(x.shape()));
+    detail::check_buffer_range(*this, x);
+    if (output.numel() == 0) return;
+    const Tensor& w = device_parameter("weight");
+    const Tensor& b = has_bias_ ? device_parameter("bias") : w;  // unused binding when bias=False
+    detail::check_buffer_range(*this, w);
+    const int64_t rows = in_features_ > 0 ? x.numel() / in_features_ : output.numel() / out_features_;
+    const LinearTile t = linear_tile(rows);
+    const auto pipeline = ctx_->pipeline("linear", {t.tx, t.ty, t.tx, t.ty, t.rn, t.rm, kBK, has_bias_ ? 1u : 0u,
+                                                    fused_relu_ ? 1u : 0u},
+                                         4, sizeof(LinearPushConstants));
+    LinearPushConstants pc{static_cast<int32_t>(rows), in_features_, out_features_, 0, 0};
+    const host::BufferBinding bindings[] = {x.buffer(), w.buffer(), b.buffer(), output.buffer()};
+    const std::array<int64_t, 3> groups{(out_features_ + t.bn() - 1) / t.bn(), (rows + t.bm() - 1) / t.bm(), 1};
+    detail::split_dispatch(groups, detail::workgroup_count_limit(*ctx_), [&](auto base, auto count) {
+        pc.x_base = base[0];
+        pc.y_base = base[1];
+        rec.dispatch(*pipeline, bindings, pc, count[0], count[1], count[2]);
+    });
+    rec.barrier();
+}
+
+std::vector<float> Linear::reference(std::span<const Shape> shapes, std::span<const std::vector<float>> inputs) const {
+    check_input_count(shapes.size());
+    const Shape out_shape = output_shape(shapes[0]);
+    detail::check_reference_input(*this, shapes[0], inputs[0]);
+    const auto& x = inputs[0];
+    const auto& w = weight();
+    const auto& b = bias();
+    const int64_t K = in_features_, N = out_features_;
+    const int64_t M = N > 0 ? shape_numel(out_shape) / N : 0;
+    std::vector<float> out(static_cast<size_t>(M * N));
+    // F.linear: x @ weight.T + bias over the flattened leading dims.
+    for (int64_t m = 0; m < M; ++m)
+        for (int64_t n = 0; n < N; ++n) {
+            double acc = has_bias_ ? b[static_cast<size_t>(n)] : 0.0;
+            for (int64_t k = 0; k < K; ++k) acc += double(x[static_cast<size_t>(m * K + k)]) * double(w[static_cast<size_t>(n * K + k)]);
+            if (fused_relu_ && acc < 0) acc = 0;
+            out[static_cast<size_t>(m * N + n)] = static_cast<float>(acc);
+        }
+    return out;
+}
+
+}  // namespace vkconv

@@ -1,0 +1,465 @@
+#include "vkconv/model.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <filesystem>
+#include <set>
+#include <sstream>
+
+#include "vkconv/conv2d.h"
+#include "vkconv/error.h"
+#include "vkconv/layers.h"
+#include "vkconv/safetensors.h"
+
+namespace vkconv {
+
+// A forward pass compiled for one input shape.
+struct Model::Plan {
+    struct Step {
+        Layer* layer;
+        std::vector<int> inputs;  // value ids (node index, or -1 for the model input)
+        int output;               // value id
+        bool relu = false;        // ReLU fused into the layer's epilogue
+    };
+    std::vector<std::unique_ptr<Layer>> owned;  // folded Conv2d+BatchNorm2d layers
+    std::vector<Step> steps;
+    std::vector<Shape> shapes;       // per node
+    std::vector<int> root;           // per node: the node whose storage holds its value (-1: the input)
+    std::vector<int> storage_of;     // per node root: index into storages, -1 for the model's output
+    std::vector<std::shared_ptr<host::Buffer>> storages;
+    std::vector<uint64_t> versions;  // parameter versions the plan was compiled with
+    uint64_t bytes = 0;
+};
+
+Model::Model(Context& ctx, std::string name) : ctx_(&ctx), name_(std::move(name)) {}
+Model::~Model() = default;
+
+Layer& Model::add(const std::string& name, std::unique_ptr<Layer> layer, std::vector<std::string> inputs) {
+    if (!layer) throw Error("Model.add: layer '" + name + "' is null");
+    if (name.empty() || name == "input") throw Error("Model.add: a layer cannot be named '" + name + "'");
+    for (const auto& n : nodes_)
+        if (n.name == name) throw Error("Model.add: a layer named '" + name + "' already exists");
+    if (name.front() == '.' || name.back() == '.' || name.find("..") != std::string::npos)
+        throw Error("Model.add: invalid layer name '" + name + "'");
+    Node node{name, std::move(layer), {}};
+    if (inputs.empty()) {
+        node.inputs.push_back(nodes_.empty() ? -1 : static_cast<int>(nodes_.size()) - 1);
+    } else {
+        for (const auto& in : inputs) {
+            if (in == "input") {
+                node.inputs.push_back(-1);
+                continue;
+            }
+            auto it = std::find_if(nodes_.begin(), nodes_.end(), [&](const Node& n) { return n.name == in; });
+            if (it == nodes_.end())
+                throw Error("Model.add: layer '" + name + "' takes input '" + in + "', which is not an earlier layer");
+            node.inputs.push_back(static_cast<int>(it - nodes_.begin()));
+        }
+    }
+    if (static_cast<int>(node.inputs.size()) != node.layer->num_inputs())
+        throw Error("Model.add: layer '" + name + "' (" + node.layer->type() + ") takes " +
+                    std::to_string(node.layer->num_inputs()) + " input(s), given " + std::to_string(node.inputs.size()));
+    nodes_.push_back(std::move(node));
+    invalidate_plans();
+    return *nodes_.back().layer;
+}
+
+Layer& Model::layer(const std::string& name) const {
+    for (const auto& n : nodes_)
+        if (n.name == name) return *n.layer;
+    throw Error(name_ + " has no layer named '" + name + "'");
+}
+
+std::vector<std::string> Model::layer_names() const {
+    std::vector<std::string> out;
+    for (const auto& n : nodes_) out.push_back(n.name);
+    return out;
+}
+
+std::string Model::summary() const {
+    // Dotted names nest: "features.0" is child "0" of "features", printed as PyTorch prints a
+    // Sequential inside a Module.
+    struct Tree {
+        std::string repr;
+        std::vector<std::pair<std::string, Tree>> children;
+        Tree& child(const std::string& k) {
+            for (auto& [name, t] : children)
+                if (name == k) return t;
+            children.emplace_back(k, Tree{});
+            return children.back().second;
+        }
+    };
+    Tree root;
+    for (const auto& n : nodes_) {
+        Tree* t = &root;
+        std::stringstream parts(n.name);
+        std::string part;
+        while (std::getline(parts, part, '.')) t = &t->child(part);
+        t->repr = n.layer->repr();
+    }
+    std::ostringstream o;
+    auto print = [&](auto&& self, const Tree& t, const std::string& title, int indent) -> void {
+        if (t.children.empty()) {
+            o << t.repr;
+            return;
+        }
+        o << title << "(\n";
+        for (const auto& [name, c] : t.children) {
+            o << std::string(indent + 2, ' ') << "(" << name << "): ";
+            self(self, c, "Sequential", indent + 2);
+            o << "\n";
+        }
+        o << std::string(indent, ' ') << ")";
+    };
+    if (nodes_.empty()) return name_ + "()";
+    print(print, root, name_, 0);
+    return o.str();
+}
+
+std::vector<std::pair<std::string, Shape>> Model::layer_shapes(const Shape& input_shape) const {
+    std::vector<std::pair<std::string, Shape>> out;
+    std::vector<Shape> shapes;
+    for (const auto& n : nodes_) {
+        std::vector<Shape> in;
+        for (int i : n.inputs) in.push_back(i < 0 ? input_shape : shapes[static_cast<size_t>(i)]);
+        try {
+            shapes.push_back(n.layer->output_shape(in));
+        } catch (const Error& e) {
+            throw Error("layer '" + n.name + "' (" + n.layer->repr() + "): " + e.what());
+        }
+        out.emplace_back(n.name, shapes.back());
+    }
+    return out;
+}
+
+Shape Model::output_shape(const Shape& input_shape) const {
+    if (nodes_.empty()) return input_shape;
+    return layer_shapes(input_shape).back().second;
+}
+
+int64_t Model::parameter_count() const {
+    int64_t n = 0;
+    for (const auto& node : nodes_) n += node.layer->parameter_count();
+    return n;
+}
+
+std::map<std::string, HostArray> Model::state_dict() const {
+    std::map<std::string, HostArray> out;
+    for (const auto& n : nodes_)
+        for (const auto& [key, p] : n.layer->parameters()) out[n.name + "." + key] = HostArray{p.shape, p.value};
+    return out;
+}
+
+void Model::load_state_dict(const std::map<std::string, HostArray>& state, bool strict) {
+    // Checked completely before anything changes, so a bad file leaves the model as it was.
+    std::vector<std::string> missing, unexpected, mismatched;
+    std::set<std::string> known;
+    for (const auto& n : nodes_)
+        for (const auto& [key, p] : n.layer->parameters()) {
+            const std::string full = n.name + "." + key;
+            known.insert(full);
+            auto it = state.find(full);
+            if (it == state.end()) {
+                missing.push_back(full);
+                continue;
+            }
+            if (it->second.shape != p.shape)
+                mismatched.push_back("size mismatch for " + full + ": copying a param with shape " + shape_str(it->second.shape) +
+                                     " from checkpoint, the shape in current model is " + shape_str(p.shape) + ".");
+        }
+    for (const auto& [key, a] : state)
+        if (!known.count(key)) unexpected.push_back(key);
+    const bool bad_keys = strict && (!missing.empty() || !unexpected.empty());
+    if (bad_keys || !mismatched.empty()) {
+        auto quoted = [](const std::vector<std::string>& v) {
+            std::string s;
+            for (size_t i = 0; i < v.size(); ++i) s += (i ? ", \"" : "\"") + v[i] + "\"";
+            return s;
+        };
+        std::string msg = "Error(s) in loading state_dict for " + name_ + ":";
+        if (strict && !missing.empty()) msg += "\n\tMissing key(s) in state_dict: " + quoted(missing) + ".";
+        if (strict && !unexpected.empty()) msg += "\n\tUnexpected key(s) in state_dict: " + quoted(unexpected) + ".";
+        for (const auto& m : mismatched) msg += "\n\t" + m;
+        throw Error(msg);
+    }
+    for (auto& n : nodes_)
+        for (const auto& [key, p] : n.layer->parameters()) {
+            auto it = state.find(n.name + "." + key);
+            if (it != state.end()) n.layer->set_parameter(key, it->second.data);
+        }
+    invalidate_plans();
+}
+
+void Model::load_weights(const std::string& path, bool strict) {
+    namespace fs = std::filesystem;
+    std::map<std::string, HostArray> state;
+    std::error_code ec;
+    if (fs::is_directory(path, ec)) {
+        // A directory of <key>.npy files (numpy.save(f"{key}.npy", tensor.numpy()) for each entry).
+        for (const auto& e : fs::directory_iterator(path, ec)) {
+            if (e.path().extension() != ".npy") continue;
+            state[e.path().stem().string()] = load_npy(e.path().string());
+        }
+        if (ec) throw Error(path + ": cannot list the directory: " + ec.message());
+        if (state.empty()) throw Error(path + ": no .npy files in the directory");
+    } else {
+        std::map<std::string, std::string> dtypes;
+        state = load_safetensors(path, &dtypes);
+        // Parameters are floating point; integer entries are only accepted for integer buffers
+        // (BatchNorm2d's num_batches_tracked).
+        std::vector<std::string> wrong;
+        for (const auto& [key, dtype] : dtypes) {
+            const bool is_float = dtype == "F32" || dtype == "F16" || dtype == "BF16" || dtype == "F64";
+            const bool integer_buffer = key.size() >= 19 && key.ends_with("num_batches_tracked");
+            if (!is_float && !integer_buffer) wrong.push_back(key + " (" + dtype + ")");
+        }
+        if (!wrong.empty()) {
+            std::string msg = path + ": wrong dtype for floating-point parameter(s):";
+            for (const auto& w : wrong) msg += " " + w;
+            throw Error(msg + "; expected F32 (or F16/BF16/F64)");
+        }
+    }
+    load_state_dict(state, strict);
+}
+
+void Model::reset_parameters(uint64_t seed) {
+    uint64_t i = 0;
+    for (auto& n : nodes_) {
+        ++i;
+        if (auto* c = dynamic_cast<Conv2d*>(n.layer.get())) c->reset_parameters(seed * 1000003 + i);
+        if (auto* l = dynamic_cast<Linear*>(n.layer.get())) l->reset_parameters(seed * 1000003 + i);
+    }
+    invalidate_plans();
+}
+
+void Model::set_fusion(bool on) {
+    fusion_ = on;
+    invalidate_plans();
+}
+
+void Model::invalidate_plans() { plans_.clear(); }
+
+Model::Plan& Model::plan_for(const Shape& input_shape, const std::vector<std::string>& keep) {
+    std::string key = shape_str(input_shape);
+    for (const auto& k : keep) key += "|" + k;
+    std::vector<uint64_t> versions;
+    for (const auto& n : nodes_) versions.push_back(n.layer->version());
+    auto it = plans_.find(key);
+    if (it != plans_.end() && it->second->versions == versions) return *it->second;
+    if (nodes_.empty()) throw Error(name_ + ": the model has no layers");
+
+    auto plan = std::make_unique<Plan>();
+    plan->versions = versions;
+    const int count = static_cast<int>(nodes_.size());
+    const auto shapes = layer_shapes(input_shape);
+    for (const auto& s : shapes) plan->shapes.push_back(s.second);
+
+    // Who reads each node's value; kept values (the output, captured layers) count as read.
+    std::vector<int> readers(static_cast<size_t>(count), 0);
+    for (const auto& n : nodes_)
+        for (int i : n.inputs)
+            if (i >= 0) ++readers[static_cast<size_t>(i)];
+    std::vector<bool> kept(static_cast<size_t>(count), false);
+    kept.back() = true;
+    for (const auto& k : keep) {
+        auto f = std::find_if(nodes_.begin(), nodes_.end(), [&](const Node& n) { return n.name == k; });
+        if (f == nodes_.end()) throw Error(name_ + " has no layer named '" + k + "' to capture");
+        kept[static_cast<size_t>(f - nodes_.begin())] = true;
+    }
+
+    // Steps, with folding and fusion: a node that merges into the step producing its input
+    // becomes an alias of that step's output.
+    plan->root.assign(static_cast<size_t>(count), -1);
+    std::vector<int> step_of(static_cast<size_t>(count), -1);  // step producing a node's root
+    std::vector<bool> fused_alias(static_cast<size_t>(count), false);
+    for (int i = 0; i < count; ++i) {
+        const Node& n = nodes_[static_cast<size_t>(i)];
+        const int in0 = n.inputs[0];
+        const bool sole_reader = in0 >= 0 && readers[static_cast<size_t>(in0)] == 1 && !kept[static_cast<size_t>(in0)];
+        Plan::Step* producer = sole_reader && step_of[static_cast<size_t>(in0)] >= 0
+                                   ? &plan->steps[static_cast<size_t>(step_of[static_cast<size_t>(in0)])]
+                                   : nullptr;
+        // Through a view the producer's value may have other readers: fuse only into a step's own
+        // output or into an earlier fusion's alias (which had a sole reader itself).
+        if (producer && plan->root[static_cast<size_t>(in0)] != in0 && !fused_alias[static_cast<size_t>(in0)]) producer = nullptr;
+        if (n.layer->is_view()) {
+            plan->root[static_cast<size_t>(i)] = in0 < 0 ? -1 : plan->root[static_cast<size_t>(in0)];
+            step_of[static_cast<size_t>(i)] = in0 < 0 ? -1 : step_of[static_cast<size_t>(in0)];
+            continue;
+        }
+        if (fusion_ && producer && !producer->relu) {
+            auto* bn = dynamic_cast<BatchNorm2d*>(n.layer.get());
+            auto* conv = dynamic_cast<Conv2d*>(producer->layer);
+            if (bn && conv) {
+                // y = scale * conv(x) + shift  ==  conv'(x) with w' = w * scale[oc],
+                // b' = b * scale[oc] + shift[oc]: exact up to fp32 rounding.
+                const auto [scale, shift] = bn->scale_shift();
+                Conv2dParams p = conv->params();
+                p.options.bias = true;
+                auto folded = std::make_unique<Conv2d>(*ctx_, p);
+                std::vector<float> w = conv->weight(), b(static_cast<size_t>(p.out_channels), 0.0f);
+                const size_t per_oc = w.size() / static_cast<size_t>(p.out_channels);
+                for (size_t oc = 0; oc < static_cast<size_t>(p.out_channels); ++oc) {
+                    for (size_t j = 0; j < per_oc; ++j) w[oc * per_oc + j] *= scale[oc];
+                    const double b0 = conv->bias().empty() ? 0.0 : conv->bias()[oc];
+                    b[oc] = static_cast<float>(b0 * scale[oc] + shift[oc]);
+                }
+                folded->set_weight(w);
+                folded->set_bias(b);
+                folded->set_algorithm(conv->algorithm_for(plan->shapes[static_cast<size_t>(i)]));
+                producer->layer = folded.get();
+                plan->owned.push_back(std::move(folded));
+                plan->root[static_cast<size_t>(i)] = plan->root[static_cast<size_t>(in0)];
+                step_of[static_cast<size_t>(i)] = step_of[static_cast<size_t>(in0)];
+                fused_alias[static_cast<size_t>(i)] = true;
+                continue;
+            }
+            if (dynamic_cast<ReLU*>(n.layer.get()) && producer->layer->can_fuse_relu()) {
+                producer->relu = true;
+                plan->root[static_cast<size_t>(i)] = plan->root[static_cast<size_t>(in0)];
+                step_of[static_cast<size_t>(i)] = step_of[static_cast<size_t>(in0)];
+                fused_alias[static_cast<size_t>(i)] = true;
+                continue;
+            }
+        }
+        Plan::Step s{n.layer.get(), {}, i, false};
+        for (int in : n.inputs) s.inputs.push_back(in < 0 ? -1 : plan->root[static_cast<size_t>(in)]);
+        plan->root[static_cast<size_t>(i)] = i;
+        step_of[static_cast<size_t>(i)] = static_cast<int>(plan->steps.size());
+        plan->steps.push_back(std::move(s));
+    }
+
+    // Memory plan: each step's output lives from its step to its last reader; a buffer whose
+    // value is dead is reused (best fit by size) for a later output. Kept values are never
+    // reused; the model's output is a fresh tensor per forward.
+    const int steps = static_cast<int>(plan->steps.size());
+    std::vector<int> last_use(static_cast<size_t>(count), -1);
+    for (int s = 0; s < steps; ++s)
+        for (int in : plan->steps[static_cast<size_t>(s)].inputs)
+            if (in >= 0) last_use[static_cast<size_t>(in)] = s;
+    for (int i = 0; i < count; ++i)
+        if (kept[static_cast<size_t>(i)] && plan->root[static_cast<size_t>(i)] >= 0)
+            last_use[static_cast<size_t>(plan->root[static_cast<size_t>(i)])] = steps;  // alive to the end
+    const int out_root = plan->root.back();
+    plan->storage_of.assign(static_cast<size_t>(count), -1);
+    std::vector<std::pair<int, int>> live;  // (storage, last use)
+    std::vector<int> free_list;
+    for (int s = 0; s < steps; ++s) {
+        for (auto l = live.begin(); l != live.end();)
+            if (l->second < s) {
+                free_list.push_back(l->first);
+                l = live.erase(l);
+            } else {
+                ++l;
+            }
+        const int out = plan->steps[static_cast<size_t>(s)].output;
+        if (out == out_root) continue;
+        const uint64_t need = static_cast<uint64_t>(shape_numel(plan->shapes[static_cast<size_t>(out)])) * sizeof(float);
+        int best = -1;
+        for (size_t f = 0; f < free_list.size(); ++f) {
+            const auto sz = plan->storages[static_cast<size_t>(free_list[f])]->size();
+            if (sz >= need && (best < 0 || sz < plan->storages[static_cast<size_t>(free_list[static_cast<size_t>(best)])]->size()))
+                best = static_cast<int>(f);
+        }
+        int storage;
+        if (best >= 0) {
+            storage = free_list[static_cast<size_t>(best)];
+            free_list.erase(free_list.begin() + best);
+        } else {
+            storage = static_cast<int>(plan->storages.size());
+            plan->storages.push_back(std::make_shared<host::Buffer>(*ctx_, need));
+            plan->bytes += plan->storages.back()->allocated();
+        }
+        plan->storage_of[static_cast<size_t>(out)] = storage;
+        live.emplace_back(storage, last_use[static_cast<size_t>(out)]);
+    }
+    auto& ref = plans_[key];
+    ref = std::move(plan);
+    return *ref;
+}
+
+Tensor Model::forward(const Tensor& input) { return forward(input, {}, nullptr); }
+
+Tensor Model::forward(const Tensor& input, const std::vector<std::string>& capture, std::map<std::string, HostArray>* captured) {
+    const uint64_t submissions = ctx_->submissions(), transfers = ctx_->host_transfers();
+    Plan& plan = plan_for(input.shape(), capture);
+    const Shape out_shape = plan.shapes.back();
+    Tensor output = plan.root.back() < 0 ? input.reshaped(out_shape) : Tensor(*ctx_, out_shape);
+    CommandRecorder rec(*ctx_);
+    record_plan(plan, rec, input, output);
+    stats_.dispatches = rec.dispatch_count();
+    rec.submit_and_wait();
+    stats_.submissions = ctx_->submissions() - submissions;
+    stats_.host_transfers = ctx_->host_transfers() - transfers;
+    stats_.plan_bytes = plan.bytes;
+    stats_.plan_buffers = static_cast<uint32_t>(plan.storages.size());
+    if (captured) {
+        for (const auto& name : capture) {
+            const auto idx = static_cast<size_t>(
+                std::find_if(nodes_.begin(), nodes_.end(), [&](const Node& n) { return n.name == name; }) - nodes_.begin());
+            const int r = plan.root[idx];
+            const Shape& shape = plan.shapes[idx];
+            Tensor t = r < 0 ? input.reshaped(shape)
+                       : r == plan.root.back() ? output.reshaped(shape)
+                                               : Tensor::over(plan.storages[static_cast<size_t>(plan.storage_of[static_cast<size_t>(r)])], shape);
+            (*captured)[name] = HostArray{shape, t.to_host()};
+        }
+    }
+    return output;
+}
+
+void Model::record(CommandRecorder& rec, const Tensor& input, const Tensor& output) {
+    record_plan(plan_for(input.shape(), {}), rec, input, output);
+}
+
+void Model::record_plan(Plan& plan, CommandRecorder& rec, const Tensor& input, const Tensor& output) {
+    if (output.shape() != plan.shapes.back())
+        throw Error(name_ + ": output tensor has shape " + shape_str(output.shape()) + ", expected " + shape_str(plan.shapes.back()));
+    const int out_root = plan.root.back();
+    auto value = [&](int id) -> Tensor {
+        if (id < 0) return input;
+        const Shape& shape = plan.shapes[static_cast<size_t>(id)];
+        if (id == out_root) return output.reshaped(shape);
+        return Tensor::over(plan.storages[static_cast<size_t>(plan.storage_of[static_cast<size_t>(id)])], shape);
+    };
+    for (const auto& s : plan.steps) {
+        std::vector<Tensor> ins;
+        for (int in : s.inputs) {
+            // The producer's storage viewed with the consumer's expected shape (views such as
+            // Flatten between them change only the shape).
+            ins.push_back(value(in));
+        }
+        // Inputs through views: give the layer its input with the shape its own input has.
+        const auto& node = nodes_[static_cast<size_t>(s.output)];
+        for (size_t k = 0; k < ins.size(); ++k) {
+            const int src = node.inputs[k];
+            if (src >= 0) ins[k] = ins[k].reshaped(plan.shapes[static_cast<size_t>(src)]);
+        }
+        const Tensor out = value(s.output);
+        if (s.relu)
+            s.layer->record_with_relu(rec, ins, out);
+        else
+            s.layer->record(rec, ins, out);
+    }
+}
+
+std::vector<float> Model::reference_forward(const Shape& input_shape, const std::vector<float>& input,
+                                            std::map<std::string, std::vector<float>>* outputs) const {
+    std::vector<Shape> shapes;
+    std::vector<std::vector<float>> values;
+    for (const auto& n : nodes_) {
+        std::vector<Shape> in_shapes;
+        std::vector<std::vector<float>> in_values;
+        for (int i : n.inputs) {
+            in_shapes.push_back(i < 0 ? input_shape : shapes[static_cast<size_t>(i)]);
+            in_values.push_back(i < 0 ? input : values[static_cast<size_t>(i)]);
+        }
+        shapes.push_back(n.layer->output_shape(in_shapes));
+        values.push_back(n.layer->reference(in_shapes, in_values));
+        if (outputs) (*outputs)[n.name] = values.back();
+    }
+    return nodes_.empty() ? input : values.back();
+}
+
+}  // namespace vkconv

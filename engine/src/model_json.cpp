@@ -1,0 +1,256 @@
+#include "vkconv/model_json.h"
+
+#include <functional>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "vkconv/conv2d.h"
+#include "vkconv/error.h"
+#include "vkconv/layers.h"
+
+namespace vkconv {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr size_t kMaxFileBytes = 16u << 20;
+constexpr size_t kMaxLayers = 10000;
+constexpr int kMaxDepth = 32;
+
+// Nesting depth of the raw text (brackets outside strings), checked before parsing so that a
+// hostile file cannot drive a recursive parser or destructor deep.
+int nesting_depth(const std::string& text) {
+    int depth = 0, max_depth = 0;
+    bool in_string = false, escaped = false;
+    for (char c : text) {
+        if (in_string) {
+            if (escaped) escaped = false;
+            else if (c == '\\') escaped = true;
+            else if (c == '"') in_string = false;
+            continue;
+        }
+        if (c == '"') in_string = true;
+        else if (c == '[' || c == '{') max_depth = std::max(max_depth, ++depth);
+        else if (c == ']' || c == '}') --depth;
+    }
+    return max_depth;
+}
+
+// Reads one layer's arguments, remembering which were used so that unknown ones are refused.
+class Args {
+public:
+    Args(const json& j, std::string where) : j_(j), where_(std::move(where)) {}
+
+    bool has(const std::string& k) {
+        used_.insert(k);
+        return j_.contains(k);
+    }
+    bool is_string(const std::string& k) { return has(k) && j_.at(k).is_string(); }
+    int integer(const std::string& k, std::optional<int> fallback = {}) {
+        if (!has(k)) return need(k, fallback);
+        const json& v = j_.at(k);
+        if (!v.is_number_integer()) fail(k, "must be an integer, but got " + v.dump());
+        const auto x = v.get<int64_t>();
+        if (x < std::numeric_limits<int>::min() || x > std::numeric_limits<int>::max()) fail(k, "is out of range: " + v.dump());
+        return static_cast<int>(x);
+    }
+    double number(const std::string& k, double fallback) {
+        if (!has(k)) return fallback;
+        const json& v = j_.at(k);
+        if (!v.is_number()) fail(k, "must be a number, but got " + v.dump());
+        return v.get<double>();
+    }
+    bool boolean(const std::string& k, bool fallback) {
+        if (!has(k)) return fallback;
+        const json& v = j_.at(k);
+        if (!v.is_boolean()) fail(k, "must be true or false, but got " + v.dump());
+        return v.get<bool>();
+    }
+    std::string string(const std::string& k, const std::string& fallback) {
+        if (!has(k)) return fallback;
+        const json& v = j_.at(k);
+        if (!v.is_string()) fail(k, "must be a string, but got " + v.dump());
+        return v.get<std::string>();
+    }
+    // n or [h, w]
+    Pair pair(const std::string& k, std::optional<Pair> fallback = {}) {
+        if (!has(k)) {
+            if (!fallback) fail(k, "is required");
+            return *fallback;
+        }
+        const json& v = j_.at(k);
+        if (v.is_number_integer()) return Pair(integer(k));
+        if (!v.is_array() || v.size() != 2 || !v[0].is_number_integer() || !v[1].is_number_integer())
+            fail(k, "must be an integer or a list of two integers, but got " + v.dump());
+        auto in_range = [&](const json& e) {
+            const auto x = e.get<int64_t>();
+            if (x < std::numeric_limits<int>::min() || x > std::numeric_limits<int>::max()) fail(k, "is out of range: " + v.dump());
+            return static_cast<int>(x);
+        };
+        return Pair(in_range(v[0]), in_range(v[1]));
+    }
+    std::optional<Pair> optional_pair(const std::string& k) {
+        if (!has(k) || j_.at(k).is_null()) return std::nullopt;
+        return pair(k);
+    }
+    std::optional<int> optional_integer(const std::string& k) {
+        if (!has(k) || j_.at(k).is_null()) return std::nullopt;
+        return integer(k);
+    }
+    void done() {
+        for (const auto& [k, v] : j_.items())
+            if (!used_.count(k)) {
+                std::string known;
+                for (const auto& u : used_)
+                    if (u != "name" && u != "type" && u != "inputs") known += (known.empty() ? "" : ", ") + u;
+                throw Error(where_ + ": unknown argument '" + k + "'" + (known.empty() ? " (this layer takes none)" : "; expected one of: " + known));
+            }
+    }
+    [[noreturn]] void fail(const std::string& k, const std::string& rule) { throw Error(where_ + ": argument '" + k + "' " + rule); }
+
+private:
+    int need(const std::string& k, std::optional<int> fallback) {
+        if (!fallback) fail(k, "is required");
+        return *fallback;
+    }
+    const json& j_;
+    std::string where_;
+    std::set<std::string> used_{"name", "type", "inputs"};
+};
+
+std::unique_ptr<Layer> make_layer(Context& ctx, const std::string& type, Args& a) {
+    if (type == "Conv2d") {
+        Conv2dParams p;
+        p.in_channels = a.integer("in_channels");
+        p.out_channels = a.integer("out_channels");
+        p.kernel = a.pair("kernel_size");
+        p.options.stride = a.pair("stride", Pair(1));
+        if (a.is_string("padding"))
+            p.options.padding = Padding::parse(a.string("padding", ""));
+        else
+            p.options.padding = Padding(a.pair("padding", Pair(0)));
+        p.options.dilation = a.pair("dilation", Pair(1));
+        p.options.groups = a.integer("groups", 1);
+        p.options.bias = a.boolean("bias", true);
+        p.options.padding_mode = parse_padding_mode(a.string("padding_mode", "zeros"));
+        return std::make_unique<Conv2d>(ctx, p);
+    }
+    if (type == "ReLU") {
+        a.boolean("inplace", false);  // accepted for PyTorch compatibility; meaningless here
+        return std::make_unique<ReLU>(ctx);
+    }
+    if (type == "MaxPool2d") {
+        const Pair k = a.pair("kernel_size");
+        const auto s = a.optional_pair("stride");
+        const Pair p = a.pair("padding", Pair(0)), d = a.pair("dilation", Pair(1));
+        const bool ceil = a.boolean("ceil_mode", false);
+        if (a.boolean("return_indices", false)) a.fail("return_indices", "is not supported (inference only)");
+        return std::make_unique<MaxPool2d>(ctx, k, s, p, d, ceil);
+    }
+    if (type == "AvgPool2d") {
+        const Pair k = a.pair("kernel_size");
+        const auto s = a.optional_pair("stride");
+        const Pair p = a.pair("padding", Pair(0));
+        const bool ceil = a.boolean("ceil_mode", false), cip = a.boolean("count_include_pad", true);
+        return std::make_unique<AvgPool2d>(ctx, k, s, p, ceil, cip, a.optional_integer("divisor_override"));
+    }
+    if (type == "AdaptiveAvgPool2d") return std::make_unique<AdaptiveAvgPool2d>(ctx, a.pair("output_size"));
+    if (type == "BatchNorm2d") {
+        const int n = a.integer("num_features");
+        const double eps = a.number("eps", 1e-5), momentum = a.number("momentum", 0.1);
+        const bool affine = a.boolean("affine", true), track = a.boolean("track_running_stats", true);
+        return std::make_unique<BatchNorm2d>(ctx, n, eps, momentum, affine, track);
+    }
+    if (type == "Linear") {
+        const int in = a.integer("in_features"), out = a.integer("out_features");
+        return std::make_unique<Linear>(ctx, in, out, a.boolean("bias", true));
+    }
+    if (type == "Flatten") {
+        const int s = a.integer("start_dim", 1), e = a.integer("end_dim", -1);
+        return std::make_unique<Flatten>(ctx, s, e);
+    }
+    if (type == "Dropout") {
+        a.boolean("inplace", false);
+        return std::make_unique<Dropout>(ctx, a.number("p", 0.5));
+    }
+    if (type == "Softmax") return std::make_unique<Softmax>(ctx, a.integer("dim"));
+    if (type == "Add") return std::make_unique<Add>(ctx, a.boolean("relu", false));
+    throw Error("unknown layer type '" + type +
+                "'; supported: Conv2d, ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, BatchNorm2d, Linear, Flatten, Dropout, "
+                "Softmax, Add");
+}
+
+}  // namespace
+
+ModelDescription model_from_json(Context& ctx, const std::string& text, const std::string& src) {
+    if (text.size() > kMaxFileBytes) throw Error(src + ": model description larger than 16 MiB");
+    if (nesting_depth(text) > kMaxDepth) throw Error(src + ": JSON nested deeper than " + std::to_string(kMaxDepth) + " levels");
+    json j;
+    try {
+        j = json::parse(text);
+    } catch (const json::exception& e) {
+        throw Error(src + ": not valid JSON: " + e.what());
+    }
+    if (!j.is_object()) throw Error(src + ": the model description must be a JSON object");
+    if (j.contains("format") && j["format"] != "vkconv-model") throw Error(src + ": 'format' must be \"vkconv-model\"");
+    if (j.contains("version") && j["version"] != 1) throw Error(src + ": unsupported 'version' " + j["version"].dump() + " (this vkconv reads version 1)");
+    for (const auto& [k, v] : j.items())
+        if (k != "format" && k != "version" && k != "name" && k != "input_shape" && k != "layers")
+            throw Error(src + ": unknown key '" + k + "'; expected format, version, name, input_shape, layers");
+    std::string name = "Model";
+    if (j.contains("name")) {
+        if (!j["name"].is_string()) throw Error(src + ": 'name' must be a string");
+        name = j["name"].get<std::string>();
+    }
+    ModelDescription out;
+    if (j.contains("input_shape")) {
+        const auto& s = j["input_shape"];
+        if (!s.is_array() || s.empty() || s.size() > 4) throw Error(src + ": 'input_shape' must be a list of 1 to 4 positive integers");
+        for (const auto& d : s) {
+            if (!d.is_number_integer() || d.get<int64_t>() <= 0 || d.get<int64_t>() > std::numeric_limits<int32_t>::max())
+                throw Error(src + ": 'input_shape' must be a list of 1 to 4 positive integers, got " + s.dump());
+            out.input_shape.push_back(d.get<int64_t>());
+        }
+    }
+    if (!j.contains("layers") || !j["layers"].is_array() || j["layers"].empty())
+        throw Error(src + ": 'layers' must be a non-empty list of layers");
+    if (j["layers"].size() > kMaxLayers) throw Error(src + ": more than " + std::to_string(kMaxLayers) + " layers");
+    out.model = std::make_unique<Model>(ctx, name);
+    size_t index = 0;
+    for (const auto& l : j["layers"]) {
+        const std::string at = src + ": layers[" + std::to_string(index++) + "]";
+        if (!l.is_object()) throw Error(at + " must be an object");
+        if (!l.contains("name") || !l["name"].is_string()) throw Error(at + ": 'name' (a string) is required");
+        if (!l.contains("type") || !l["type"].is_string()) throw Error(at + ": 'type' (a string) is required");
+        const std::string lname = l["name"].get<std::string>(), type = l["type"].get<std::string>();
+        const std::string where = at + " '" + lname + "' (" + type + ")";
+        std::vector<std::string> inputs;
+        if (l.contains("inputs")) {
+            if (!l["inputs"].is_array()) throw Error(where + ": 'inputs' must be a list of layer names");
+            for (const auto& i : l["inputs"]) {
+                if (!i.is_string()) throw Error(where + ": 'inputs' must be a list of layer names");
+                inputs.push_back(i.get<std::string>());
+            }
+        }
+        Args args(l, where);
+        std::unique_ptr<Layer> layer;
+        try {
+            layer = make_layer(ctx, type, args);
+            args.done();
+            out.model->add(lname, std::move(layer), inputs);
+        } catch (const Error& e) {
+            const std::string what = e.what();
+            throw Error(what.rfind(src, 0) == 0 ? what : where + ": " + what);
+        }
+    }
+    return out;
+}
+
+ModelDescription load_model_json(Context& ctx, const std::string& path) {
+    const auto bytes = read_file_bytes(path);
+    if (bytes.size() > kMaxFileBytes) throw Error(path + ": model description larger than 16 MiB");
+    return model_from_json(ctx, std::string(bytes.begin(), bytes.end()), path);
+}
+
+}  // namespace vkconv

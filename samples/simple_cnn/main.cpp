@@ -1,0 +1,27 @@
+// SimpleCNN, the network of the PyTorch CIFAR-10 tutorials, on the GPU:
+//   three blocks of Conv2d(3x3, padding 1) + ReLU + MaxPool2d(2): 3 -> 16 -> 32 -> 64 channels,
+//   32x32 -> 4x4, then flatten to 64*4*4 and Linear(1024, 10).
+// Layer names match the tutorial module's attributes, so its state_dict loads as is.
+#include "common/classifier_sample.h"
+
+int main(int argc, char** argv) {
+    using namespace vkconv;
+    samples::ClassifierSample s;
+    s.title = "SimpleCNN";
+    s.class_names = {"plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"};
+    s.feature_layers = {"conv1", "conv2", "conv3"};
+    s.build = [](Context& ctx) {
+        auto m = std::make_unique<Model>(ctx, "SimpleCNN");
+        const int channels[] = {3, 16, 32, 64};
+        for (int b = 1; b <= 3; ++b) {
+            const std::string i = std::to_string(b);
+            m->add("conv" + i, std::make_unique<Conv2d>(ctx, channels[b - 1], channels[b], 3, Conv2dOptions{.padding = 1}));
+            m->add("relu" + i, std::make_unique<ReLU>(ctx));
+            m->add("pool" + i, std::make_unique<MaxPool2d>(ctx, 2));
+        }
+        m->add("flatten", std::make_unique<Flatten>(ctx));
+        m->add("fc1", std::make_unique<Linear>(ctx, 64 * 4 * 4, 10));
+        return m;
+    };
+    return samples::run_classifier_sample(s, argc, argv);
+}

@@ -1,0 +1,73 @@
+#version 450
+// pool2d: MaxPool2d and AvgPool2d (MODE), PyTorch's semantics.
+//
+// Layout: input [planes][H][W], output [planes][OH][OW], float32 (NCHW with planes = N * C,
+// or CHW with planes = C). Each invocation owns one output element; a workgroup is an 8 x 8
+// tile of one plane (local x along the output width).
+// Workgroup (x, y, z) of a dispatch is tile (x + p.x_base, y + p.y_base) of plane z + p.z_base
+// (dispatches are split to fit the device).
+//   max: maximum over the window's taps that fall inside the input (padding is -inf); a NaN
+//        wins (PyTorch's rule), taps visited row by row as PyTorch does.
+//   avg: sum of the window's elements inside the input divided by
+//        divisor_override                          if HAS_DIVISOR,
+//        window clipped to the padded input        if COUNT_INCLUDE_PAD,
+//        window clipped to the input               otherwise.
+#extension GL_GOOGLE_include_directive : require
+
+layout(local_size_x = 8, local_size_y = 8, local_size_z = 1) in;
+layout(constant_id = 0) const int MODE = 0;  // MODE_MAX or MODE_AVG
+layout(constant_id = 1) const bool COUNT_INCLUDE_PAD = true;
+layout(constant_id = 2) const bool HAS_DIVISOR = false;
+
+#define MODE_MAX 0
+#define MODE_AVG 1
+
+#include "layers_common.glsl"
+
+layout(std430, binding = 0) readonly buffer Input { float x[]; };
+layout(std430, binding = 1) writeonly buffer Output { float y[]; };
+
+layout(push_constant) uniform Pool2dPushConstants {
+    int H, W, OH, OW;
+    int kh, kw;            // kernel
+    int sh, sw;            // stride
+    int ph, pw;            // padding (top = bottom, left = right)
+    int dh, dw;            // dilation (max only; 1 for avg)
+    int divisor;           // divisor_override (HAS_DIVISOR)
+    int x_base, y_base, z_base;
+} p;
+
+void main() {
+    const int ox = (int(gl_WorkGroupID.x) + p.x_base) * 8 + int(gl_LocalInvocationID.x);
+    const int oy = (int(gl_WorkGroupID.y) + p.y_base) * 8 + int(gl_LocalInvocationID.y);
+    const int plane = int(gl_WorkGroupID.z) + p.z_base;
+    if (ox >= p.OW || oy >= p.OH) return;
+    const int in_base = plane * p.H * p.W;
+    const int hs = oy * p.sh - p.ph;
+    const int ws = ox * p.sw - p.pw;
+    float r;
+    if (MODE == MODE_MAX) {
+        r = NEG_INF;
+        for (int ky = 0; ky < p.kh; ++ky) {
+            const int iy = hs + ky * p.dh;
+            if (iy < 0 || iy >= p.H) continue;
+            for (int kx = 0; kx < p.kw; ++kx) {
+                const int ix = ws + kx * p.dw;
+                if (ix < 0 || ix >= p.W) continue;
+                r = max_keep_nan(r, x[in_base + iy * p.W + ix]);
+            }
+        }
+    } else {
+        const int he = min(hs + p.kh, p.H + p.ph);
+        const int we = min(ws + p.kw, p.W + p.pw);
+        const int padded_count = (he - hs) * (we - ws);
+        const int h0 = max(hs, 0), w0 = max(ws, 0);
+        const int h1 = min(he, p.H), w1 = min(we, p.W);
+        float s = 0.0;
+        for (int iy = h0; iy < h1; ++iy)
+            for (int ix = w0; ix < w1; ++ix) s += x[in_base + iy * p.W + ix];
+        const int d = HAS_DIVISOR ? p.divisor : COUNT_INCLUDE_PAD ? padded_count : (h1 - h0) * (w1 - w0);
+        r = s / float(d);
+    }
+    y[(plane * p.OH + oy) * p.OW + ox] = r;
+}

@@ -1,0 +1,815 @@
+#!/usr/bin/python3
+"""Exports a torch.nn.Module to vkconv: a JSON model description plus a .safetensors state_dict.
+
+    /usr/bin/python3 tools/export_model.py --module mypkg.mymodule:ClassName \\
+        --input-shape 1,3,32,32 --json out.json --weights out.safetensors [--state-dict sd.pt] [--name N]
+
+or from Python:
+
+    import export_model
+    export_model.export(model, torch.randn(1, 3, 32, 32), "out.json", "out.safetensors")
+
+The module is traced with torch.fx.symbolic_trace, so nn.Sequential stacks and hand-written
+forward() methods both work, including the functional calls tutorials use:
+
+    modules     Conv2d, ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, BatchNorm2d, Linear,
+                Flatten, Dropout, Softmax (a module without parameters may be called several
+                times: every call becomes its own layer, the later ones named "<name>_1", ...)
+    functions   F.relu / torch.relu / x.relu() (and the in-place spellings)
+                torch.flatten(x, 1) / x.flatten(1)
+                x.view(...) / x.reshape(...) / torch.reshape when the result is [N, features]
+                F.max_pool2d / F.avg_pool2d / F.adaptive_avg_pool2d
+                F.dropout (identity at inference)
+                x + y / torch.add / x.add(y) / operator.iadd on two tensors of one shape (Add)
+                F.softmax(x, dim=...) / torch.softmax / x.softmax(...)
+                x.contiguous() and nn.Identity (no layer)
+
+Layers from modules carry the module's qualified name ("features.0", "conv1"), so that the
+state_dict keys match vkconv's; layers from functions are named after the fx node ("relu_1",
+"add"), made unique. Anything else raises ExportError naming the node and its op.
+
+The export is verified before anything is written: the JSON's layers are rebuilt in PyTorch from
+the description alone and run on the example input (and on a batch one larger, which catches
+views that hard-code the batch size); their output must match the module's.
+
+Needs PyTorch and NumPy only (no safetensors package: the format is written by hand).
+"""
+import argparse
+import importlib
+import json
+import math
+import operator
+import os
+import struct
+import sys
+import warnings
+
+import torch
+import torch.fx
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.fx.passes.shape_prop import ShapeProp
+
+__all__ = ["export", "describe", "build_from_description", "save_safetensors", "ExportError"]
+
+
+class ExportError(ValueError):
+    """The module cannot be expressed as a vkconv model; the message names the node and op."""
+
+
+# ---- argument binding for functional calls ------------------------------------------------------
+
+_NO_DEFAULT = object()
+
+# Python signatures of the functions we accept (several are C builtins without introspectable
+# signatures), as (name, default) in positional order.
+_SIGNATURES = {
+    "relu": [("input", _NO_DEFAULT), ("inplace", False)],
+    "flatten": [("input", _NO_DEFAULT), ("start_dim", 0), ("end_dim", -1)],
+    "max_pool2d": [("input", _NO_DEFAULT), ("kernel_size", _NO_DEFAULT), ("stride", None), ("padding", 0),
+                   ("dilation", 1), ("ceil_mode", False), ("return_indices", False)],
+    "avg_pool2d": [("input", _NO_DEFAULT), ("kernel_size", _NO_DEFAULT), ("stride", None), ("padding", 0),
+                   ("ceil_mode", False), ("count_include_pad", True), ("divisor_override", None)],
+    "adaptive_avg_pool2d": [("input", _NO_DEFAULT), ("output_size", _NO_DEFAULT)],
+    "dropout": [("input", _NO_DEFAULT), ("p", 0.5), ("training", True), ("inplace", False)],
+    "softmax": [("input", _NO_DEFAULT), ("dim", None), ("_stacklevel", 3), ("dtype", None)],
+    "add": [("input", _NO_DEFAULT), ("other", _NO_DEFAULT), ("alpha", 1)],
+}
+
+
+def _bind(kind, node):
+    sig = _SIGNATURES[kind]
+    if len(node.args) > len(sig):
+        raise ExportError(f"{_where(node)}: too many arguments")
+    bound = {}
+    for (name, _), value in zip(sig, node.args):
+        bound[name] = value
+    for k, v in node.kwargs.items():
+        if k not in dict(sig):
+            raise ExportError(f"{_where(node)}: unsupported argument '{k}'")
+        bound[k] = v
+    for name, default in sig:
+        if name not in bound:
+            if default is _NO_DEFAULT:
+                raise ExportError(f"{_where(node)}: argument '{name}' is required")
+            bound[name] = default
+    return bound
+
+
+def _where(node):
+    if node.op == "call_module":
+        what = f"module '{node.target}'"
+    elif node.op == "call_method":
+        what = f"method '.{node.target}()'"
+    else:
+        what = f"'{_target_name(node.target)}'"
+    return f"node '{node.name}' ({node.op} {what})"
+
+
+def _target_name(t):
+    if isinstance(t, str):
+        return t
+    mod = getattr(t, "__module__", None) or ""
+    name = getattr(t, "__qualname__", None) or getattr(t, "__name__", None) or repr(t)
+    if mod in ("_operator", "operator"):
+        return "operator." + name
+    if name.startswith("_VariableFunctionsClass."):
+        return "torch." + name.split(".", 1)[1]
+    return f"{mod}.{name}" if mod else name
+
+
+# Functional targets by kind. F.max_pool2d is a boolean_dispatch wrapper: compare by identity.
+_FUNCTIONS = {}
+for _kind, _fns in {
+    "relu": [F.relu, torch.relu, getattr(F, "relu_", None), getattr(torch, "relu_", None)],
+    "flatten": [torch.flatten],
+    "reshape": [torch.reshape],
+    "max_pool2d": [F.max_pool2d, torch.max_pool2d],
+    "avg_pool2d": [F.avg_pool2d],
+    "adaptive_avg_pool2d": [F.adaptive_avg_pool2d, getattr(torch._C._nn, "adaptive_avg_pool2d", None)],
+    "dropout": [F.dropout, torch.dropout],
+    "softmax": [F.softmax, torch.softmax],
+    "add": [operator.add, operator.iadd, torch.add],
+}.items():
+    for _fn in _fns:
+        if _fn is not None:
+            _FUNCTIONS.setdefault(id(_fn), (_kind, _fn))
+
+_METHODS = {
+    "relu": "relu", "relu_": "relu", "flatten": "flatten", "view": "reshape", "reshape": "reshape",
+    "softmax": "softmax", "add": "add", "add_": "add", "__add__": "add", "__iadd__": "add",
+    "contiguous": "alias",
+}
+
+# Calls that produce sizes (x.size(0), x.shape[0]), used only as view arguments.
+_SIZE_FUNCTIONS = {id(getattr), id(operator.getitem)}
+
+
+def _pair_json(v):
+    """An int stays an int (PyTorch prints it so); a tuple becomes [h, w]."""
+    if isinstance(v, (tuple, list)):
+        if len(v) == 1:
+            return [int(v[0]), int(v[0])]
+        if len(v) != 2:
+            raise ValueError(f"expected an int or a pair, got {v!r}")
+        return [int(v[0]), int(v[1])]
+    return int(v)
+
+
+def _is_pair_or_int(v):
+    if isinstance(v, bool):
+        return False
+    if isinstance(v, int):
+        return True
+    return isinstance(v, (tuple, list)) and len(v) in (1, 2) and all(isinstance(e, int) and not isinstance(e, bool) for e in v)
+
+
+# ---- modules ----------------------------------------------------------------------------------
+
+def _module_layer(node, mod):
+    """The JSON layer (without name/inputs) for a call_module node, or "alias" for nn.Identity."""
+    t = type(mod)
+    if t is nn.Identity:
+        return "alias"
+    if t is nn.Conv2d:
+        if isinstance(mod.padding, str):
+            padding = mod.padding
+        else:
+            padding = _pair_json(mod.padding)
+        return {"type": "Conv2d", "in_channels": mod.in_channels, "out_channels": mod.out_channels,
+                "kernel_size": _pair_json(mod.kernel_size), "stride": _pair_json(mod.stride), "padding": padding,
+                "dilation": _pair_json(mod.dilation), "groups": mod.groups, "bias": mod.bias is not None,
+                "padding_mode": mod.padding_mode}
+    if t is nn.ReLU:
+        return {"type": "ReLU", **({"inplace": True} if mod.inplace else {})}
+    if t is nn.MaxPool2d:
+        if mod.return_indices:
+            raise ExportError(f"{_where(node)}: MaxPool2d(return_indices=True) is not supported")
+        return {"type": "MaxPool2d", "kernel_size": _pair_json(mod.kernel_size),
+                "stride": _pair_json(mod.stride if mod.stride is not None else mod.kernel_size),
+                "padding": _pair_json(mod.padding), "dilation": _pair_json(mod.dilation), "ceil_mode": bool(mod.ceil_mode)}
+    if t is nn.AvgPool2d:
+        d = {"type": "AvgPool2d", "kernel_size": _pair_json(mod.kernel_size),
+             "stride": _pair_json(mod.stride if mod.stride is not None else mod.kernel_size),
+             "padding": _pair_json(mod.padding), "ceil_mode": bool(mod.ceil_mode),
+             "count_include_pad": bool(mod.count_include_pad)}
+        if mod.divisor_override is not None:
+            d["divisor_override"] = int(mod.divisor_override)
+        return d
+    if t is nn.AdaptiveAvgPool2d:
+        return {"type": "AdaptiveAvgPool2d", "output_size": _adaptive_size(node, mod.output_size)}
+    if t is nn.BatchNorm2d:
+        if not mod.track_running_stats or mod.running_mean is None:
+            raise ExportError(f"{_where(node)}: BatchNorm2d(track_running_stats=False) normalizes with the batch's own "
+                              "statistics even in eval mode; vkconv supports only running statistics")
+        d = {"type": "BatchNorm2d", "num_features": mod.num_features, "eps": float(mod.eps)}
+        if mod.momentum is not None:
+            d["momentum"] = float(mod.momentum)
+        d["affine"] = bool(mod.affine)
+        d["track_running_stats"] = True
+        return d
+    if t is nn.Linear:
+        return {"type": "Linear", "in_features": mod.in_features, "out_features": mod.out_features,
+                "bias": mod.bias is not None}
+    if t is nn.Flatten:
+        return {"type": "Flatten", "start_dim": int(mod.start_dim), "end_dim": int(mod.end_dim)}
+    if t is nn.Dropout:
+        return {"type": "Dropout", "p": float(mod.p), **({"inplace": True} if mod.inplace else {})}
+    if t is nn.Softmax:
+        if mod.dim is None:
+            raise ExportError(f"{_where(node)}: Softmax(dim=None) (implicit dim) is not supported; give dim")
+        return {"type": "Softmax", "dim": int(mod.dim)}
+    raise ExportError(f"{_where(node)}: unsupported module type {t.__module__}.{t.__qualname__}; supported: Conv2d, ReLU, "
+                      "MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, BatchNorm2d, Linear, Flatten, Dropout, Softmax, Identity")
+
+
+def _adaptive_size(node, size):
+    if isinstance(size, (tuple, list)) and any(s is None for s in size):
+        raise ExportError(f"{_where(node)}: AdaptiveAvgPool2d output_size with None (keep the input's size) is not "
+                          f"supported: {size!r}")
+    if not _is_pair_or_int(size):
+        raise ExportError(f"{_where(node)}: AdaptiveAvgPool2d output_size must be an int or a pair, got {size!r}")
+    return _pair_json(size)
+
+
+# ---- tracing ----------------------------------------------------------------------------------
+
+def _shape(node):
+    meta = node.meta.get("tensor_meta")
+    if meta is None or not hasattr(meta, "shape"):
+        return None
+    return list(meta.shape)
+
+
+def _tensor_arg(node, value, what="input"):
+    if not isinstance(value, torch.fx.Node) or _shape(value) is None:
+        raise ExportError(f"{_where(node)}: {what} must be a tensor computed by the model, got {value!r}")
+    return value
+
+
+def _literal(node, value, what):
+    if isinstance(value, torch.fx.Node):
+        raise ExportError(f"{_where(node)}: argument '{what}' must be a constant, but it is computed at run time "
+                          f"(node '{value.name}')")
+    return value
+
+
+def _is_batch_size(value):
+    """x.size(0), x.shape[0], x.size()[0] on any tensor."""
+    if not isinstance(value, torch.fx.Node):
+        return False
+    if value.op == "call_method" and value.target == "size" and len(value.args) >= 2 and value.args[1] == 0:
+        return True
+    if value.op == "call_function" and value.target is operator.getitem and value.args[1] == 0:
+        src = value.args[0]
+        if isinstance(src, torch.fx.Node):
+            if src.op == "call_function" and src.target is getattr and src.args[1] == "shape":
+                return True
+            if src.op == "call_method" and src.target == "size" and len(src.args) == 1:
+                return True
+    return False
+
+
+def _flatten_view(node, x, sizes):
+    """A view/reshape to [N, features]; returns the Flatten layer or raises."""
+    in_shape, out_shape = _shape(x), _shape(node)
+    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+        sizes = list(sizes[0])
+    ok_shapes = (len(in_shape) >= 2 and len(out_shape) == 2 and out_shape[0] == in_shape[0]
+                 and out_shape[1] == math.prod(in_shape[1:]))
+    if not ok_shapes:
+        raise ExportError(f"{_where(node)}: only a view/reshape that flattens to [N, features] is supported "
+                          f"(here {in_shape} -> {out_shape})")
+    if len(sizes) != 2:
+        raise ExportError(f"{_where(node)}: only a view/reshape to two dims [N, features] is supported, got sizes {sizes!r}")
+    first, second = sizes
+    # The batch dim must follow the input: -1, or x.size(0) / x.shape[0]. A literal batch size
+    # would only be right for the example's batch.
+    if first == -1:
+        if second != out_shape[1] or isinstance(second, torch.fx.Node):
+            raise ExportError(f"{_where(node)}: view(-1, {second!r}) must give the features per sample as a constant")
+    elif _is_batch_size(first):
+        if not (second == -1 or second == out_shape[1]):
+            raise ExportError(f"{_where(node)}: unsupported view sizes {sizes!r}")
+    else:
+        raise ExportError(f"{_where(node)}: view/reshape hard-codes the batch size ({first!r}); write x.view(x.size(0), -1), "
+                          "x.view(-1, features) or torch.flatten(x, 1)")
+    return {"type": "Flatten", "start_dim": 1, "end_dim": -1}
+
+
+def _function_layer(node, kind, batch):
+    """(layer dict or "alias", list of tensor input nodes) for a functional node."""
+    if kind == "relu":
+        b = _bind("relu", node) if node.op == "call_function" else {"input": node.args[0]}
+        if node.op == "call_method" and (len(node.args) > 1 or node.kwargs):
+            raise ExportError(f"{_where(node)}: unexpected arguments")
+        return {"type": "ReLU"}, [_tensor_arg(node, b["input"])]
+    if kind == "flatten":
+        b = _bind("flatten", node)
+        s, e = _literal(node, b["start_dim"], "start_dim"), _literal(node, b["end_dim"], "end_dim")
+        return {"type": "Flatten", "start_dim": int(s), "end_dim": int(e)}, [_tensor_arg(node, b["input"])]
+    if kind == "reshape":
+        x = _tensor_arg(node, node.args[0])
+        sizes = list(node.args[1:])
+        if node.kwargs:
+            if set(node.kwargs) == {"shape"} and not sizes:
+                sizes = [node.kwargs["shape"]]
+            else:
+                raise ExportError(f"{_where(node)}: unsupported arguments {dict(node.kwargs)!r}")
+        return _flatten_view(node, x, sizes), [x]
+    if kind == "max_pool2d":
+        b = _bind("max_pool2d", node)
+        if _literal(node, b["return_indices"], "return_indices"):
+            raise ExportError(f"{_where(node)}: max_pool2d(return_indices=True) is not supported")
+        k = _literal(node, b["kernel_size"], "kernel_size")
+        s = _literal(node, b["stride"], "stride")
+        if s is None or (isinstance(s, (tuple, list)) and len(s) == 0):
+            s = k
+        return ({"type": "MaxPool2d", "kernel_size": _pair_json(k), "stride": _pair_json(s),
+                 "padding": _pair_json(_literal(node, b["padding"], "padding")),
+                 "dilation": _pair_json(_literal(node, b["dilation"], "dilation")),
+                 "ceil_mode": bool(_literal(node, b["ceil_mode"], "ceil_mode"))}, [_tensor_arg(node, b["input"])])
+    if kind == "avg_pool2d":
+        b = _bind("avg_pool2d", node)
+        k = _literal(node, b["kernel_size"], "kernel_size")
+        s = _literal(node, b["stride"], "stride")
+        if s is None or (isinstance(s, (tuple, list)) and len(s) == 0):
+            s = k
+        d = {"type": "AvgPool2d", "kernel_size": _pair_json(k), "stride": _pair_json(s),
+             "padding": _pair_json(_literal(node, b["padding"], "padding")),
+             "ceil_mode": bool(_literal(node, b["ceil_mode"], "ceil_mode")),
+             "count_include_pad": bool(_literal(node, b["count_include_pad"], "count_include_pad"))}
+        div = _literal(node, b["divisor_override"], "divisor_override")
+        if div is not None:
+            d["divisor_override"] = int(div)
+        return d, [_tensor_arg(node, b["input"])]
+    if kind == "adaptive_avg_pool2d":
+        b = _bind("adaptive_avg_pool2d", node)
+        size = _adaptive_size(node, _literal(node, b["output_size"], "output_size"))
+        return {"type": "AdaptiveAvgPool2d", "output_size": size}, [_tensor_arg(node, b["input"])]
+    if kind == "dropout":
+        b = _bind("dropout", node)
+        if _literal(node, b["training"], "training"):
+            warnings.warn(f"{_where(node)}: F.dropout with training=True drops activations even when the module is in "
+                          "eval mode; exported as the identity (pass training=self.training)", stacklevel=4)
+            # Verification compares with the module as if it had said training=False.
+            node.args = (b["input"],)
+            node.kwargs = {"p": b["p"], "training": False, "inplace": b["inplace"]}
+            node.meta["vkconv_patched"] = True
+        return ({"type": "Dropout", "p": float(_literal(node, b["p"], "p"))}, [_tensor_arg(node, b["input"])])
+    if kind == "softmax":
+        if node.op == "call_method":
+            b = {"input": node.args[0], "dim": node.args[1] if len(node.args) > 1 else node.kwargs.get("dim"),
+                 "dtype": node.kwargs.get("dtype", node.args[2] if len(node.args) > 2 else None)}
+            if set(node.kwargs) - {"dim", "dtype"}:
+                raise ExportError(f"{_where(node)}: unsupported arguments {dict(node.kwargs)!r}")
+        else:
+            b = _bind("softmax", node)
+        dim = _literal(node, b["dim"], "dim")
+        if dim is None:
+            raise ExportError(f"{_where(node)}: softmax without dim (implicit dim) is not supported; give dim")
+        if b["dtype"] is not None:
+            raise ExportError(f"{_where(node)}: softmax(dtype=...) is not supported")
+        return {"type": "Softmax", "dim": int(dim)}, [_tensor_arg(node, b["input"])]
+    if kind == "add":
+        if node.op == "call_method":
+            b = {"input": node.args[0], "other": node.args[1] if len(node.args) > 1 else node.kwargs.get("other"),
+                 "alpha": node.kwargs.get("alpha", node.args[2] if len(node.args) > 2 else 1)}
+        else:
+            b = _bind("add", node)
+        if _literal(node, b["alpha"], "alpha") != 1:
+            raise ExportError(f"{_where(node)}: add with alpha != 1 is not supported")
+        a = _tensor_arg(node, b["input"], "the first operand")
+        o = b["other"]
+        if not isinstance(o, torch.fx.Node) or _shape(o) is None:
+            raise ExportError(f"{_where(node)}: only the sum of two tensors (a residual connection) is supported, "
+                              f"not adding {o!r}")
+        if _shape(a) != _shape(o):
+            raise ExportError(f"{_where(node)}: Add needs two tensors of the same shape (no broadcasting), got "
+                              f"{_shape(a)} and {_shape(o)}")
+        return {"type": "Add"}, [a, o]
+    if kind == "alias":
+        if len(node.args) != 1 or node.kwargs:
+            raise ExportError(f"{_where(node)}: unexpected arguments")
+        return "alias", [_tensor_arg(node, node.args[0])]
+    raise AssertionError(kind)
+
+
+def _is_size_node(node):
+    """Nodes computing Python values (sizes) rather than tensors: x.size(0), x.shape, x.shape[0]."""
+    if node.op == "call_method" and node.target in ("size", "dim"):
+        return True
+    if node.op == "call_function" and id(node.target) in _SIZE_FUNCTIONS:
+        return _shape(node) is None
+    return False
+
+
+_SUPPORTED_MODULES = (nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.BatchNorm2d, nn.Linear,
+                      nn.Flatten, nn.Dropout, nn.Softmax, nn.Identity)
+
+
+def _function_kind(n):
+    if n.op == "call_function":
+        entry = _FUNCTIONS.get(id(n.target))
+        kind = entry[0] if entry and entry[1] is n.target else None
+    else:
+        kind = _METHODS.get(n.target)
+    if kind is None:
+        raise ExportError(f"{_where(n)}: unsupported operation; supported: relu, flatten, view/reshape to "
+                          "[N, features], max_pool2d, avg_pool2d, adaptive_avg_pool2d, dropout, softmax, "
+                          "add of two tensors")
+    return kind
+
+
+def _check_supported(gm):
+    """Refuses unsupported operations before anything runs (their errors are clearer than a failed run)."""
+    for n in gm.graph.nodes:
+        if n.op == "get_attr":
+            raise ExportError(f"node '{n.name}' (get_attr '{n.target}'): parameters or buffers used directly in "
+                              "forward() are not supported; use one of the supported modules")
+        if n.op == "call_module":
+            mod = gm.get_submodule(n.target)
+            if type(mod) not in _SUPPORTED_MODULES:
+                _module_layer(n, mod)  # raises with the list of supported modules
+        elif n.op == "call_method" and n.target in ("size", "dim"):
+            continue
+        elif n.op == "call_function" and id(n.target) in _SIZE_FUNCTIONS:
+            continue  # x.shape[0]; a getitem that slices a tensor is refused once shapes are known
+        elif n.op in ("call_function", "call_method"):
+            _function_kind(n)
+
+
+def describe(module, example_input, name=None):
+    """Traces `module` and returns (description dict, ordered state_dict to save).
+
+    Raises ExportError for anything vkconv cannot run."""
+    desc, state, _ = _describe(module, example_input, name)
+    return desc, state
+
+
+def _describe(module, example_input, name):
+    if not isinstance(module, nn.Module):
+        raise ExportError(f"expected a torch.nn.Module, got {type(module).__name__}")
+    if not isinstance(example_input, torch.Tensor) or not example_input.is_floating_point():
+        raise ExportError("example_input must be a floating-point torch.Tensor")
+    if example_input.dim() < 2:
+        raise ExportError(f"example_input must have a batch dimension (e.g. [N, C, H, W]), got shape "
+                          f"{list(example_input.shape)}")
+    module = module.eval()
+    try:
+        gm = torch.fx.symbolic_trace(module)
+    except Exception as e:  # control flow on tensor values, unsupported Python, ...
+        raise ExportError(f"torch.fx.symbolic_trace failed on {type(module).__name__}: {type(e).__name__}: {e}") from e
+    gm.graph.eliminate_dead_code()
+    gm.recompile()
+    _check_supported(gm)
+    with torch.no_grad():
+        try:
+            ShapeProp(gm).propagate(example_input.float())
+        except Exception as e:
+            raise ExportError(f"running the traced {type(module).__name__} on an input of shape "
+                              f"{list(example_input.shape)} failed: {type(e).__name__}: {e}") from e
+    batch = example_input.shape[0]
+    nodes = list(gm.graph.nodes)
+    placeholders = [n for n in nodes if n.op == "placeholder"]
+    if len(placeholders) != 1:
+        raise ExportError(f"the model must take exactly one input tensor; forward() takes {len(placeholders)}")
+
+    # Reserve the names of module calls (they must match the state_dict), then name the rest.
+    used = {"input"}
+    module_calls = {}
+    for n in nodes:
+        if n.op == "call_module":
+            module_calls.setdefault(n.target, []).append(n)
+    for target in module_calls:
+        if target == "input":
+            raise ExportError(f"a submodule named 'input' clashes with vkconv's name for the model input")
+        used.add(target)
+
+    def unique(base):
+        base = base.strip(".") or "layer"
+        cand, k = base, 1
+        while cand in used:
+            cand = f"{base}_{k}"
+            k += 1
+        used.add(cand)
+        return cand
+
+    call_index = {}
+    value_of = {placeholders[0]: "input"}  # fx node -> vkconv layer name whose output it is
+    layers = []
+    used_modules = set()
+    last = "input"
+    for n in nodes:
+        if n.op == "placeholder":
+            continue
+        if n.op == "output":
+            out = n.args[0]
+            if not isinstance(out, torch.fx.Node):
+                raise ExportError(f"forward() must return one tensor, got {type(out).__name__} {out!r}")
+            if out not in value_of:
+                raise ExportError(f"forward() returns node '{out.name}', which is not a tensor vkconv computes")
+            if value_of[out] == "input":
+                raise ExportError("forward() returns its input unchanged; there is nothing to export")
+            if value_of[out] != last:
+                raise ExportError(f"forward() returns the output of layer '{value_of[out]}', but layer '{last}' is "
+                                  "computed after it; vkconv's model output is its last layer")
+            continue
+        if n.op == "get_attr":
+            raise ExportError(f"node '{n.name}' (get_attr '{n.target}'): parameters or buffers used directly in "
+                              "forward() are not supported; use one of the supported modules")
+        if _is_size_node(n):
+            continue
+        if n.op == "call_module":
+            mod = gm.get_submodule(n.target)
+            layer = _module_layer(n, mod)
+            inputs = [_tensor_arg(n, a) for a in n.args]
+            if len(inputs) != 1 or n.kwargs:
+                raise ExportError(f"{_where(n)}: a module call must take exactly one tensor")
+            k = call_index.get(n.target, 0)
+            call_index[n.target] = k + 1
+            has_state = any(True for _ in mod.parameters(recurse=False)) or any(True for _ in mod.buffers(recurse=False))
+            if k > 0 and has_state:
+                raise ExportError(f"{_where(n)}: module '{n.target}' is called more than once; vkconv layers do not "
+                                  "share weights (use a separate module for each call)")
+            lname = n.target if k == 0 else unique(f"{n.target}_{k}")
+            used_modules.add(n.target)
+        elif n.op in ("call_function", "call_method"):
+            kind = _function_kind(n)
+            layer, inputs = _function_layer(n, kind, batch)
+            lname = None if layer == "alias" else unique(n.name)
+        else:
+            raise ExportError(f"node '{n.name}': unsupported fx op '{n.op}'")
+
+        for i in inputs:
+            if i not in value_of:
+                raise ExportError(f"{_where(n)}: its input '{i.name}' is not a tensor vkconv computes")
+        if layer == "alias":
+            value_of[n] = value_of[inputs[0]]
+            continue
+        in_names = [value_of[i] for i in inputs]
+        entry = {"name": lname, "type": layer["type"]}
+        if layer["type"] == "Add" or in_names != [last]:
+            entry["inputs"] = in_names
+        entry.update({k: v for k, v in layer.items() if k != "type"})
+        if _shape(n) is None:
+            raise ExportError(f"{_where(n)}: does not produce a tensor")
+        layers.append(entry)
+        value_of[n] = lname
+        last = lname
+
+    if not layers:
+        raise ExportError("the model has no layers")
+    # The first layer reading the model input needs no "inputs"; others name it.
+    if layers[0].get("inputs") == ["input"] and layers[0]["type"] != "Add":
+        del layers[0]["inputs"]
+
+    # The state_dict, restricted to the modules forward() calls.
+    sd = module.state_dict()
+    keep = {}
+    dropped = []
+    for key, value in sd.items():
+        owner = key.rsplit(".", 1)[0] if "." in key else ""
+        if owner in used_modules:
+            keep[key] = value
+        else:
+            dropped.append(key)
+    if dropped:
+        warnings.warn("state_dict entries of modules forward() never calls are not exported: " + ", ".join(dropped),
+                      stacklevel=2)
+
+    desc = {"format": "vkconv-model", "version": 1, "name": name or type(module).__name__,
+            "input_shape": [int(d) for d in example_input.shape[1:]], "layers": layers}
+    # What the export is verified against: the module itself, unless F.dropout(training=True)
+    # calls were read as the identity (then the trace with those calls made deterministic).
+    reference = module
+    if any(n.meta.get("vkconv_patched") for n in gm.graph.nodes):
+        gm.recompile()
+        reference = gm.eval()
+    return desc, keep, reference
+
+
+# ---- verification -----------------------------------------------------------------------------
+
+def _pair(v):
+    return tuple(v) if isinstance(v, list) else v
+
+
+class _Described(nn.Module):
+    """The described model rebuilt in PyTorch from the JSON alone (for verification)."""
+
+    def __init__(self, desc):
+        super().__init__()
+        self.order = []
+        self.mods = nn.ModuleDict()
+        self.names = {}
+        for i, l in enumerate(desc["layers"]):
+            a = {k: v for k, v in l.items() if k not in ("name", "type", "inputs")}
+            t = l["type"]
+            if t == "Conv2d":
+                p = a.get("padding", 0)
+                m = nn.Conv2d(a["in_channels"], a["out_channels"], _pair(a["kernel_size"]), stride=_pair(a.get("stride", 1)),
+                              padding=p if isinstance(p, str) else _pair(p), dilation=_pair(a.get("dilation", 1)),
+                              groups=a.get("groups", 1), bias=a.get("bias", True), padding_mode=a.get("padding_mode", "zeros"))
+            elif t == "ReLU":
+                m = nn.ReLU()
+            elif t == "MaxPool2d":
+                m = nn.MaxPool2d(_pair(a["kernel_size"]), _pair(a.get("stride")), _pair(a.get("padding", 0)),
+                                 _pair(a.get("dilation", 1)), ceil_mode=a.get("ceil_mode", False))
+            elif t == "AvgPool2d":
+                m = nn.AvgPool2d(_pair(a["kernel_size"]), _pair(a.get("stride")), _pair(a.get("padding", 0)),
+                                 ceil_mode=a.get("ceil_mode", False), count_include_pad=a.get("count_include_pad", True),
+                                 divisor_override=a.get("divisor_override"))
+            elif t == "AdaptiveAvgPool2d":
+                m = nn.AdaptiveAvgPool2d(_pair(a["output_size"]))
+            elif t == "BatchNorm2d":
+                m = nn.BatchNorm2d(a["num_features"], eps=a.get("eps", 1e-5), momentum=a.get("momentum", 0.1),
+                                   affine=a.get("affine", True), track_running_stats=a.get("track_running_stats", True))
+            elif t == "Linear":
+                m = nn.Linear(a["in_features"], a["out_features"], bias=a.get("bias", True))
+            elif t == "Flatten":
+                m = nn.Flatten(a.get("start_dim", 1), a.get("end_dim", -1))
+            elif t == "Dropout":
+                m = nn.Dropout(a.get("p", 0.5))
+            elif t == "Softmax":
+                m = nn.Softmax(a["dim"])
+            elif t == "Add":
+                m = None
+            else:
+                raise AssertionError(t)
+            prev = desc["layers"][i - 1]["name"] if i else "input"
+            key = f"m{i}"
+            if m is not None:
+                self.mods[key] = m
+            self.order.append((l["name"], key, l["type"], l.get("inputs", [prev])))
+
+    def load(self, state):
+        for lname, key, _, _ in self.order:
+            if key not in self.mods:
+                continue
+            m = self.mods[key]
+            own = {k[len(lname) + 1:]: v for k, v in state.items() if k.startswith(lname + ".")}
+            m.load_state_dict(own, strict=True)
+
+    def forward(self, x):
+        values = {"input": x}
+        for lname, key, t, inputs in self.order:
+            ins = [values[i] for i in inputs]
+            values[lname] = ins[0] + ins[1] if t == "Add" else self.mods[key](ins[0])
+        return values[self.order[-1][0]]
+
+
+def build_from_description(desc, state=None):
+    """A torch module computing what `desc` describes (eval mode), with `state` loaded if given."""
+    m = _Described(desc)
+    if state is not None:
+        m.load(state)
+    return m.eval()
+
+
+def _verify(module, desc, state, example_input):
+    try:
+        rebuilt = build_from_description(desc, state)
+    except Exception as e:
+        raise ExportError(f"internal error: the exported description does not rebuild in PyTorch: {e}") from e
+    inputs = [example_input]
+    bigger = torch.cat([example_input, example_input[:1] * 0.5 + 0.25])
+    with torch.no_grad():
+        try:
+            module(bigger)
+            inputs.append(bigger)  # also a batch one larger, when the module itself takes it
+        except Exception:
+            pass
+        for x in inputs:
+            want = module(x)
+            try:
+                got = rebuilt(x)
+            except Exception as e:
+                raise ExportError(f"the exported model fails on an input of shape {list(x.shape)} on which the module "
+                                  f"runs: {type(e).__name__}: {e}") from e
+            if got.shape != want.shape:
+                raise ExportError(f"the exported model gives shape {list(got.shape)} for an input of shape "
+                                  f"{list(x.shape)}, the module {list(want.shape)}")
+            scale = max(float(want.abs().max()), 1e-30)
+            err = float((got - want).abs().max())
+            if not err <= 1e-5 * scale + 1e-7:
+                raise ExportError(f"the exported model does not compute what the module does on an input of shape "
+                                  f"{list(x.shape)}: max |difference| {err:.3g} (output scale {scale:.3g}); "
+                                  "forward() may use something the trace does not capture")
+
+
+# ---- writing ------------------------------------------------------------------------------------
+
+_DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.float64: "F64",
+           torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8",
+           torch.bool: "BOOL"}
+
+
+def save_safetensors(tensors, path, metadata=None):
+    """Writes {name: tensor} as .safetensors: u64 LE header length, JSON header padded with spaces
+    to a multiple of 8 bytes, then the raw little-endian data in the header's order."""
+    header = {}
+    if metadata:
+        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
+    blobs = []
+    offset = 0
+    for key, t in tensors.items():
+        if key == "__metadata__":
+            raise ValueError("'__metadata__' is reserved")
+        t = t.detach().cpu().contiguous()
+        if t.dtype not in _DTYPES:
+            raise ValueError(f"tensor '{key}' has unsupported dtype {t.dtype}")
+        if t.dtype == torch.bfloat16:
+            data = t.view(torch.int16).numpy().astype("<i2").tobytes()
+        else:
+            data = t.numpy().astype(t.numpy().dtype.newbyteorder("<")).tobytes()
+        header[key] = {"dtype": _DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * ((8 - len(text) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for b in blobs:
+            f.write(b)
+
+
+def _json_text(desc):
+    head = {k: v for k, v in desc.items() if k != "layers"}
+    lines = ["{"]
+    for k, v in head.items():
+        lines.append(f"  {json.dumps(k)}: {json.dumps(v)},")
+    lines.append('  "layers": [')
+    for i, l in enumerate(desc["layers"]):
+        lines.append("    " + json.dumps(l) + ("," if i + 1 < len(desc["layers"]) else ""))
+    lines.append("  ]")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def export(module, example_input, json_path, safetensors_path, name=None, verify=True):
+    """Writes the vkconv JSON description of `module` to json_path and its state_dict (the entries
+    of the modules forward() uses) to safetensors_path. `example_input` is one batch ([N, ...]);
+    `name` defaults to the module's class name (the title of vkconv's printed summary).
+    Returns the description (a dict). Raises ExportError when the module cannot be exported."""
+    desc, state, reference = _describe(module, example_input, name)
+    if verify:
+        _verify(reference, desc, state, example_input)
+    if json_path:
+        with open(json_path, "w") as f:
+            f.write(_json_text(desc))
+    if safetensors_path:
+        save_safetensors(state, safetensors_path, metadata={"format": "pt"})
+    return desc
+
+
+# ---- command line -------------------------------------------------------------------------------
+
+def _load_class(spec):
+    if ":" not in spec:
+        raise SystemExit(f"--module must be package.module:ClassName, got {spec!r}")
+    mod_name, cls_name = spec.split(":", 1)
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    mod = importlib.import_module(mod_name)
+    obj = mod
+    for part in cls_name.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="Export a torch.nn.Module to a vkconv JSON model + safetensors weights.")
+    ap.add_argument("--module", required=True, help="package.module:ClassName (constructed with no arguments)")
+    ap.add_argument("--input-shape", required=True, help="example input shape with batch, e.g. 1,3,32,32")
+    ap.add_argument("--json", required=True, help="output model description (.json)")
+    ap.add_argument("--weights", required=True, help="output weights (.safetensors)")
+    ap.add_argument("--state-dict", help="a state_dict saved with torch.save, loaded before export")
+    ap.add_argument("--name", help="model name (default: the class name)")
+    ap.add_argument("--seed", type=int, default=0, help="seed for the random example input")
+    args = ap.parse_args(argv)
+    try:
+        shape = [int(s) for s in args.input_shape.replace("x", ",").split(",") if s.strip()]
+    except ValueError:
+        raise SystemExit(f"--input-shape must be comma-separated integers, got {args.input_shape!r}")
+    cls = _load_class(args.module)
+    model = cls()
+    if args.state_dict:
+        sd = torch.load(args.state_dict, map_location="cpu")
+        if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
+            sd = sd["state_dict"]
+        model.load_state_dict(sd)
+    torch.manual_seed(args.seed)
+    x = torch.randn(*shape)
+    try:
+        desc = export(model, x, args.json, args.weights, name=args.name)
+    except ExportError as e:
+        print(f"export_model.py: error: {e}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.json} ({len(desc['layers'])} layers) and {args.weights}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
