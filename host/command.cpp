@@ -34,8 +34,11 @@ void CommandRecorder::begin_if_needed() {
 
 vk::DescriptorSet CommandRecorder::allocate_set(vk::DescriptorSetLayout layout) {
     if (descriptor_pools_.empty() || sets_in_current_pool_ == kSetsPerPool) {
-        vk::DescriptorPoolSize size(vk::DescriptorType::eStorageBuffer, kSetsPerPool * kMaxBindingsPerSet);
-        descriptor_pools_.emplace_back(ctx_->device(), vk::DescriptorPoolCreateInfo({}, kSetsPerPool, size));
+        const vk::DescriptorPoolSize sizes[] = {
+            {vk::DescriptorType::eStorageBuffer, kSetsPerPool * kMaxBindingsPerSet},
+            {vk::DescriptorType::eUniformTexelBuffer, kSetsPerPool * kMaxBindingsPerSet},
+        };
+        descriptor_pools_.emplace_back(ctx_->device(), vk::DescriptorPoolCreateInfo({}, kSetsPerPool, sizes));
         sets_in_current_pool_ = 0;
     }
     ++sets_in_current_pool_;
@@ -65,9 +68,18 @@ void CommandRecorder::dispatch(const ComputePipeline& pipeline, std::span<const 
     std::vector<vk::DescriptorBufferInfo> infos;
     std::vector<vk::WriteDescriptorSet> writes;
     infos.reserve(buffers.size());
+    const auto& types = pipeline.bindings();
     for (uint32_t i = 0; i < buffers.size(); ++i) {
-        infos.emplace_back(buffers[i].buffer, buffers[i].offset, buffers[i].range);
-        writes.emplace_back(set, i, 0, 1, vk::DescriptorType::eStorageBuffer, nullptr, &infos.back());
+        if (types[i] == BindingType::UniformTexelBuffer) {
+            if (!buffers[i].view)
+                throw Error("dispatch of '" + pipeline.name() + "': binding " + std::to_string(i) + " needs a buffer view");
+            writes.emplace_back(set, i, 0, 1, vk::DescriptorType::eUniformTexelBuffer, nullptr, nullptr, &buffers[i].view);
+        } else {
+            if (!buffers[i].buffer)
+                throw Error("dispatch of '" + pipeline.name() + "': binding " + std::to_string(i) + " needs a buffer");
+            infos.emplace_back(buffers[i].buffer, buffers[i].offset, buffers[i].range);
+            writes.emplace_back(set, i, 0, 1, vk::DescriptorType::eStorageBuffer, nullptr, &infos.back());
+        }
     }
     (*ctx_->device()).updateDescriptorSets(writes, {});
     cmd_.bindPipeline(vk::PipelineBindPoint::eCompute, pipeline.handle());
@@ -89,9 +101,13 @@ void CommandRecorder::barrier() {
 }
 
 void CommandRecorder::copy(const Buffer& src, uint64_t src_offset, const Buffer& dst, uint64_t dst_offset, uint64_t bytes) {
+    copy(src.handle(), src_offset, dst.handle(), dst_offset, bytes);
+}
+
+void CommandRecorder::copy(vk::Buffer src, uint64_t src_offset, vk::Buffer dst, uint64_t dst_offset, uint64_t bytes) {
     if (bytes == 0) return;
     begin_if_needed();
-    cmd_.copyBuffer(src.handle(), dst.handle(), vk::BufferCopy(src_offset, dst_offset, bytes));
+    cmd_.copyBuffer(src, dst, vk::BufferCopy(src_offset, dst_offset, bytes));
     ++commands_;
 }
 
@@ -99,6 +115,49 @@ void CommandRecorder::fill(const Buffer& dst, uint32_t value) {
     begin_if_needed();
     cmd_.fillBuffer(dst.handle(), 0, VK_WHOLE_SIZE, value);
     ++commands_;
+}
+
+void CommandRecorder::reset_queries(vk::QueryPool pool, uint32_t first, uint32_t count) {
+    begin_if_needed();
+    cmd_.resetQueryPool(pool, first, count);
+    ++commands_;
+}
+
+void CommandRecorder::write_timestamp(vk::QueryPool pool, uint32_t index) {
+    begin_if_needed();
+    cmd_.writeTimestamp(vk::PipelineStageFlagBits::eBottomOfPipe, pool, index);
+    ++commands_;
+}
+
+TimestampQueries::TimestampQueries(Context& ctx, uint32_t count) : ctx_(&ctx), count_(count) {
+    const auto families = ctx.physical_device().getQueueFamilyProperties();
+    const uint32_t bits = families.at(ctx.queue_family()).timestampValidBits;
+    supported_ = bits > 0 && ctx.info().timestamp_period_ns > 0 && count > 0;
+    if (!supported_) return;
+    valid_mask_ = bits >= 64 ? ~uint64_t(0) : ((uint64_t(1) << bits) - 1);
+    period_ns_ = ctx.info().timestamp_period_ns;
+    pool_ = vk::raii::QueryPool(ctx.device(), vk::QueryPoolCreateInfo({}, vk::QueryType::eTimestamp, count));
+}
+
+void TimestampQueries::reset(CommandRecorder& rec) {
+    if (supported_) rec.reset_queries(*pool_, 0, count_);
+}
+
+void TimestampQueries::write(CommandRecorder& rec, uint32_t index) {
+    if (!supported_) return;
+    if (index >= count_) throw Error("TimestampQueries: index " + std::to_string(index) + " out of range");
+    rec.write_timestamp(*pool_, index);
+}
+
+double TimestampQueries::elapsed_ns(uint32_t from, uint32_t to) const {
+    if (!supported_) return -1;
+    uint64_t v[2] = {0, 0};
+    for (int i = 0; i < 2; ++i) {
+        const auto r = (*ctx_->device()).getQueryPoolResults(*pool_, i == 0 ? from : to, 1, sizeof(uint64_t), &v[i],
+                                                              sizeof(uint64_t), vk::QueryResultFlagBits::e64 | vk::QueryResultFlagBits::eWait);
+        if (r != vk::Result::eSuccess) return -1;
+    }
+    return double((v[1] - v[0]) & valid_mask_) * period_ns_;
 }
 
 void CommandRecorder::submit_and_wait() {

@@ -16,13 +16,16 @@ class Buffer;
 class ComputePipeline;
 class Context;
 
-// A range of a buffer bound to one storage-buffer binding.
+// What one binding gets: a range of a buffer (storage-buffer binding) or a buffer view
+// (uniform-texel-buffer binding); must match the pipeline's BindingType at that binding.
 struct BufferBinding {
     vk::Buffer buffer;
     uint64_t offset = 0;
     uint64_t range = VK_WHOLE_SIZE;
+    vk::BufferView view;  // set for texel-buffer bindings
     BufferBinding(const Buffer& b);  // NOLINT: whole buffer, implicit on purpose
     BufferBinding(vk::Buffer b, uint64_t off, uint64_t r) : buffer(b), offset(off), range(r) {}
+    explicit BufferBinding(vk::BufferView v) : view(v) {}
 };
 
 class CommandRecorder {
@@ -46,7 +49,12 @@ public:
     // Makes earlier compute/transfer writes visible to later compute/transfer work.
     void barrier();
     void copy(const Buffer& src, uint64_t src_offset, const Buffer& dst, uint64_t dst_offset, uint64_t bytes);
+    void copy(vk::Buffer src, uint64_t src_offset, vk::Buffer dst, uint64_t dst_offset, uint64_t bytes);
     void fill(const Buffer& dst, uint32_t value);
+    // Timestamp queries (see TimestampQueries): resets `count` queries from `first`, or writes
+    // the time at which all earlier commands have completed into query `index`.
+    void reset_queries(vk::QueryPool pool, uint32_t first, uint32_t count);
+    void write_timestamp(vk::QueryPool pool, uint32_t index);
 
     // Ends recording, submits, waits for completion, then resets for new recording.
     void submit_and_wait();
@@ -67,6 +75,28 @@ private:
     bool recording_ = false;
     uint32_t dispatches_ = 0;
     uint32_t commands_ = 0;
+};
+
+// GPU timestamps around recorded work (for benchmarks): a query pool of `count` timestamps.
+// Usage: reset(rec); write(rec, 0); ...work...; write(rec, 1); rec.submit_and_wait(); ns(0, 1).
+// supported() is false where the compute queue has no valid timestamp bits; then every call is
+// a no-op and elapsed_ns() returns a negative value.
+class TimestampQueries {
+public:
+    TimestampQueries(Context& ctx, uint32_t count);
+    bool supported() const { return supported_; }
+    void reset(CommandRecorder& rec);
+    void write(CommandRecorder& rec, uint32_t index);
+    // Nanoseconds between two written timestamps, after the submission completed.
+    double elapsed_ns(uint32_t from, uint32_t to) const;
+
+private:
+    Context* ctx_;
+    uint32_t count_;
+    bool supported_ = false;
+    uint64_t valid_mask_ = 0;
+    double period_ns_ = 1;
+    vk::raii::QueryPool pool_{nullptr};
 };
 
 }  // namespace vkconv::host

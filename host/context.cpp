@@ -73,7 +73,10 @@ DeviceInfo describe(const vk::raii::PhysicalDevice& pd, uint32_t index) {
 
     auto props = pd.getProperties2<vk::PhysicalDeviceProperties2, vk::PhysicalDeviceSubgroupProperties,
                                    vk::PhysicalDeviceMaintenance3Properties>();
-    d.subgroup_size = props.get<vk::PhysicalDeviceSubgroupProperties>().subgroupSize;
+    const auto& sg = props.get<vk::PhysicalDeviceSubgroupProperties>();
+    d.subgroup_size = sg.subgroupSize;
+    d.subgroup_shuffle = (sg.supportedOperations & vk::SubgroupFeatureFlagBits::eShuffle) &&
+                         (sg.supportedStages & vk::ShaderStageFlagBits::eCompute);
     d.max_memory_allocation_size = props.get<vk::PhysicalDeviceMaintenance3Properties>().maxMemoryAllocationSize;
     d.min_subgroup_size = d.max_subgroup_size = d.subgroup_size;
     if (v12) {
@@ -278,6 +281,93 @@ std::shared_ptr<const ComputePipeline> Context::pipeline(const std::string& shad
     return p;
 }
 
+std::shared_ptr<const ComputePipeline> Context::pipeline(const std::string& shader,
+                                                         const std::vector<uint32_t>& specialization,
+                                                         const std::vector<BindingType>& bindings, uint32_t push_constant_bytes) {
+    std::string key = shader + "|t";
+    for (auto b : bindings) key += std::to_string(static_cast<int>(b));
+    key += "|" + std::to_string(push_constant_bytes);
+    for (uint32_t v : specialization) key += "|" + std::to_string(v);
+    std::lock_guard lock(pipelines_mutex_);
+    auto it = pipelines_.find(key);
+    if (it != pipelines_.end()) return it->second;
+    auto p = std::make_shared<const ComputePipeline>(*this, shader, specialization, std::span<const BindingType>(bindings),
+                                                     push_constant_bytes);
+    pipelines_.emplace(key, p);
+    return p;
+}
+
+bool Context::uniform_texel_format(vk::Format format) const {
+    const auto props = physical_device_.getFormatProperties(format);
+    return static_cast<bool>(props.bufferFeatures & vk::FormatFeatureFlagBits::eUniformTexelBuffer);
+}
+
+TexelBuffer::TexelBuffer(Context& ctx, uint64_t bytes) : ctx_(&ctx), size_(bytes) {
+    const auto& info = ctx.info();
+    if (bytes > info.max_memory_allocation_size)
+        throw Error("buffer of " + std::to_string(bytes) + " bytes exceeds the device's maxMemoryAllocationSize (" +
+                    std::to_string(info.max_memory_allocation_size) + " bytes)");
+    const uint64_t request = std::max<uint64_t>(16, (bytes + 15) / 16 * 16);
+    const auto usage = vk::BufferUsageFlagBits::eStorageBuffer | vk::BufferUsageFlagBits::eUniformTexelBuffer |
+                       vk::BufferUsageFlagBits::eTransferSrc | vk::BufferUsageFlagBits::eTransferDst;
+    const auto& dev = ctx.device();
+    try {
+        buffer_ = vk::raii::Buffer(dev, vk::BufferCreateInfo({}, request, usage, vk::SharingMode::eExclusive));
+        const auto req = buffer_.getMemoryRequirements();
+        const bool map = ctx.host_visible_device_memory();
+        const auto required = map ? vk::MemoryPropertyFlagBits::eDeviceLocal | vk::MemoryPropertyFlagBits::eHostVisible |
+                                        vk::MemoryPropertyFlagBits::eHostCoherent
+                                  : vk::MemoryPropertyFlags(vk::MemoryPropertyFlagBits::eDeviceLocal);
+        memory_ = vk::raii::DeviceMemory(dev, vk::MemoryAllocateInfo(req.size, ctx.memory_type(req.memoryTypeBits, required)));
+        buffer_.bindMemory(*memory_, 0);
+        allocated_ = req.size;
+        if (map) mapped_ = memory_.mapMemory(0, VK_WHOLE_SIZE);
+    } catch (const vk::OutOfDeviceMemoryError&) {
+        throw Error("out of device memory allocating a buffer of " + std::to_string(bytes) + " bytes on '" + info.name + "'");
+    } catch (const vk::OutOfHostMemoryError&) {
+        throw Error("out of host memory allocating a buffer of " + std::to_string(bytes) + " bytes on '" + info.name + "'");
+    }
+    ctx.note_allocation(static_cast<int64_t>(allocated_), 1);
+}
+
+TexelBuffer::~TexelBuffer() {
+    views_.clear();
+    if (allocated_) ctx_->note_allocation(-static_cast<int64_t>(allocated_), -1);
+}
+
+vk::BufferView TexelBuffer::view(vk::Format format, uint64_t texels) {
+    for (const auto& [k, v] : views_)
+        if (k.first == format && k.second == texels) return *v;
+    const uint64_t texel_bytes = format == vk::Format::eR32G32B32A32Sfloat ? 16 : format == vk::Format::eR32Sfloat ? 4 : 0;
+    if (texel_bytes == 0) throw Error("TexelBuffer: unsupported view format " + vk::to_string(format));
+    if (texels == 0) texels = std::max<uint64_t>(1, size_ / texel_bytes);
+    if (texels > ctx_->info().max_texel_buffer_elements)
+        throw Error("TexelBuffer: a view of " + std::to_string(texels) + " texels exceeds maxTexelBufferElements (" +
+                    std::to_string(ctx_->info().max_texel_buffer_elements) + ")");
+    if (texels * texel_bytes > std::max<uint64_t>(16, (size_ + 15) / 16 * 16)) throw Error("TexelBuffer: view larger than the buffer");
+    views_.emplace_back(std::make_pair(format, texels),
+                        vk::raii::BufferView(ctx_->device(), vk::BufferViewCreateInfo({}, *buffer_, format, 0, texels * texel_bytes)));
+    return *views_.back().second;
+}
+
+void TexelBuffer::upload(const void* data, uint64_t bytes) {
+    if (bytes > size_) throw Error("TexelBuffer::upload: range exceeds the buffer's size");
+    if (bytes == 0) return;
+    ++ctx_->host_transfers_;
+    if (mapped_) {
+        std::memcpy(mapped_, data, bytes);
+        return;
+    }
+    std::lock_guard lock(ctx_->staging_mutex_);
+    auto& staging = ctx_->staging_;
+    if (!staging || staging->size() < bytes) {
+        staging.reset();
+        staging = std::make_unique<Buffer>(*ctx_, bytes, MemoryKind::Staging);
+    }
+    std::memcpy(staging->mapped(), data, bytes);
+    ctx_->transfer(staging->handle(), *buffer_, 0, bytes, true);
+}
+
 void Context::note_allocation(int64_t bytes, int count) {
     live_bytes_ += static_cast<uint64_t>(bytes);
     live_allocations_ += static_cast<uint64_t>(count);
@@ -318,6 +408,10 @@ void Context::download(const Buffer& src, uint64_t offset, void* dst, uint64_t b
 }
 
 void Context::transfer(Buffer& staging, const Buffer& buffer, uint64_t offset, uint64_t bytes, bool to_device) {
+    transfer(staging.handle(), buffer.handle(), offset, bytes, to_device);
+}
+
+void Context::transfer(vk::Buffer staging, vk::Buffer buffer, uint64_t offset, uint64_t bytes, bool to_device) {
     vk::raii::CommandBuffers cbs(device_, vk::CommandBufferAllocateInfo(*transfer_pool_, vk::CommandBufferLevel::ePrimary, 1));
     auto& cb = cbs[0];
     cb.begin(vk::CommandBufferBeginInfo(vk::CommandBufferUsageFlagBits::eOneTimeSubmit));
@@ -327,9 +421,9 @@ void Context::transfer(Buffer& staging, const Buffer& buffer, uint64_t offset, u
     cb.pipelineBarrier(vk::PipelineStageFlagBits::eComputeShader | vk::PipelineStageFlagBits::eTransfer,
                        vk::PipelineStageFlagBits::eTransfer, {}, before, {}, {});
     if (to_device)
-        cb.copyBuffer(staging.handle(), buffer.handle(), vk::BufferCopy(0, offset, bytes));
+        cb.copyBuffer(staging, buffer, vk::BufferCopy(0, offset, bytes));
     else
-        cb.copyBuffer(buffer.handle(), staging.handle(), vk::BufferCopy(offset, 0, bytes));
+        cb.copyBuffer(buffer, staging, vk::BufferCopy(offset, 0, bytes));
     vk::MemoryBarrier after(vk::AccessFlagBits::eTransferWrite,
                             vk::AccessFlagBits::eHostRead | vk::AccessFlagBits::eShaderRead | vk::AccessFlagBits::eShaderWrite);
     cb.pipelineBarrier(vk::PipelineStageFlagBits::eTransfer,

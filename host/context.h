@@ -20,6 +20,7 @@ namespace vkconv::host {
 
 class Buffer;
 class ComputePipeline;
+enum class BindingType : uint8_t;
 
 struct ContextOptions {
     // Khronos validation layer; also switched on by VKCONV_VALIDATION=1.
@@ -55,6 +56,7 @@ struct DeviceInfo {
     uint64_t max_memory_allocation_size = 0;
     uint64_t min_storage_buffer_offset_alignment = 0;
     uint32_t subgroup_size = 0;
+    bool subgroup_shuffle = false;  // subgroupShuffle in compute shaders
     bool subgroup_size_control = false;
     uint32_t min_subgroup_size = 0, max_subgroup_size = 0;
     bool shader_float16 = false;
@@ -95,6 +97,14 @@ public:
     std::shared_ptr<const ComputePipeline> pipeline(const std::string& shader,
                                                     const std::vector<uint32_t>& specialization,
                                                     uint32_t storage_buffers, uint32_t push_constant_bytes);
+    // The same with one descriptor type per binding (storage buffers, uniform texel buffers).
+    std::shared_ptr<const ComputePipeline> pipeline(const std::string& shader,
+                                                    const std::vector<uint32_t>& specialization,
+                                                    const std::vector<BindingType>& bindings, uint32_t push_constant_bytes);
+
+    // Whether `format` can be read through a uniform texel buffer (format features), and how
+    // many texels such a view may hold (maxTexelBufferElements).
+    bool uniform_texel_format(vk::Format format) const;
 
     // Copies between host memory and a buffer; uses the reused staging buffer when the buffer
     // is not host-visible. Blocks until the copy is done.
@@ -121,6 +131,8 @@ private:
                                                          VkDebugUtilsMessageTypeFlagsEXT,
                                                          const VkDebugUtilsMessengerCallbackDataEXT*, void*);
     void transfer(Buffer& staging, const Buffer& buffer, uint64_t offset, uint64_t bytes, bool to_device);
+    void transfer(vk::Buffer staging, vk::Buffer buffer, uint64_t offset, uint64_t bytes, bool to_device);
+    friend class TexelBuffer;
 
     ContextOptions options_;
     bool validation_ = false;
@@ -150,6 +162,34 @@ private:
 
     mutable std::mutex messages_mutex_;
     std::vector<std::string> messages_;
+};
+
+// A device buffer that can be bound both as a storage buffer and through uniform texel buffer
+// views (texelFetch on a samplerBuffer). Conv2d's fast paths keep their transformed weights and
+// texel-readable input copies in these. Host-visible (mapped) where the context allows, else
+// device-local with uploads through the context's staging buffer. Views are made on demand and
+// live as long as the buffer.
+class TexelBuffer {
+public:
+    TexelBuffer(Context& ctx, uint64_t bytes);
+    ~TexelBuffer();
+    TexelBuffer(const TexelBuffer&) = delete;
+    TexelBuffer& operator=(const TexelBuffer&) = delete;
+
+    vk::Buffer handle() const { return *buffer_; }
+    uint64_t size() const { return size_; }
+    // A view of the first `texels` texels in `format` (the whole buffer when 0); throws when the
+    // view would exceed maxTexelBufferElements.
+    vk::BufferView view(vk::Format format, uint64_t texels = 0);
+    void upload(const void* data, uint64_t bytes);
+
+private:
+    Context* ctx_;
+    uint64_t size_ = 0, allocated_ = 0;
+    vk::raii::Buffer buffer_{nullptr};
+    vk::raii::DeviceMemory memory_{nullptr};
+    void* mapped_ = nullptr;
+    std::vector<std::pair<std::pair<vk::Format, uint64_t>, vk::raii::BufferView>> views_;
 };
 
 }  // namespace vkconv::host

@@ -10,7 +10,12 @@ namespace vkconv::host {
 
 ComputePipeline::ComputePipeline(Context& ctx, const std::string& shader, std::span<const uint32_t> specialization,
                                  uint32_t storage_buffers, uint32_t push_constant_bytes)
-    : name_(shader), storage_buffers_(storage_buffers), push_constant_bytes_(push_constant_bytes) {
+    : ComputePipeline(ctx, shader, specialization, std::vector<BindingType>(storage_buffers, BindingType::StorageBuffer),
+                      push_constant_bytes) {}
+
+ComputePipeline::ComputePipeline(Context& ctx, const std::string& shader, std::span<const uint32_t> specialization,
+                                 std::span<const BindingType> binding_types, uint32_t push_constant_bytes)
+    : name_(shader), bindings_(binding_types.begin(), binding_types.end()), push_constant_bytes_(push_constant_bytes) {
     const auto code = embedded_shader(shader);
     if (code.empty()) throw Error("no embedded shader named '" + shader + "'");
     if (push_constant_bytes > ctx.info().max_push_constants)
@@ -20,8 +25,11 @@ ComputePipeline::ComputePipeline(Context& ctx, const std::string& shader, std::s
     module_ = vk::raii::ShaderModule(dev, vk::ShaderModuleCreateInfo({}, code.size_bytes(), code.data()));
 
     std::vector<vk::DescriptorSetLayoutBinding> bindings;
-    for (uint32_t i = 0; i < storage_buffers; ++i)
-        bindings.emplace_back(i, vk::DescriptorType::eStorageBuffer, 1, vk::ShaderStageFlagBits::eCompute);
+    for (uint32_t i = 0; i < bindings_.size(); ++i)
+        bindings.emplace_back(i,
+                              bindings_[i] == BindingType::UniformTexelBuffer ? vk::DescriptorType::eUniformTexelBuffer
+                                                                               : vk::DescriptorType::eStorageBuffer,
+                              1, vk::ShaderStageFlagBits::eCompute);
     set_layout_ = vk::raii::DescriptorSetLayout(dev, vk::DescriptorSetLayoutCreateInfo({}, bindings));
 
     vk::PushConstantRange range(vk::ShaderStageFlagBits::eCompute, 0, push_constant_bytes);

@@ -1,5 +1,6 @@
 // host/pipeline.h: a compute pipeline made from an embedded SPIR-V module, with its
-// descriptor-set layout (N storage buffers at bindings 0..N-1), push-constant range and
+// descriptor-set layout (N storage buffers at bindings 0..N-1, or one descriptor type per
+// binding: storage buffers and uniform texel buffers), push-constant range and
 // specialization constants (constant_id i = specialization[i]).
 #pragma once
 
@@ -14,21 +15,31 @@ namespace vkconv::host {
 
 class Context;
 
+// What is bound at one binding of a pipeline's descriptor set.
+enum class BindingType : uint8_t {
+    StorageBuffer,       // a buffer range (std430 `buffer` block)
+    UniformTexelBuffer,  // a VkBufferView (`uniform samplerBuffer`, read with texelFetch)
+};
+
 class ComputePipeline {
 public:
     ComputePipeline(Context& ctx, const std::string& shader, std::span<const uint32_t> specialization,
                     uint32_t storage_buffers, uint32_t push_constant_bytes);
+    ComputePipeline(Context& ctx, const std::string& shader, std::span<const uint32_t> specialization,
+                    std::span<const BindingType> bindings, uint32_t push_constant_bytes);
 
     vk::Pipeline handle() const { return *pipeline_; }
     vk::PipelineLayout layout() const { return *layout_; }
     vk::DescriptorSetLayout set_layout() const { return *set_layout_; }
-    uint32_t storage_buffers() const { return storage_buffers_; }
+    // Number of bindings (all storage buffers for the first constructor).
+    uint32_t storage_buffers() const { return static_cast<uint32_t>(bindings_.size()); }
+    const std::vector<BindingType>& bindings() const { return bindings_; }
     uint32_t push_constant_bytes() const { return push_constant_bytes_; }
     const std::string& name() const { return name_; }
 
 private:
     std::string name_;
-    uint32_t storage_buffers_;
+    std::vector<BindingType> bindings_;
     uint32_t push_constant_bytes_;
     vk::raii::ShaderModule module_{nullptr};
     vk::raii::DescriptorSetLayout set_layout_{nullptr};

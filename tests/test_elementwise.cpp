@@ -164,6 +164,23 @@ TEST_F(Elementwise, SplitAtTheDeviceLimit) {
     EXPECT_TRUE(bit_equal(y.to_host(), relu.reference({n}, a)));
 }
 
+// A model fuses a ReLU that follows Add into Add's pass through record_with_relu().
+TEST_F(Elementwise, RecordWithReluFusesTheReLU) {
+    auto& ctx = test::context();
+    Add add(ctx);
+    EXPECT_TRUE(add.can_fuse_relu());
+    EXPECT_FALSE(ReLU(ctx).can_fuse_relu());
+    const std::vector<float> a{-2, 1, 3, -0.5f}, b{1, -3, 1, 0.25f};
+    const Tensor in[] = {Tensor::from_host(ctx, {4}, a), Tensor::from_host(ctx, {4}, b)};
+    const Tensor y(ctx, {4});
+    CommandRecorder rec(ctx);
+    add.record_with_relu(rec, in, y);
+    rec.submit_and_wait();
+    EXPECT_EQ(y.to_host(), (std::vector<float>{0, 0, 4, 0}));
+    EXPECT_FALSE(add.relu());  // the layer's own setting is unchanged
+    EXPECT_EQ(add.forward(in[0], in[1]).to_host(), (std::vector<float>{-1, -2, 4, -0.25f}));
+}
+
 TEST_F(Elementwise, ReprAndType) {
     auto& ctx = test::context();
     EXPECT_EQ(ReLU(ctx).repr(), "ReLU()");

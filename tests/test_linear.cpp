@@ -129,6 +129,23 @@ TEST_F(LinearLayer, HandComputed) {
     EXPECT_EQ(fc.forward(x).to_host(), (std::vector<float>{6.5f, 0, 0, 0}));
 }
 
+// A model fuses a ReLU that follows Linear into its epilogue through record_with_relu().
+TEST_F(LinearLayer, RecordWithReluFusesTheReLU) {
+    auto& ctx = test::context();
+    Linear fc(ctx, 3, 2);
+    EXPECT_TRUE(fc.can_fuse_relu());
+    fc.set_weight(std::vector<float>{1, 2, 3, -1, 0, 1});
+    fc.set_bias(std::vector<float>{0.5f, -10});
+    const Tensor x = Tensor::from_host(ctx, {2, 3}, std::vector<float>{1, 1, 1, 2, 0, -1});
+    const Tensor y(ctx, {2, 2});
+    CommandRecorder rec(ctx);
+    fc.record_with_relu(rec, std::span(&x, 1), y);
+    rec.submit_and_wait();
+    EXPECT_EQ(y.to_host(), (std::vector<float>{6.5f, 0, 0, 0}));
+    EXPECT_FALSE(fc.fused_relu());
+    EXPECT_EQ(fc.forward(x).to_host(), (std::vector<float>{6.5f, -10, -0.5f, -13}));
+}
+
 TEST_F(LinearLayer, DefaultInitIsUniformBoundAndSeeded) {
     auto& ctx = test::context();
     Linear a(ctx, 50, 20), b(ctx, 50, 20);

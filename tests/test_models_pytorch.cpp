@@ -130,33 +130,51 @@ std::vector<std::vector<float>> check_against_torch(Model& m, const std::vector<
     return outs;
 }
 
-// Whether the model's description has a pair that Model's fusion merges (see model.h).
-bool fusable(const json& entry) {
+// The (layer, the step it merges into) pairs that fusion merges in the model's description, by
+// the rules documented in model.h and layer.h: a BatchNorm2d folds into a Conv2d, a ReLU fuses
+// into a Conv2d, Linear or Add (also a folded Conv2d+BatchNorm2d), when it is the only reader of
+// its producer's value, that value is not a view, and no ReLU was fused there already.
+std::vector<std::string> fusable_pairs(const json& entry) {
     std::ifstream f(kDir + entry.at("dir").get<std::string>() + "/model.json");
     const json layers = json::parse(f).at("layers");
-    std::map<std::string, std::string> type;
     std::map<std::string, int> readers;
     std::vector<std::vector<std::string>> inputs;
     std::string prev = "input";
     for (const auto& l : layers) {
-        std::vector<std::string> in;
-        if (l.contains("inputs"))
-            in = l.at("inputs").get<std::vector<std::string>>();
-        else
-            in = {prev};
+        std::vector<std::string> in = l.contains("inputs") ? l.at("inputs").get<std::vector<std::string>>() : std::vector<std::string>{prev};
         for (const auto& i : in) ++readers[i];
         inputs.push_back(in);
-        type[l.at("name")] = l.at("type");
         prev = l.at("name");
     }
+    struct Value {
+        std::string step_type;  // type of the step that computes it
+        bool eligible = false;  // a step's own output or a fusion's alias (not a view)
+        bool relu = false;      // a ReLU was fused into that step
+    };
+    std::map<std::string, Value> values;
+    std::vector<std::string> pairs;
     for (size_t i = 0; i < layers.size(); ++i) {
-        const std::string t = layers[i].at("type"), src = inputs[i][0];
-        if (src == "input" || readers[src] != 1) continue;
-        const std::string st = type[src];
-        if (t == "BatchNorm2d" && st == "Conv2d") return true;
-        if (t == "ReLU" && (st == "Conv2d" || st == "Linear" || st == "Add")) return true;
+        const std::string name = layers[i].at("name"), t = layers[i].at("type"), src = inputs[i][0];
+        if (t == "Flatten" || t == "Dropout") {
+            values[name] = {src == "input" ? "" : values[src].step_type, false, false};
+            continue;
+        }
+        if (src != "input" && readers[src] == 1 && values[src].eligible && !values[src].relu) {
+            const std::string st = values[src].step_type;
+            if (t == "BatchNorm2d" && st == "Conv2d") {
+                pairs.push_back(name + " into " + st);
+                values[name] = {st, true, false};
+                continue;
+            }
+            if (t == "ReLU" && (st == "Conv2d" || st == "Linear" || st == "Add")) {
+                pairs.push_back(name + " into " + st);
+                values[name] = {st, true, true};
+                continue;
+            }
+        }
+        values[name] = {t, true, false};
     }
-    return false;
+    return pairs;
 }
 
 // ---- every fixture model ----------------------------------------------------------------------
@@ -192,9 +210,29 @@ TEST_P(ModelsPyTorch, FusionOffAgrees) {
     const uint32_t plain_dispatches = m.last_forward_stats().dispatches;
     for (size_t i = 0; i < cases.size(); ++i)
         EXPECT_TRUE(test::all_close(fused[i], plain[i], 1e-4f * scale_of(cases[i].output.data))) << "fused vs unfused, " << cases[i].label;
-    // Folding and fusion must really have happened where the model allows them: a BatchNorm2d
-    // after a Conv2d, or a ReLU after a Conv2d/Linear/Add, that is its producer's only reader.
-    if (fusable(e)) EXPECT_LT(fused_dispatches, plain_dispatches) << "fusion on should record fewer dispatches";
+    // Folding and fusion must really have happened where the model allows them.
+    if (!fusable_pairs(e).empty()) EXPECT_LT(fused_dispatches, plain_dispatches) << "fusion on should record fewer dispatches";
+}
+
+TEST_P(ModelsPyTorch, FusionMergesEveryDocumentedPair) {
+    // Each merged BatchNorm2d or ReLU saves its one dispatch (these tensors are small: one
+    // dispatch per elementwise layer).
+    const json& e = GetParam();
+    ModelDescription d = load_fixture_model(e);
+    Model& m = *d.model;
+    const auto cases = load_cases(e);
+    ASSERT_FALSE(cases.empty());
+    const auto& c = cases.front();
+    const Tensor x = Tensor::from_host(test::context(), c.input.shape, c.input.data);
+    m.forward(x);
+    const uint32_t fused = m.last_forward_stats().dispatches;
+    m.set_fusion(false);
+    m.forward(x);
+    const uint32_t plain = m.last_forward_stats().dispatches;
+    const auto pairs = fusable_pairs(e);
+    std::string listed;
+    for (const auto& p : pairs) listed += "\n  " + p;
+    EXPECT_EQ(plain - fused, pairs.size()) << "fusion merged " << plain - fused << " layers; the documented rules merge:" << listed;
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, ModelsPyTorch, ::testing::ValuesIn(models_with_weights()),
@@ -295,6 +333,39 @@ TEST_F(LandmarkCnnPyTorch, BatchNormBuffersLoadedFromI64AndFloat) {
     // Random running statistics: folding is not the identity.
     const auto& var = sd.at("features.1.running_var").data;
     EXPECT_TRUE(std::any_of(var.begin(), var.end(), [](float v) { return std::fabs(v - 1.0f) > 0.05f; }));
+}
+
+TEST_F(LandmarkCnnPyTorch, NpyDirectoryAsNumpySaveWritesIt) {
+    // load_weights documents a directory as numpy.save(f"{key}.npy", tensor.numpy()) per entry;
+    // for BatchNorm2d's num_batches_tracked (int64) that writes a 0-d '<i8' array.
+    const json e = manifest_entry("landmark_cnn_small");
+    const fs::path dir = fs::path(::testing::TempDir()) / "vkconv_models_landmark_npy";
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    for (const auto& [k, a] : load_safetensors(kDir + "landmark_cnn_small/model.safetensors")) {
+        if (!k.ends_with("num_batches_tracked")) {
+            save_npy((dir / (k + ".npy")).string(), a);
+            continue;
+        }
+        // numpy.save(np.array(1008, dtype=np.int64)): NPY 1.0, preamble + header a multiple of 64.
+        std::string header = "{'descr': '<i8', 'fortran_order': False, 'shape': (), }";
+        header.append((64 - (10 + header.size() + 1) % 64) % 64, ' ');
+        header += '\n';
+        std::vector<uint8_t> bytes = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, static_cast<uint8_t>(header.size()), 0};
+        bytes.insert(bytes.end(), header.begin(), header.end());
+        const int64_t v = static_cast<int64_t>(a.data.at(0));
+        for (int i = 0; i < 8; ++i) bytes.push_back(static_cast<uint8_t>(static_cast<uint64_t>(v) >> (8 * i)));
+        write_file_bytes((dir / (k + ".npy")).string(), bytes);
+    }
+    ModelDescription d = load_model_json(test::context(), kDir + "landmark_cnn_small/model.json");
+    try {
+        d.model->load_weights(dir.string());
+        check_against_torch(*d.model, load_cases(e), "npy weights");
+    } catch (const Error& err) {
+        ADD_FAILURE() << "a directory written as load_weights documents it is refused: " << err.what();
+    }
+    std::error_code ec;
+    fs::remove_all(dir, ec);
 }
 
 // ---- load_weights refusals --------------------------------------------------------------------

@@ -2,7 +2,8 @@
 // kernel (square, rectangular, 1), stride (default = kernel, 1, rectangular), padding (up to
 // half the kernel), dilation, ceil_mode, count_include_pad and divisor_override over odd,
 // rectangular, batched and unbatched (3-D) inputs; hand-computed values where PyTorch's rules
-// are subtle; split dispatches; every refusal.
+// are subtle; split dispatches; every refusal. The sweep runs ~4800 cases in 50 tests, one per
+// (max/avg, kernel, stride), each naming the failing case's every parameter.
 //
 // Tolerance: max pooling selects one input value, so it must be bit-identical (NaN included).
 // Average pooling sums at most kh * kw fp32 values, then divides; the reference sums in
@@ -92,29 +93,32 @@ std::vector<float> with_specials(std::vector<float> v) {
     return v;
 }
 
-class Pool2dSweep : public test::VulkanTest, public ::testing::WithParamInterface<PoolCase> {};
-
-TEST_P(Pool2dSweep, MatchesReference) {
-    const PoolCase& c = GetParam();
+// Checks one case; failures name it.
+void check_case(const PoolCase& c) {
+    SCOPED_TRACE(c.str());
     Context& ctx = c.staging ? test::staging_context() : test::context();
     const auto layer = c.make(ctx);
     const uint64_t seed = std::hash<std::string>{}(c.str());
     auto x = test::random_values(static_cast<size_t>(shape_numel(c.input)), seed);
     if (c.specials) x = with_specials(std::move(x));
     const Tensor y = layer->forward(Tensor::from_host(ctx, c.input, x));
-    ASSERT_EQ(y.shape(), layer->output_shape(c.input)) << c.str();
+    ASSERT_EQ(y.shape(), layer->output_shape(c.input));
     const auto got = y.to_host();
     const auto want = layer->reference(c.input, x);
     if (!c.avg) {
-        EXPECT_TRUE(bit_equal(got, want)) << c.str();
+        EXPECT_TRUE(bit_equal(got, want));
         return;
     }
     auto abs_x = x;
     for (auto& v : abs_x) v = std::fabs(v);
     auto abs_sums = layer->reference(c.input, abs_x);
     for (auto& v : abs_sums) v = std::fabs(v);  // a negative divisor_override makes them negative
-    EXPECT_TRUE(test::all_close(got, want, test::fp32_sum_tolerance(abs_sums, int64_t(c.kernel.h) * c.kernel.w))) << c.str();
+    EXPECT_TRUE(test::all_close(got, want, test::fp32_sum_tolerance(abs_sums, int64_t(c.kernel.h) * c.kernel.w)));
 }
+
+class Pool2dSweep : public test::VulkanTest, public ::testing::WithParamInterface<PoolCase> {};
+
+TEST_P(Pool2dSweep, MatchesReference) { check_case(GetParam()); }
 
 std::string case_name(const ::testing::TestParamInfo<PoolCase>& info) { return "case" + std::to_string(info.index); }
 
@@ -122,6 +126,8 @@ const Shape kInputs[] = {{2, 3, 9, 11}, {3, 7, 8}, {1, 2, 10, 13}, {3, 1, 5, 6},
 const Pair kKernels[] = {Pair(1), Pair(2), Pair(3), Pair(2, 3), Pair(3, 1)};
 const std::optional<Pair> kStrides[] = {std::nullopt, Pair(1), Pair(2), Pair(1, 2), Pair(3)};
 const Pair kPaddings[] = {Pair(0), Pair(1), Pair(1, 0)};
+const Pair kDilations[] = {Pair(1), Pair(2), Pair(1, 3)};
+const std::optional<int> kDivisors[] = {std::nullopt, 3, -2};
 
 // True when PyTorch accepts the parameters (pad <= kernel / 2) and the input gives a non-empty
 // output. Only filters the sweeps (test registration must not need a Vulkan device); the rules
@@ -141,40 +147,74 @@ bool valid(const PoolCase& c) {
            axis_ok(c.input[n - 1], c.kernel.w, s.w, c.padding.w, c.dilation.w);
 }
 
-std::vector<PoolCase> max_cases() {
-    std::vector<PoolCase> cases;
-    const Pair dilations[] = {Pair(1), Pair(2), Pair(1, 3)};
-    int i = 0;
-    for (auto k : kKernels)
-        for (auto s : kStrides)
-            for (auto p : kPaddings)
-                for (auto d : dilations)
-                    for (bool ceil : {false, true}) {
-                        PoolCase c{false, kInputs[i % 5], k, s, p, d, ceil};
-                        c.specials = i % 4 == 0;
-                        ++i;
-                        if (valid(c)) cases.push_back(c);
-                    }
-    return cases;
-}
-INSTANTIATE_TEST_SUITE_P(Max, Pool2dSweep, ::testing::ValuesIn(max_cases()), case_name);
+// The full sweep, grouped so that each test (one process under ctest) covers one kernel and
+// stride: every padding x dilation (max) or count_include_pad x divisor_override (avg) x
+// ceil_mode x input, NaN/inf/-0.0 among the max-pool inputs in a quarter of the cases.
+struct PoolGroup {
+    bool avg;
+    Pair kernel;
+    std::optional<Pair> stride;
 
-std::vector<PoolCase> avg_cases() {
-    std::vector<PoolCase> cases;
-    const std::optional<int> divisors[] = {std::nullopt, 3, -2};
-    int i = 0;
-    for (auto k : kKernels)
-        for (auto s : kStrides)
+    std::string str() const {
+        return std::string(avg ? "AvgPool2d" : "MaxPool2d") + " kernel_size=" + pair_str(kernel) +
+               " stride=" + (stride ? pair_str(*stride) : "None");
+    }
+    std::vector<PoolCase> cases() const {
+        std::vector<PoolCase> v;
+        int i = 0;
+        for (const auto& in : kInputs)
             for (auto p : kPaddings)
-                for (bool ceil : {false, true})
-                    for (bool cip : {true, false}) {
-                        PoolCase c{true, kInputs[i % 5], k, s, p, 1, ceil, cip, divisors[(i / 4) % 3]};
-                        ++i;
-                        if (valid(c)) cases.push_back(c);
+                for (bool ceil : {false, true}) {
+                    if (!avg) {
+                        for (auto d : kDilations) {
+                            PoolCase c{false, in, kernel, stride, p, d, ceil};
+                            c.specials = i++ % 4 == 0;
+                            if (valid(c)) v.push_back(c);
+                        }
+                    } else {
+                        for (bool cip : {true, false})
+                            for (auto div : kDivisors) {
+                                PoolCase c{true, in, kernel, stride, p, 1, ceil, cip, div};
+                                if (valid(c)) v.push_back(c);
+                            }
                     }
-    return cases;
+                }
+        return v;
+    }
+};
+
+void PrintTo(const PoolGroup& g, std::ostream* os) { *os << g.str(); }
+
+class Pool2dGroupSweep : public test::VulkanTest, public ::testing::WithParamInterface<PoolGroup> {};
+
+TEST_P(Pool2dGroupSweep, MatchesReference) {
+    const auto cases = GetParam().cases();
+    for (const auto& c : cases) check_case(c);
+    RecordProperty("cases", static_cast<int>(cases.size()));
 }
-INSTANTIATE_TEST_SUITE_P(Avg, Pool2dSweep, ::testing::ValuesIn(avg_cases()), case_name);
+
+std::vector<PoolGroup> groups(bool avg) {
+    std::vector<PoolGroup> v;
+    for (auto k : kKernels)
+        for (auto s : kStrides) v.push_back({avg, k, s});
+    return v;
+}
+
+std::string group_name(const ::testing::TestParamInfo<PoolGroup>& info) { return "group" + std::to_string(info.index); }
+
+INSTANTIATE_TEST_SUITE_P(Max, Pool2dGroupSweep, ::testing::ValuesIn(groups(false)), group_name);
+INSTANTIATE_TEST_SUITE_P(Avg, Pool2dGroupSweep, ::testing::ValuesIn(groups(true)), group_name);
+
+// Every group has cases (a filter bug would silently drop them).
+TEST(Pool2dSweepCoverage, EveryGroupHasCases) {
+    size_t total = 0;
+    for (bool avg : {false, true})
+        for (const auto& g : groups(avg)) {
+            EXPECT_GT(g.cases().size(), 10u) << g.str();
+            total += g.cases().size();
+        }
+    EXPECT_GT(total, 3000u);
+}
 
 // Bigger kernels and images, tiles not multiples of 8, the staging memory path.
 std::vector<PoolCase> size_cases() {

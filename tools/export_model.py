@@ -752,7 +752,8 @@ def export(module, example_input, json_path, safetensors_path, name=None, verify
     """Writes the vkconv JSON description of `module` to json_path and its state_dict (the entries
     of the modules forward() uses) to safetensors_path. `example_input` is one batch ([N, ...]);
     `name` defaults to the module's class name (the title of vkconv's printed summary).
-    Returns the description (a dict). Raises ExportError when the module cannot be exported."""
+    The module is put in eval mode. Returns the description (a dict). Raises ExportError when the
+    module cannot be exported."""
     desc, state, reference = _describe(module, example_input, name)
     if verify:
         _verify(reference, desc, state, example_input)

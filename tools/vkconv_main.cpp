@@ -1,16 +1,20 @@
 // vkconv: the command-line tool.
 //   vkconv devices                     list Vulkan devices and the limits that matter
 //   vkconv conv2d --input X.npy ...    one convolution, torch.nn.functional.conv2d's arguments
+//   vkconv run --model M.json ...      a whole model from a JSON description and PyTorch weights
 // Every failure is one line on stderr and exit status 1.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <optional>
 #include <string>
 
-#include "vkconv/npy.h"
+#include "vkconv/model_json.h"
 #include "vkconv/vkconv.h"
+#include "bench.h"
 
 namespace {
 
@@ -118,6 +122,51 @@ int cmd_conv2d(const Conv2dArgs& a, const std::string& device) {
     return 0;
 }
 
+struct RunArgs {
+    std::string model, weights, input, output;
+    bool batch_time = false;
+    int runs = 20;
+    bool no_fusion = false;
+};
+
+int cmd_run(const RunArgs& a, const std::string& device) {
+    ContextOptions co;
+    co.device = device;
+    Context ctx(co);
+    auto desc = load_model_json(ctx, a.model);
+    Model& model = *desc.model;
+    if (!a.weights.empty()) model.load_weights(a.weights);
+    model.set_fusion(!a.no_fusion);
+    HostArray x;
+    if (a.input.size() >= 4 && a.input.substr(a.input.size() - 4) == ".png") {
+        x = load_image(a.input);  // [3, H, W] in [0, 1], no normalisation
+        x.shape.insert(x.shape.begin(), 1);
+    } else {
+        x = load_npy(a.input);
+    }
+    const Tensor xt = Tensor::from_host(ctx, x.shape, x.data);
+    const Tensor y = model.forward(xt);
+    HostArray out{y.shape(), y.to_host()};
+    if (!a.output.empty()) save_npy(a.output, out);
+    std::fprintf(stderr, "%s: input %s -> output %s%s\n", model.name().c_str(), shape_str(x.shape).c_str(), shape_str(y.shape()).c_str(),
+                 a.output.empty() ? "" : (" written to " + a.output).c_str());
+    if (a.batch_time) {
+        std::vector<double> ms;
+        for (int r = 0; r < a.runs; ++r) {
+            const auto t0 = std::chrono::steady_clock::now();
+            model.forward(xt);
+            ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        }
+        std::sort(ms.begin(), ms.end());
+        const auto st = model.last_forward_stats();
+        std::printf("batch %lld: median %.3f ms per forward over %d runs (min %.3f, max %.3f); %llu submission(s), %llu host transfer(s), "
+                    "%u dispatches per forward\n",
+                    static_cast<long long>(x.shape.empty() ? 0 : x.shape[0]), ms[ms.size() / 2], a.runs, ms.front(), ms.back(),
+                    static_cast<unsigned long long>(st.submissions), static_cast<unsigned long long>(st.host_transfers), st.dispatches);
+    }
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -143,6 +192,19 @@ int main(int argc, char** argv) {
     conv->add_option("--device", device, "device index or name substring");
     conv->add_flag("--reference", c.reference, "compute with the CPU reference instead of the GPU");
 
+    RunArgs r;
+    auto* run = app.add_subcommand("run", "run a model description (JSON) with PyTorch weights on an input");
+    run->add_option("--model", r.model, "model description (.json, see tools/export_model.py)")->required();
+    run->add_option("--weights", r.weights, "state_dict as .safetensors or a directory of <key>.npy");
+    run->add_option("--input", r.input, "input .npy (float32), or a PNG read as [1, 3, H, W] in [0, 1]")->required();
+    run->add_option("--output", r.output, "where to write the output .npy");
+    run->add_flag("--batch-time", r.batch_time, "also time the forward pass (input resident on the device)");
+    run->add_option("--runs", r.runs, "forward passes to time with --batch-time")->check(CLI::Range(1, 100000));
+    run->add_flag("--no-fusion", r.no_fusion, "no BatchNorm folding or ReLU fusion");
+    run->add_option("--device", device, "device index or name substring");
+
+    vkconv::tools::register_bench(app, device);  // `vkconv bench` (tools/bench.cpp)
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -151,6 +213,7 @@ int main(int argc, char** argv) {
     try {
         if (*devices) return cmd_devices(device);
         if (*conv) return cmd_conv2d(c, device);
+        if (*run) return cmd_run(r, device);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "vkconv: error: %s\n", e.what());
         return 1;

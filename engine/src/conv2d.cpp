@@ -2,11 +2,26 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <random>
 #include <sstream>
 
 #include "host/pipeline.h"
 #include "vkconv/error.h"
+
+// Device state of the fast paths; defined before the anonymous namespace so Conv2d can own it.
+namespace vkconv {
+struct Conv2d::FastPath {
+    // direct_texel: weights as RGBA32F texels, [groups][blocks][taps][cin_g][oct/4] vec4.
+    std::unique_ptr<host::TexelBuffer> texel_weights;
+    uint64_t texel_weights_version = ~uint64_t(0);
+    uint32_t texel_weights_oct = 0;
+    // A texel-readable copy of the input (tensors' buffers are storage-only; see record_impl).
+    std::unique_ptr<host::TexelBuffer> input_copy;
+    // Replaced copies stay alive: a recorded, unsubmitted command buffer may still read them.
+    std::vector<std::unique_ptr<host::TexelBuffer>> retired;
+};
+}  // namespace vkconv
 
 namespace vkconv {
 namespace {
@@ -87,14 +102,23 @@ std::string to_string(Conv2dAlgorithm a) {
         case Conv2dAlgorithm::Auto: return "auto";
         case Conv2dAlgorithm::DirectTiled: return "direct_tiled";
         case Conv2dAlgorithm::Depthwise: return "depthwise";
+        case Conv2dAlgorithm::DirectTexel: return "direct_texel";
     }
     return "?";
 }
 
+namespace {
+constexpr Conv2dAlgorithm kAlgorithms[] = {Conv2dAlgorithm::Auto, Conv2dAlgorithm::DirectTiled, Conv2dAlgorithm::Depthwise,
+                                           Conv2dAlgorithm::DirectTexel};
+}  // namespace
+
 Conv2dAlgorithm parse_conv2d_algorithm(const std::string& s) {
-    for (auto a : {Conv2dAlgorithm::Auto, Conv2dAlgorithm::DirectTiled, Conv2dAlgorithm::Depthwise})
+    std::string names;
+    for (auto a : kAlgorithms) {
         if (to_string(a) == s) return a;
-    throw Error("algorithm must be one of auto, direct_tiled, depthwise, but got '" + s + "'");
+        names += (names.empty() ? "" : ", ") + to_string(a);
+    }
+    throw Error("algorithm must be one of " + names + ", but got '" + s + "'");
 }
 
 void Conv2dParams::validate() const {
@@ -250,10 +274,12 @@ std::vector<float> conv2d_reference(const Conv2dParams& params, const Shape& in,
 Conv2d::Conv2d(Context& ctx, int in_channels, int out_channels, Pair kernel_size, Conv2dOptions options)
     : Conv2d(ctx, Conv2dParams{in_channels, out_channels, kernel_size, options}) {}
 
-Conv2d::Conv2d(Context& ctx, Conv2dParams params) : Layer(ctx), params_(std::move(params)) {
+Conv2d::Conv2d(Context& ctx, Conv2dParams params) : Layer(ctx), fast_(std::make_unique<FastPath>()), params_(std::move(params)) {
     params_.validate();
     reset_parameters(0);
 }
+
+Conv2d::~Conv2d() = default;
 
 void Conv2d::reset_parameters(uint64_t seed) {
     // kaiming_uniform_(a=sqrt(5)) gives bound = gain * sqrt(3 / fan_in) with gain = sqrt(2 / (1 + 5)),
@@ -289,9 +315,44 @@ void Conv2d::set_algorithm(Conv2dAlgorithm a) {
     algorithm_ = a;
 }
 
-Conv2dAlgorithm Conv2d::algorithm_for(const Shape&) const {
-    if (algorithm_ != Conv2dAlgorithm::Auto) return algorithm_;
+namespace {
+// Output channels per invocation of conv2d_texel (a multiple of 4: the weights are vec4 texels).
+uint32_t texel_oct(int cout_g) { return cout_g <= 4 ? 4 : 8; }
+}  // namespace
+
+bool Conv2d::supports(Conv2dAlgorithm a, const Shape& input_shape) const {
+    const auto& o = params_.options;
+    switch (a) {
+        case Conv2dAlgorithm::Auto:
+        case Conv2dAlgorithm::DirectTiled: return true;
+        case Conv2dAlgorithm::Depthwise: return o.groups == params_.in_channels;
+        case Conv2dAlgorithm::DirectTexel: {
+            const auto& info = ctx_->info();
+            if (!ctx_->uniform_texel_format(vk::Format::eR32Sfloat) || !ctx_->uniform_texel_format(vk::Format::eR32G32B32A32Sfloat))
+                return false;
+            const int cout_g = params_.out_channels / o.groups;
+            const uint64_t oct = texel_oct(cout_g);
+            const uint64_t blocks = (cout_g + oct - 1) / oct;
+            const uint64_t weight_texels = uint64_t(o.groups) * blocks * params_.kernel.h * params_.kernel.w *
+                                           (params_.in_channels / o.groups) * (oct / 4);
+            const uint64_t input_texels = input_shape.empty() ? 0 : static_cast<uint64_t>(shape_numel(input_shape));
+            // The shader indexes with 32-bit ints.
+            return weight_texels <= info.max_texel_buffer_elements && input_texels <= info.max_texel_buffer_elements &&
+                   input_texels < (uint64_t(1) << 31) && weight_texels * 4 < (uint64_t(1) << 31);
+        }
+    }
+    return false;
+}
+
+Conv2dAlgorithm Conv2d::algorithm_for(const Shape& input_shape) const {
+    if (algorithm_ != Conv2dAlgorithm::Auto) {
+        if (!supports(algorithm_, input_shape))
+            throw Error("Conv2d: algorithm '" + to_string(algorithm_) + "' cannot run " + params_.str() + " on input " +
+                        shape_str(input_shape) + " on '" + ctx_->info().name + "'");
+        return algorithm_;
+    }
     if (params_.options.groups == params_.in_channels && params_.in_channels > 1) return Conv2dAlgorithm::Depthwise;
+    if (supports(Conv2dAlgorithm::DirectTexel, input_shape)) return Conv2dAlgorithm::DirectTexel;
     return Conv2dAlgorithm::DirectTiled;
 }
 
@@ -347,9 +408,88 @@ void Conv2d::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, c
     pc.dh = o.dilation.h;
     pc.dw = o.dilation.w;
 
+    const auto algorithm = algorithm_for(input.shape());
+    const int64_t max_z = info.max_workgroup_count[2];
+    if (algorithm == Conv2dAlgorithm::DirectTexel) {
+        // Weights: transformed into [groups][blocks][taps][cin_g][oct] (vec4 texels along oct)
+        // once per parameter version.
+        // Tuning knobs (tests and experiments): VKCONV_TEXEL_OCT (4..32, multiple of 4),
+        // VKCONV_TEXEL_PX (1..16), VKCONV_TEXEL_LY (rows per workgroup), VKCONV_TEXEL_SG (0/1).
+        auto env_int = [](const char* name, int lo, int hi, int def) {
+            const char* e = std::getenv(name);
+            if (!e || !*e) return def;
+            const int v = std::atoi(e);
+            return v >= lo && v <= hi ? v : def;
+        };
+        uint32_t oct = texel_oct(cout_g);
+        oct = static_cast<uint32_t>(env_int("VKCONV_TEXEL_OCT", 4, 32, static_cast<int>(oct))) / 4 * 4;
+        const int64_t blocks = (cout_g + oct - 1) / oct;
+        auto& f = *fast_;
+        if (!f.texel_weights || f.texel_weights_version != version() || f.texel_weights_oct != oct) {
+            const int taps = params_.kernel.h * params_.kernel.w;
+            const auto& w = weight();
+            // 8 spare texels: the subgroup variant's last fetch may run past the last block.
+            std::vector<float> t(static_cast<size_t>(o.groups * blocks * taps * cin_g * oct + 32), 0.0f);
+            for (int gi = 0; gi < o.groups; ++gi)
+                for (int64_t bl = 0; bl < blocks; ++bl)
+                    for (int oc = 0; oc < static_cast<int>(oct); ++oc) {
+                        const int64_t k = bl * oct + oc;
+                        if (k >= cout_g) break;
+                        const int64_t K = gi * cout_g + k;
+                        for (int ci = 0; ci < cin_g; ++ci)
+                            for (int tap = 0; tap < taps; ++tap)
+                                t[static_cast<size_t>((((gi * blocks + bl) * taps + tap) * cin_g + ci) * oct + oc)] =
+                                    w[static_cast<size_t>((K * cin_g + ci) * taps + tap)];
+                    }
+            if (f.texel_weights) f.retired.push_back(std::move(f.texel_weights));
+            f.texel_weights = std::make_unique<host::TexelBuffer>(*ctx_, t.size() * sizeof(float));
+            f.texel_weights->upload(t.data(), t.size() * sizeof(float));
+            f.texel_weights_version = version();
+            f.texel_weights_oct = oct;
+        }
+        // Input: tensors' buffers are created for storage use only, so the input is copied into a
+        // texel-readable buffer first (one vkCmdCopyBuffer).
+        if (!f.input_copy || f.input_copy->size() < input.bytes()) {
+            if (f.input_copy) f.retired.push_back(std::move(f.input_copy));
+            f.input_copy = std::make_unique<host::TexelBuffer>(*ctx_, input.bytes());
+        }
+        rec.copy(input.buffer().handle(), 0, f.input_copy->handle(), 0, input.bytes());
+        rec.barrier();
+        const uint32_t lx = std::min<uint32_t>(8, info.max_workgroup_size[0]);
+        // One row per workgroup on CPU devices (a workgroup runs on one thread: more workgroups
+        // balance better); 8 x 8 invocations elsewhere.
+        const uint32_t ly_max = std::min<uint32_t>(info.max_workgroup_size[1], info.max_workgroup_invocations / lx);
+        uint32_t ly = info.type == "cpu" ? 1 : std::min<uint32_t>(8, ly_max);
+        ly = static_cast<uint32_t>(env_int("VKCONV_TEXEL_LY", 1, static_cast<int>(ly_max), static_cast<int>(ly)));
+        // Pixels per invocation: 4 x 8 channels measured best on lavapipe (fetch-bound; see tools/bench.cpp).
+        const uint32_t px = static_cast<uint32_t>(env_int("VKCONV_TEXEL_PX", 1, 16, 4));
+        // Weights shared through subgroup shuffles where subgroups hold whole 8-lane rows.
+        // Off by default: on lavapipe the shuffles cost more than the fetches they save (measured
+        // 82 vs 72 ms on S4); kept for GPUs, where it is worth tuning.
+        const bool sg_ok = info.subgroup_shuffle && info.subgroup_size >= 8 && lx == 8;
+        const bool sg = sg_ok && env_int("VKCONV_TEXEL_SG", 0, 1, 0) == 1;
+        using host::BindingType;
+        static const std::vector<BindingType> kTypes = {BindingType::UniformTexelBuffer, BindingType::UniformTexelBuffer,
+                                                         BindingType::StorageBuffer, BindingType::StorageBuffer};
+        const uint32_t pad_mode = static_cast<uint32_t>(o.padding_mode);
+        auto pipeline = ctx_->pipeline("conv2d_texel", {lx, ly, oct, px, pad_mode, o.bias ? 1u : 0u, fuse_relu ? 1u : 0u, sg ? 1u : 0u}, kTypes,
+                                       sizeof pc);
+        const host::BufferBinding bindings[] = {
+            host::BufferBinding(f.input_copy->view(vk::Format::eR32Sfloat, static_cast<uint64_t>(input.numel()))),
+            host::BufferBinding(f.texel_weights->view(vk::Format::eR32G32B32A32Sfloat)), bias_dev.buffer(), output.buffer()};
+        const int64_t total_z = g.n * o.groups * blocks;
+        const uint32_t gx = static_cast<uint32_t>((g.out_w + lx * px - 1) / (lx * px));
+        const uint32_t gy = static_cast<uint32_t>((g.out_h + ly - 1) / ly);
+        for (int64_t z0 = 0; z0 < total_z; z0 += max_z) {
+            pc.z_base = static_cast<int32_t>(z0);
+            rec.dispatch(*pipeline, bindings, pc, gx, gy, static_cast<uint32_t>(std::min(max_z, total_z - z0)));
+        }
+        rec.barrier();
+        return;
+    }
+
     // Tile: 8 x 8 pixels fits every device (Vulkan guarantees 128 invocations and 128 along x/y).
     constexpr uint32_t TW = 8, TH = 8;
-    const auto algorithm = algorithm_for(input.shape());
     std::shared_ptr<const host::ComputePipeline> pipeline;
     int64_t blocks = 0;
     const uint32_t pad_mode = static_cast<uint32_t>(o.padding_mode);
@@ -372,7 +512,6 @@ void Conv2d::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, c
     const uint32_t gy = static_cast<uint32_t>((g.out_h + TH - 1) / TH);
     const host::BufferBinding bindings[] = {input.buffer(), weight_dev.buffer(), bias_dev.buffer(), output.buffer()};
     // Split along z so that no dispatch exceeds maxComputeWorkGroupCount[2].
-    const int64_t max_z = info.max_workgroup_count[2];
     for (int64_t z0 = 0; z0 < total_z; z0 += max_z) {
         pc.z_base = static_cast<int32_t>(z0);
         rec.dispatch(*pipeline, bindings, pc, gx, gy, static_cast<uint32_t>(std::min(max_z, total_z - z0)));

@@ -83,11 +83,15 @@ Shape Add::output_shape(std::span<const Shape> inputs) const {
 }
 
 void Add::record(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output) {
+    record_impl(rec, inputs, output, relu_);
+}
+
+void Add::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output, bool relu) {
     check_input_count(inputs.size());
     const Shape shapes[] = {inputs[0].shape(), inputs[1].shape()};
     detail::check_output(*this, output, output_shape(shapes));
     for (const auto& t : inputs) detail::check_buffer_range(*this, t);
-    record_elementwise(*ctx_, rec, OpAdd, relu_, inputs[0], inputs[1], inputs[0], output);
+    record_elementwise(*ctx_, rec, OpAdd, relu, inputs[0], inputs[1], inputs[0], output);
 }
 
 std::vector<float> Add::reference(std::span<const Shape> shapes, std::span<const std::vector<float>> inputs) const {
@@ -172,11 +176,11 @@ void BatchNorm2d::record(CommandRecorder& rec, std::span<const Tensor> inputs, c
     detail::check_output(*this, output, output_shape(x.shape()));
     detail::check_buffer_range(*this, x);
     if (output.numel() == 0) return;
-    if (folded_stale_ || !scale_dev_.defined()) {
+    if (!scale_dev_.defined() || folded_version_ != version()) {
         const auto [scale, shift] = scale_shift();
         scale_dev_ = Tensor::from_host(*ctx_, {num_features_}, scale);
         shift_dev_ = Tensor::from_host(*ctx_, {num_features_}, shift);
-        folded_stale_ = false;
+        folded_version_ = version();
     }
     const auto& s = x.shape();
     record_elementwise(*ctx_, rec, OpAffine, false, x, scale_dev_, shift_dev_, output, static_cast<uint32_t>(s[2] * s[3]),

@@ -104,6 +104,10 @@ Shape Linear::output_shape(std::span<const Shape> inputs) const {
 }
 
 void Linear::record(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output) {
+    record_impl(rec, inputs, output, fused_relu_);
+}
+
+void Linear::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output, bool relu) {
     check_input_count(inputs.size());
     const Tensor& x = inputs[0];
     detail::check_output(*this, output, output_shape(x.shape()));
@@ -115,7 +119,7 @@ void Linear::record(CommandRecorder& rec, std::span<const Tensor> inputs, const 
     const int64_t rows = in_features_ > 0 ? x.numel() / in_features_ : output.numel() / out_features_;
     const LinearTile t = linear_tile(rows);
     const auto pipeline = ctx_->pipeline("linear", {t.tx, t.ty, t.tx, t.ty, t.rn, t.rm, kBK, has_bias_ ? 1u : 0u,
-                                                    fused_relu_ ? 1u : 0u},
+                                                    relu ? 1u : 0u},
                                          4, sizeof(LinearPushConstants));
     LinearPushConstants pc{static_cast<int32_t>(rows), in_features_, out_features_, 0, 0};
     const host::BufferBinding bindings[] = {x.buffer(), w.buffer(), b.buffer(), output.buffer()};

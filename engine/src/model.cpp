@@ -194,31 +194,34 @@ void Model::load_state_dict(const std::map<std::string, HostArray>& state, bool 
 void Model::load_weights(const std::string& path, bool strict) {
     namespace fs = std::filesystem;
     std::map<std::string, HostArray> state;
+    std::map<std::string, std::string> dtypes;  // "F32", "I64", ... as safetensors names them
     std::error_code ec;
     if (fs::is_directory(path, ec)) {
         // A directory of <key>.npy files (numpy.save(f"{key}.npy", tensor.numpy()) for each entry).
         for (const auto& e : fs::directory_iterator(path, ec)) {
             if (e.path().extension() != ".npy") continue;
-            state[e.path().stem().string()] = load_npy(e.path().string());
+            const std::string key = e.path().stem().string();
+            std::string descr;
+            state[key] = parse_npy_converting(read_file_bytes(e.path().string()), e.path().string(), &descr);
+            dtypes[key] = descr == "<f4" ? "F32" : descr == "<f8" ? "F64" : descr == "<i8" ? "I64" : "I32";
         }
         if (ec) throw Error(path + ": cannot list the directory: " + ec.message());
         if (state.empty()) throw Error(path + ": no .npy files in the directory");
     } else {
-        std::map<std::string, std::string> dtypes;
         state = load_safetensors(path, &dtypes);
-        // Parameters are floating point; integer entries are only accepted for integer buffers
-        // (BatchNorm2d's num_batches_tracked).
-        std::vector<std::string> wrong;
-        for (const auto& [key, dtype] : dtypes) {
-            const bool is_float = dtype == "F32" || dtype == "F16" || dtype == "BF16" || dtype == "F64";
-            const bool integer_buffer = key.size() >= 19 && key.ends_with("num_batches_tracked");
-            if (!is_float && !integer_buffer) wrong.push_back(key + " (" + dtype + ")");
-        }
-        if (!wrong.empty()) {
-            std::string msg = path + ": wrong dtype for floating-point parameter(s):";
-            for (const auto& w : wrong) msg += " " + w;
-            throw Error(msg + "; expected F32 (or F16/BF16/F64)");
-        }
+    }
+    // Parameters are floating point; integer entries are only accepted for integer buffers
+    // (BatchNorm2d's num_batches_tracked).
+    std::vector<std::string> wrong;
+    for (const auto& [key, dtype] : dtypes) {
+        const bool is_float = dtype == "F32" || dtype == "F16" || dtype == "BF16" || dtype == "F64";
+        const bool integer_buffer = key.ends_with("num_batches_tracked");
+        if (!is_float && !integer_buffer) wrong.push_back(key + " (" + dtype + ")");
+    }
+    if (!wrong.empty()) {
+        std::string msg = path + ": wrong dtype for floating-point parameter(s):";
+        for (const auto& w : wrong) msg += " " + w;
+        throw Error(msg + "; expected F32 (or F16/BF16/F64)");
     }
     load_state_dict(state, strict);
 }

@@ -407,19 +407,35 @@ void write_file_bytes(const std::string& path, std::span<const uint8_t> bytes) {
 
 // ---- .npy -------------------------------------------------------------------------------------
 
+namespace {
+// Element size of the dtypes parse_npy_converting() accepts; 0 for others.
+size_t convertible_size(const std::string& descr) {
+    if (descr == "<f4" || descr == "<i4") return 4;
+    if (descr == "<f8" || descr == "<i8") return 8;
+    return 0;
+}
+}  // namespace
+
 HostArray parse_npy(std::span<const uint8_t> bytes, const std::string& name) {
+    return parse_npy_converting(bytes, name, nullptr);
+}
+
+HostArray parse_npy_converting(std::span<const uint8_t> bytes, const std::string& name, std::string* dtype) {
     const Preamble p = read_preamble(bytes, name);
     const std::string_view text(reinterpret_cast<const char*>(bytes.data() + p.header_begin),
                                 p.header_size);
     NpyHeader header = HeaderParser(text, name).parse();
-    check_descr(header.descr, name);
+    const size_t elem = dtype ? convertible_size(header.descr) : sizeof(float);
+    if (!dtype || elem == 0) check_descr(header.descr, name);
+    if (dtype) *dtype = header.descr;
     if (header.fortran_order) {
         fail(name, "Fortran order is not supported; save with np.ascontiguousarray");
     }
 
-    // numel <= INT64_MAX, so numel * 4 cannot overflow uint64.
+    // numel <= INT64_MAX / 8 is checked here, so numel * elem cannot overflow uint64.
     const int64_t numel = shape_numel(header.shape, name);
-    const uint64_t needed = static_cast<uint64_t>(numel) * sizeof(float);
+    if (static_cast<uint64_t>(numel) > UINT64_MAX / 8) fail(name, "shape " + format_shape(header.shape) + " is too large");
+    const uint64_t needed = static_cast<uint64_t>(numel) * elem;
     const size_t data_begin = p.header_begin + p.header_size;
     const uint64_t available = bytes.size() - data_begin;
     if (available < needed) {
@@ -437,7 +453,17 @@ HostArray parse_npy(std::span<const uint8_t> bytes, const std::string& name) {
     HostArray a;
     a.shape = std::move(header.shape);
     a.data.resize(static_cast<size_t>(numel));
-    if (numel > 0) std::memcpy(a.data.data(), bytes.data() + data_begin, needed);
+    const uint8_t* src = bytes.data() + data_begin;
+    if (numel > 0 && header.descr == "<f4") {
+        std::memcpy(a.data.data(), src, needed);
+    } else {
+        for (int64_t i = 0; i < numel; ++i) {
+            const uint8_t* e = src + static_cast<size_t>(i) * elem;
+            if (header.descr == "<f8") { double v; std::memcpy(&v, e, 8); a.data[static_cast<size_t>(i)] = static_cast<float>(v); }
+            else if (header.descr == "<i8") { int64_t v; std::memcpy(&v, e, 8); a.data[static_cast<size_t>(i)] = static_cast<float>(v); }
+            else { int32_t v; std::memcpy(&v, e, 4); a.data[static_cast<size_t>(i)] = static_cast<float>(v); }
+        }
+    }
     return a;
 }
 

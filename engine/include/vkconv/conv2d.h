@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -88,8 +89,15 @@ std::vector<float> conv2d_reference(const Conv2dParams& params, const Shape& inp
                                     std::span<const float> input, std::span<const float> weight,
                                     std::span<const float> bias, bool relu = false);
 
-// Which shader computes a convolution. Auto picks by the parameters and the device.
-enum class Conv2dAlgorithm { Auto, DirectTiled, Depthwise };
+// Which shader computes a convolution. Auto picks by the parameters and the device:
+//   direct_tiled  conv2d_direct_tiled.comp: storage buffers only; any convolution (the portable
+//                 fallback)
+//   depthwise     conv2d_depthwise.comp: groups == in_channels
+//   direct_texel  conv2d_texel.comp: register-tiled direct convolution reading input and weights
+//                 (transformed once at load time) through uniform texel buffers; any convolution,
+//                 where the device reads R32F/RGBA32F uniform texel buffers and the tensors fit
+//                 maxTexelBufferElements
+enum class Conv2dAlgorithm { Auto, DirectTiled, Depthwise, DirectTexel };
 std::string to_string(Conv2dAlgorithm a);
 Conv2dAlgorithm parse_conv2d_algorithm(const std::string& s);
 
@@ -125,7 +133,13 @@ public:
     void set_fused_relu(bool on) { fused_relu_ = on; }
     bool fused_relu() const { return fused_relu_; }
     void set_algorithm(Conv2dAlgorithm a);
+    Conv2dAlgorithm algorithm() const { return algorithm_; }
+    // The algorithm record() uses for this input shape (Auto resolved); throws when a forced
+    // algorithm cannot run this convolution on this device.
     Conv2dAlgorithm algorithm_for(const Shape& input_shape) const;
+    // Whether `a` (not Auto) can compute this convolution for `input_shape` on this device.
+    bool supports(Conv2dAlgorithm a, const Shape& input_shape) const;
+    ~Conv2d() override;
 
     // Records into `rec` without submitting; `output` must have output_shape(input.shape()).
     void record(CommandRecorder& rec, const Tensor& input, const Tensor& output) {
@@ -134,7 +148,9 @@ public:
 
 private:
     void record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output, bool relu);
+    struct FastPath;  // device state of the fast paths (transformed weights, texel copies)
 
+    std::unique_ptr<FastPath> fast_;
     Conv2dParams params_;
     bool fused_relu_ = false;
     Conv2dAlgorithm algorithm_ = Conv2dAlgorithm::Auto;

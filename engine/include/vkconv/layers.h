@@ -60,8 +60,14 @@ public:
 
     bool relu() const { return relu_; }
     void set_fused_relu(bool on) { relu_ = on; }
+    // A model fuses a following ReLU into the same pass.
+    bool can_fuse_relu() const override { return true; }
+    void record_with_relu(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output) override {
+        record_impl(rec, inputs, output, true);
+    }
 
 private:
+    void record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output, bool relu);
     bool relu_;
 };
 
@@ -170,17 +176,14 @@ public:
     // computed in double; what a model folds into a preceding convolution.
     std::pair<std::vector<float>, std::vector<float>> scale_shift() const;
 
-protected:
-    void on_parameter_changed(const std::string&) override { folded_stale_ = true; }
-
 private:
     void check_running_stats() const;
 
     int num_features_;
     double eps_, momentum_;
     bool affine_, track_running_stats_;
-    Tensor scale_dev_, shift_dev_;
-    bool folded_stale_ = true;
+    Tensor scale_dev_, shift_dev_;  // scale_shift() on the device, for parameters of version() folded_version_
+    uint64_t folded_version_ = 0;
 };
 
 // nn.Linear: y[..., o] = sum_i x[..., i] * weight[o, i] + bias[o]; input [*, in_features].
@@ -210,8 +213,14 @@ public:
     // ReLU applied in the shader's epilogue (Linear followed by ReLU in one pass).
     void set_fused_relu(bool on) { fused_relu_ = on; }
     bool fused_relu() const { return fused_relu_; }
+    // A model fuses a following ReLU into the epilogue.
+    bool can_fuse_relu() const override { return true; }
+    void record_with_relu(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output) override {
+        record_impl(rec, inputs, output, true);
+    }
 
 private:
+    void record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output, bool relu);
     int in_features_, out_features_;
     bool has_bias_;
     bool fused_relu_ = false;

@@ -34,6 +34,11 @@ struct HostArray {
 // Parses the bytes of a whole .npy file. `name` is only used in error messages.
 HostArray parse_npy(std::span<const uint8_t> bytes, const std::string& name);
 
+// Like parse_npy, but also accepts '<f8', '<i8' and '<i4' arrays, converted to float32, and reports
+// the file's dtype ('<f4', ...) in `dtype` (for weights, where PyTorch buffers such as
+// num_batches_tracked are int64).
+HostArray parse_npy_converting(std::span<const uint8_t> bytes, const std::string& name, std::string* dtype);
+
 // Reads `path` (see read_file_bytes) and parses it; errors name the path.
 HostArray load_npy(const std::string& path);
 

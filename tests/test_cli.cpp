@@ -1,0 +1,148 @@
+// The `vkconv` command-line tool: devices, conv2d (against PyTorch's fixtures), run, and its
+// refusals: bad input gives exit status 1 and exactly one line "vkconv: error: ..." naming the
+// problem, never a crash.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "support/test_support.h"
+#include "vkconv/npy.h"
+
+namespace vkconv {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+struct Result {
+    int status = -1;
+    std::string out, err;
+};
+
+std::string slurp(const std::string& path) {
+    std::ifstream f(path);
+    std::stringstream s;
+    s << f.rdbuf();
+    return s.str();
+}
+
+Result run_tool(const std::string& args) {
+    const std::string dir = ::testing::TempDir();
+    const std::string out = dir + "/cli_out.txt", err = dir + "/cli_err.txt";
+    const std::string cmd = std::string(VKCONV_TOOL_PATH) + " " + args + " >" + out + " 2>" + err;
+    Result r;
+    const int raw = std::system(cmd.c_str());
+    r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;  // -1: killed by a signal (a crash)
+    r.out = slurp(out);
+    r.err = slurp(err);
+    return r;
+}
+
+const std::string kConv = std::string(VKCONV_TEST_DATA_DIR) + "/conv2d/";
+const std::string kModels = std::string(VKCONV_TEST_DATA_DIR) + "/models/";
+
+std::string tmp(const std::string& name) { return ::testing::TempDir() + "/" + name; }
+
+float max_abs(const std::vector<float>& v) {
+    float m = 0;
+    for (float x : v) m = std::max(m, std::fabs(x));
+    return m;
+}
+
+TEST(Cli, DevicesMarksTheChosenOne) {
+    const auto r = run_tool("devices");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_THAT(r.out, HasSubstr("* [0]"));
+    EXPECT_THAT(r.out, HasSubstr("shared memory"));
+    EXPECT_THAT(r.out, HasSubstr("subgroup size"));
+    EXPECT_THAT(r.out, HasSubstr("storage buffer range"));
+    EXPECT_THAT(r.out, HasSubstr("fp16"));
+}
+
+// Cases from tests/data/conv2d/manifest.json: case01 = Conv2d(4, 6, (3,2), stride (2,1), padding (2,1),
+// dilation (1,2), groups 2, no bias, zeros); case08 = depthwise x2 'same' dilation 2 reflect.
+TEST(Cli, Conv2dReproducesPyTorch) {
+    struct C { std::string name, args; bool bias; };
+    const C cases[] = {
+        {"case01", "--stride 2,1 --padding 2,1 --dilation 1,2 --groups 2", false},
+        {"case08", "--padding same --dilation 2 --groups 6 --padding-mode reflect", true},
+        {"case22", "--stride 1,2 --padding valid --padding-mode circular", true},
+    };
+    for (const auto& c : cases) {
+        for (const char* extra : {"", " --reference"}) {
+            SCOPED_TRACE(c.name + extra);
+            const std::string out = tmp(c.name + "_y.npy");
+            std::string args = "conv2d --input " + kConv + c.name + "_input.npy --weight " + kConv + c.name + "_weight.npy " + c.args +
+                               " --output " + out + extra;
+            if (c.bias) args += " --bias " + kConv + c.name + "_bias.npy";
+            const auto r = run_tool(args);
+            ASSERT_EQ(r.status, 0) << r.err;
+            const auto got = load_npy(out), want = load_npy(kConv + c.name + "_output.npy");
+            ASSERT_EQ(got.shape, want.shape);
+            EXPECT_TRUE(test::all_close(got.data, want.data, 1e-4f * max_abs(want.data)));
+        }
+    }
+}
+
+TEST(Cli, RunReproducesPyTorchModel) {
+    const std::string dir = kModels + "simple_cnn/", out = tmp("simple_cnn_y.npy");
+    const auto r = run_tool("run --model " + dir + "model.json --weights " + dir + "model.safetensors --input " + dir +
+                            "input_b2.npy --output " + out + " --batch-time --runs 2");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_THAT(r.out, HasSubstr("1 submission(s), 0 host transfer(s)"));
+    const auto got = load_npy(out), want = load_npy(dir + "output_b2.npy");
+    ASSERT_EQ(got.shape, want.shape);
+    EXPECT_TRUE(test::all_close(got.data, want.data, 1e-4f * max_abs(want.data)));
+}
+
+void expect_one_line_error(const Result& r, const std::string& part) {
+    EXPECT_EQ(r.status, 1) << r.out << r.err;
+    EXPECT_THAT(r.err, StartsWith("vkconv: error: "));
+    EXPECT_THAT(r.err, HasSubstr(part));
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+TEST(Cli, RefusesBadInputWithOneLine) {
+    const std::string x = kConv + "case00_input.npy", w = kConv + "case00_weight.npy", y = tmp("bad_y.npy");
+    // A float64 .npy, written by hand: descr '<f8'.
+    {
+        std::string header = "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }";
+        header.append(64 - (10 + header.size() + 1) % 64, ' ');
+        header += '\n';
+        std::ofstream f(tmp("f64.npy"), std::ios::binary);
+        f << "\x93NUMPY" << char(1) << char(0) << char(header.size() & 0xff) << char(header.size() >> 8) << header;
+        const double v[2] = {1, 2};
+        f.write(reinterpret_cast<const char*>(v), sizeof v);
+    }
+    {
+        std::ofstream f(tmp("garbage.npy"), std::ios::binary);
+        f << "this is not a numpy file";
+    }
+    const std::string base = "conv2d --input " + x + " --weight " + w + " --output " + y;
+    expect_one_line_error(run_tool("conv2d --input /nonexistent.npy --weight " + w + " --output " + y), "/nonexistent.npy");
+    expect_one_line_error(run_tool("conv2d --input " + tmp("f64.npy") + " --weight " + w + " --output " + y), "'<f8'");
+    expect_one_line_error(run_tool("conv2d --input " + tmp("garbage.npy") + " --weight " + w + " --output " + y), "garbage.npy");
+    expect_one_line_error(run_tool(base + " --padding-mode mirror"), "padding_mode must be one of");
+    expect_one_line_error(run_tool(base + " --stride a"), "--stride must be an integer or 'h,w'");
+    expect_one_line_error(run_tool(base + " --padding full"), "Invalid padding string 'full'");
+    expect_one_line_error(run_tool(base + " --groups 2"), "to have 6 channels, but got 3 channels instead");  // weight [4, 3, 3, 3]
+    expect_one_line_error(run_tool(base + " --stride 2 --padding same"), "padding='same' is not supported for strided convolutions");
+    expect_one_line_error(run_tool("conv2d --input " + x + " --weight " + kConv + "case25_weight.npy --output " + y),
+                          "to have 1 channels, but got 3 channels instead");
+    expect_one_line_error(run_tool(base + " --bias " + w), "bias must be 1-D");
+    expect_one_line_error(run_tool("conv2d --input " + kConv + "case00_bias.npy --weight " + w + " --output " + y), "Expected 3D");
+    expect_one_line_error(run_tool(base + " --padding 2 --padding-mode reflect --dilation 9"), "Output size is too small");
+    expect_one_line_error(run_tool("run --model /nonexistent.json --input " + x), "/nonexistent.json");
+    // Usage errors come from the argument parser: non-zero, no crash.
+    const auto usage = run_tool("conv2d --input " + x);
+    EXPECT_NE(usage.status, 0);
+    EXPECT_GE(usage.status, 0);
+}
+
+}  // namespace
+}  // namespace vkconv
