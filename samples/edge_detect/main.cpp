@@ -80,12 +80,16 @@ int main(int argc, char** argv) {
             for (int k = 0; k < outputs; ++k) m += double(y[k * h * w + i]) * y[k * h * w + i];
             out.data[static_cast<size_t>(i)] = static_cast<float>(std::sqrt(m));
         }
+        // A fixed scale per kernel (the largest response an input in [0, 1] can give), so that
+        // pictures made with different padding modes compare pixel for pixel.
+        float positive = 0;
+        for (int i = 0; i < 9; ++i) positive += std::max(weights[i], 0.0f);
+        const float scale = positive * std::sqrt(static_cast<float>(outputs));
         const float peak = *std::max_element(out.data.begin(), out.data.end());
-        if (peak > 0)
-            for (auto& v : out.data) v /= peak;
+        for (auto& v : out.data) v /= scale;
         save_png(output, to_image8(out));
-        std::printf("%s: %s, %lldx%lld, kernel %s, padding_mode=%s -> %s (peak response %.3f)\n", argv[0], conv.repr().c_str(),
-                    static_cast<long long>(w), static_cast<long long>(h), kernel.c_str(), mode.c_str(), output.c_str(), peak);
+        std::printf("%s: %s, %lldx%lld, kernel %s, padding_mode=%s -> %s (peak response %.3f of %.3f)\n", argv[0], conv.repr().c_str(),
+                    static_cast<long long>(w), static_cast<long long>(h), kernel.c_str(), mode.c_str(), output.c_str(), peak, scale);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "%s: error: %s\n", argv[0], e.what());
         return 1;
