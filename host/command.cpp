@@ -178,6 +178,7 @@ void CommandRecorder::submit_and_wait() {
 
 void CommandRecorder::reset() {
     cmd_.reset();
+    keep_alive_.clear();
     for (auto& p : descriptor_pools_) p.reset();
     // Keep one pool for reuse; free the others.
     if (descriptor_pools_.size() > 1) descriptor_pools_.erase(descriptor_pools_.begin() + 1, descriptor_pools_.end());

@@ -56,6 +56,10 @@ public:
     void reset_queries(vk::QueryPool pool, uint32_t first, uint32_t count);
     void write_timestamp(vk::QueryPool pool, uint32_t index);
 
+    // Holds `resource` (a buffer a recorded command reads or writes) until the recording's work is
+    // done, so that a layer may replace its device copies while an older recording still uses them.
+    void keep_alive(std::shared_ptr<const void> resource) { keep_alive_.push_back(std::move(resource)); }
+
     // Ends recording, submits, waits for completion, then resets for new recording.
     void submit_and_wait();
     uint32_t dispatch_count() const { return dispatches_; }
@@ -65,6 +69,7 @@ private:
     vk::DescriptorSet allocate_set(vk::DescriptorSetLayout layout);
     void begin_if_needed();
     void reset();
+    std::vector<std::shared_ptr<const void>> keep_alive_;
 
     Context* ctx_;
     vk::raii::CommandPool pool_{nullptr};

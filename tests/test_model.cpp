@@ -227,3 +227,33 @@ TEST_F(ModelTest, JsonRefusals) {
 
 }  // namespace
 }  // namespace vkconv
+
+namespace vkconv {
+namespace {
+
+// A recording keeps the device copies it uses alive: changing a layer's parameters between
+// recording and submission must neither free memory the GPU still reads (validation/ASan would
+// report it) nor change what the earlier recording computes.
+TEST_F(ModelTest, ParametersChangedBeforeSubmitKeepTheRecordedValues) {
+    Context& ctx = test::context();
+    for (auto algorithm : {Conv2dAlgorithm::DirectTiled, Conv2dAlgorithm::Auto}) {
+        Conv2d conv(ctx, 3, 4, 3, {.padding = 1});
+        conv.set_algorithm(algorithm);
+        const Shape shape{1, 3, 5, 5};
+        const auto x = test::random_values(75, 21);
+        const auto w1 = test::random_values(108, 22), w2 = test::random_values(108, 23);
+        conv.set_weight(w1);
+        const Tensor xt = Tensor::from_host(ctx, shape, x);
+        const Tensor y(ctx, conv.output_shape(shape));
+        CommandRecorder rec(ctx);
+        conv.record(rec, xt, y);
+        conv.set_weight(w2);
+        conv.forward(xt);  // uploads w2, replacing the device copy the recording uses
+        rec.submit_and_wait();
+        const auto want = conv2d_reference(conv.params(), shape, x, w1, conv.bias());
+        EXPECT_TRUE(test::all_close(y.to_host(), want, 1e-5f)) << to_string(algorithm);
+    }
+}
+
+}  // namespace
+}  // namespace vkconv

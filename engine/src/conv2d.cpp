@@ -13,13 +13,12 @@
 namespace vkconv {
 struct Conv2d::FastPath {
     // direct_texel: weights as RGBA32F texels, [groups][blocks][taps][cin_g][oct/4] vec4.
-    std::unique_ptr<host::TexelBuffer> texel_weights;
+    std::shared_ptr<host::TexelBuffer> texel_weights;
     uint64_t texel_weights_version = ~uint64_t(0);
     uint32_t texel_weights_oct = 0;
     // A texel-readable copy of the input (tensors' buffers are storage-only; see record_impl).
-    std::unique_ptr<host::TexelBuffer> input_copy;
+    std::shared_ptr<host::TexelBuffer> input_copy;
     // Replaced copies stay alive: a recorded, unsubmitted command buffer may still read them.
-    std::vector<std::unique_ptr<host::TexelBuffer>> retired;
 };
 }  // namespace vkconv
 
@@ -384,6 +383,8 @@ void Conv2d::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, c
         throw Error("Conv2d: output tensor has shape " + shape_str(output.shape()) + ", expected " + shape_str(expected));
     const Tensor& weight_dev = device_parameter("weight");
     const Tensor& bias_dev = params_.options.bias ? device_parameter("bias") : weight_dev;  // unused binding when bias=False
+    rec.keep_alive(weight_dev.storage());
+    rec.keep_alive(bias_dev.storage());
     const auto& info = ctx_->info();
     for (const Tensor* t : {&input, &output, &weight_dev})
         if (t->bytes() > info.max_storage_buffer_range)
@@ -446,8 +447,8 @@ void Conv2d::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, c
                                 t[static_cast<size_t>((((gi * blocks + bl) * taps + tap) * cin_g + ci) * oct + oc)] =
                                     w[static_cast<size_t>((K * cin_g + ci) * taps + tap)];
                     }
-            if (f.texel_weights) f.retired.push_back(std::move(f.texel_weights));
-            f.texel_weights = std::make_unique<host::TexelBuffer>(*ctx_, t.size() * sizeof(float));
+            // A pending recording that used the old buffer holds it (CommandRecorder::keep_alive).
+            f.texel_weights = std::make_shared<host::TexelBuffer>(*ctx_, t.size() * sizeof(float));
             f.texel_weights->upload(t.data(), t.size() * sizeof(float));
             f.texel_weights_version = version();
             f.texel_weights_oct = oct;
@@ -455,9 +456,10 @@ void Conv2d::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, c
         // Input: tensors' buffers are created for storage use only, so the input is copied into a
         // texel-readable buffer first (one vkCmdCopyBuffer).
         if (!f.input_copy || f.input_copy->size() < input.bytes()) {
-            if (f.input_copy) f.retired.push_back(std::move(f.input_copy));
-            f.input_copy = std::make_unique<host::TexelBuffer>(*ctx_, input.bytes());
+            f.input_copy = std::make_shared<host::TexelBuffer>(*ctx_, input.bytes());
         }
+        rec.keep_alive(f.texel_weights);
+        rec.keep_alive(f.input_copy);
         rec.copy(input.buffer().handle(), 0, f.input_copy->handle(), 0, input.bytes());
         rec.barrier();
         const uint32_t lx = std::min<uint32_t>(8, info.max_workgroup_size[0]);

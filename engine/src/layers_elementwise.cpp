@@ -182,6 +182,8 @@ void BatchNorm2d::record(CommandRecorder& rec, std::span<const Tensor> inputs, c
         shift_dev_ = Tensor::from_host(*ctx_, {num_features_}, shift);
         folded_version_ = version();
     }
+    rec.keep_alive(scale_dev_.storage());
+    rec.keep_alive(shift_dev_.storage());
     const auto& s = x.shape();
     record_elementwise(*ctx_, rec, OpAffine, false, x, scale_dev_, shift_dev_, output, static_cast<uint32_t>(s[2] * s[3]),
                        static_cast<uint32_t>(num_features_));

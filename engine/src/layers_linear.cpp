@@ -115,6 +115,8 @@ void Linear::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, c
     if (output.numel() == 0) return;
     const Tensor& w = device_parameter("weight");
     const Tensor& b = has_bias_ ? device_parameter("bias") : w;  // unused binding when bias=False
+    rec.keep_alive(w.storage());
+    rec.keep_alive(b.storage());
     detail::check_buffer_range(*this, w);
     const int64_t rows = in_features_ > 0 ? x.numel() / in_features_ : output.numel() / out_features_;
     const LinearTile t = linear_tile(rows);

@@ -1,0 +1,72 @@
+// fuzz_model_json: model_from_json on arbitrary text, then what a caller does next without
+// running the model: summary(), parameter_count() and, when the file gives an input_shape,
+// layer_shapes() for one sample and for a batch of 2.
+// Contract: return normally or throw vkconv::Error. Anything else (a sanitizer report, another
+// exception type) is a finding and aborts.
+//
+// One Context (lavapipe or whatever device VKCONV_DEVICE / the default rule picks; validation
+// off) is created once per process in LLVMFuzzerInitialize and shared by every input. Building
+// a model only creates layers (host-side parameters); no device memory is touched until a
+// forward pass, which this target does not run.
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <memory>
+#include <string>
+
+#include "vkconv/context.h"
+#include "vkconv/error.h"
+#include "vkconv/model_json.h"
+
+namespace {
+
+vkconv::Context* g_ctx = nullptr;
+
+[[noreturn]] void finding(const char* what) {
+    std::fprintf(stderr, "fuzz_model_json: %s\n", what);
+    std::abort();
+}
+
+// Error is the expected refusal, anything else a finding.
+template <typename F>
+void expect_value_or_error(F&& f) {
+    try {
+        f();
+    } catch (const vkconv::Error&) {
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "fuzz_model_json: threw a non-vkconv exception: %s\n", e.what());
+        std::abort();
+    } catch (...) {
+        finding("threw something that is not a std::exception");
+    }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+    try {
+        // Deliberately leaked: destroying the device at exit is not what is being fuzzed.
+        g_ctx = new vkconv::Context(vkconv::ContextOptions{});
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "fuzz_model_json: cannot create a Vulkan context: %s\n", e.what());
+        std::exit(2);
+    }
+    return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    const std::string text(reinterpret_cast<const char*>(data), size);
+    vkconv::ModelDescription desc;
+    expect_value_or_error([&] { desc = vkconv::model_from_json(*g_ctx, text, "fuzz.json"); });
+    if (!desc.model) return 0;
+    expect_value_or_error([&] { (void)desc.model->summary(); });
+    expect_value_or_error([&] { (void)desc.model->parameter_count(); });
+    if (!desc.input_shape.empty()) {
+        expect_value_or_error([&] { (void)desc.model->layer_shapes(desc.input_shape); });
+        vkconv::Shape batched = desc.input_shape;
+        batched.insert(batched.begin(), 2);
+        expect_value_or_error([&] { (void)desc.model->layer_shapes(batched); });
+    }
+    return 0;
+}

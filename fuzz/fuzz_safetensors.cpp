@@ -1,0 +1,55 @@
+// fuzz_safetensors: parse_safetensors on arbitrary bytes.
+// Contract: return normally with consistent tensors, or throw vkconv::Error. Anything else (a
+// sanitizer report, another exception type, a tensor whose data disagrees with its shape, a
+// dtype map that does not match the tensors) is a finding and aborts.
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <map>
+#include <span>
+#include <string>
+
+#include "vkconv/error.h"
+#include "vkconv/safetensors.h"
+
+namespace {
+
+[[noreturn]] void finding(const char* what) {
+    std::fprintf(stderr, "fuzz_safetensors: %s\n", what);
+    std::abort();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    try {
+        std::map<std::string, std::string> dtypes;
+        const auto tensors = vkconv::parse_safetensors(std::span<const uint8_t>(data, size), "fuzz.safetensors", &dtypes);
+        if (dtypes.size() != tensors.size()) finding("dtype map and tensors differ in size");
+        uint64_t total = 0;
+        for (const auto& [name, a] : tensors) {
+            if (name == "__metadata__") finding("__metadata__ returned as a tensor");
+            if (!dtypes.count(name)) finding("a tensor without a dtype");
+            if (a.shape.size() > 64) finding("more than 64 dimensions accepted");
+            int64_t numel = 0;
+            try {
+                numel = a.numel();
+            } catch (const vkconv::Error&) {
+                finding("accepted a tensor whose shape has no valid element count");
+            }
+            if (static_cast<uint64_t>(numel) != a.data.size()) finding("data size disagrees with the shape");
+            total += a.data.size();
+        }
+        // The tensors tile the data buffer and every dtype takes at least 2 bytes per element.
+        if (total > size / 2) finding("more elements than the file can hold");
+    } catch (const vkconv::Error&) {
+        // the expected refusal
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "fuzz_safetensors: threw a non-vkconv exception: %s\n", e.what());
+        std::abort();
+    } catch (...) {
+        finding("threw something that is not a std::exception");
+    }
+    return 0;
+}
