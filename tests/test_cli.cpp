@@ -19,29 +19,9 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-struct Result {
-    int status = -1;
-    std::string out, err;
-};
+using Result = test::CommandResult;
 
-std::string slurp(const std::string& path) {
-    std::ifstream f(path);
-    std::stringstream s;
-    s << f.rdbuf();
-    return s.str();
-}
-
-Result run_tool(const std::string& args) {
-    const std::string dir = ::testing::TempDir();
-    const std::string out = dir + "/cli_out.txt", err = dir + "/cli_err.txt";
-    const std::string cmd = std::string(VKCONV_TOOL_PATH) + " " + args + " >" + out + " 2>" + err;
-    Result r;
-    const int raw = std::system(cmd.c_str());
-    r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;  // -1: killed by a signal (a crash)
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
-}
+Result run_tool(const std::string& args) { return test::run_command(std::string(VKCONV_TOOL_PATH) + " " + args); }
 
 const std::string kConv = std::string(VKCONV_TEST_DATA_DIR) + "/conv2d/";
 const std::string kModels = std::string(VKCONV_TEST_DATA_DIR) + "/models/";

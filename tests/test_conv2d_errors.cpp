@@ -12,16 +12,7 @@ using ::testing::HasSubstr;
 
 class Conv2dErrors : public test::VulkanTest {};
 
-// Runs `f`, expects a vkconv::Error whose message contains every one of `parts`.
-template <class F>
-void expect_error(F&& f, std::initializer_list<const char*> parts) {
-    try {
-        f();
-        ADD_FAILURE() << "no error thrown; expected one containing '" << *parts.begin() << "'";
-    } catch (const Error& e) {
-        for (const char* p : parts) EXPECT_THAT(e.what(), HasSubstr(p));
-    }
-}
+using test::expect_error;
 
 TEST_F(Conv2dErrors, ChannelsNotDivisibleByGroups) {
     auto& ctx = test::context();

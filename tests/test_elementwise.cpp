@@ -37,15 +37,7 @@ using ::testing::HasSubstr;
     return ::testing::AssertionSuccess();
 }
 
-template <class F>
-void expect_error(F&& f, std::initializer_list<const char*> parts) {
-    try {
-        f();
-        ADD_FAILURE() << "no error thrown; expected one containing '" << *parts.begin() << "'";
-    } catch (const Error& e) {
-        for (const char* p : parts) EXPECT_THAT(e.what(), HasSubstr(p));
-    }
-}
+using test::expect_error;
 
 // Random values with special values sprinkled in every 7th place.
 std::vector<float> values_with_specials(size_t n, uint64_t seed) {

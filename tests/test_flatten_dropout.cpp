@@ -11,15 +11,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-template <class F>
-void expect_error(F&& f, std::initializer_list<const char*> parts) {
-    try {
-        f();
-        ADD_FAILURE() << "no error thrown; expected one containing '" << *parts.begin() << "'";
-    } catch (const Error& e) {
-        for (const char* p : parts) EXPECT_THAT(e.what(), HasSubstr(p));
-    }
-}
+using test::expect_error;
 
 class Views : public test::VulkanTest {};
 

@@ -21,15 +21,7 @@ float max_abs(const std::vector<float>& v) {
     return m;
 }
 
-template <class F>
-void expect_error(F&& f, std::initializer_list<const char*> parts) {
-    try {
-        f();
-        ADD_FAILURE() << "no error thrown; expected one containing '" << *parts.begin() << "'";
-    } catch (const Error& e) {
-        for (const char* p : parts) EXPECT_THAT(e.what(), HasSubstr(p));
-    }
-}
+using test::expect_error;
 
 // A residual network with BatchNorm (folded), ReLU (fused), a view (Flatten) and two heads of the graph
 // meeting in Add: exercises every planning rule.

@@ -42,15 +42,7 @@ constexpr float kInf = std::numeric_limits<float>::infinity();
     return ::testing::AssertionSuccess();
 }
 
-template <class F>
-void expect_error(F&& f, std::initializer_list<const char*> parts) {
-    try {
-        f();
-        ADD_FAILURE() << "no error thrown; expected one containing '" << *parts.begin() << "'";
-    } catch (const Error& e) {
-        for (const char* p : parts) EXPECT_THAT(e.what(), HasSubstr(p));
-    }
-}
+using test::expect_error;
 
 std::string pair_str(Pair p) { return "(" + std::to_string(p.h) + ", " + std::to_string(p.w) + ")"; }
 

@@ -16,24 +16,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-struct Run {
-    int status = -1;
-    std::string out, err;
-};
-
-std::string slurp(const std::string& path) {
-    std::ifstream f(path);
-    std::stringstream s;
-    s << f.rdbuf();
-    return s.str();
-}
-
-Run run_sample(const std::string& name, const std::string& args) {
-    const std::string exe = std::string(VKCONV_SAMPLES_DIR) + "/" + name;
-    if (!std::filesystem::exists(exe)) return {};
-    const std::string out = ::testing::TempDir() + "/" + name + "_out.txt", err = ::testing::TempDir() + "/" + name + "_err.txt";
-    const int raw = std::system((exe + " " + args + " >" + out + " 2>" + err).c_str());
-    return Run{WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, slurp(out), slurp(err)};
+test::CommandResult run_sample(const std::string& name, const std::string& args) {
+    return test::run_command(std::string(VKCONV_SAMPLES_DIR) + "/" + name + " " + args);
 }
 
 #define SKIP_IF_NOT_BUILT(name)                                                          \

@@ -2,6 +2,7 @@
 //   vkconv devices                     list Vulkan devices and the limits that matter
 //   vkconv conv2d --input X.npy ...    one convolution, torch.nn.functional.conv2d's arguments
 //   vkconv run --model M.json ...      a whole model from a JSON description and PyTorch weights
+//   vkconv bench [--rows S4,S5] ...   the performance suite (tools/bench.cpp)
 // Every failure is one line on stderr and exit status 1.
 #include <CLI/CLI.hpp>
 
@@ -188,7 +189,7 @@ int main(int argc, char** argv) {
     conv->add_option("--dilation", c.dilation, "n or h,w")->capture_default_str();
     conv->add_option("--groups", c.groups)->capture_default_str();
     conv->add_option("--padding-mode", c.padding_mode, "zeros|reflect|replicate|circular")->capture_default_str();
-    conv->add_option("--algorithm", c.algorithm, "auto|direct_tiled|depthwise")->capture_default_str();
+    conv->add_option("--algorithm", c.algorithm, "auto|direct_tiled|direct_texel|depthwise")->capture_default_str();
     conv->add_option("--device", device, "device index or name substring");
     conv->add_flag("--reference", c.reference, "compute with the CPU reference instead of the GPU");
 

@@ -1,6 +1,9 @@
 #include "support/test_support.h"
 
 #include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <sys/wait.h>
 #include <memory>
 #include <random>
 #include <sstream>
@@ -44,6 +47,19 @@ void VulkanTest::SetUp() {
 void VulkanTest::TearDown() {
     fail_on_messages(context());
     fail_on_messages(staging_context());
+}
+
+CommandResult run_command(const std::string& command) {
+    static int counter = 0;
+    const std::string base = ::testing::TempDir() + "/cmd" + std::to_string(counter++);
+    const int raw = std::system((command + " >" + base + ".out 2>" + base + ".err").c_str());
+    auto slurp = [](const std::string& path) {
+        std::ifstream f(path);
+        std::stringstream s;
+        s << f.rdbuf();
+        return s.str();
+    };
+    return CommandResult{WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, slurp(base + ".out"), slurp(base + ".err")};
 }
 
 std::vector<float> random_values(size_t n, uint64_t seed) {

@@ -2,6 +2,7 @@
 // synchronization validation) on; every test fixture fails the test when the layer said anything.
 #pragma once
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <span>
@@ -23,6 +24,24 @@ protected:
     void SetUp() override;
     void TearDown() override;
 };
+
+// Runs `f` and expects a vkconv::Error whose message contains every one of `parts`.
+template <class F>
+void expect_error(F&& f, std::initializer_list<const char*> parts) {
+    try {
+        f();
+        ADD_FAILURE() << "no error thrown; expected one containing '" << *parts.begin() << "'";
+    } catch (const Error& e) {
+        for (const char* p : parts) EXPECT_THAT(e.what(), ::testing::HasSubstr(p));
+    }
+}
+
+// Runs a shell command; its exit status (-1 when killed by a signal, i.e. a crash), stdout, stderr.
+struct CommandResult {
+    int status = -1;
+    std::string out, err;
+};
+CommandResult run_command(const std::string& command);
 
 // Uniform values in [-1, 1) from a seed (deterministic across platforms).
 std::vector<float> random_values(size_t n, uint64_t seed);
