@@ -31,6 +31,11 @@ TEST_F(Conv2dErrors, NonPositiveSizes) {
     expect_error([&] { Conv2d(ctx, 3, 3, 3, {.groups = 0}); }, {"groups must be a positive integer"});
 }
 
+TEST_F(Conv2dErrors, WeightTooLargeIsRefusedNotOverflowed) {
+    // 2^16 * 2^16 * 2^16 * 2^16 overflows int64: must be a clear error, not undefined behaviour.
+    expect_error([&] { Conv2d(test::context(), 65536, 65536, Pair(65536, 65536)); }, {"has more than 2^31-1 elements"});
+}
+
 TEST_F(Conv2dErrors, SameWithStride) {
     expect_error([&] { Conv2d(test::context(), 3, 4, 3, {.stride = 2, .padding = Padding::same()}); },
                  {"padding='same' is not supported for strided convolutions", "stride=(2, 2)"});

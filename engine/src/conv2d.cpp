@@ -148,7 +148,9 @@ void Conv2dParams::validate() const {
     if (int64_t(o.dilation.h) * (kernel.h - 1) > (1 << 24) || int64_t(o.dilation.w) * (kernel.w - 1) > (1 << 24))
         throw Error("Conv2d: dilation * (kernel_size - 1) must be at most 2^24, but got kernel_size=" + pair_str(kernel) +
                     ", dilation=" + pair_str(o.dilation));
-    if (weight_numel() > INT32_MAX) throw Error("Conv2d: the weight " + shape_str(weight_shape()) + " has more than 2^31-1 elements");
+    // In double: the int64 product of four ints can overflow.
+    if (double(out_channels) * (in_channels / o.groups) * kernel.h * kernel.w > double(INT32_MAX))
+        throw Error("Conv2d: the weight " + shape_str(weight_shape()) + " has more than 2^31-1 elements");
 }
 
 std::string Conv2dParams::str() const {
