@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "vkconv/error.h"
 
@@ -12,7 +13,46 @@
 namespace vkconv {
 namespace {
 constexpr int kMaxSide = 16384;
+// stb_image allocates its guess of the decompressed size (up to 8 bytes a pixel) from the header
+// alone, so a 69-byte file declaring 16384 x 16384 RGBA16 asked for 2 GiB (its int overflowed);
+// the result takes 12 bytes a pixel as floats on top. 2^26 pixels bounds both (8192 x 8192).
+constexpr int64_t kMaxPixels = int64_t{1} << 26;
+
+// Walks the chunks before stb_image sees the file, for two flaws of stb_image 2.27 (found by
+// fuzz/fuzz_png):
+// - it grows its buffer for the compressed data to fit the length each IDAT chunk claims before
+//   reading the chunk, so a 100-byte file claiming a 1 GiB chunk made it allocate 2 GiB: chunks
+//   that run past the end of the file are refused, which bounds that buffer by the file size;
+// - a zero-length IDAT before any IDAT data makes it memcpy to its still-null buffer (undefined
+//   behaviour): such chunks add no data, so `stripped` gets the file without them.
+void check_png_chunks(const std::vector<uint8_t>& bytes, const std::string& name, std::vector<uint8_t>& stripped) {
+    std::vector<std::pair<size_t, size_t>> empty_idats;  // [begin, end) of each chunk to drop
+    bool idat_data = false;
+    size_t pos = 8;  // after the signature
+    while (bytes.size() - pos >= 8) {  // length and type; stb_image tolerates a missing CRC
+        const uint32_t length = uint32_t{bytes[pos]} << 24 | uint32_t{bytes[pos + 1]} << 16 |
+                                uint32_t{bytes[pos + 2]} << 8 | uint32_t{bytes[pos + 3]};
+        if (length > bytes.size() - pos - 8)
+            throw Error(name + ": corrupt PNG: a chunk of " + std::to_string(length) + " bytes runs past the end of the file");
+        const auto type = bytes.begin() + static_cast<std::ptrdiff_t>(pos + 4);
+        if (std::equal(type, type + 4, "IEND")) break;  // stb_image reads nothing after IEND
+        const size_t begin = pos;
+        pos += 8 + length;
+        pos += std::min<size_t>(4, bytes.size() - pos);  // the CRC
+        if (std::equal(type, type + 4, "IDAT")) {
+            if (length == 0 && !idat_data) empty_idats.emplace_back(begin, pos);
+            idat_data = idat_data || length > 0;
+        }
+    }
+    if (empty_idats.empty()) return;
+    stripped.assign(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(empty_idats.front().first));
+    for (size_t i = 0; i < empty_idats.size(); ++i) {
+        const size_t next = i + 1 < empty_idats.size() ? empty_idats[i + 1].first : bytes.size();
+        stripped.insert(stripped.end(), bytes.begin() + static_cast<std::ptrdiff_t>(empty_idats[i].second),
+                        bytes.begin() + static_cast<std::ptrdiff_t>(next));
+    }
 }
+}  // namespace
 
 HostArray decode_image(const std::vector<uint8_t>& bytes, const std::string& name) {
     if (bytes.size() > static_cast<size_t>(INT32_MAX)) throw Error(name + ": image file too large");
@@ -20,14 +60,20 @@ HostArray decode_image(const std::vector<uint8_t>& bytes, const std::string& nam
     static const uint8_t kPngMagic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     if (bytes.size() < 8 || !std::equal(kPngMagic, kPngMagic + 8, bytes.begin()))
         throw Error(name + ": not a PNG file (only PNG images are read)");
+    std::vector<uint8_t> stripped;
+    check_png_chunks(bytes, name, stripped);
+    const std::vector<uint8_t>& png = stripped.empty() ? bytes : stripped;
     int w = 0, h = 0, comp = 0;
-    const auto* data = bytes.data();
-    const int len = static_cast<int>(bytes.size());
+    const auto* data = png.data();
+    const int len = static_cast<int>(png.size());
     // Check the declared size before decoding anything.
     if (!stbi_info_from_memory(data, len, &w, &h, &comp))
         throw Error(name + ": not a readable image (" + std::string(stbi_failure_reason() ? stbi_failure_reason() : "unknown") + ")");
     if (w <= 0 || h <= 0 || w > kMaxSide || h > kMaxSide)
         throw Error(name + ": image size " + std::to_string(w) + "x" + std::to_string(h) + " is outside 1..16384 pixels per side");
+    if (int64_t{w} * h > kMaxPixels)
+        throw Error(name + ": image size " + std::to_string(w) + "x" + std::to_string(h) + " has more than " +
+                    std::to_string(kMaxPixels) + " pixels");
     unsigned char* px = stbi_load_from_memory(data, len, &w, &h, &comp, 3);
     if (!px) throw Error(name + ": cannot decode image (" + std::string(stbi_failure_reason() ? stbi_failure_reason() : "unknown") + ")");
     HostArray out;

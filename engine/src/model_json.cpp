@@ -17,6 +17,18 @@ using json = nlohmann::json;
 constexpr size_t kMaxFileBytes = 16u << 20;
 constexpr size_t kMaxLayers = 10000;
 constexpr int kMaxDepth = 32;
+// Layers allocate and initialise their parameters (and buffers) on construction, so a few bytes
+// of JSON could otherwise ask for GiBs (Linear(46340, 46340) is 8 GiB) or overflow the layers'
+// own size arithmetic; the sizes are checked against this budget, summed over the file, first.
+constexpr double kMaxParameterValues = double(1 << 25);  // 128 MiB of float32
+
+// Charges a layer's parameter count (computed in double: cannot overflow) to the budget.
+void charge_parameters(double& left, double count, const std::string& type) {
+    if (count > left)
+        throw Error(type + ": the model's parameters would exceed the limit of " +
+                    std::to_string(static_cast<int64_t>(kMaxParameterValues)) + " values");
+    left -= count;
+}
 
 // Nesting depth of the raw text (brackets outside strings), checked before parsing so that a
 // hostile file cannot drive a recursive parser or destructor deep.
@@ -119,7 +131,7 @@ private:
     std::set<std::string> used_{"name", "type", "inputs"};
 };
 
-std::unique_ptr<Layer> make_layer(Context& ctx, const std::string& type, Args& a) {
+std::unique_ptr<Layer> make_layer(Context& ctx, const std::string& type, Args& a, double& parameters_left) {
     if (type == "Conv2d") {
         Conv2dParams p;
         p.in_channels = a.integer("in_channels");
@@ -134,6 +146,11 @@ std::unique_ptr<Layer> make_layer(Context& ctx, const std::string& type, Args& a
         p.options.groups = a.integer("groups", 1);
         p.options.bias = a.boolean("bias", true);
         p.options.padding_mode = parse_padding_mode(a.string("padding_mode", "zeros"));
+        if (p.in_channels > 0 && p.out_channels > 0 && p.options.groups > 0 && p.kernel.h > 0 && p.kernel.w > 0)
+            charge_parameters(parameters_left,
+                              double(p.out_channels) * (p.in_channels / p.options.groups) * p.kernel.h * p.kernel.w +
+                                  (p.options.bias ? p.out_channels : 0),
+                              type);
         return std::make_unique<Conv2d>(ctx, p);
     }
     if (type == "ReLU") {
@@ -160,11 +177,14 @@ std::unique_ptr<Layer> make_layer(Context& ctx, const std::string& type, Args& a
         const int n = a.integer("num_features");
         const double eps = a.number("eps", 1e-5), momentum = a.number("momentum", 0.1);
         const bool affine = a.boolean("affine", true), track = a.boolean("track_running_stats", true);
+        if (n > 0) charge_parameters(parameters_left, (affine ? 2.0 * n : 0) + (track ? 2.0 * n + 1 : 0), type);
         return std::make_unique<BatchNorm2d>(ctx, n, eps, momentum, affine, track);
     }
     if (type == "Linear") {
         const int in = a.integer("in_features"), out = a.integer("out_features");
-        return std::make_unique<Linear>(ctx, in, out, a.boolean("bias", true));
+        const bool bias = a.boolean("bias", true);
+        if (in > 0 && out > 0) charge_parameters(parameters_left, double(in) * out + (bias ? out : 0), type);
+        return std::make_unique<Linear>(ctx, in, out, bias);
     }
     if (type == "Flatten") {
         const int s = a.integer("start_dim", 1), e = a.integer("end_dim", -1);
@@ -217,6 +237,7 @@ ModelDescription model_from_json(Context& ctx, const std::string& text, const st
         throw Error(src + ": 'layers' must be a non-empty list of layers");
     if (j["layers"].size() > kMaxLayers) throw Error(src + ": more than " + std::to_string(kMaxLayers) + " layers");
     out.model = std::make_unique<Model>(ctx, name);
+    double parameters_left = kMaxParameterValues;
     size_t index = 0;
     for (const auto& l : j["layers"]) {
         const std::string at = src + ": layers[" + std::to_string(index++) + "]";
@@ -236,7 +257,7 @@ ModelDescription model_from_json(Context& ctx, const std::string& text, const st
         Args args(l, where);
         std::unique_ptr<Layer> layer;
         try {
-            layer = make_layer(ctx, type, args);
+            layer = make_layer(ctx, type, args, parameters_left);
             args.done();
             out.model->add(lname, std::move(layer), inputs);
         } catch (const Error& e) {
