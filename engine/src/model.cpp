@@ -81,6 +81,7 @@ std::string Model::summary() const {
     // Dotted names nest: "features.0" is child "0" of "features", printed as PyTorch prints a
     // Sequential inside a Module.
     struct Tree {
+        Tree() {}  // user-provided: clang 14 + libstdc++ 12 reject the implicit one for this recursive type
         std::string repr;
         std::vector<std::pair<std::string, Tree>> children;
         Tree& child(const std::string& k) {

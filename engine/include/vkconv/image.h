@@ -17,7 +17,8 @@ struct Image8 {
 };
 
 // Decodes a PNG file into a [3, H, W] float array in [0, 1] (gray is repeated,
-// alpha dropped). Untrusted input: sizes above 16384 x 16384 and undecodable files are refused.
+// alpha dropped). Untrusted input: sides above 16384, more than 2^26 pixels (8192 x 8192) and
+// undecodable files are refused.
 HostArray load_image(const std::string& path);
 HostArray decode_image(const std::vector<uint8_t>& bytes, const std::string& name);
 // Bilinear resize of a [C, H, W] array (align_corners=False, as torch.nn.functional.interpolate).
