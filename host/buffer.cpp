@@ -19,7 +19,8 @@ Buffer::Buffer(Context& ctx, uint64_t bytes, MemoryKind kind) : ctx_(&ctx), size
                        vk::BufferUsageFlagBits::eTransferDst;
     const auto& dev = ctx.device();
     try {
-        buffer_ = vk::raii::Buffer(dev, vk::BufferCreateInfo({}, request, usage, vk::SharingMode::eExclusive));
+        buffer_ = vk::raii::Buffer(dev, vk::BufferCreateInfo({}, request, usage, vk::SharingMode::eExclusive), ctx.allocator());
+        handle_ = *buffer_;
         const auto req = buffer_.getMemoryRequirements();
         vk::MemoryPropertyFlags required, preferred;
         bool map = false;
@@ -35,7 +36,7 @@ Buffer::Buffer(Context& ctx, uint64_t bytes, MemoryKind kind) : ctx_(&ctx), size
             required = vk::MemoryPropertyFlagBits::eDeviceLocal;
         }
         const uint32_t type = ctx.memory_type(req.memoryTypeBits, required, preferred);
-        memory_ = vk::raii::DeviceMemory(dev, vk::MemoryAllocateInfo(req.size, type));
+        memory_ = vk::raii::DeviceMemory(dev, vk::MemoryAllocateInfo(req.size, type), ctx.allocator());
         buffer_.bindMemory(*memory_, 0);
         allocated_ = req.size;
         if (map) mapped_ = memory_.mapMemory(0, VK_WHOLE_SIZE);
@@ -47,8 +48,17 @@ Buffer::Buffer(Context& ctx, uint64_t bytes, MemoryKind kind) : ctx_(&ctx), size
     ctx.note_allocation(static_cast<int64_t>(allocated_), 1);
 }
 
+Buffer::Buffer(Context& ctx, vk::Buffer borrowed, uint64_t offset, uint64_t bytes)
+    : ctx_(&ctx), size_(bytes), offset_(offset), handle_(borrowed) {
+    if (!borrowed) throw Error("Buffer: the borrowed VkBuffer is VK_NULL_HANDLE");
+    const uint64_t align = std::max<uint64_t>(1, ctx.info().min_storage_buffer_offset_alignment);
+    if (offset % align != 0)
+        throw Error("Buffer: offset " + std::to_string(offset) + " into the borrowed buffer is not a multiple of the device's "
+                    "minStorageBufferOffsetAlignment (" + std::to_string(align) + ")");
+}
+
 Buffer::Buffer(Buffer&& o) noexcept
-    : ctx_(o.ctx_), size_(o.size_), allocated_(o.allocated_), buffer_(std::move(o.buffer_)),
+    : ctx_(o.ctx_), size_(o.size_), allocated_(o.allocated_), offset_(o.offset_), handle_(o.handle_), buffer_(std::move(o.buffer_)),
       memory_(std::move(o.memory_)), mapped_(o.mapped_) {
     o.allocated_ = 0;
     o.mapped_ = nullptr;

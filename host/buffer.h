@@ -21,14 +21,21 @@ class Buffer {
 public:
     // `bytes` may be 0: a minimal buffer is made so that it can still be bound.
     Buffer(Context& ctx, uint64_t bytes, MemoryKind kind = MemoryKind::Device);
+    // A range [offset, offset + bytes) of a buffer someone else owns (an application's
+    // VkBuffer): bound and copied like any other, never destroyed. The buffer needs
+    // STORAGE_BUFFER usage (and TRANSFER_SRC/DST for uploads and downloads); `offset` must be a
+    // multiple of minStorageBufferOffsetAlignment. The owner keeps it alive while vkconv uses it.
+    Buffer(Context& ctx, vk::Buffer borrowed, uint64_t offset, uint64_t bytes);
     ~Buffer();
     Buffer(Buffer&&) noexcept;
     Buffer& operator=(Buffer&&) = delete;
     Buffer(const Buffer&) = delete;
     Buffer& operator=(const Buffer&) = delete;
 
-    vk::Buffer handle() const { return *buffer_; }
+    vk::Buffer handle() const { return handle_; }
+    uint64_t offset() const { return offset_; }      // where this buffer's bytes start in handle()
     uint64_t size() const { return size_; }          // as requested
+    bool borrowed() const { return !*buffer_; }
     uint64_t allocated() const { return allocated_; } // bytes of device memory held
     void* mapped() const { return mapped_; }         // nullptr when not host-visible
     Context& context() const { return *ctx_; }
@@ -37,6 +44,8 @@ private:
     Context* ctx_;
     uint64_t size_ = 0;
     uint64_t allocated_ = 0;
+    uint64_t offset_ = 0;
+    vk::Buffer handle_;
     vk::raii::Buffer buffer_{nullptr};
     vk::raii::DeviceMemory memory_{nullptr};
     void* mapped_ = nullptr;

@@ -1,5 +1,7 @@
 #include "host/command.h"
 
+#include <algorithm>
+
 #include "host/buffer.h"
 #include "host/context.h"
 #include "host/pipeline.h"
@@ -11,15 +13,84 @@ constexpr uint32_t kSetsPerPool = 64;
 constexpr uint32_t kMaxBindingsPerSet = 8;
 }  // namespace
 
-BufferBinding::BufferBinding(const Buffer& b) : buffer(b.handle()), offset(0), range(VK_WHOLE_SIZE) {}
+BufferBinding::BufferBinding(const Buffer& b)
+    : buffer(b.handle()), offset(b.offset()), range(b.borrowed() ? std::max<uint64_t>(4, b.size()) : VK_WHOLE_SIZE) {}
 
 CommandRecorder::CommandRecorder(Context& ctx) : ctx_(&ctx) {
     const auto& dev = ctx.device();
     pool_ = vk::raii::CommandPool(dev, vk::CommandPoolCreateInfo(vk::CommandPoolCreateFlagBits::eResetCommandBuffer,
-                                                                 ctx.queue_family()));
+                                                                 ctx.queue_family()), ctx.command_pool_allocator());
     vk::raii::CommandBuffers cbs(dev, vk::CommandBufferAllocateInfo(*pool_, vk::CommandBufferLevel::ePrimary, 1));
     cmd_ = std::move(cbs[0]);
-    fence_ = vk::raii::Fence(dev, vk::FenceCreateInfo());
+    fence_ = vk::raii::Fence(dev, vk::FenceCreateInfo(), ctx.allocator());
+}
+
+CommandRecorder::CommandRecorder(Context& ctx, vk::CommandBuffer external) : ctx_(&ctx), external_(external) {
+    if (!external) throw Error("CommandRecorder: the application's command buffer is VK_NULL_HANDLE");
+    recording_ = true;  // the application began it
+    ctx.collect_retired();
+}
+
+void CommandRecorder::set_command_buffer(vk::CommandBuffer external) {
+    if (!external_) throw Error("CommandRecorder::set_command_buffer: this recorder owns its command buffer");
+    if (!external) throw Error("CommandRecorder::set_command_buffer: the command buffer is VK_NULL_HANDLE");
+    external_ = external;
+}
+
+void CommandRecorder::acquire(vk::PipelineStageFlags src_stages, vk::AccessFlags src_access) {
+    begin_if_needed();
+    vk::MemoryBarrier b(src_access, vk::AccessFlagBits::eShaderRead | vk::AccessFlagBits::eShaderWrite |
+                                        vk::AccessFlagBits::eTransferRead | vk::AccessFlagBits::eTransferWrite);
+    command_buffer().pipelineBarrier(src_stages, vk::PipelineStageFlagBits::eComputeShader | vk::PipelineStageFlagBits::eTransfer,
+                                     {}, b, {}, {});
+    ++commands_;
+}
+
+void CommandRecorder::release_to(vk::PipelineStageFlags dst_stages, vk::AccessFlags dst_access) {
+    begin_if_needed();
+    vk::MemoryBarrier b(vk::AccessFlagBits::eShaderWrite | vk::AccessFlagBits::eTransferWrite, dst_access);
+    command_buffer().pipelineBarrier(vk::PipelineStageFlagBits::eComputeShader | vk::PipelineStageFlagBits::eTransfer,
+                                     dst_stages, {}, b, {}, {});
+    ++commands_;
+}
+
+void CommandRecorder::retire_after(vk::Fence fence) {
+    if (!external_) throw Error("CommandRecorder::retire_after: only for recordings into an application command buffer");
+    if (!fence) throw Error("CommandRecorder::retire_after: the fence is VK_NULL_HANDLE");
+    Context::Retired r;
+    r.fence = fence;
+    r.pools = std::move(descriptor_pools_);
+    r.keep_alive = std::move(keep_alive_);
+    ctx_->retire(std::move(r));
+    reset_external_state();
+}
+
+void CommandRecorder::retire_after(vk::Semaphore timeline, uint64_t value) {
+    if (!external_) throw Error("CommandRecorder::retire_after: only for recordings into an application command buffer");
+    if (!timeline) throw Error("CommandRecorder::retire_after: the semaphore is VK_NULL_HANDLE");
+    Context::Retired r;
+    r.semaphore = timeline;
+    r.value = value;
+    r.pools = std::move(descriptor_pools_);
+    r.keep_alive = std::move(keep_alive_);
+    ctx_->retire(std::move(r));
+    reset_external_state();
+}
+
+void CommandRecorder::reset_external() {
+    if (!external_) throw Error("CommandRecorder::reset_external: only for recordings into an application command buffer");
+    keep_alive_.clear();
+    descriptor_pools_.clear();
+    reset_external_state();
+}
+
+void CommandRecorder::reset_external_state() {
+    descriptor_pools_.clear();
+    keep_alive_.clear();
+    sets_in_current_pool_ = 0;
+    dispatches_ = 0;
+    commands_ = 0;
+    ctx_->collect_retired();
 }
 
 CommandRecorder::~CommandRecorder() {
@@ -27,7 +98,7 @@ CommandRecorder::~CommandRecorder() {
 }
 
 void CommandRecorder::begin_if_needed() {
-    if (recording_) return;
+    if (recording_ || external_) return;
     cmd_.begin(vk::CommandBufferBeginInfo(vk::CommandBufferUsageFlagBits::eOneTimeSubmit));
     recording_ = true;
 }
@@ -37,8 +108,10 @@ vk::DescriptorSet CommandRecorder::allocate_set(vk::DescriptorSetLayout layout) 
         const vk::DescriptorPoolSize sizes[] = {
             {vk::DescriptorType::eStorageBuffer, kSetsPerPool * kMaxBindingsPerSet},
             {vk::DescriptorType::eUniformTexelBuffer, kSetsPerPool * kMaxBindingsPerSet},
+            {vk::DescriptorType::eCombinedImageSampler, kSetsPerPool * 2},
+            {vk::DescriptorType::eStorageImage, kSetsPerPool * 2},
         };
-        descriptor_pools_.emplace_back(ctx_->device(), vk::DescriptorPoolCreateInfo({}, kSetsPerPool, sizes));
+        descriptor_pools_.emplace_back(ctx_->device(), vk::DescriptorPoolCreateInfo({}, kSetsPerPool, sizes), ctx_->allocator());
         sets_in_current_pool_ = 0;
     }
     ++sets_in_current_pool_;
@@ -66,11 +139,20 @@ void CommandRecorder::dispatch(const ComputePipeline& pipeline, std::span<const 
     begin_if_needed();
     const vk::DescriptorSet set = allocate_set(pipeline.set_layout());
     std::vector<vk::DescriptorBufferInfo> infos;
+    std::vector<vk::DescriptorImageInfo> image_infos;
     std::vector<vk::WriteDescriptorSet> writes;
     infos.reserve(buffers.size());
+    image_infos.reserve(buffers.size());
     const auto& types = pipeline.bindings();
     for (uint32_t i = 0; i < buffers.size(); ++i) {
-        if (types[i] == BindingType::UniformTexelBuffer) {
+        if (types[i] == BindingType::SampledImage || types[i] == BindingType::StorageImage) {
+            if (!buffers[i].image_view)
+                throw Error("dispatch of '" + pipeline.name() + "': binding " + std::to_string(i) + " needs an image view");
+            const bool sampled = types[i] == BindingType::SampledImage;
+            image_infos.emplace_back(sampled ? ctx_->nearest_sampler() : vk::Sampler{}, buffers[i].image_view,
+                                     buffers[i].image_layout);
+            writes.emplace_back(set, i, 0, 1, descriptor_type(types[i]), &image_infos.back());
+        } else if (types[i] == BindingType::UniformTexelBuffer) {
             if (!buffers[i].view)
                 throw Error("dispatch of '" + pipeline.name() + "': binding " + std::to_string(i) + " needs a buffer view");
             writes.emplace_back(set, i, 0, 1, vk::DescriptorType::eUniformTexelBuffer, nullptr, nullptr, &buffers[i].view);
@@ -82,11 +164,12 @@ void CommandRecorder::dispatch(const ComputePipeline& pipeline, std::span<const 
         }
     }
     (*ctx_->device()).updateDescriptorSets(writes, {});
-    cmd_.bindPipeline(vk::PipelineBindPoint::eCompute, pipeline.handle());
-    cmd_.bindDescriptorSets(vk::PipelineBindPoint::eCompute, pipeline.layout(), 0, set, {});
+    const vk::CommandBuffer cmd = command_buffer();
+    cmd.bindPipeline(vk::PipelineBindPoint::eCompute, pipeline.handle());
+    cmd.bindDescriptorSets(vk::PipelineBindPoint::eCompute, pipeline.layout(), 0, set, {});
     if (!push_constants.empty())
-        cmd_.pushConstants<std::byte>(pipeline.layout(), vk::ShaderStageFlagBits::eCompute, 0, push_constants);
-    cmd_.dispatch(gx, gy, gz);
+        cmd.pushConstants<std::byte>(pipeline.layout(), vk::ShaderStageFlagBits::eCompute, 0, push_constants);
+    cmd.dispatch(gx, gy, gz);
     ++dispatches_;
 }
 
@@ -96,36 +179,38 @@ void CommandRecorder::barrier() {
                         vk::AccessFlagBits::eShaderRead | vk::AccessFlagBits::eShaderWrite |
                             vk::AccessFlagBits::eTransferRead | vk::AccessFlagBits::eTransferWrite);
     const auto stages = vk::PipelineStageFlagBits::eComputeShader | vk::PipelineStageFlagBits::eTransfer;
-    cmd_.pipelineBarrier(stages, stages, {}, b, {}, {});
+    command_buffer().pipelineBarrier(stages, stages, {}, b, {}, {});
     ++commands_;
 }
 
 void CommandRecorder::copy(const Buffer& src, uint64_t src_offset, const Buffer& dst, uint64_t dst_offset, uint64_t bytes) {
-    copy(src.handle(), src_offset, dst.handle(), dst_offset, bytes);
+    if (src_offset + bytes > src.size() || dst_offset + bytes > dst.size()) throw Error("copy: range exceeds a buffer's size");
+    copy(src.handle(), src.offset() + src_offset, dst.handle(), dst.offset() + dst_offset, bytes);
 }
 
 void CommandRecorder::copy(vk::Buffer src, uint64_t src_offset, vk::Buffer dst, uint64_t dst_offset, uint64_t bytes) {
     if (bytes == 0) return;
     begin_if_needed();
-    cmd_.copyBuffer(src, dst, vk::BufferCopy(src_offset, dst_offset, bytes));
+    command_buffer().copyBuffer(src, dst, vk::BufferCopy(src_offset, dst_offset, bytes));
     ++commands_;
 }
 
 void CommandRecorder::fill(const Buffer& dst, uint32_t value) {
     begin_if_needed();
-    cmd_.fillBuffer(dst.handle(), 0, VK_WHOLE_SIZE, value);
+    // A borrowed range is filled only within its bytes (a multiple of 4 by Vulkan's rule).
+    command_buffer().fillBuffer(dst.handle(), dst.offset(), dst.borrowed() ? (dst.size() & ~uint64_t(3)) : VK_WHOLE_SIZE, value);
     ++commands_;
 }
 
 void CommandRecorder::reset_queries(vk::QueryPool pool, uint32_t first, uint32_t count) {
     begin_if_needed();
-    cmd_.resetQueryPool(pool, first, count);
+    command_buffer().resetQueryPool(pool, first, count);
     ++commands_;
 }
 
 void CommandRecorder::write_timestamp(vk::QueryPool pool, uint32_t index) {
     begin_if_needed();
-    cmd_.writeTimestamp(vk::PipelineStageFlagBits::eBottomOfPipe, pool, index);
+    command_buffer().writeTimestamp(vk::PipelineStageFlagBits::eBottomOfPipe, pool, index);
     ++commands_;
 }
 
@@ -136,7 +221,7 @@ TimestampQueries::TimestampQueries(Context& ctx, uint32_t count) : ctx_(&ctx), c
     if (!supported_) return;
     valid_mask_ = bits >= 64 ? ~uint64_t(0) : ((uint64_t(1) << bits) - 1);
     period_ns_ = ctx.info().timestamp_period_ns;
-    pool_ = vk::raii::QueryPool(ctx.device(), vk::QueryPoolCreateInfo({}, vk::QueryType::eTimestamp, count));
+    pool_ = vk::raii::QueryPool(ctx.device(), vk::QueryPoolCreateInfo({}, vk::QueryType::eTimestamp, count), ctx.allocator());
 }
 
 void TimestampQueries::reset(CommandRecorder& rec) {
@@ -161,11 +246,14 @@ double TimestampQueries::elapsed_ns(uint32_t from, uint32_t to) const {
 }
 
 void CommandRecorder::submit_and_wait() {
+    if (external_)
+        throw Error("CommandRecorder::submit_and_wait: this recorder records into the application's command buffer; "
+                    "the application submits it (then retire_after() or reset_external())");
     if (!recording_) return;
     cmd_.end();
     recording_ = false;
     {
-        std::lock_guard lock(ctx_->queue_mutex());
+        auto lock = ctx_->lock_queue();
         vk::CommandBuffer h = *cmd_;
         ctx_->queue().submit(vk::SubmitInfo({}, {}, h), *fence_);
         ctx_->note_submission();

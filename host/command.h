@@ -1,6 +1,13 @@
 // host/command.h: records compute work into one command buffer and submits it with a fence.
 // A recorder owns its command pool and descriptor pools, so each thread can use its own;
 // descriptor sets live until reset() (after the GPU is done), then the pools are recycled.
+//
+// A recorder can instead record into a command buffer the application owns (embedding vkconv in
+// a renderer): the application begins, submits and synchronises that command buffer; acquire()
+// and release_to() record the barriers between its work and vkconv's; the descriptor sets and
+// buffers the recording uses live until the recorder is destroyed or reset (the application
+// says the GPU is done) or, after retire_after(), until the context sees the fence or timeline
+// semaphore signalled.
 #pragma once
 
 #include <cstdint>
@@ -16,27 +23,56 @@ class Buffer;
 class ComputePipeline;
 class Context;
 
-// What one binding gets: a range of a buffer (storage-buffer binding) or a buffer view
-// (uniform-texel-buffer binding); must match the pipeline's BindingType at that binding.
+// What one binding gets: a range of a buffer (storage-buffer binding), a buffer view
+// (uniform-texel-buffer binding) or an image view in a layout (sampled or storage image); must
+// match the pipeline's BindingType at that binding.
 struct BufferBinding {
     vk::Buffer buffer;
     uint64_t offset = 0;
     uint64_t range = VK_WHOLE_SIZE;
     vk::BufferView view;  // set for texel-buffer bindings
-    BufferBinding(const Buffer& b);  // NOLINT: whole buffer, implicit on purpose
+    vk::ImageView image_view;  // set for image bindings
+    vk::ImageLayout image_layout = vk::ImageLayout::eUndefined;
+    BufferBinding(const Buffer& b);  // NOLINT: the whole buffer (its range of a borrowed one)
     BufferBinding(vk::Buffer b, uint64_t off, uint64_t r) : buffer(b), offset(off), range(r) {}
     explicit BufferBinding(vk::BufferView v) : view(v) {}
+    BufferBinding(vk::ImageView v, vk::ImageLayout layout) : image_view(v), image_layout(layout) {}
 };
 
 class CommandRecorder {
 public:
     explicit CommandRecorder(Context& ctx);
+    // Records into `external`, an application command buffer in the recording state (begun by
+    // the application, which also submits it). submit_and_wait() is refused on such a recorder.
+    CommandRecorder(Context& ctx, vk::CommandBuffer external);
     ~CommandRecorder();
     CommandRecorder(const CommandRecorder&) = delete;
     CommandRecorder& operator=(const CommandRecorder&) = delete;
 
     Context& context() const { return *ctx_; }
-    vk::CommandBuffer command_buffer() const { return *cmd_; }
+    vk::CommandBuffer command_buffer() const { return external_ ? external_ : *cmd_; }
+    bool is_external() const { return static_cast<bool>(external_); }
+
+    // Makes the application's earlier work (at `src_stages`, writes of `src_access`) visible to
+    // and ordered before the vkconv work recorded next (compute shader reads and writes,
+    // transfers), e.g. acquire(eColorAttachmentOutput, eColorAttachmentWrite) after rendering.
+    void acquire(vk::PipelineStageFlags src_stages, vk::AccessFlags src_access);
+    // Makes vkconv's work recorded so far (shader and transfer writes) visible to the
+    // application's later work at `dst_stages` with `dst_access`, e.g.
+    // release_to(eFragmentShader, eShaderRead) before sampling a result in a later pass.
+    void release_to(vk::PipelineStageFlags dst_stages, vk::AccessFlags dst_access);
+    // For external recordings: hands this recording's descriptor sets and the buffers it uses to
+    // the context, which frees them once `fence` is signalled (or `timeline` reaches `value`);
+    // the recorder is then empty and may record again, into the same or another command
+    // buffer (set_command_buffer). The fence or semaphore must outlive that wait.
+    void retire_after(vk::Fence fence);
+    void retire_after(vk::Semaphore timeline, uint64_t value);
+    // Points an external recorder at another application command buffer (after retire_after
+    // or reset_external).
+    void set_command_buffer(vk::CommandBuffer external);
+    // For external recordings: the application says the GPU is done with everything recorded;
+    // frees the descriptor sets and releases the buffers now.
+    void reset_external();
 
     // Binds the pipeline and buffers, pushes constants, and dispatches `groups` workgroups.
     void dispatch(const ComputePipeline& pipeline, std::span<const BufferBinding> buffers,
@@ -69,9 +105,11 @@ private:
     vk::DescriptorSet allocate_set(vk::DescriptorSetLayout layout);
     void begin_if_needed();
     void reset();
+    void reset_external_state();
     std::vector<std::shared_ptr<const void>> keep_alive_;
 
     Context* ctx_;
+    vk::CommandBuffer external_;
     vk::raii::CommandPool pool_{nullptr};
     vk::raii::CommandBuffer cmd_{nullptr};
     vk::raii::Fence fence_{nullptr};

@@ -197,7 +197,7 @@ Context::Context(const ContextOptions& options) : options_(options) {
                 vk::DebugUtilsMessageSeverityFlagBitsEXT::eWarning | vk::DebugUtilsMessageSeverityFlagBitsEXT::eError,
                 vk::DebugUtilsMessageTypeFlagBitsEXT::eValidation | vk::DebugUtilsMessageTypeFlagBitsEXT::eGeneral,
                 &Context::debug_callback, this);
-            messenger_ = vk::raii::DebugUtilsMessengerEXT(instance_, mi);
+            messenger_ = vk::raii::DebugUtilsMessengerEXT(instance_, mi, allocator());
         }
         vk::raii::PhysicalDevices pds(instance_);
         std::vector<DeviceInfo> infos;
@@ -236,21 +236,168 @@ Context::Context(const ContextOptions& options) : options_(options) {
         if (info_.api_version >= VK_API_VERSION_1_2) di.pNext = &features;
         device_ = vk::raii::Device(physical_device_, di);
         queue_ = device_.getQueue(queue_family_, 0);
-        memory_properties_ = physical_device_.getMemoryProperties();
-        pipeline_cache_ = vk::raii::PipelineCache(device_, vk::PipelineCacheCreateInfo());
-        transfer_pool_ = vk::raii::CommandPool(
-            device_, vk::CommandPoolCreateInfo(vk::CommandPoolCreateFlagBits::eResetCommandBuffer, queue_family_));
+        init_device_objects(VK_NULL_HANDLE);
     } catch (const vk::SystemError& e) {
         throw Error(std::string("Vulkan initialisation failed: ") + e.what());
     }
 }
 
+void Context::init_device_objects(VkPipelineCache borrowed_cache) {
+    memory_properties_ = physical_device_.getMemoryProperties();
+    borrowed_cache_ = borrowed_cache != VK_NULL_HANDLE;
+    if (borrowed_cache_)
+        pipeline_cache_ = vk::raii::PipelineCache(device_, borrowed_cache, allocator_);
+    else
+        pipeline_cache_ = vk::raii::PipelineCache(device_, vk::PipelineCacheCreateInfo(), allocator_);
+    transfer_pool_ = vk::raii::CommandPool(
+        device_, vk::CommandPoolCreateInfo(vk::CommandPoolCreateFlagBits::eResetCommandBuffer, queue_family_),
+        command_pool_allocator());
+}
+
+Context::Context(const BorrowedDevice& b, const ContextOptions& options) : options_(options) {
+    borrowed_ = true;
+    allocator_ = reinterpret_cast<const vk::AllocationCallbacks*>(b.allocator);
+    lock_queue_cb_ = b.lock_queue;
+    unlock_queue_cb_ = b.unlock_queue;
+    if (!b.instance || !b.physical_device || !b.device)
+        throw Error(std::string("BorrowedDevice: ") + (!b.instance ? "instance" : !b.physical_device ? "physical_device" : "device") +
+                    " is VK_NULL_HANDLE");
+    if (static_cast<bool>(b.lock_queue) != static_cast<bool>(b.unlock_queue))
+        throw Error("BorrowedDevice: lock_queue and unlock_queue must be given together");
+    if (b.instance_api_version < VK_API_VERSION_1_1)
+        throw Error("BorrowedDevice: the instance was created for Vulkan " + std::to_string(VK_VERSION_MAJOR(b.instance_api_version)) +
+                    "." + std::to_string(VK_VERSION_MINOR(b.instance_api_version)) +
+                    "; vkconv needs VkApplicationInfo::apiVersion 1.1 or later");
+    try {
+        instance_ = vk::raii::Instance(vk_context_, b.instance, allocator_);
+        physical_device_ = vk::raii::PhysicalDevice(instance_, b.physical_device);
+        info_ = describe(physical_device_, 0);
+        {
+            // Report the device's index among the instance's devices, as list_devices() does.
+            vk::raii::PhysicalDevices pds(instance_);
+            for (uint32_t i = 0; i < pds.size(); ++i)
+                if (*pds[i] == vk::PhysicalDevice(b.physical_device)) info_.index = i;
+        }
+        if (info_.api_version < VK_API_VERSION_1_1)
+            throw Error("device '" + info_.name + "' supports only Vulkan " + std::to_string(VK_VERSION_MAJOR(info_.api_version)) +
+                        "." + std::to_string(VK_VERSION_MINOR(info_.api_version)) + "; vkconv needs Vulkan 1.1");
+        const auto families = physical_device_.getQueueFamilyProperties();
+        if (b.queue_family >= families.size())
+            throw Error("BorrowedDevice: queue_family " + std::to_string(b.queue_family) + " does not exist on '" + info_.name +
+                        "' (it has " + std::to_string(families.size()) + " queue families)");
+        if (!(families[b.queue_family].queueFlags & vk::QueueFlagBits::eCompute))
+            throw Error("BorrowedDevice: queue family " + std::to_string(b.queue_family) + " of '" + info_.name +
+                        "' does not support compute (its flags: " + vk::to_string(families[b.queue_family].queueFlags) +
+                        "); vkconv records compute dispatches");
+        if (b.queue_index >= families[b.queue_family].queueCount)
+            throw Error("BorrowedDevice: queue_index " + std::to_string(b.queue_index) + " is out of range; queue family " +
+                        std::to_string(b.queue_family) + " has " + std::to_string(families[b.queue_family].queueCount) + " queues");
+        queue_family_ = b.queue_family;
+        // Features vkconv would use only if the application enabled them on its device.
+        info_.shader_float16 = info_.shader_float16 && b.shader_float16_enabled;
+        info_.storage_buffer_16bit = info_.storage_buffer_16bit && b.storage_buffer_16bit_enabled;
+        device_ = vk::raii::Device(physical_device_, b.device, allocator_);
+        queue_ = vk::raii::Queue(device_, b.queue_family, b.queue_index);
+        if (b.debug_utils_enabled && options.on_validation_message) {
+            validation_ = true;
+            vk::DebugUtilsMessengerCreateInfoEXT mi(
+                {},
+                vk::DebugUtilsMessageSeverityFlagBitsEXT::eWarning | vk::DebugUtilsMessageSeverityFlagBitsEXT::eError,
+                vk::DebugUtilsMessageTypeFlagBitsEXT::eValidation | vk::DebugUtilsMessageTypeFlagBitsEXT::eGeneral,
+                &Context::debug_callback, this);
+            messenger_ = vk::raii::DebugUtilsMessengerEXT(instance_, mi, allocator_);
+        }
+        init_device_objects(b.pipeline_cache);
+    } catch (const vk::SystemError& e) {
+        release_borrowed();
+        throw Error(std::string("Vulkan initialisation on the borrowed device failed: ") + e.what());
+    } catch (...) {
+        release_borrowed();
+        throw;
+    }
+}
+
+void Context::release_borrowed() {
+    // Objects made on the borrowed device go first; then the handles are let go, not destroyed.
+    transfer_pool_.clear();
+    messenger_.clear();
+    if (borrowed_cache_) (void)pipeline_cache_.release();
+    pipeline_cache_.clear();
+    (void)device_.release();
+    (void)instance_.release();
+}
+
 Context::~Context() {
     // Everything the context made must go before the device does; the members' order handles
     // the Vulkan objects, the caches hold pipelines and the staging buffer which are destroyed here.
-    if (*device_) device_.waitIdle();
+    // A borrowed device is not waited idle (vkDeviceWaitIdle would need every queue of the
+    // application externally synchronised): vkconv waits only for its own work.
+    collect_retired(true);
+    if (*device_ && !borrowed_) device_.waitIdle();
     pipelines_.clear();
     staging_.reset();
+    nearest_sampler_.clear();
+    if (borrowed_) release_borrowed();
+}
+
+const vk::AllocationCallbacks* Context::command_pool_allocator() const {
+    if (info_.driver_name == "llvmpipe") return nullptr;
+    return allocator_;
+}
+
+Context::QueueLock::QueueLock(Context& ctx) : ctx_(ctx), guard_(ctx.queue_mutex_) {
+    if (ctx_.lock_queue_cb_) ctx_.lock_queue_cb_();
+}
+
+Context::QueueLock::~QueueLock() {
+    if (ctx_.unlock_queue_cb_) ctx_.unlock_queue_cb_();
+}
+
+vk::Sampler Context::nearest_sampler() {
+    std::lock_guard lock(sampler_mutex_);
+    if (!*nearest_sampler_) {
+        vk::SamplerCreateInfo si({}, vk::Filter::eNearest, vk::Filter::eNearest, vk::SamplerMipmapMode::eNearest,
+                                 vk::SamplerAddressMode::eClampToEdge, vk::SamplerAddressMode::eClampToEdge,
+                                 vk::SamplerAddressMode::eClampToEdge);
+        nearest_sampler_ = vk::raii::Sampler(device_, si, allocator_);
+    }
+    return *nearest_sampler_;
+}
+
+void Context::retire(Retired r) {
+    std::lock_guard lock(retired_mutex_);
+    retired_.push_back(std::move(r));
+}
+
+size_t Context::retired_count() const {
+    std::lock_guard lock(retired_mutex_);
+    return retired_.size();
+}
+
+void Context::collect_retired(bool wait) {
+    std::vector<Retired> done;
+    {
+        std::lock_guard lock(retired_mutex_);
+        for (auto it = retired_.begin(); it != retired_.end();) {
+            bool finished = false;
+            if (it->fence) {
+                if (wait) (void)device_.waitForFences(it->fence, true, UINT64_MAX);
+                finished = (*device_).getFenceStatus(it->fence) == vk::Result::eSuccess;
+            } else if (it->semaphore) {
+                if (wait) (void)device_.waitSemaphores(vk::SemaphoreWaitInfo({}, it->semaphore, it->value), UINT64_MAX);
+                finished = (*device_).getSemaphoreCounterValue(it->semaphore) >= it->value;
+            } else {
+                finished = true;
+            }
+            if (finished) {
+                done.push_back(std::move(*it));
+                it = retired_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+    }
+    // `done` is destroyed here, outside the lock: descriptor pools and buffers go back.
 }
 
 uint32_t Context::memory_type(uint32_t type_bits, vk::MemoryPropertyFlags required,
@@ -312,13 +459,13 @@ TexelBuffer::TexelBuffer(Context& ctx, uint64_t bytes) : ctx_(&ctx), size_(bytes
                        vk::BufferUsageFlagBits::eTransferSrc | vk::BufferUsageFlagBits::eTransferDst;
     const auto& dev = ctx.device();
     try {
-        buffer_ = vk::raii::Buffer(dev, vk::BufferCreateInfo({}, request, usage, vk::SharingMode::eExclusive));
+        buffer_ = vk::raii::Buffer(dev, vk::BufferCreateInfo({}, request, usage, vk::SharingMode::eExclusive), ctx.allocator());
         const auto req = buffer_.getMemoryRequirements();
         const bool map = ctx.host_visible_device_memory();
         const auto required = map ? vk::MemoryPropertyFlagBits::eDeviceLocal | vk::MemoryPropertyFlagBits::eHostVisible |
                                         vk::MemoryPropertyFlagBits::eHostCoherent
                                   : vk::MemoryPropertyFlags(vk::MemoryPropertyFlagBits::eDeviceLocal);
-        memory_ = vk::raii::DeviceMemory(dev, vk::MemoryAllocateInfo(req.size, ctx.memory_type(req.memoryTypeBits, required)));
+        memory_ = vk::raii::DeviceMemory(dev, vk::MemoryAllocateInfo(req.size, ctx.memory_type(req.memoryTypeBits, required)), ctx.allocator());
         buffer_.bindMemory(*memory_, 0);
         allocated_ = req.size;
         if (map) mapped_ = memory_.mapMemory(0, VK_WHOLE_SIZE);
@@ -346,7 +493,7 @@ vk::BufferView TexelBuffer::view(vk::Format format, uint64_t texels) {
                     std::to_string(ctx_->info().max_texel_buffer_elements) + ")");
     if (texels * texel_bytes > std::max<uint64_t>(16, (size_ + 15) / 16 * 16)) throw Error("TexelBuffer: view larger than the buffer");
     views_.emplace_back(std::make_pair(format, texels),
-                        vk::raii::BufferView(ctx_->device(), vk::BufferViewCreateInfo({}, *buffer_, format, 0, texels * texel_bytes)));
+                        vk::raii::BufferView(ctx_->device(), vk::BufferViewCreateInfo({}, *buffer_, format, 0, texels * texel_bytes), ctx_->allocator()));
     return *views_.back().second;
 }
 
@@ -408,7 +555,7 @@ void Context::download(const Buffer& src, uint64_t offset, void* dst, uint64_t b
 }
 
 void Context::transfer(Buffer& staging, const Buffer& buffer, uint64_t offset, uint64_t bytes, bool to_device) {
-    transfer(staging.handle(), buffer.handle(), offset, bytes, to_device);
+    transfer(staging.handle(), buffer.handle(), buffer.offset() + offset, bytes, to_device);
 }
 
 void Context::transfer(vk::Buffer staging, vk::Buffer buffer, uint64_t offset, uint64_t bytes, bool to_device) {
@@ -429,9 +576,9 @@ void Context::transfer(vk::Buffer staging, vk::Buffer buffer, uint64_t offset, u
     cb.pipelineBarrier(vk::PipelineStageFlagBits::eTransfer,
                        vk::PipelineStageFlagBits::eHost | vk::PipelineStageFlagBits::eComputeShader, {}, after, {}, {});
     cb.end();
-    vk::raii::Fence fence(device_, vk::FenceCreateInfo());
+    vk::raii::Fence fence(device_, vk::FenceCreateInfo(), allocator_);
     {
-        std::lock_guard qlock(queue_mutex_);
+        QueueLock qlock(*this);
         vk::CommandBuffer h = *cb;
         queue_.submit(vk::SubmitInfo({}, {}, h), *fence);
         ++submissions_;

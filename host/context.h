@@ -68,12 +68,44 @@ struct DeviceInfo {
     int type_rank() const;        // higher is preferred
 };
 
+// Vulkan handles an application already has (see Context(const BorrowedDevice&, ...)). vkconv
+// uses them and never destroys them; the application destroys them after the Context.
+struct BorrowedDevice {
+    VkInstance instance = VK_NULL_HANDLE;
+    VkPhysicalDevice physical_device = VK_NULL_HANDLE;
+    VkDevice device = VK_NULL_HANDLE;
+    uint32_t queue_family = 0;   // must support compute
+    uint32_t queue_index = 0;    // vkGetDeviceQueue(device, queue_family, queue_index)
+    // The apiVersion the application created the instance with (VkApplicationInfo); vkconv
+    // needs 1.1 or later.
+    uint32_t instance_api_version = VK_API_VERSION_1_1;
+    // Optional: the application's pipeline cache (vkconv's pipelines go into it) and the
+    // allocation callbacks vkconv passes to every vkCreate*/vkAllocateMemory it makes.
+    VkPipelineCache pipeline_cache = VK_NULL_HANDLE;
+    const VkAllocationCallbacks* allocator = nullptr;
+    // Optional: called around every vkQueueSubmit vkconv makes on the shared queue, for
+    // applications that submit to it from several threads (lock their queue mutex here).
+    std::function<void()> lock_queue, unlock_queue;
+    // Optional features the application enabled on its device that vkconv may use (it cannot
+    // query what a foreign VkDevice was created with): shaderFloat16, storageBuffer16BitAccess.
+    bool shader_float16_enabled = false, storage_buffer_16bit_enabled = false;
+    // Whether the instance has VK_EXT_debug_utils enabled: then vkconv registers its own
+    // messenger so that validation messages reach ContextOptions::on_validation_message and
+    // Context::validation_messages() (the application's own messenger keeps working).
+    bool debug_utils_enabled = false;
+};
+
 // All physical devices, each described; `chosen` gets the index the selection rule picks.
 std::vector<DeviceInfo> list_devices(const std::string& selector = {}, uint32_t* chosen = nullptr);
 
 class Context {
 public:
     explicit Context(const ContextOptions& options = {});
+    // A context on the application's device and queue (see BorrowedDevice). Throws, saying
+    // what is missing, when the queue family cannot compute or the versions are too old.
+    // ContextOptions::device, validation and sync_validation do not apply: the application made
+    // the instance and the device.
+    explicit Context(const BorrowedDevice& borrowed, const ContextOptions& options = {});
     ~Context();
     Context(const Context&) = delete;
     Context& operator=(const Context&) = delete;
@@ -85,9 +117,45 @@ public:
     uint32_t queue_family() const { return queue_family_; }
     const vk::raii::PipelineCache& pipeline_cache() const { return pipeline_cache_; }
     bool host_visible_device_memory() const { return !options_.force_staging && info_.unified_memory; }
+    bool borrowed() const { return borrowed_; }
+    // The allocation callbacks for every object vkconv creates (nullptr: the driver's).
+    const vk::AllocationCallbacks* allocator() const { return allocator_; }
+    // The callbacks for command pools: allocator() except on drivers whose command recording
+    // mishandles them (device quirk: Mesa lavapipe 22.x frees a stack pointer through a command
+    // pool's pfnFree while recording vkCmdPipelineBarrier); there the driver's own.
+    const vk::AllocationCallbacks* command_pool_allocator() const;
 
-    // Serialises vkQueueSubmit on the shared queue.
-    std::mutex& queue_mutex() { return queue_mutex_; }
+    // Held around every vkQueueSubmit on the shared queue: vkconv's own mutex plus the
+    // application's lock_queue/unlock_queue callbacks for a borrowed queue.
+    class QueueLock {
+    public:
+        explicit QueueLock(Context& ctx);
+        ~QueueLock();
+        QueueLock(const QueueLock&) = delete;
+        QueueLock& operator=(const QueueLock&) = delete;
+    private:
+        Context& ctx_;
+        std::lock_guard<std::mutex> guard_;
+    };
+    QueueLock lock_queue() { return QueueLock(*this); }
+
+    // A nearest-filtering, clamp-to-edge sampler for sampled-image bindings (made on first use).
+    vk::Sampler nearest_sampler();
+
+    // Recordings into application command buffers hand their descriptor pools and the buffers
+    // they use to the context until the GPU is done with them (CommandRecorder::retire_after).
+    // collect_retired() frees those whose fence is signalled or timeline semaphore reached its
+    // value; it runs when recorders are made and when the context is destroyed (which waits).
+    struct Retired {
+        vk::Fence fence;
+        vk::Semaphore semaphore;
+        uint64_t value = 0;
+        std::vector<vk::raii::DescriptorPool> pools;
+        std::vector<std::shared_ptr<const void>> keep_alive;
+    };
+    void retire(Retired r);
+    void collect_retired(bool wait = false);
+    size_t retired_count() const;
 
     // Memory type index for the required/preferred property flags; throws when none fits.
     uint32_t memory_type(uint32_t type_bits, vk::MemoryPropertyFlags required,
@@ -134,8 +202,15 @@ private:
     void transfer(vk::Buffer staging, vk::Buffer buffer, uint64_t offset, uint64_t bytes, bool to_device);
     friend class TexelBuffer;
 
+    void init_device_objects(VkPipelineCache borrowed_cache);
+    void release_borrowed();
+
     ContextOptions options_;
     bool validation_ = false;
+    bool borrowed_ = false;
+    bool borrowed_cache_ = false;
+    const vk::AllocationCallbacks* allocator_ = nullptr;
+    std::function<void()> lock_queue_cb_, unlock_queue_cb_;
     vk::raii::Context vk_context_;
     vk::raii::Instance instance_{nullptr};
     vk::raii::DebugUtilsMessengerEXT messenger_{nullptr};
@@ -149,6 +224,10 @@ private:
 
     std::mutex queue_mutex_;
     std::mutex pipelines_mutex_;
+    std::mutex sampler_mutex_;
+    vk::raii::Sampler nearest_sampler_{nullptr};
+    mutable std::mutex retired_mutex_;
+    std::vector<Retired> retired_;
     std::map<std::string, std::shared_ptr<const ComputePipeline>> pipelines_;
 
     std::mutex staging_mutex_;

@@ -8,6 +8,16 @@
 
 namespace vkconv::host {
 
+vk::DescriptorType descriptor_type(BindingType t) {
+    switch (t) {
+        case BindingType::StorageBuffer: return vk::DescriptorType::eStorageBuffer;
+        case BindingType::UniformTexelBuffer: return vk::DescriptorType::eUniformTexelBuffer;
+        case BindingType::SampledImage: return vk::DescriptorType::eCombinedImageSampler;
+        case BindingType::StorageImage: return vk::DescriptorType::eStorageImage;
+    }
+    return vk::DescriptorType::eStorageBuffer;
+}
+
 ComputePipeline::ComputePipeline(Context& ctx, const std::string& shader, std::span<const uint32_t> specialization,
                                  uint32_t storage_buffers, uint32_t push_constant_bytes)
     : ComputePipeline(ctx, shader, specialization, std::vector<BindingType>(storage_buffers, BindingType::StorageBuffer),
@@ -22,21 +32,18 @@ ComputePipeline::ComputePipeline(Context& ctx, const std::string& shader, std::s
         throw Error("shader '" + shader + "' needs " + std::to_string(push_constant_bytes) +
                     " bytes of push constants; the device allows " + std::to_string(ctx.info().max_push_constants));
     const auto& dev = ctx.device();
-    module_ = vk::raii::ShaderModule(dev, vk::ShaderModuleCreateInfo({}, code.size_bytes(), code.data()));
+    module_ = vk::raii::ShaderModule(dev, vk::ShaderModuleCreateInfo({}, code.size_bytes(), code.data()), ctx.allocator());
 
     std::vector<vk::DescriptorSetLayoutBinding> bindings;
     for (uint32_t i = 0; i < bindings_.size(); ++i)
-        bindings.emplace_back(i,
-                              bindings_[i] == BindingType::UniformTexelBuffer ? vk::DescriptorType::eUniformTexelBuffer
-                                                                               : vk::DescriptorType::eStorageBuffer,
-                              1, vk::ShaderStageFlagBits::eCompute);
-    set_layout_ = vk::raii::DescriptorSetLayout(dev, vk::DescriptorSetLayoutCreateInfo({}, bindings));
+        bindings.emplace_back(i, descriptor_type(bindings_[i]), 1, vk::ShaderStageFlagBits::eCompute);
+    set_layout_ = vk::raii::DescriptorSetLayout(dev, vk::DescriptorSetLayoutCreateInfo({}, bindings), ctx.allocator());
 
     vk::PushConstantRange range(vk::ShaderStageFlagBits::eCompute, 0, push_constant_bytes);
     vk::DescriptorSetLayout set_layout = *set_layout_;
     vk::PipelineLayoutCreateInfo li({}, set_layout);
     if (push_constant_bytes) li.setPushConstantRanges(range);
-    layout_ = vk::raii::PipelineLayout(dev, li);
+    layout_ = vk::raii::PipelineLayout(dev, li, ctx.allocator());
 
     std::vector<vk::SpecializationMapEntry> entries;
     for (uint32_t i = 0; i < specialization.size(); ++i)
@@ -45,7 +52,7 @@ ComputePipeline::ComputePipeline(Context& ctx, const std::string& shader, std::s
                                 specialization.data());
     vk::PipelineShaderStageCreateInfo stage({}, vk::ShaderStageFlagBits::eCompute, *module_, "main",
                                             specialization.empty() ? nullptr : &spec);
-    pipeline_ = vk::raii::Pipeline(dev, ctx.pipeline_cache(), vk::ComputePipelineCreateInfo({}, stage, *layout_));
+    pipeline_ = vk::raii::Pipeline(dev, ctx.pipeline_cache(), vk::ComputePipelineCreateInfo({}, stage, *layout_), ctx.allocator());
 }
 
 }  // namespace vkconv::host

@@ -19,7 +19,10 @@ class Context;
 enum class BindingType : uint8_t {
     StorageBuffer,       // a buffer range (std430 `buffer` block)
     UniformTexelBuffer,  // a VkBufferView (`uniform samplerBuffer`, read with texelFetch)
+    SampledImage,        // an image view with the context's nearest sampler (`uniform sampler2D`)
+    StorageImage,        // an image view (`uniform image2D`, imageLoad/imageStore)
 };
+vk::DescriptorType descriptor_type(BindingType t);
 
 class ComputePipeline {
 public:

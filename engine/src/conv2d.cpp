@@ -462,7 +462,7 @@ void Conv2d::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, c
         }
         rec.keep_alive(f.texel_weights);
         rec.keep_alive(f.input_copy);
-        rec.copy(input.buffer().handle(), 0, f.input_copy->handle(), 0, input.bytes());
+        rec.copy(input.buffer().handle(), input.buffer().offset(), f.input_copy->handle(), 0, input.bytes());
         rec.barrier();
         const uint32_t lx = std::min<uint32_t>(8, info.max_workgroup_size[0]);
         // One row per workgroup on CPU devices (a workgroup runs on one thread: more workgroups

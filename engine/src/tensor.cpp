@@ -57,6 +57,15 @@ Tensor Tensor::over(std::shared_ptr<host::Buffer> storage, Shape shape) {
     return t;
 }
 
+Tensor Tensor::wrap(Context& ctx, vk::Buffer buffer, uint64_t offset, Shape shape) {
+    const int64_t numel = shape_numel(shape);
+    if (numel > std::numeric_limits<int32_t>::max())
+        throw Error("Tensor::wrap: shape " + shape_str(shape) + " has " + std::to_string(numel) +
+                    " elements; vkconv tensors hold at most 2^31-1");
+    auto storage = std::make_shared<host::Buffer>(ctx, buffer, offset, static_cast<uint64_t>(numel) * sizeof(float));
+    return over(std::move(storage), std::move(shape));
+}
+
 host::Buffer& Tensor::buffer() const {
     if (!buffer_) throw Error("use of an undefined (default-constructed) Tensor");
     return *buffer_;

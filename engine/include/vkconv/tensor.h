@@ -28,6 +28,12 @@ public:
     static Tensor zeros(Context& ctx, Shape shape);
     // A tensor over existing storage (at least shape's bytes), e.g. a buffer a model reuses.
     static Tensor over(std::shared_ptr<host::Buffer> storage, Shape shape);
+    // A tensor over `shape`'s bytes of an application's VkBuffer from `offset` on: vkconv reads
+    // and writes it in place and never frees it. The buffer needs STORAGE_BUFFER usage (and
+    // TRANSFER_SRC/DST for upload()/to_host()); `offset` must be a multiple of the device's
+    // minStorageBufferOffsetAlignment. The application keeps the buffer alive while tensors
+    // over it, and recordings that use them, exist.
+    static Tensor wrap(Context& ctx, vk::Buffer buffer, uint64_t offset, Shape shape);
 
     void upload(std::span<const float> data);
     std::vector<float> to_host() const;

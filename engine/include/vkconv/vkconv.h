@@ -6,6 +6,7 @@
 #include "vkconv/error.h"
 #include "vkconv/tensor.h"
 #include "vkconv/image.h"
+#include "vkconv/interop.h"
 #include "vkconv/layers.h"
 #include "vkconv/model.h"
 #include "vkconv/npy.h"
