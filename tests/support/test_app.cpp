@@ -123,7 +123,10 @@ App::Image App::make_image(vk::Format format, uint32_t width, uint32_t height, b
     vk::ImageUsageFlags usage = vk::ImageUsageFlagBits::eSampled | vk::ImageUsageFlagBits::eTransferSrc |
                                 vk::ImageUsageFlagBits::eTransferDst;
     if (storage) usage |= vk::ImageUsageFlagBits::eStorage;
-    vk::ImageCreateInfo ci(img.view_format != format ? vk::ImageCreateFlagBits::eMutableFormat : vk::ImageCreateFlags{},
+    // A view of another format (an sRGB image written through a UNORM storage view) needs
+    // MUTABLE_FORMAT, and EXTENDED_USAGE so that storage usage is checked against the views.
+    vk::ImageCreateInfo ci(img.view_format != format ? vk::ImageCreateFlagBits::eMutableFormat | vk::ImageCreateFlagBits::eExtendedUsage
+                                                     : vk::ImageCreateFlags{},
                            vk::ImageType::e2D, format, vk::Extent3D(width, height, 1), 1, 1, vk::SampleCountFlagBits::e1,
                            vk::ImageTiling::eOptimal, usage);
     img.image = vk::raii::Image(device, ci);
