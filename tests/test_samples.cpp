@@ -96,5 +96,43 @@ TEST(Samples, EdgeDetectPaddingModesDifferOnlyAtTheBorder) {
     EXPECT_THAT(bad.err, HasSubstr("--kernel must be one of"));
 }
 
+// The embedding sample: an application renders a frame, and vkconv filters it in the same command
+// buffer on the application's device. --check compares with the CPU reference (1 LSB), and
+// --validation fails on any message of the validation layer with synchronization validation.
+TEST(Samples, EmbedPostprocessFiltersTheRenderedFrameInEveryPaddingMode) {
+    SKIP_IF_NOT_BUILT("embed_postprocess");
+    std::map<std::string, HostArray> out;
+    for (const char* filter : {"edge", "blur"})
+        for (const char* mode : {"zeros", "reflect", "replicate", "circular"}) {
+            const std::string key = std::string(filter) + "_" + mode;
+            const std::string png = ::testing::TempDir() + "/embed_" + key + ".png", scene = ::testing::TempDir() + "/embed_scene.png";
+            const auto r = run_sample("embed_postprocess", std::string("--check --validation --width 96 --height 64 --filter ") + filter +
+                                                               " --padding-mode " + mode + " --output " + png + " --scene " + scene);
+            ASSERT_EQ(r.status, 0) << key << "\n" << r.out << r.err;
+            EXPECT_THAT(r.out, HasSubstr("max difference")) << key;
+            EXPECT_THAT(r.out, HasSubstr("validation messages: 0")) << key;
+            EXPECT_THAT(r.out, HasSubstr("vkconv submitted 0 of its own")) << key;
+            out[key] = load_image(png);
+            ASSERT_EQ(out[key].shape, (Shape{3, 64, 96})) << key;
+            if (std::string(filter) == "blur") {
+                // A blur keeps the picture: close to the rendered scene away from edges.
+                const auto sc = load_image(scene);
+                double diff = 0;
+                for (size_t i = 0; i < sc.data.size(); ++i) diff += std::fabs(sc.data[i] - out[key].data[i]);
+                EXPECT_LT(diff / static_cast<double>(sc.data.size()), 0.05) << key;
+            }
+        }
+    // The padding modes change the border only.
+    auto at = [](const HostArray& a, int y, int x) { return a.data[static_cast<size_t>(y * 96 + x)]; };
+    int border_diff = 0;
+    for (int x = 0; x < 96; ++x) border_diff += at(out["edge_zeros"], 0, x) != at(out["edge_replicate"], 0, x);
+    EXPECT_GT(border_diff, 10);
+    for (int y = 1; y < 63; ++y)
+        for (int x = 1; x < 95; ++x) ASSERT_EQ(at(out["edge_zeros"], y, x), at(out["edge_circular"], y, x)) << y << "," << x;
+    const auto bad = run_sample("embed_postprocess", "--filter sharpen");
+    EXPECT_EQ(bad.status, 1);
+    EXPECT_THAT(bad.err, HasSubstr("--filter must be edge or blur"));
+}
+
 }  // namespace
 }  // namespace vkconv
