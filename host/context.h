@@ -33,6 +33,12 @@ struct ContextOptions {
     // Test-only: use device-local memory plus staging even where host-visible device memory
     // exists, so the staging path is exercised on integrated GPUs and lavapipe.
     bool force_staging = false;
+    // Where the VkPipelineCache is kept between runs (a directory). Empty: VKCONV_CACHE_DIR, else
+    // $XDG_CACHE_HOME/vkconv, else $HOME/.cache/vkconv. "off" (here or in VKCONV_CACHE_DIR): not
+    // persisted. The file is checked before use (vkconv's header with a checksum, then Vulkan's
+    // own: vendor, device, driver version, pipelineCacheUUID); a corrupt or foreign file is
+    // ignored and replaced. Contexts on a borrowed device use the application's cache instead.
+    std::string cache_dir;
     // Called with each validation message (in addition to it being recorded); may be empty.
     std::function<void(const std::string&)> on_validation_message;
 };
@@ -116,6 +122,12 @@ public:
     const vk::raii::Queue& queue() const { return queue_; }
     uint32_t queue_family() const { return queue_family_; }
     const vk::raii::PipelineCache& pipeline_cache() const { return pipeline_cache_; }
+    // The persisted pipeline cache's file (empty when not persisted), what happened when it was
+    // loaded ("loaded N bytes", "none yet", "ignored: <why>", "off"), and a save now (also done
+    // when the context is destroyed); save returns false, with the reason in the status, on failure.
+    const std::string& pipeline_cache_path() const { return cache_path_; }
+    std::string pipeline_cache_status() const;
+    bool save_pipeline_cache();
     bool host_visible_device_memory() const { return !options_.force_staging && info_.unified_memory; }
     bool borrowed() const { return borrowed_; }
     // The allocation callbacks for every object vkconv creates (nullptr: the driver's).
@@ -203,6 +215,7 @@ private:
     friend class TexelBuffer;
 
     void init_device_objects(VkPipelineCache borrowed_cache);
+    std::vector<uint8_t> load_pipeline_cache_file();
     void release_borrowed();
 
     ContextOptions options_;
@@ -221,6 +234,11 @@ private:
     vk::raii::Queue queue_{nullptr};
     vk::raii::PipelineCache pipeline_cache_{nullptr};
     vk::PhysicalDeviceMemoryProperties memory_properties_;
+
+    std::string cache_path_;
+    mutable std::mutex cache_status_mutex_;
+    std::string cache_status_ = "off";
+    bool pipelines_created_ = false;
 
     std::mutex queue_mutex_;
     std::mutex pipelines_mutex_;

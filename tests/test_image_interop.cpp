@@ -52,6 +52,8 @@ std::string describe(const Case& c) {
     return o.str();
 }
 
+void PrintTo(const Case& c, std::ostream* os) { *os << describe(c); }
+
 // Random texels as bytes, and the values a shader reads from them (decoded to float).
 void make_pixels(Fmt f, size_t texels, uint64_t seed, std::vector<std::byte>& bytes, std::vector<float>& decoded) {
     const auto r = random_values(texels * 4, seed);

@@ -421,6 +421,9 @@ void Model::record_plan(Plan& plan, CommandRecorder& rec, const Tensor& input, c
     if (output.shape() != plan.shapes.back())
         throw Error(name_ + ": output tensor has shape " + shape_str(output.shape()) + ", expected " + shape_str(plan.shapes.back()));
     const int out_root = plan.root.back();
+    // The intermediates stay alive as long as the recording (a later plan may replace them while
+    // an application's command buffer that uses these is still pending).
+    for (const auto& storage : plan.storages) rec.keep_alive(storage);
     auto value = [&](int id) -> Tensor {
         if (id < 0) return input;
         const Shape& shape = plan.shapes[static_cast<size_t>(id)];

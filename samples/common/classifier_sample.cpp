@@ -90,6 +90,7 @@ int run_classifier_sample(const ClassifierSample& s, int argc, char** argv) {
     try {
         ContextOptions co;
         co.device = device;
+        const auto t_start = std::chrono::steady_clock::now();
         Context ctx(co);
         auto model = s.build(ctx);
         model->reset_parameters(seed);
@@ -108,6 +109,7 @@ int run_classifier_sample(const ClassifierSample& s, int argc, char** argv) {
         std::map<std::string, HostArray> maps;
         const Tensor y = feature_dir.empty() ? model->forward(xt) : model->forward(xt, s.feature_layers, &maps);
         const auto logits = y.to_host();
+        const double first_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_start).count();
         const int64_t classes = y.shape().back();
         std::printf("\noutput: %s\n", shape_str(y.shape()).c_str());
         const int64_t shown = std::min<int64_t>(y.shape()[0], 4);
@@ -146,6 +148,10 @@ int run_classifier_sample(const ClassifierSample& s, int argc, char** argv) {
             ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
         }
         const auto st = model->last_forward_stats();
+        std::printf("\nfirst forward pass, from making the context (pipelines built, or loaded from the pipeline cache): %.1f ms; "
+                    "pipeline cache: %s%s%s\n",
+                    first_ms, ctx.pipeline_cache_status().c_str(), ctx.pipeline_cache_path().empty() ? "" : " at ",
+                    ctx.pipeline_cache_path().c_str());
         std::printf("\ntime per forward pass (batch %lld): median %.3f ms over %d runs (min %.3f ms)\n",
                     static_cast<long long>(x.shape[0]), median(ms), runs, *std::min_element(ms.begin(), ms.end()));
         std::printf("per forward: %llu submission(s), %llu host transfer(s), %u dispatches; %u intermediate buffers, %.1f KiB\n",
