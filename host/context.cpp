@@ -289,6 +289,7 @@ Context::Context(const ContextOptions& options) : options_(options) {
 }
 
 void Context::init_device_objects(VkPipelineCache borrowed_cache) {
+    cache_dir_ = cache_directory(options_.cache_dir);
     memory_properties_ = physical_device_.getMemoryProperties();
     borrowed_cache_ = borrowed_cache != VK_NULL_HANDLE;
     if (borrowed_cache_) {
@@ -297,7 +298,7 @@ void Context::init_device_objects(VkPipelineCache borrowed_cache) {
     } else {
         std::vector<uint8_t> initial;
         if (!borrowed_) {
-            const std::string dir = cache_directory(options_.cache_dir);
+            const std::string& dir = cache_dir_;
             if (!dir.empty()) {
                 cache_path_ = dir + "/pipelines-" + hex(info_.pipeline_cache_uuid.data(), info_.pipeline_cache_uuid.size()) + ".bin";
                 initial = load_pipeline_cache_file();

@@ -126,6 +126,8 @@ public:
     // loaded ("loaded N bytes", "none yet", "ignored: <why>", "off"), and a save now (also done
     // when the context is destroyed); save returns false, with the reason in the status, on failure.
     const std::string& pipeline_cache_path() const { return cache_path_; }
+    // The directory vkconv keeps its caches in (ContextOptions::cache_dir resolved; empty: off).
+    const std::string& cache_dir() const { return cache_dir_; }
     std::string pipeline_cache_status() const;
     bool save_pipeline_cache();
     bool host_visible_device_memory() const { return !options_.force_staging && info_.unified_memory; }
@@ -235,7 +237,7 @@ private:
     vk::raii::PipelineCache pipeline_cache_{nullptr};
     vk::PhysicalDeviceMemoryProperties memory_properties_;
 
-    std::string cache_path_;
+    std::string cache_path_, cache_dir_;
     mutable std::mutex cache_status_mutex_;
     std::string cache_status_ = "off";
     bool pipelines_created_ = false;

@@ -124,5 +124,30 @@ TEST(Cli, RefusesBadInputWithOneLine) {
     EXPECT_GE(usage.status, 0);
 }
 
+// `vkconv tune` measures every algorithm that can run a row, keeps the fastest in the cache
+// directory, and a later Conv2d on that device and shape uses it.
+TEST(Cli, TuneStoresTheFastestAlgorithmPerShape) {
+    const std::string dir = ::testing::TempDir() + "/vkconv_cli_tune";
+    std::filesystem::remove_all(dir);
+    const auto r = test::run_command("VKCONV_CACHE_DIR=" + dir + " " + std::string(VKCONV_TOOL_PATH) +
+                                     " tune --rows S11 --reps 1 --min-time 0");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_THAT(r.out, HasSubstr("S11/b1/conv1"));
+    EXPECT_THAT(r.out, HasSubstr("direct_tiled"));
+    EXPECT_THAT(r.out, HasSubstr("6 choices saved to " + dir + "/tuning-"));
+    ContextOptions o;
+    o.cache_dir = dir;
+    Context ctx(o);
+    Conv2dParams p;
+    p.in_channels = 16, p.out_channels = 32, p.kernel = 3, p.options.padding = 1;
+    const auto tuned = tuned_conv2d_algorithm(ctx, p, {1, 16, 16, 16});
+    ASSERT_TRUE(tuned.has_value());
+    EXPECT_THAT(r.out, HasSubstr("S11/b1/conv2   -> " + to_string(*tuned)));
+    const auto bad = run_tool("tune --rows S99");
+    EXPECT_EQ(bad.status, 1);
+    EXPECT_THAT(bad.err, HasSubstr("names no row of the suite"));
+    std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace vkconv

@@ -14,5 +14,9 @@ namespace vkconv::tools {
 // Adds the `bench` subcommand to `app`; it runs from its own callback (errors: one line on
 // stderr and exit status 1). `device` is the tool's --device option.
 void register_bench(CLI::App& app, std::string& device);
+// Adds `tune`: times every algorithm that can run each convolution of the suite (S11: the
+// SimpleCNN's convolutions) with GPU timestamps and stores the fastest per device, driver and
+// shape (vkconv/tuning.h), which Conv2d's Auto then uses.
+void register_tune(CLI::App& app, std::string& device);
 
 }  // namespace vkconv::tools

@@ -205,6 +205,7 @@ int main(int argc, char** argv) {
     run->add_option("--device", device, "device index or name substring");
 
     vkconv::tools::register_bench(app, device);  // `vkconv bench` (tools/bench.cpp)
+    vkconv::tools::register_tune(app, device);   // `vkconv tune` (tools/bench.cpp)
 
     try {
         app.parse(argc, argv);

@@ -1,4 +1,5 @@
 #include "vkconv/conv2d.h"
+#include "vkconv/tuning.h"
 
 #include <algorithm>
 #include <cmath>
@@ -123,6 +124,13 @@ Conv2dAlgorithm parse_conv2d_algorithm(const std::string& s) {
         names += (names.empty() ? "" : ", ") + to_string(a);
     }
     throw Error("algorithm must be one of " + names + ", but got '" + s + "'");
+}
+
+std::vector<Conv2dAlgorithm> conv2d_algorithms() {
+    std::vector<Conv2dAlgorithm> out;
+    for (auto a : kAlgorithms)
+        if (a != Conv2dAlgorithm::Auto) out.push_back(a);
+    return out;
 }
 
 void Conv2dParams::validate() const {
@@ -357,6 +365,8 @@ Conv2dAlgorithm Conv2d::algorithm_for(const Shape& input_shape) const {
                         shape_str(input_shape) + " on '" + ctx_->info().name + "'");
         return algorithm_;
     }
+    // A choice measured on this device by `vkconv tune` wins over the heuristics below.
+    if (const auto tuned = tuned_conv2d_algorithm(*ctx_, params_, input_shape); tuned && supports(*tuned, input_shape)) return *tuned;
     if (params_.options.groups == params_.in_channels && params_.in_channels > 1) return Conv2dAlgorithm::Depthwise;
     if (supports(Conv2dAlgorithm::DirectTexel, input_shape)) return Conv2dAlgorithm::DirectTexel;
     return Conv2dAlgorithm::DirectTiled;

@@ -100,6 +100,8 @@ std::vector<float> conv2d_reference(const Conv2dParams& params, const Shape& inp
 enum class Conv2dAlgorithm { Auto, DirectTiled, Depthwise, DirectTexel };
 std::string to_string(Conv2dAlgorithm a);
 Conv2dAlgorithm parse_conv2d_algorithm(const std::string& s);
+// Every algorithm but Auto.
+std::vector<Conv2dAlgorithm> conv2d_algorithms();
 
 class Conv2d : public Layer {
 public:

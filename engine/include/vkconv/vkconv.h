@@ -11,3 +11,4 @@
 #include "vkconv/model.h"
 #include "vkconv/npy.h"
 #include "vkconv/safetensors.h"
+#include "vkconv/tuning.h"
