@@ -37,6 +37,7 @@ vk::DescriptorSet CommandRecorder::allocate_set(vk::DescriptorSetLayout layout) 
         const vk::DescriptorPoolSize sizes[] = {
             {vk::DescriptorType::eStorageBuffer, kSetsPerPool * kMaxBindingsPerSet},
             {vk::DescriptorType::eUniformTexelBuffer, kSetsPerPool * kMaxBindingsPerSet},
+            {vk::DescriptorType::eStorageTexelBuffer, kSetsPerPool * kMaxBindingsPerSet},
         };
         descriptor_pools_.emplace_back(ctx_->device(), vk::DescriptorPoolCreateInfo({}, kSetsPerPool, sizes));
         sets_in_current_pool_ = 0;
@@ -70,10 +71,13 @@ void CommandRecorder::dispatch(const ComputePipeline& pipeline, std::span<const 
     infos.reserve(buffers.size());
     const auto& types = pipeline.bindings();
     for (uint32_t i = 0; i < buffers.size(); ++i) {
-        if (types[i] == BindingType::UniformTexelBuffer) {
+        if (types[i] == BindingType::UniformTexelBuffer || types[i] == BindingType::StorageTexelBuffer) {
             if (!buffers[i].view)
                 throw Error("dispatch of '" + pipeline.name() + "': binding " + std::to_string(i) + " needs a buffer view");
-            writes.emplace_back(set, i, 0, 1, vk::DescriptorType::eUniformTexelBuffer, nullptr, nullptr, &buffers[i].view);
+            writes.emplace_back(set, i, 0, 1,
+                                types[i] == BindingType::UniformTexelBuffer ? vk::DescriptorType::eUniformTexelBuffer
+                                                                            : vk::DescriptorType::eStorageTexelBuffer,
+                                nullptr, nullptr, &buffers[i].view);
         } else {
             if (!buffers[i].buffer)
                 throw Error("dispatch of '" + pipeline.name() + "': binding " + std::to_string(i) + " needs a buffer");

@@ -27,8 +27,9 @@ ComputePipeline::ComputePipeline(Context& ctx, const std::string& shader, std::s
     std::vector<vk::DescriptorSetLayoutBinding> bindings;
     for (uint32_t i = 0; i < bindings_.size(); ++i)
         bindings.emplace_back(i,
-                              bindings_[i] == BindingType::UniformTexelBuffer ? vk::DescriptorType::eUniformTexelBuffer
-                                                                               : vk::DescriptorType::eStorageBuffer,
+                              bindings_[i] == BindingType::UniformTexelBuffer   ? vk::DescriptorType::eUniformTexelBuffer
+                              : bindings_[i] == BindingType::StorageTexelBuffer ? vk::DescriptorType::eStorageTexelBuffer
+                                                                                : vk::DescriptorType::eStorageBuffer,
                               1, vk::ShaderStageFlagBits::eCompute);
     set_layout_ = vk::raii::DescriptorSetLayout(dev, vk::DescriptorSetLayoutCreateInfo({}, bindings));
 

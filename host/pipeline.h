@@ -19,6 +19,7 @@ class Context;
 enum class BindingType : uint8_t {
     StorageBuffer,       // a buffer range (std430 `buffer` block)
     UniformTexelBuffer,  // a VkBufferView (`uniform samplerBuffer`, read with texelFetch)
+    StorageTexelBuffer,  // a VkBufferView (`uniform imageBuffer`, written with imageStore)
 };
 
 class ComputePipeline {

@@ -97,7 +97,22 @@ std::vector<float> conv2d_reference(const Conv2dParams& params, const Shape& inp
 //                 (transformed once at load time) through uniform texel buffers; any convolution,
 //                 where the device reads R32F/RGBA32F uniform texel buffers and the tensors fit
 //                 maxTexelBufferElements
-enum class Conv2dAlgorithm { Auto, DirectTiled, Depthwise, DirectTexel };
+//   packed_texel  pack_nc4hw4.comp + conv2d_packed.comp: the input packed 4 channels per RGBA32F
+//                 texel with its padding (every mode) materialised, then a register-tiled direct
+//                 convolution (OCT output channels x PX pixels per invocation, a sliding input
+//                 window along width); any groups, stride, dilation where the kernel's extent
+//                 along width, (kw - 1) * dilation + 1, is at most 32 and the packed tensors fit
+//                 maxTexelBufferElements
+//   gemm_1x1      the same two shaders for 1x1 kernels (any stride, padding, groups): the strided
+//                 output grid is packed as one flat row and the convolution is a register-tiled
+//                 GEMM (16 output channels x 8 pixels per invocation)
+//   depthwise_texel  pack_nc4hw4.comp + conv2d_depthwise_packed.comp: groups == in_channels (any
+//                 channel multiplier), 4 channels x PY rows x PX columns per invocation, the taps'
+//                 weights in registers; where the kernel's extents, (k - 1) * dilation + 1, are at
+//                 most 16 along each axis
+// Auto: depthwise_texel, else depthwise for groups == in_channels > 1; gemm_1x1 for 1x1 kernels;
+// packed_texel; direct_texel; direct_tiled: the first the device supports for the convolution.
+enum class Conv2dAlgorithm { Auto, DirectTiled, Depthwise, DirectTexel, PackedTexel, Gemm1x1, DepthwiseTexel };
 std::string to_string(Conv2dAlgorithm a);
 Conv2dAlgorithm parse_conv2d_algorithm(const std::string& s);
 
@@ -138,7 +153,9 @@ public:
     // algorithm cannot run this convolution on this device.
     Conv2dAlgorithm algorithm_for(const Shape& input_shape) const;
     // Whether `a` (not Auto) can compute this convolution for `input_shape` on this device.
-    bool supports(Conv2dAlgorithm a, const Shape& input_shape) const;
+    bool supports(Conv2dAlgorithm a, const Shape& input_shape) const { return unsupported_reason(a, input_shape).empty(); }
+    // Why `a` cannot (empty when it can).
+    std::string unsupported_reason(Conv2dAlgorithm a, const Shape& input_shape) const;
     ~Conv2d() override;
 
     // Records into `rec` without submitting; `output` must have output_shape(input.shape()).
@@ -148,6 +165,7 @@ public:
 
 private:
     void record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output, bool relu);
+    void record_packed(CommandRecorder& rec, Conv2dAlgorithm algorithm, const Tensor& input, const Tensor& output, bool relu);
     struct FastPath;  // device state of the fast paths (transformed weights, texel copies)
 
     std::unique_ptr<FastPath> fast_;
