@@ -13,12 +13,15 @@
 // RS = XW = the packed row width; a 1x1 convolution packs its strided output grid as one flat
 // row (RS = XW = output width, the plane's tail past OH * OW zero).
 //
-// Invocation (x, y, z) owns logical pixel (x, y) of plane z + z_base = (n * G + g) * Q4 + q:
-// the plane is uniform across a workgroup, so its divisions are too.
+// Invocation (x, y, z) owns logical pixels (x * PXP + k, y), k < PXP, of plane z + z_base =
+// (n * G + g) * Q4 + q: the plane is uniform across a workgroup, so its divisions are too, and
+// several pixels per invocation amortise the per-invocation work (on CPU devices).
+#extension GL_EXT_control_flow_attributes : require
 #extension GL_GOOGLE_include_directive : require
 
 layout(local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
 layout(constant_id = 1) const int PAD_MODE = 0;  // see padding.glsl
+layout(constant_id = 2) const int PXP = 1;       // logical pixels per invocation along x
 
 #include "padding.glsl"
 
@@ -37,25 +40,33 @@ layout(binding = 0) uniform samplerBuffer X;  // R32F view of the NCHW input
 layout(binding = 1, rgba32f) uniform writeonly imageBuffer XP;  // the packed input
 
 void main() {
-    const int px = int(gl_GlobalInvocationID.x);
+    const int x0 = int(gl_GlobalInvocationID.x) * PXP;
     const int py = int(gl_GlobalInvocationID.y);
-    const int t = py * p.RS + px;
-    if (px >= p.XW || t >= p.plane) return;
     const int z = int(gl_WorkGroupID.z) + p.z_base;  // (n * G + g) * Q4 + q
     const int q = z % p.Q4;
     const int g = (z / p.Q4) % p.G;
     const int n = z / (p.Q4 * p.G);
-    vec4 v = vec4(0.0);
-    if (py < p.RH && px < p.CW) {
-        const int iy = pad_index(py * p.sy - p.pad_top, p.H, PAD_MODE);
-        const int ix = pad_index(px * p.sx - p.pad_left, p.W, PAD_MODE);
-        if (iy >= 0 && ix >= 0) {
-            const int pix = iy * p.W + ix;
-            for (int c = 0; c < 4; ++c) {
-                const int j = q * 4 + c;
-                if (j < p.CP) v[c] = texelFetch(X, (n * p.C + g * p.cin_g + j / p.M) * p.H * p.W + pix).r;
-            }
-        }
+    // The quad's 4 input channel planes (a channel past CP reads channel 0 and is masked).
+    int cbase[4];
+    vec4 cmask;
+    [[unroll]] for (int c = 0; c < 4; ++c) {
+        const int j = q * 4 + c;
+        cbase[c] = j < p.CP ? (n * p.C + g * p.cin_g + j / p.M) * p.H * p.W : 0;
+        cmask[c] = j < p.CP ? 1.0 : 0.0;
     }
-    imageStore(XP, z * p.plane + t, v);
+    const int iy = pad_index(py * p.sy - p.pad_top, p.H, PAD_MODE);
+    const bool row_in = py < p.RH && iy >= 0;
+    [[unroll]] for (int k = 0; k < PXP; ++k) {
+        const int px = x0 + k;
+        const int t = py * p.RS + px;
+        if (px >= p.XW || t >= p.plane) break;
+        const int ix = pad_index(px * p.sx - p.pad_left, p.W, PAD_MODE);
+        vec4 v = vec4(0.0);
+        if (row_in && px < p.CW && ix >= 0) {
+            const int pix = iy * p.W + ix;
+            [[unroll]] for (int c = 0; c < 4; ++c) v[c] = texelFetch(X, cbase[c] + pix).r;
+            v *= cmask;
+        }
+        imageStore(XP, z * p.plane + t, v);
+    }
 }

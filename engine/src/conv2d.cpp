@@ -366,7 +366,7 @@ struct PackedPlan {
     PackedPushConstants conv{};
     int64_t packed_texels = 0, weight_texels = 0;
     uint32_t wg = 1, oct = 4, px = 1, py = 1;
-    uint32_t pack_wg = 1, pack_gx = 1, pack_gy = 1;  // pack workgroups along x (logical row) and y (rows)
+    uint32_t pack_wg = 1, pack_px = 1, pack_gx = 1, pack_gy = 1;  // pack workgroups along x (logical row) and y (rows)
     int64_t pack_planes = 0;            // pack workgroups along z: images x groups x quads
     uint32_t gx = 1, gy = 1;  // workgroups over the output chunks (x + y * gx)
     int64_t total_z = 0;      // workgroups along z: images x groups x channel blocks
@@ -420,9 +420,10 @@ PackedPlan plan_packed(const Conv2dParams& params, const Conv2dGeometry* g, cons
     uint32_t wg = info.type == "cpu" ? std::max<uint32_t>(info.subgroup_size, 1) : 64;
     wg = static_cast<uint32_t>(env_int("VKCONV_PACKED_WG", 1, 1024, static_cast<int>(wg)));
     pl.wg = std::clamp<uint32_t>(wg, 1, cap);
-    // The pack pass's invocations are independent: 64 per workgroup everywhere (fewer, larger
-    // workgroups: each costs a task on CPU devices).
-    pl.pack_wg = std::clamp<uint32_t>(static_cast<uint32_t>(env_int("VKCONV_PACK_WG", 1, 1024, 64)), 1, cap);
+    // Pack pass: the same workgroup; on CPU devices 8 pixels per invocation (invocations are
+    // costly there: one texel each made the pack slower than the convolution on small layers).
+    pl.pack_wg = pl.wg;
+    pl.pack_px = static_cast<uint32_t>(env_int("VKCONV_PACK_PX", 1, 32, info.type == "cpu" ? 8 : 1));
     if (!g) return pl;
 
     const int64_t N = g->n, OH = g->out_h, OW = g->out_w;
@@ -519,7 +520,7 @@ PackedPlan plan_packed(const Conv2dParams& params, const Conv2dGeometry* g, cons
     }
     // Pack: x along the logical row, y over the rows (a flat row wraps at the output width).
     const int64_t pack_rows = (PH * PW + pk.RS - 1) / pk.RS;
-    pl.pack_gx = static_cast<uint32_t>((pk.XW + pl.pack_wg - 1) / pl.pack_wg);
+    pl.pack_gx = static_cast<uint32_t>((pk.XW + pl.pack_wg * pl.pack_px - 1) / (pl.pack_wg * pl.pack_px));
     pl.pack_gy = static_cast<uint32_t>(pack_rows);
     if (pl.pack_gx > info.max_workgroup_count[0] || pack_rows > info.max_workgroup_count[1] ||
         !split_xy((chunks + pl.wg - 1) / pl.wg, info, pl.gx, pl.gy)) {
@@ -849,7 +850,7 @@ void Conv2d::record_packed(CommandRecorder& rec, Conv2dAlgorithm algorithm, cons
 
     // Pack pass: NCHW -> NC4HW4 with the padding materialised.
     static const std::vector<BindingType> kPackTypes = {BindingType::UniformTexelBuffer, BindingType::StorageTexelBuffer};
-    auto pack = ctx_->pipeline("pack_nc4hw4", {pl.pack_wg, pad_mode}, kPackTypes, sizeof(PackPushConstants));
+    auto pack = ctx_->pipeline("pack_nc4hw4", {pl.pack_wg, pad_mode, pl.pack_px}, kPackTypes, sizeof(PackPushConstants));
     const host::BufferBinding pack_bindings[] = {
         host::BufferBinding(input.buffer().view(vk::Format::eR32Sfloat, static_cast<uint64_t>(input.numel()))),
         host::BufferBinding(f.packed_input->view(vk::Format::eR32G32B32A32Sfloat, static_cast<uint64_t>(pl.packed_texels)))};

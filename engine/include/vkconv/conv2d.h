@@ -99,19 +99,21 @@ std::vector<float> conv2d_reference(const Conv2dParams& params, const Shape& inp
 //                 maxTexelBufferElements
 //   packed_texel  pack_nc4hw4.comp + conv2d_packed.comp: the input packed 4 channels per RGBA32F
 //                 texel with its padding (every mode) materialised, then a register-tiled direct
-//                 convolution (OCT output channels x PX pixels per invocation, a sliding input
-//                 window along width); any groups, stride, dilation where the kernel's extent
-//                 along width, (kw - 1) * dilation + 1, is at most 32 and the packed tensors fit
-//                 maxTexelBufferElements
-//   gemm_1x1      the same two shaders for 1x1 kernels (any stride, padding, groups): the strided
-//                 output grid is packed as one flat row and the convolution is a register-tiled
-//                 GEMM (16 output channels x 8 pixels per invocation)
-//   depthwise_texel  pack_nc4hw4.comp + conv2d_depthwise_packed.comp: groups == in_channels (any
-//                 channel multiplier), 4 channels x PY rows x PX columns per invocation, the taps'
-//                 weights in registers; where the kernel's extents, (k - 1) * dilation + 1, are at
-//                 most 16 along each axis
-// Auto: depthwise_texel, else depthwise for groups == in_channels > 1; gemm_1x1 for 1x1 kernels;
-// packed_texel; direct_texel; direct_tiled: the first the device supports for the convolution.
+//                 convolution (8 output channels, 4 for cout/groups <= 4, x up to 8 pixels per
+//                 invocation, a sliding input window along width, weights transformed once at
+//                 load time); any groups, stride, dilation where the kernel's extent along width,
+//                 (kw - 1) * dilation + 1, is at most 32; needs R32F/RGBA32F uniform and RGBA32F
+//                 storage texel buffers and the tensors within maxTexelBufferElements
+//   gemm_1x1      the same two shaders for 1x1 kernels (any stride, padding, padding mode,
+//                 groups): the strided output grid is packed as one flat row and the convolution
+//                 is a register-tiled GEMM (16 output channels x 8 pixels per invocation)
+//   depthwise_texel  conv2d_depthwise_texel.comp: groups == in_channels (any channel multiplier),
+//                 reading input and weights straight from their buffers through R32F texel views;
+//                 one channel x 4 rows x 8 columns per invocation, the taps in registers; where
+//                 the kernel's extents, (k - 1) * dilation + 1, are at most 16 along each axis
+// Auto: depthwise_texel, else depthwise, for groups == in_channels > 1; gemm_1x1 for 1x1 kernels;
+// then packed_texel, direct_texel, direct_tiled: the first the device supports for the input.
+// Forcing one that cannot run throws, naming the algorithm and the reason (unsupported_reason).
 enum class Conv2dAlgorithm { Auto, DirectTiled, Depthwise, DirectTexel, PackedTexel, Gemm1x1, DepthwiseTexel };
 std::string to_string(Conv2dAlgorithm a);
 Conv2dAlgorithm parse_conv2d_algorithm(const std::string& s);
