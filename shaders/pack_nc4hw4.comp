@@ -54,19 +54,19 @@ void main() {
         cbase[c] = j < p.CP ? (n * p.C + g * p.cin_g + j / p.M) * p.H * p.W : 0;
         cmask[c] = j < p.CP ? 1.0 : 0.0;
     }
+    // Branch-free: out-of-range pixels fetch a valid texel and are masked to zero (fetches under
+    // divergent control flow cost much more on CPU devices).
     const int iy = pad_index(py * p.sy - p.pad_top, p.H, PAD_MODE);
-    const bool row_in = py < p.RH && iy >= 0;
+    const float row_ok = py < p.RH && iy >= 0 ? 1.0 : 0.0;
+    const int row = max(iy, 0) * p.W;
     [[unroll]] for (int k = 0; k < PXP; ++k) {
         const int px = x0 + k;
-        const int t = py * p.RS + px;
-        if (px >= p.XW || t >= p.plane) break;
         const int ix = pad_index(px * p.sx - p.pad_left, p.W, PAD_MODE);
-        vec4 v = vec4(0.0);
-        if (row_in && px < p.CW && ix >= 0) {
-            const int pix = iy * p.W + ix;
-            [[unroll]] for (int c = 0; c < 4; ++c) v[c] = texelFetch(X, cbase[c] + pix).r;
-            v *= cmask;
-        }
-        imageStore(XP, z * p.plane + t, v);
+        const int pix = row + max(ix, 0);
+        vec4 v;
+        [[unroll]] for (int c = 0; c < 4; ++c) v[c] = texelFetch(X, cbase[c] + pix).r;
+        v *= cmask * (px < p.CW && ix >= 0 ? row_ok : 0.0);
+        const int t = py * p.RS + px;
+        if (px < p.XW && t < p.plane) imageStore(XP, z * p.plane + t, v);
     }
 }
