@@ -1,6 +1,7 @@
-// The NC4HW4 packed convolutions against the CPU reference, each forced: packed_texel (dense and
-// grouped register-tiled direct convolution), gemm_1x1 (1x1 kernels as a GEMM over the flat
-// output grid) and depthwise_texel (depthwise with any channel multiplier). The sweeps cover every
+// The register-tiled texel convolutions against the CPU reference, each forced: packed_texel
+// (NC4HW4 pack pass + dense and grouped direct convolution), gemm_1x1 (1x1 kernels as a GEMM over
+// the flat output grid), depthwise_texel (depthwise with any channel multiplier) and
+// grouped_texel (NCHW read directly, few channels per group). The sweeps cover every
 // padding mode, explicit / same / valid padding, strides 1-3, dilations 1-2, groups with cin_g a
 // multiple of 4 and not, batch 1 and 3, unbatched input, odd sizes, channel counts not multiples
 // of 4 or 8, bias on and off, fused ReLU, the staging memory path, and the tile knobs
@@ -248,18 +249,55 @@ std::vector<PackedCase> depthwise_cases() {
 }
 INSTANTIATE_TEST_SUITE_P(DepthwiseTexel, Conv2dPacked, ::testing::ValuesIn(depthwise_cases()), case_name);
 
+// grouped_texel: groups with cin_g 1..5 and 13 (dense), cout_g below, at and above its 4-channel
+// block; every padding mode and padding kind, strides, dilations, rectangular kernels, batch 1 and
+// 3, bias, ReLU, 3-D input, staging, knobs.
+std::vector<PackedCase> grouped_cases() {
+    const auto A = Conv2dAlgorithm::GroupedTexel;
+    std::vector<PackedCase> cases;
+    struct G { int c, k, groups; };
+    const G gs[] = {{8, 8, 2}, {6, 9, 3}, {10, 14, 2}, {13, 5, 1}, {3, 16, 1}};
+    int i = 0;
+    for (const auto& g : gs)
+        for (auto mode : kModes) {
+            const Padding pad = kPaddings[i % 4];
+            const StrideDil sd = kStrideDils[i % 3];
+            const Pair kernel = (i % 3 == 0) ? Pair(3) : (i % 3 == 1) ? Pair(5, 3) : Pair(2, 4);
+            PackedCase c{{i % 2 ? 1 : 3, g.c, 11 + i % 3, 13 + i % 5}, g.k, kernel,
+                         opts(pad.kind == Padding::Kind::Same ? Pair(1) : sd.stride, pad, sd.dilation, g.groups, i % 2 == 0, mode), A};
+            c.relu = i % 4 == 1;
+            cases.push_back(c);
+            ++i;
+        }
+    cases.push_back({{4, 9, 9}, 8, Pair(3), opts(1, Padding::same(), 1, 2, true, PaddingMode::Reflect), A, true});
+    cases.push_back({{1, 4, 1, 1}, 4, Pair(3), opts(1, 1, 1, 1, true, PaddingMode::Zeros), A});
+    cases.push_back({{1, 3, 30, 29}, 16, Pair(7), opts(2, 3, 1, 1, true, PaddingMode::Zeros), A});
+    PackedCase st{{2, 6, 9, 10}, 6, Pair(3), opts(1, 1, 1, 3, true, PaddingMode::Circular), A, false, true};
+    cases.push_back(st);
+    for (const char* k : {"VKCONV_PACKED_PX=3,VKCONV_PACKED_PY=1", "VKCONV_PACKED_PY=8,VKCONV_PACKED_WG=5"}) {
+        PackedCase c{{2, 8, 20, 17}, 12, Pair(3), opts(1, 1, 1, 4, true, PaddingMode::Reflect), A};
+        c.knobs = k;
+        cases.push_back(c);
+    }
+    return cases;
+}
+INSTANTIATE_TEST_SUITE_P(GroupedTexel, Conv2dPacked, ::testing::ValuesIn(grouped_cases()), case_name);
+
 class Conv2dPackedChoice : public test::VulkanTest {};
 
 TEST_F(Conv2dPackedChoice, AutoPicksThePackedPaths) {
     Context& ctx = test::context();
-    Conv2d dense(ctx, 16, 32, 3, {.padding = 1});
+    Conv2d dense(ctx, 20, 32, 3, {.padding = 1});
+    Conv2d narrow(ctx, 16, 32, 3, {.padding = 1});
     Conv2d grouped(ctx, 16, 16, 3, {.padding = 1, .groups = 4});
     Conv2d pointwise(ctx, 16, 32, 1);
     Conv2d dw(ctx, 8, 16, 3, {.padding = 1, .groups = 8});
-    const Shape x{1, 16, 12, 12}, xd{1, 8, 12, 12};
-    if (!dense.supports(Conv2dAlgorithm::PackedTexel, x)) GTEST_SKIP() << "no RGBA32F uniform texel buffers";
-    EXPECT_EQ(dense.algorithm_for(x), Conv2dAlgorithm::PackedTexel);
-    EXPECT_EQ(grouped.algorithm_for(x), Conv2dAlgorithm::PackedTexel);
+    const Shape x{1, 16, 12, 12}, xd{1, 8, 12, 12}, x20{1, 20, 12, 12};
+    if (!dense.supports(Conv2dAlgorithm::PackedTexel, x20)) GTEST_SKIP() << "no RGBA32F uniform texel buffers";
+    EXPECT_EQ(dense.algorithm_for(x20), Conv2dAlgorithm::PackedTexel);
+    // At most 16 input channels per group: grouped_texel (no pack pass).
+    EXPECT_EQ(narrow.algorithm_for(x), Conv2dAlgorithm::GroupedTexel);
+    EXPECT_EQ(grouped.algorithm_for(x), Conv2dAlgorithm::GroupedTexel);
     EXPECT_EQ(pointwise.algorithm_for(x), Conv2dAlgorithm::Gemm1x1);
     EXPECT_EQ(dw.algorithm_for(xd), Conv2dAlgorithm::DepthwiseTexel);
     // A kernel too wide for the register window falls back to direct_texel.
@@ -282,11 +320,16 @@ TEST_F(Conv2dPackedChoice, ForcedWhereItDoesNotApplyNamesTheReason) {
     dw.set_algorithm(Conv2dAlgorithm::DepthwiseTexel);
     test::expect_error([&] { (void)dw.forward(Tensor::from_host(ctx, {1, 4, 20, 40}, std::vector<float>(3200, 1.0f))); },
                        {"depthwise_texel", "at most 16", "(5, 17)"});
+    Conv2d gr(ctx, 4, 6, {9, 3}, {.dilation = {3, 1}, .groups = 2});
+    gr.set_algorithm(Conv2dAlgorithm::GroupedTexel);
+    test::expect_error([&] { (void)gr.algorithm_for({1, 4, 40, 9}); }, {"grouped_texel", "at most 16", "(25, 3)"});
 }
 
 TEST_F(Conv2dPackedChoice, NamesRoundTrip) {
-    for (auto a : {Conv2dAlgorithm::PackedTexel, Conv2dAlgorithm::Gemm1x1, Conv2dAlgorithm::DepthwiseTexel})
+    for (auto a : {Conv2dAlgorithm::PackedTexel, Conv2dAlgorithm::Gemm1x1, Conv2dAlgorithm::DepthwiseTexel,
+                   Conv2dAlgorithm::GroupedTexel})
         EXPECT_EQ(parse_conv2d_algorithm(to_string(a)), a);
+    EXPECT_EQ(to_string(Conv2dAlgorithm::GroupedTexel), "grouped_texel");
     EXPECT_EQ(to_string(Conv2dAlgorithm::PackedTexel), "packed_texel");
     EXPECT_EQ(to_string(Conv2dAlgorithm::Gemm1x1), "gemm_1x1");
     EXPECT_EQ(to_string(Conv2dAlgorithm::DepthwiseTexel), "depthwise_texel");
@@ -296,7 +339,8 @@ TEST_F(Conv2dPackedChoice, NamesRoundTrip) {
 // pack pass (and a reallocated packed buffer) must not disturb the first convolution.
 TEST_F(Conv2dPackedChoice, TwoRecordsInOneSubmission) {
     Context& ctx = test::context();
-    for (auto a : {Conv2dAlgorithm::PackedTexel, Conv2dAlgorithm::Gemm1x1, Conv2dAlgorithm::DepthwiseTexel}) {
+    for (auto a : {Conv2dAlgorithm::PackedTexel, Conv2dAlgorithm::Gemm1x1, Conv2dAlgorithm::DepthwiseTexel,
+                   Conv2dAlgorithm::GroupedTexel}) {
         const bool dwise = a == Conv2dAlgorithm::DepthwiseTexel;
         Conv2d conv(ctx, 4, 8, a == Conv2dAlgorithm::Gemm1x1 ? 1 : 3, {.padding = 1, .groups = dwise ? 4 : 1});
         conv.set_algorithm(a);

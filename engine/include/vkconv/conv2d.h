@@ -111,10 +111,14 @@ std::vector<float> conv2d_reference(const Conv2dParams& params, const Shape& inp
 //                 reading input and weights straight from their buffers through R32F texel views;
 //                 one channel x 4 rows x 8 columns per invocation, the taps in registers; where
 //                 the kernel's extents, (k - 1) * dilation + 1, are at most 16 along each axis
+//   grouped_texel conv2d_grouped_texel.comp: any groups (meant for few input channels per group): NCHW
+//                 input read through an R32F view of its buffer (no pack pass), 4 output channels
+//                 x 4 rows x 8 columns per invocation; kernel extents at most 16 as depthwise_texel
 // Auto: depthwise_texel, else depthwise, for groups == in_channels > 1; gemm_1x1 for 1x1 kernels;
-// then packed_texel, direct_texel, direct_tiled: the first the device supports for the input.
+// grouped_texel where in_channels/groups <= 16 (dense or grouped); then packed_texel, direct_texel,
+// direct_tiled: the first the device supports for the input.
 // Forcing one that cannot run throws, naming the algorithm and the reason (unsupported_reason).
-enum class Conv2dAlgorithm { Auto, DirectTiled, Depthwise, DirectTexel, PackedTexel, Gemm1x1, DepthwiseTexel };
+enum class Conv2dAlgorithm { Auto, DirectTiled, Depthwise, DirectTexel, PackedTexel, Gemm1x1, DepthwiseTexel, GroupedTexel };
 std::string to_string(Conv2dAlgorithm a);
 Conv2dAlgorithm parse_conv2d_algorithm(const std::string& s);
 
