@@ -15,8 +15,13 @@ Buffer::Buffer(Context& ctx, uint64_t bytes, MemoryKind kind) : ctx_(&ctx), size
                     std::to_string(info.max_memory_allocation_size) + " bytes)");
     // Vulkan has no empty buffers; round up to a whole vec4 so that any binding is valid.
     const uint64_t request = std::max<uint64_t>(16, (bytes + 15) / 16 * 16);
-    const auto usage = vk::BufferUsageFlagBits::eStorageBuffer | vk::BufferUsageFlagBits::eTransferSrc |
-                       vk::BufferUsageFlagBits::eTransferDst;
+    auto usage = vk::BufferUsageFlagBits::eStorageBuffer | vk::BufferUsageFlagBits::eTransferSrc |
+                 vk::BufferUsageFlagBits::eTransferDst;
+    // Device buffers may also be read as uniform texel buffers, where the device can.
+    if (kind == MemoryKind::Device && ctx.uniform_texel_format(vk::Format::eR32Sfloat)) {
+        usage |= vk::BufferUsageFlagBits::eUniformTexelBuffer;
+        texel_views_ = true;
+    }
     const auto& dev = ctx.device();
     try {
         buffer_ = vk::raii::Buffer(dev, vk::BufferCreateInfo({}, request, usage, vk::SharingMode::eExclusive), ctx.allocator());
@@ -59,9 +64,27 @@ Buffer::Buffer(Context& ctx, vk::Buffer borrowed, uint64_t offset, uint64_t byte
 
 Buffer::Buffer(Buffer&& o) noexcept
     : ctx_(o.ctx_), size_(o.size_), allocated_(o.allocated_), offset_(o.offset_), handle_(o.handle_), buffer_(std::move(o.buffer_)),
-      memory_(std::move(o.memory_)), mapped_(o.mapped_) {
+      memory_(std::move(o.memory_)), mapped_(o.mapped_), texel_views_(o.texel_views_),
+      views_mutex_(std::make_unique<std::mutex>()), views_(std::move(o.views_)) {
     o.allocated_ = 0;
     o.mapped_ = nullptr;
+}
+
+vk::BufferView Buffer::view(vk::Format format, uint64_t texels) const {
+    if (!texel_views_) throw Error("Buffer::view: the buffer was made without uniform-texel-buffer usage");
+    std::lock_guard lock(*views_mutex_);
+    for (const auto& [k, v] : views_)
+        if (k.first == format && k.second == texels) return *v;
+    const uint64_t texel_bytes = format == vk::Format::eR32G32B32A32Sfloat ? 16 : format == vk::Format::eR32Sfloat ? 4 : 0;
+    if (texel_bytes == 0) throw Error("Buffer::view: unsupported view format " + vk::to_string(format));
+    texels = std::max<uint64_t>(texels, 1);
+    if (texels > ctx_->info().max_texel_buffer_elements)
+        throw Error("Buffer::view: a view of " + std::to_string(texels) + " texels exceeds maxTexelBufferElements (" +
+                    std::to_string(ctx_->info().max_texel_buffer_elements) + ")");
+    if (texels * texel_bytes > std::max<uint64_t>(16, (size_ + 15) / 16 * 16)) throw Error("Buffer::view: view larger than the buffer");
+    views_.emplace_back(std::make_pair(format, texels),
+                        vk::raii::BufferView(ctx_->device(), vk::BufferViewCreateInfo({}, *buffer_, format, 0, texels * texel_bytes)));
+    return *views_.back().second;
 }
 
 Buffer::~Buffer() {

@@ -2,9 +2,15 @@
 // Where the context has host-visible device memory (integrated GPUs, lavapipe) the memory is
 // mapped for the buffer's lifetime and copies are plain memcpy; otherwise it is device-local
 // and Context::upload/download go through the context's reused staging buffer.
+// Device buffers can also be read through uniform texel buffer views (texelFetch on a
+// samplerBuffer) where the device reads R32F texel buffers: texel_views() says whether.
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <mutex>
+#include <utility>
+#include <vector>
 
 #include <vulkan/vulkan_raii.hpp>
 
@@ -39,6 +45,12 @@ public:
     uint64_t allocated() const { return allocated_; } // bytes of device memory held
     void* mapped() const { return mapped_; }         // nullptr when not host-visible
     Context& context() const { return *ctx_; }
+    // Whether the buffer was made with uniform-texel-buffer usage (view() works).
+    bool texel_views() const { return texel_views_; }
+    // A uniform texel buffer view of the first `texels` texels in `format` (R32F or RGBA32F),
+    // made on first use and kept for the buffer's lifetime; throws when the buffer has no texel
+    // usage or the view would exceed maxTexelBufferElements or the buffer.
+    vk::BufferView view(vk::Format format, uint64_t texels) const;
 
 private:
     Context* ctx_;
@@ -49,6 +61,10 @@ private:
     vk::raii::Buffer buffer_{nullptr};
     vk::raii::DeviceMemory memory_{nullptr};
     void* mapped_ = nullptr;
+    bool texel_views_ = false;
+    // Destroyed before buffer_ (declared after it).
+    std::unique_ptr<std::mutex> views_mutex_ = std::make_unique<std::mutex>();
+    mutable std::vector<std::pair<std::pair<vk::Format, uint64_t>, vk::raii::BufferView>> views_;
 };
 
 }  // namespace vkconv::host

@@ -110,6 +110,7 @@ vk::DescriptorSet CommandRecorder::allocate_set(vk::DescriptorSetLayout layout) 
             {vk::DescriptorType::eUniformTexelBuffer, kSetsPerPool * kMaxBindingsPerSet},
             {vk::DescriptorType::eCombinedImageSampler, kSetsPerPool * 2},
             {vk::DescriptorType::eStorageImage, kSetsPerPool * 2},
+            {vk::DescriptorType::eStorageTexelBuffer, kSetsPerPool * kMaxBindingsPerSet},
         };
         descriptor_pools_.emplace_back(ctx_->device(), vk::DescriptorPoolCreateInfo({}, kSetsPerPool, sizes), ctx_->allocator());
         sets_in_current_pool_ = 0;
@@ -152,10 +153,13 @@ void CommandRecorder::dispatch(const ComputePipeline& pipeline, std::span<const 
             image_infos.emplace_back(sampled ? ctx_->nearest_sampler() : vk::Sampler{}, buffers[i].image_view,
                                      buffers[i].image_layout);
             writes.emplace_back(set, i, 0, 1, descriptor_type(types[i]), &image_infos.back());
-        } else if (types[i] == BindingType::UniformTexelBuffer) {
+        } else if (types[i] == BindingType::UniformTexelBuffer || types[i] == BindingType::StorageTexelBuffer) {
             if (!buffers[i].view)
                 throw Error("dispatch of '" + pipeline.name() + "': binding " + std::to_string(i) + " needs a buffer view");
-            writes.emplace_back(set, i, 0, 1, vk::DescriptorType::eUniformTexelBuffer, nullptr, nullptr, &buffers[i].view);
+            writes.emplace_back(set, i, 0, 1,
+                                types[i] == BindingType::UniformTexelBuffer ? vk::DescriptorType::eUniformTexelBuffer
+                                                                            : vk::DescriptorType::eStorageTexelBuffer,
+                                nullptr, nullptr, &buffers[i].view);
         } else {
             if (!buffers[i].buffer)
                 throw Error("dispatch of '" + pipeline.name() + "': binding " + std::to_string(i) + " needs a buffer");

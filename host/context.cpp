@@ -626,14 +626,20 @@ bool Context::uniform_texel_format(vk::Format format) const {
     return static_cast<bool>(props.bufferFeatures & vk::FormatFeatureFlagBits::eUniformTexelBuffer);
 }
 
+bool Context::storage_texel_format(vk::Format format) const {
+    const auto props = physical_device_.getFormatProperties(format);
+    return static_cast<bool>(props.bufferFeatures & vk::FormatFeatureFlagBits::eStorageTexelBuffer);
+}
+
 TexelBuffer::TexelBuffer(Context& ctx, uint64_t bytes) : ctx_(&ctx), size_(bytes) {
     const auto& info = ctx.info();
     if (bytes > info.max_memory_allocation_size)
         throw Error("buffer of " + std::to_string(bytes) + " bytes exceeds the device's maxMemoryAllocationSize (" +
                     std::to_string(info.max_memory_allocation_size) + " bytes)");
     const uint64_t request = std::max<uint64_t>(16, (bytes + 15) / 16 * 16);
-    const auto usage = vk::BufferUsageFlagBits::eStorageBuffer | vk::BufferUsageFlagBits::eUniformTexelBuffer |
-                       vk::BufferUsageFlagBits::eTransferSrc | vk::BufferUsageFlagBits::eTransferDst;
+    auto usage = vk::BufferUsageFlagBits::eStorageBuffer | vk::BufferUsageFlagBits::eUniformTexelBuffer |
+                 vk::BufferUsageFlagBits::eTransferSrc | vk::BufferUsageFlagBits::eTransferDst;
+    if (ctx.storage_texel_format(vk::Format::eR32G32B32A32Sfloat)) usage |= vk::BufferUsageFlagBits::eStorageTexelBuffer;
     const auto& dev = ctx.device();
     try {
         buffer_ = vk::raii::Buffer(dev, vk::BufferCreateInfo({}, request, usage, vk::SharingMode::eExclusive), ctx.allocator());

@@ -187,6 +187,8 @@ public:
     // Whether `format` can be read through a uniform texel buffer (format features), and how
     // many texels such a view may hold (maxTexelBufferElements).
     bool uniform_texel_format(vk::Format format) const;
+    // Whether `format` can be written through a storage texel buffer (imageStore on an imageBuffer).
+    bool storage_texel_format(vk::Format format) const;
 
     // Copies between host memory and a buffer; uses the reused staging buffer when the buffer
     // is not host-visible. Blocks until the copy is done.
@@ -264,7 +266,8 @@ private:
 };
 
 // A device buffer that can be bound both as a storage buffer and through uniform texel buffer
-// views (texelFetch on a samplerBuffer). Conv2d's fast paths keep their transformed weights and
+// views (texelFetch on a samplerBuffer), and through storage texel buffer views (imageStore) where
+// the device writes RGBA32F texel buffers (storage_texel_format). Conv2d's fast paths keep their transformed weights and
 // texel-readable input copies in these. Host-visible (mapped) where the context allows, else
 // device-local with uploads through the context's staging buffer. Views are made on demand and
 // live as long as the buffer.

@@ -12,6 +12,7 @@ vk::DescriptorType descriptor_type(BindingType t) {
     switch (t) {
         case BindingType::StorageBuffer: return vk::DescriptorType::eStorageBuffer;
         case BindingType::UniformTexelBuffer: return vk::DescriptorType::eUniformTexelBuffer;
+        case BindingType::StorageTexelBuffer: return vk::DescriptorType::eStorageTexelBuffer;
         case BindingType::SampledImage: return vk::DescriptorType::eCombinedImageSampler;
         case BindingType::StorageImage: return vk::DescriptorType::eStorageImage;
     }

@@ -21,6 +21,7 @@ enum class BindingType : uint8_t {
     UniformTexelBuffer,  // a VkBufferView (`uniform samplerBuffer`, read with texelFetch)
     SampledImage,        // an image view with the context's nearest sampler (`uniform sampler2D`)
     StorageImage,        // an image view (`uniform image2D`, imageLoad/imageStore)
+    StorageTexelBuffer,  // a VkBufferView (`uniform imageBuffer`, written with imageStore)
 };
 vk::DescriptorType descriptor_type(BindingType t);
 

@@ -202,9 +202,13 @@ TEST_F(Conv2dAlgorithmChoice, AutoPicksTheFastPathWhereItApplies) {
     Conv2d dense(ctx, 16, 32, 3, {.padding = 1});
     Conv2d dw(ctx, 8, 8, 3, {.padding = 1, .groups = 8});
     const Shape x{1, 16, 12, 12}, xd{1, 8, 12, 12};
-    if (dense.supports(Conv2dAlgorithm::DirectTexel, x)) EXPECT_EQ(dense.algorithm_for(x), Conv2dAlgorithm::DirectTexel);
+    // The packed paths first (tests/test_conv2d_packed.cpp), then direct_texel, then direct_tiled.
+    if (dense.supports(Conv2dAlgorithm::GroupedTexel, x)) EXPECT_EQ(dense.algorithm_for(x), Conv2dAlgorithm::GroupedTexel);  // 16 <= 16 input channels
+    else if (dense.supports(Conv2dAlgorithm::PackedTexel, x)) EXPECT_EQ(dense.algorithm_for(x), Conv2dAlgorithm::PackedTexel);
+    else if (dense.supports(Conv2dAlgorithm::DirectTexel, x)) EXPECT_EQ(dense.algorithm_for(x), Conv2dAlgorithm::DirectTexel);
     else EXPECT_EQ(dense.algorithm_for(x), Conv2dAlgorithm::DirectTiled);
-    EXPECT_EQ(dw.algorithm_for(xd), Conv2dAlgorithm::Depthwise);
+    if (dw.supports(Conv2dAlgorithm::DepthwiseTexel, xd)) EXPECT_EQ(dw.algorithm_for(xd), Conv2dAlgorithm::DepthwiseTexel);
+    else EXPECT_EQ(dw.algorithm_for(xd), Conv2dAlgorithm::Depthwise);
     dense.set_algorithm(Conv2dAlgorithm::DirectTiled);
     EXPECT_EQ(dense.algorithm_for(x), Conv2dAlgorithm::DirectTiled);
     dw.set_algorithm(Conv2dAlgorithm::DirectTexel);

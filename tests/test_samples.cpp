@@ -69,8 +69,10 @@ TEST(Samples, LandmarkCnnRunsWithBatchNormFolded) {
     EXPECT_THAT(r.out, HasSubstr("(features): Sequential(\n    (0): Conv2d(3, 32, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))\n"
                                  "    (1): BatchNorm2d(32, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)"));
     EXPECT_THAT(r.out, HasSubstr("(3): Dropout(p=0.5, inplace=False)"));
-    // 3 convs (BN and ReLU folded in), 3 pools, 2 Linear (ReLU fused): 8 dispatches.
-    EXPECT_THAT(r.out, HasSubstr("8 dispatches"));
+    // 3 convs (BN and ReLU folded in), 3 pools, 2 Linear (ReLU fused): 8 dispatches, plus one pack
+    // pass per convolution where Auto picks packed_texel (devices with texel buffers; not for the
+    // 3-channel first one): 8 to 10. Without the folding there would be at least 3 more.
+    EXPECT_THAT(r.out, ::testing::ContainsRegex(" (8|9|10) dispatches"));
 }
 
 TEST(Samples, EdgeDetectPaddingModesDifferOnlyAtTheBorder) {

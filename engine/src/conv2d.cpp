@@ -17,10 +17,33 @@ struct Conv2d::FastPath {
     std::shared_ptr<host::TexelBuffer> texel_weights;
     uint64_t texel_weights_version = ~uint64_t(0);
     uint32_t texel_weights_oct = 0;
-    // A texel-readable copy of the input (tensors' buffers are storage-only; see record_impl).
+    // A texel-readable copy of the input, for buffers made without texel usage (see record_impl).
     std::shared_ptr<host::TexelBuffer> input_copy;
+    // packed_texel / gemm_1x1 / depthwise_texel: weights as RGBA32F texels in the layout of the
+    // algorithm's shader (packed_weights_key names the algorithm and block size), and the NC4HW4
+    // input the pack pass writes.
+    std::shared_ptr<host::TexelBuffer> packed_weights;
+    uint64_t packed_weights_version = ~uint64_t(0);
+    std::string packed_weights_key;
+    std::shared_ptr<host::TexelBuffer> packed_input;
     // Replaced copies stay alive: a recorded, unsubmitted command buffer may still read them.
 };
+
+namespace {
+// An R32F uniform-texel view of `input`: its own buffer's view where it was made with texel
+// usage, else (an application's borrowed buffer, or a device without R32F texel reads for
+// tensors) a copy into the layer's texel-readable scratch buffer, recorded with a barrier.
+host::BufferBinding input_texel_view(CommandRecorder& rec, std::shared_ptr<host::TexelBuffer>& input_copy, const Tensor& input) {
+    const uint64_t texels = static_cast<uint64_t>(input.numel());
+    if (input.buffer().texel_views()) return host::BufferBinding(input.buffer().view(vk::Format::eR32Sfloat, texels));
+    Context& ctx = rec.context();
+    if (!input_copy || input_copy->size() < input.bytes()) input_copy = std::make_shared<host::TexelBuffer>(ctx, input.bytes());
+    rec.keep_alive(input_copy);
+    rec.copy(input.buffer().handle(), input.buffer().offset(), input_copy->handle(), 0, input.bytes());
+    rec.barrier();
+    return host::BufferBinding(input_copy->view(vk::Format::eR32Sfloat, texels));
+}
+}  // namespace
 }  // namespace vkconv
 
 namespace vkconv {
@@ -41,6 +64,22 @@ struct Conv2dPushConstants {
     int32_t kh, kw, sh, sw, pad_top, pad_left, dh, dw;
     int32_t z_base;
 };
+
+// Mirror shaders/pack_nc4hw4.comp and shaders/conv2d_packed_params.glsl.
+struct PackPushConstants {
+    int32_t C, H, W, G, cin_g, CP, M, Q4, plane, RS, XW, RH, CW, sy, sx, pad_top, pad_left, z_base;
+};
+struct PackedPushConstants {
+    int32_t G, Q4, PH, PW, K, OH, OW, cout_g, kh, sh, dh, z_base;
+};
+
+// Tuning knobs (tests and experiments) from the environment; `def` when unset or out of range.
+int env_int(const char* name, int lo, int hi, int def) {
+    const char* e = std::getenv(name);
+    if (!e || !*e) return def;
+    const int v = std::atoi(e);
+    return v >= lo && v <= hi ? v : def;
+}
 
 uint32_t pow2_at_least(int64_t v, uint32_t cap) {
     uint32_t p = 1;
@@ -108,13 +147,19 @@ std::string to_string(Conv2dAlgorithm a) {
         case Conv2dAlgorithm::DirectTiled: return "direct_tiled";
         case Conv2dAlgorithm::Depthwise: return "depthwise";
         case Conv2dAlgorithm::DirectTexel: return "direct_texel";
+        case Conv2dAlgorithm::PackedTexel: return "packed_texel";
+        case Conv2dAlgorithm::Gemm1x1: return "gemm_1x1";
+        case Conv2dAlgorithm::DepthwiseTexel: return "depthwise_texel";
+        case Conv2dAlgorithm::GroupedTexel: return "grouped_texel";
     }
     return "?";
 }
 
 namespace {
-constexpr Conv2dAlgorithm kAlgorithms[] = {Conv2dAlgorithm::Auto, Conv2dAlgorithm::DirectTiled, Conv2dAlgorithm::Depthwise,
-                                           Conv2dAlgorithm::DirectTexel};
+constexpr Conv2dAlgorithm kAlgorithms[] = {Conv2dAlgorithm::Auto,        Conv2dAlgorithm::DirectTiled,
+                                           Conv2dAlgorithm::Depthwise,   Conv2dAlgorithm::DirectTexel,
+                                           Conv2dAlgorithm::PackedTexel, Conv2dAlgorithm::Gemm1x1,
+                                           Conv2dAlgorithm::DepthwiseTexel, Conv2dAlgorithm::GroupedTexel};
 }  // namespace
 
 Conv2dAlgorithm parse_conv2d_algorithm(const std::string& s) {
@@ -323,9 +368,11 @@ void Conv2d::set_bias(std::span<const float> b) {
 }
 
 void Conv2d::set_algorithm(Conv2dAlgorithm a) {
-    if (a == Conv2dAlgorithm::Depthwise && params_.options.groups != params_.in_channels)
-        throw Error("Conv2d: algorithm 'depthwise' needs groups == in_channels, but got groups=" +
+    if ((a == Conv2dAlgorithm::Depthwise || a == Conv2dAlgorithm::DepthwiseTexel) && params_.options.groups != params_.in_channels)
+        throw Error("Conv2d: algorithm '" + to_string(a) + "' needs groups == in_channels, but got groups=" +
                     std::to_string(params_.options.groups) + ", in_channels=" + std::to_string(params_.in_channels));
+    if (a == Conv2dAlgorithm::Gemm1x1 && params_.kernel != Pair(1))
+        throw Error("Conv2d: algorithm 'gemm_1x1' needs a 1x1 kernel, but got kernel_size=" + pair_str(params_.kernel));
     algorithm_ = a;
 }
 
@@ -334,16 +381,205 @@ namespace {
 uint32_t texel_oct(int cout_g) { return cout_g <= 4 ? 4 : 8; }
 }  // namespace
 
-bool Conv2d::supports(Conv2dAlgorithm a, const Shape& input_shape) const {
+namespace {
+
+// How packed_texel, gemm_1x1 and depthwise_texel run one convolution on one input size: the pack
+// pass, the convolution's tile and workgroup, the dispatch; or why they cannot.
+struct PackedPlan {
+    std::string reason;  // empty: it can run
+    PackPushConstants pack{};
+    PackedPushConstants conv{};
+    int64_t packed_texels = 0, weight_texels = 0;
+    uint32_t wg = 1, oct = 4, px = 1, py = 1;
+    uint32_t pack_wg = 1, pack_px = 1, pack_gx = 1, pack_gy = 1;  // pack workgroups along x (logical row) and y (rows)
+    int64_t pack_planes = 0;            // pack workgroups along z: images x groups x quads
+    uint32_t gx = 1, gy = 1;  // workgroups over the output chunks (x + y * gx)
+    int64_t total_z = 0;      // workgroups along z: images x groups x channel blocks
+};
+
+// Pixels per chunk: at most `max`, as even as possible (14 columns: 2 chunks of 7, not 8 + 6).
+uint32_t even_chunk(int64_t extent, uint32_t max) {
+    const int64_t n = (extent + max - 1) / max;
+    return static_cast<uint32_t>((extent + n - 1) / n);
+}
+
+// Splits `groups` workgroups over x and y within maxComputeWorkGroupCount; false when they do not fit.
+bool split_xy(int64_t groups, const host::DeviceInfo& info, uint32_t& gx, uint32_t& gy) {
+    const int64_t x = std::min<int64_t>(std::max<int64_t>(groups, 1), info.max_workgroup_count[0]);
+    const int64_t y = (groups + x - 1) / x;
+    gx = static_cast<uint32_t>(x);
+    gy = static_cast<uint32_t>(std::max<int64_t>(y, 1));
+    return y <= info.max_workgroup_count[1];
+}
+
+// `g` may be null: only the shape-independent conditions are checked.
+PackedPlan plan_packed(const Conv2dParams& params, const Conv2dGeometry* g, const host::DeviceInfo& info, Conv2dAlgorithm a) {
+    PackedPlan pl;
+    const auto& o = params.options;
+    const int C = params.in_channels, K = params.out_channels, G = o.groups;
+    const int cin_g = C / G, cout_g = K / G, kh = params.kernel.h, kw = params.kernel.w;
+    const int64_t ext_h = int64_t(kh - 1) * o.dilation.h + 1, ext_w = int64_t(kw - 1) * o.dilation.w + 1;
+    if (a == Conv2dAlgorithm::Gemm1x1 && params.kernel != Pair(1)) {
+        pl.reason = "it needs a 1x1 kernel, but got kernel_size=" + pair_str(params.kernel);
+        return pl;
+    }
+    if (a == Conv2dAlgorithm::DepthwiseTexel) {
+        if (G != C) {
+            pl.reason = "it needs groups == in_channels, but got groups=" + std::to_string(G) + ", in_channels=" + std::to_string(C);
+            return pl;
+        }
+        if (ext_h > 16 || ext_w > 16) {
+            pl.reason = "its taps live in registers: the kernel's extent ((kernel_size - 1) * dilation + 1) must be at most 16 "
+                        "along each axis, but got " + pair_str(Pair(int(ext_h), int(ext_w)));
+            return pl;
+        }
+    }
+    if (a == Conv2dAlgorithm::GroupedTexel && (ext_h > 16 || ext_w > 16)) {
+        pl.reason = "its input windows live in registers: the kernel's extent ((kernel_size - 1) * dilation + 1) must be at most "
+                    "16 along each axis, but got " + pair_str(Pair(int(ext_h), int(ext_w)));
+        return pl;
+    }
+    if (a == Conv2dAlgorithm::PackedTexel && ext_w > 32) {
+        pl.reason = "its input window lives in registers: the kernel's extent along width ((kernel_w - 1) * dilation_w + 1) "
+                    "must be at most 32, but got " + std::to_string(ext_w);
+        return pl;
+    }
+    const uint32_t cap = std::min(info.max_workgroup_size[0], info.max_workgroup_invocations);
+    // CPU devices run a workgroup on one thread, its invocations in SIMD vectors of the subgroup
+    // size: one vector per workgroup balances best across threads. GPUs: 64 invocations.
+    uint32_t wg = info.type == "cpu" ? std::max<uint32_t>(info.subgroup_size, 1) : 64;
+    wg = static_cast<uint32_t>(env_int("VKCONV_PACKED_WG", 1, 1024, static_cast<int>(wg)));
+    pl.wg = std::clamp<uint32_t>(wg, 1, cap);
+    // Pack pass: the same workgroup; on CPU devices 8 pixels per invocation (invocations are
+    // costly there: one texel each made the pack slower than the convolution on small layers).
+    pl.pack_wg = pl.wg;
+    pl.pack_px = static_cast<uint32_t>(env_int("VKCONV_PACK_PX", 1, 32, info.type == "cpu" ? 8 : 1));
+    if (!g) return pl;
+
+    const int64_t N = g->n, OH = g->out_h, OW = g->out_w;
+    const int64_t PHr = g->h + g->pad_top + g->pad_bottom, PWr = g->w + g->pad_left + g->pad_right;
+    auto& pk = pl.pack;
+    auto& pc = pl.conv;
+    int64_t PH = 0, PW = 0, Q4 = 0, chunks = 0;
+    pk.C = C;
+    pk.H = static_cast<int32_t>(g->h);
+    pk.W = static_cast<int32_t>(g->w);
+    pk.pad_top = g->pad_top;
+    pk.pad_left = g->pad_left;
+    if (a == Conv2dAlgorithm::DepthwiseTexel || a == Conv2dAlgorithm::GroupedTexel) {
+        // No pack pass: the input and weights are read through R32F views of their buffers.
+        pl.px = even_chunk(OW, static_cast<uint32_t>(env_int("VKCONV_PACKED_PX", 1, 16, 8)));
+        pl.py = even_chunk(OH, static_cast<uint32_t>(env_int("VKCONV_PACKED_PY", 1, 8, 4)));
+        // The window and the rows it walks are resolved at specialization time: at most 64 each.
+        while (pl.px > 1 && (int64_t(pl.px) - 1) * o.stride.w + ext_w > 64) --pl.px;
+        while (pl.py > 1 && (int64_t(pl.py) - 1) * o.stride.h + ext_h > 64) --pl.py;
+        chunks = ((OH + pl.py - 1) / pl.py) * ((OW + pl.px - 1) / pl.px);
+        const bool grouped = a == Conv2dAlgorithm::GroupedTexel;
+        const int64_t blocks = (cout_g + 3) / 4;
+        pl.total_z = grouped ? N * G * blocks : N * K;
+        pl.weight_texels = grouped ? G * blocks * cin_g * kh * kw : int64_t(K) * kh * kw;
+        if (static_cast<uint64_t>(pl.weight_texels) > info.max_texel_buffer_elements || pl.weight_texels * 4 >= (int64_t(1) << 31)) {
+            pl.reason = "the weights exceed maxTexelBufferElements";
+            return pl;
+        }
+        if (!split_xy((chunks + pl.wg - 1) / pl.wg, info, pl.gx, pl.gy))
+            pl.reason = "the output needs more workgroups than maxComputeWorkGroupCount allows";
+        return pl;
+    } else {
+        Q4 = (cin_g + 3) / 4;
+        const bool gemm = a == Conv2dAlgorithm::Gemm1x1;
+        uint32_t oct = gemm ? (cout_g <= 4 ? 4 : cout_g <= 8 ? 8 : 16) : (cout_g <= 4 ? 4 : 8);
+        oct = static_cast<uint32_t>(env_int("VKCONV_PACKED_OCT", 4, 32, static_cast<int>(oct))) / 4 * 4;
+        pl.oct = oct;
+        const uint32_t px_max = static_cast<uint32_t>(env_int("VKCONV_PACKED_PX", 1, 16, 8));
+        if (gemm) {
+            // The strided output grid, packed as one flat row: a GEMM over OH * OW pixels.
+            const int64_t P = OH * OW;
+            pl.px = even_chunk(P, px_max);
+            chunks = (P + pl.px - 1) / pl.px;
+            PH = 1;
+            PW = chunks * pl.px;
+            pk.RH = static_cast<int32_t>(OH);
+            pk.CW = pk.XW = pk.RS = static_cast<int32_t>(OW);
+            pk.sy = o.stride.h;
+            pk.sx = o.stride.w;
+        } else {
+            pl.px = even_chunk(OW, px_max);
+            // The window, (PX - 1) * SW + extent, lives in registers: at most 64 texels.
+            while (pl.px > 1 && (int64_t(pl.px) - 1) * o.stride.w + ext_w > 64) --pl.px;
+            const int64_t cpr = (OW + pl.px - 1) / pl.px;
+            chunks = OH * cpr;
+            PH = PHr;
+            PW = std::max<int64_t>(PWr, (cpr * pl.px - 1) * o.stride.w + ext_w);
+            pk.RH = static_cast<int32_t>(PHr);
+            pk.CW = static_cast<int32_t>(PWr);
+            pk.XW = pk.RS = static_cast<int32_t>(PW);
+            pk.sy = pk.sx = 1;
+        }
+        pk.G = G;
+        pk.cin_g = cin_g;
+        pk.CP = cin_g;
+        pk.M = 1;
+        const int64_t blocks = (cout_g + oct - 1) / oct;
+        pl.total_z = N * G * blocks;
+        pl.weight_texels = G * blocks * kh * Q4 * kw * oct;
+        pc.G = G;
+        pc.cout_g = cout_g;
+    }
+    pl.packed_texels = N * pk.G * Q4 * PH * PW;
+    pk.Q4 = static_cast<int32_t>(Q4);
+    pk.plane = static_cast<int32_t>(PH * PW);
+    pl.pack_planes = N * pk.G * Q4;
+    pc.Q4 = static_cast<int32_t>(Q4);
+    pc.PH = static_cast<int32_t>(PH);
+    pc.PW = static_cast<int32_t>(PW);
+    pc.K = K;
+    const bool flat = a == Conv2dAlgorithm::Gemm1x1;
+    pc.OH = flat ? 1 : static_cast<int32_t>(OH);
+    pc.OW = static_cast<int32_t>(flat ? OH * OW : OW);
+    pc.kh = kh;
+    pc.sh = flat ? 1 : o.stride.h;
+    pc.dh = flat ? 1 : o.dilation.h;
+
+    // The shaders index with 32-bit ints; the packed input is written as a storage buffer and
+    // read as a texel buffer.
+    const uint64_t packed_bytes = static_cast<uint64_t>(pl.packed_texels) * 16;
+    if (pl.packed_texels >= (int64_t(1) << 31) || static_cast<uint64_t>(pl.packed_texels) > info.max_texel_buffer_elements ||
+        packed_bytes > info.max_storage_buffer_range || packed_bytes > info.max_memory_allocation_size) {
+        pl.reason = "the packed input (" + std::to_string(pl.packed_texels) +
+                    " RGBA32F texels) exceeds the device's texel buffer or storage buffer limits";
+        return pl;
+    }
+    if (pl.weight_texels * 4 >= (int64_t(1) << 31) || static_cast<uint64_t>(pl.weight_texels) > info.max_texel_buffer_elements) {
+        pl.reason = "the transformed weights (" + std::to_string(pl.weight_texels) + " RGBA32F texels) exceed maxTexelBufferElements";
+        return pl;
+    }
+    // Pack: x along the logical row, y over the rows (a flat row wraps at the output width).
+    const int64_t pack_rows = (PH * PW + pk.RS - 1) / pk.RS;
+    pl.pack_gx = static_cast<uint32_t>((pk.XW + pl.pack_wg * pl.pack_px - 1) / (pl.pack_wg * pl.pack_px));
+    pl.pack_gy = static_cast<uint32_t>(pack_rows);
+    if (pl.pack_gx > info.max_workgroup_count[0] || pack_rows > info.max_workgroup_count[1] ||
+        !split_xy((chunks + pl.wg - 1) / pl.wg, info, pl.gx, pl.gy)) {
+        pl.reason = "the output needs more workgroups than maxComputeWorkGroupCount allows";
+        return pl;
+    }
+    return pl;
+}
+
+}  // namespace
+
+std::string Conv2d::unsupported_reason(Conv2dAlgorithm a, const Shape& input_shape) const {
     const auto& o = params_.options;
     switch (a) {
         case Conv2dAlgorithm::Auto:
-        case Conv2dAlgorithm::DirectTiled: return true;
-        case Conv2dAlgorithm::Depthwise: return o.groups == params_.in_channels;
+        case Conv2dAlgorithm::DirectTiled: return "";
+        case Conv2dAlgorithm::Depthwise:
+            return o.groups == params_.in_channels ? "" : "it needs groups == in_channels, but got groups=" + std::to_string(o.groups) +
+                                                              ", in_channels=" + std::to_string(params_.in_channels);
         case Conv2dAlgorithm::DirectTexel: {
             const auto& info = ctx_->info();
             if (!ctx_->uniform_texel_format(vk::Format::eR32Sfloat) || !ctx_->uniform_texel_format(vk::Format::eR32G32B32A32Sfloat))
-                return false;
+                return "the device cannot read R32F and RGBA32F uniform texel buffers";
             const int cout_g = params_.out_channels / o.groups;
             const uint64_t oct = texel_oct(cout_g);
             const uint64_t blocks = (cout_g + oct - 1) / oct;
@@ -351,23 +587,48 @@ bool Conv2d::supports(Conv2dAlgorithm a, const Shape& input_shape) const {
                                            (params_.in_channels / o.groups) * (oct / 4);
             const uint64_t input_texels = input_shape.empty() ? 0 : static_cast<uint64_t>(shape_numel(input_shape));
             // The shader indexes with 32-bit ints.
-            return weight_texels <= info.max_texel_buffer_elements && input_texels <= info.max_texel_buffer_elements &&
-                   input_texels < (uint64_t(1) << 31) && weight_texels * 4 < (uint64_t(1) << 31);
+            if (weight_texels <= info.max_texel_buffer_elements && input_texels <= info.max_texel_buffer_elements &&
+                input_texels < (uint64_t(1) << 31) && weight_texels * 4 < (uint64_t(1) << 31))
+                return "";
+            return "the input or the transformed weights exceed maxTexelBufferElements";
+        }
+        case Conv2dAlgorithm::PackedTexel:
+        case Conv2dAlgorithm::Gemm1x1:
+        case Conv2dAlgorithm::DepthwiseTexel:
+        case Conv2dAlgorithm::GroupedTexel: {
+            if (!ctx_->uniform_texel_format(vk::Format::eR32Sfloat) || !ctx_->uniform_texel_format(vk::Format::eR32G32B32A32Sfloat) ||
+                !ctx_->storage_texel_format(vk::Format::eR32G32B32A32Sfloat))
+                return "the device cannot read R32F and RGBA32F uniform texel buffers and write RGBA32F storage texel buffers";
+            if (input_shape.empty()) return plan_packed(params_, nullptr, ctx_->info(), a).reason;
+            const auto g = conv2d_geometry(params_, input_shape);
+            // The pack pass reads the input through an R32F texel view of its buffer.
+            if (shape_numel(input_shape) >= (int64_t(1) << 31) ||
+                static_cast<uint64_t>(shape_numel(input_shape)) > ctx_->info().max_texel_buffer_elements)
+                return "the input has more elements than maxTexelBufferElements (or 2^31)";
+            return plan_packed(params_, &g, ctx_->info(), a).reason;
         }
     }
-    return false;
+    return "unknown algorithm";
 }
 
 Conv2dAlgorithm Conv2d::algorithm_for(const Shape& input_shape) const {
     if (algorithm_ != Conv2dAlgorithm::Auto) {
-        if (!supports(algorithm_, input_shape))
+        const std::string why = unsupported_reason(algorithm_, input_shape);
+        if (!why.empty())
             throw Error("Conv2d: algorithm '" + to_string(algorithm_) + "' cannot run " + params_.str() + " on input " +
-                        shape_str(input_shape) + " on '" + ctx_->info().name + "'");
+                        shape_str(input_shape) + " on '" + ctx_->info().name + "': " + why);
         return algorithm_;
     }
     // A choice measured on this device by `vkconv tune` wins over the heuristics below.
     if (const auto tuned = tuned_conv2d_algorithm(*ctx_, params_, input_shape); tuned && supports(*tuned, input_shape)) return *tuned;
-    if (params_.options.groups == params_.in_channels && params_.in_channels > 1) return Conv2dAlgorithm::Depthwise;
+    if (params_.options.groups == params_.in_channels && params_.in_channels > 1)
+        return supports(Conv2dAlgorithm::DepthwiseTexel, input_shape) ? Conv2dAlgorithm::DepthwiseTexel : Conv2dAlgorithm::Depthwise;
+    if (params_.kernel == Pair(1) && supports(Conv2dAlgorithm::Gemm1x1, input_shape)) return Conv2dAlgorithm::Gemm1x1;
+    // Few input channels per group: the pack pass costs more than the packed fetches save
+    // (measured on lavapipe: S1, S2, S3, S8 1.2-5x faster than packed_texel).
+    if (params_.in_channels / params_.options.groups <= 16 && supports(Conv2dAlgorithm::GroupedTexel, input_shape))
+        return Conv2dAlgorithm::GroupedTexel;
+    if (supports(Conv2dAlgorithm::PackedTexel, input_shape)) return Conv2dAlgorithm::PackedTexel;
     if (supports(Conv2dAlgorithm::DirectTexel, input_shape)) return Conv2dAlgorithm::DirectTexel;
     return Conv2dAlgorithm::DirectTiled;
 }
@@ -427,18 +688,17 @@ void Conv2d::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, c
     pc.dw = o.dilation.w;
 
     const auto algorithm = algorithm_for(input.shape());
+    if (algorithm == Conv2dAlgorithm::PackedTexel || algorithm == Conv2dAlgorithm::Gemm1x1 ||
+        algorithm == Conv2dAlgorithm::DepthwiseTexel || algorithm == Conv2dAlgorithm::GroupedTexel) {
+        record_packed(rec, algorithm, input, output, fuse_relu);
+        return;
+    }
     const int64_t max_z = info.max_workgroup_count[2];
     if (algorithm == Conv2dAlgorithm::DirectTexel) {
         // Weights: transformed into [groups][blocks][taps][cin_g][oct] (vec4 texels along oct)
         // once per parameter version.
         // Tuning knobs (tests and experiments): VKCONV_TEXEL_OCT (4..32, multiple of 4),
         // VKCONV_TEXEL_PX (1..16), VKCONV_TEXEL_LY (rows per workgroup), VKCONV_TEXEL_SG (0/1).
-        auto env_int = [](const char* name, int lo, int hi, int def) {
-            const char* e = std::getenv(name);
-            if (!e || !*e) return def;
-            const int v = std::atoi(e);
-            return v >= lo && v <= hi ? v : def;
-        };
         uint32_t oct = texel_oct(cout_g);
         oct = static_cast<uint32_t>(env_int("VKCONV_TEXEL_OCT", 4, 32, static_cast<int>(oct))) / 4 * 4;
         const int64_t blocks = (cout_g + oct - 1) / oct;
@@ -465,15 +725,7 @@ void Conv2d::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, c
             f.texel_weights_version = version();
             f.texel_weights_oct = oct;
         }
-        // Input: tensors' buffers are created for storage use only, so the input is copied into a
-        // texel-readable buffer first (one vkCmdCopyBuffer).
-        if (!f.input_copy || f.input_copy->size() < input.bytes()) {
-            f.input_copy = std::make_shared<host::TexelBuffer>(*ctx_, input.bytes());
-        }
         rec.keep_alive(f.texel_weights);
-        rec.keep_alive(f.input_copy);
-        rec.copy(input.buffer().handle(), input.buffer().offset(), f.input_copy->handle(), 0, input.bytes());
-        rec.barrier();
         const uint32_t lx = std::min<uint32_t>(8, info.max_workgroup_size[0]);
         // One row per workgroup on CPU devices (a workgroup runs on one thread: more workgroups
         // balance better); 8 x 8 invocations elsewhere.
@@ -494,7 +746,7 @@ void Conv2d::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, c
         auto pipeline = ctx_->pipeline("conv2d_texel", {lx, ly, oct, px, pad_mode, o.bias ? 1u : 0u, fuse_relu ? 1u : 0u, sg ? 1u : 0u}, kTypes,
                                        sizeof pc);
         const host::BufferBinding bindings[] = {
-            host::BufferBinding(f.input_copy->view(vk::Format::eR32Sfloat, static_cast<uint64_t>(input.numel()))),
+            input_texel_view(rec, f.input_copy, input),
             host::BufferBinding(f.texel_weights->view(vk::Format::eR32G32B32A32Sfloat)), bias_dev.buffer(), output.buffer()};
         const int64_t total_z = g.n * o.groups * blocks;
         const uint32_t gx = static_cast<uint32_t>((g.out_w + lx * px - 1) / (lx * px));
@@ -534,6 +786,144 @@ void Conv2d::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, c
     for (int64_t z0 = 0; z0 < total_z; z0 += max_z) {
         pc.z_base = static_cast<int32_t>(z0);
         rec.dispatch(*pipeline, bindings, pc, gx, gy, static_cast<uint32_t>(std::min(max_z, total_z - z0)));
+    }
+    rec.barrier();
+}
+
+void Conv2d::record_packed(CommandRecorder& rec, Conv2dAlgorithm algorithm, const Tensor& input, const Tensor& output, bool fuse_relu) {
+    const auto g = conv2d_geometry(params_, input.shape());
+    const auto& info = ctx_->info();
+    const auto pl = plan_packed(params_, &g, info, algorithm);
+    if (!pl.reason.empty()) throw Error("Conv2d: algorithm '" + to_string(algorithm) + "' cannot run " + params_.str() + ": " + pl.reason);
+    const auto& o = params_.options;
+    const int C = params_.in_channels, K = params_.out_channels;
+    const int cin_g = C / o.groups, cout_g = K / o.groups, kh = params_.kernel.h, kw = params_.kernel.w, taps = kh * kw;
+    const bool dw = algorithm == Conv2dAlgorithm::DepthwiseTexel || algorithm == Conv2dAlgorithm::GroupedTexel;
+    const bool grouped = algorithm == Conv2dAlgorithm::GroupedTexel;
+    auto& f = *fast_;
+    const uint32_t has_bias = o.bias ? 1 : 0, relu = fuse_relu ? 1 : 0;
+    const uint32_t pad_mode = static_cast<uint32_t>(o.padding_mode);
+    const Tensor& weight_dev = device_parameter("weight");
+    const Tensor& bias_dev = o.bias ? device_parameter("bias") : weight_dev;  // unused binding when bias=False
+    using host::BindingType;
+    static const std::vector<BindingType> kTypes = {BindingType::UniformTexelBuffer, BindingType::UniformTexelBuffer,
+                                                     BindingType::StorageBuffer, BindingType::StorageBuffer};
+    const int64_t max_z = info.max_workgroup_count[2];
+    if (grouped && (!f.packed_weights || f.packed_weights_version != version() || f.packed_weights_key != "grouped_texel")) {
+        // [groups][blocks][cin_g][kh][kw] vec4: 4 consecutive output channels of the block.
+        const auto& w = weight();
+        const int blocks = (cout_g + 3) / 4;
+        std::vector<float> t(static_cast<size_t>(pl.weight_texels * 4), 0.0f);
+        for (int gi = 0; gi < o.groups; ++gi)
+            for (int oc = 0; oc < cout_g; ++oc)
+                for (int ci = 0; ci < cin_g; ++ci)
+                    for (int tap = 0; tap < taps; ++tap)
+                        t[static_cast<size_t>((((int64_t(gi) * blocks + oc / 4) * cin_g + ci) * taps + tap) * 4 + oc % 4)] =
+                            w[static_cast<size_t>((int64_t(gi * cout_g + oc) * cin_g + ci) * taps + tap)];
+        f.packed_weights = std::make_shared<host::TexelBuffer>(*ctx_, t.size() * sizeof(float));
+        f.packed_weights->upload(t.data(), t.size() * sizeof(float));
+        f.packed_weights_version = version();
+        f.packed_weights_key = "grouped_texel";
+    }
+    if (dw) {
+        // Straight from the input tensor's buffer (an R32F view): no pack pass. depthwise_texel
+        // reads the weights' buffer too; grouped_texel its transformed copy.
+        Conv2dPushConstants pc{};
+        pc.N = static_cast<int32_t>(g.n);
+        pc.C = C;
+        pc.H = static_cast<int32_t>(g.h);
+        pc.W = static_cast<int32_t>(g.w);
+        pc.K = K;
+        pc.OH = static_cast<int32_t>(g.out_h);
+        pc.OW = static_cast<int32_t>(g.out_w);
+        pc.groups = o.groups;
+        pc.cin_g = cin_g;
+        pc.cout_g = cout_g;
+        pc.kh = kh;
+        pc.kw = kw;
+        pc.sh = o.stride.h;
+        pc.sw = o.stride.w;
+        pc.pad_top = g.pad_top;
+        pc.pad_left = g.pad_left;
+        pc.dh = o.dilation.h;
+        pc.dw = o.dilation.w;
+        if (grouped) rec.keep_alive(f.packed_weights);
+        auto pipeline = ctx_->pipeline(grouped ? "conv2d_grouped_texel" : "conv2d_depthwise_texel",
+                                       {pl.wg, pl.py, pl.px, static_cast<uint32_t>(kw), static_cast<uint32_t>(o.stride.w),
+                                        static_cast<uint32_t>(o.dilation.w), has_bias, relu, static_cast<uint32_t>(kh),
+                                        static_cast<uint32_t>(o.stride.h), static_cast<uint32_t>(o.dilation.h), pad_mode},
+                                       kTypes, sizeof pc);
+        const host::BufferBinding bindings[] = {
+            input_texel_view(rec, fast_->input_copy, input),
+            grouped ? host::BufferBinding(f.packed_weights->view(vk::Format::eR32G32B32A32Sfloat))
+                    : host::BufferBinding(weight_dev.buffer().view(vk::Format::eR32Sfloat, static_cast<uint64_t>(weight_dev.numel()))),
+            bias_dev.buffer(), output.buffer()};
+        for (int64_t z0 = 0; z0 < pl.total_z; z0 += max_z) {
+            pc.z_base = static_cast<int32_t>(z0);
+            rec.dispatch(*pipeline, bindings, pc, pl.gx, pl.gy, static_cast<uint32_t>(std::min(max_z, pl.total_z - z0)));
+        }
+        rec.barrier();
+        return;
+    }
+
+    // Weights, transformed once per parameter version into the shader's texel layout.
+    const std::string key = to_string(algorithm) + "/" + std::to_string(pl.oct);
+    if (!f.packed_weights || f.packed_weights_version != version() || f.packed_weights_key != key) {
+        const auto& w = weight();
+        std::vector<float> t(static_cast<size_t>(pl.weight_texels * 4), 0.0f);
+        {
+            // [G][blocks][kh][Q4][kw][4][oct/4] vec4: element (c, q, e) is output channel
+            // block * oct + q * 4 + e, input channel q4 * 4 + c.
+            const int oct = static_cast<int>(pl.oct), Q = oct / 4, Q4 = (cin_g + 3) / 4, blocks = (cout_g + oct - 1) / oct;
+            for (int gi = 0; gi < o.groups; ++gi)
+                for (int oc = 0; oc < cout_g; ++oc) {
+                    const int bl = oc / oct, q = (oc % oct) / 4, e = oc % 4;
+                    for (int ci = 0; ci < cin_g; ++ci)
+                        for (int ky = 0; ky < kh; ++ky)
+                            for (int kx = 0; kx < kw; ++kx) {
+                                const int64_t idx =
+                                    ((((((int64_t(gi) * blocks + bl) * kh + ky) * Q4 + ci / 4) * kw + kx) * 4 + ci % 4) * Q + q) * 4 + e;
+                                t[static_cast<size_t>(idx)] =
+                                    w[static_cast<size_t>((int64_t(gi * cout_g + oc) * cin_g + ci) * taps + ky * kw + kx)];
+                            }
+                }
+        }
+        // A pending recording that used the old buffer holds it (CommandRecorder::keep_alive).
+        f.packed_weights = std::make_shared<host::TexelBuffer>(*ctx_, t.size() * sizeof(float));
+        f.packed_weights->upload(t.data(), t.size() * sizeof(float));
+        f.packed_weights_version = version();
+        f.packed_weights_key = key;
+    }
+    const uint64_t packed_bytes = static_cast<uint64_t>(pl.packed_texels) * 16;
+    if (!f.packed_input || f.packed_input->size() < packed_bytes)
+        f.packed_input = std::make_shared<host::TexelBuffer>(*ctx_, packed_bytes);
+    rec.keep_alive(f.packed_weights);
+    rec.keep_alive(f.packed_input);
+
+    // Pack pass: NCHW -> NC4HW4 with the padding materialised.
+    static const std::vector<BindingType> kPackTypes = {BindingType::UniformTexelBuffer, BindingType::StorageTexelBuffer};
+    auto pack = ctx_->pipeline("pack_nc4hw4", {pl.pack_wg, pad_mode, pl.pack_px}, kPackTypes, sizeof(PackPushConstants));
+    const host::BufferBinding pack_bindings[] = {
+        input_texel_view(rec, f.input_copy, input),
+        host::BufferBinding(f.packed_input->view(vk::Format::eR32G32B32A32Sfloat, static_cast<uint64_t>(pl.packed_texels)))};
+    auto pk = pl.pack;
+    for (int64_t z0 = 0; z0 < pl.pack_planes; z0 += max_z) {
+        pk.z_base = static_cast<int32_t>(z0);
+        rec.dispatch(*pack, pack_bindings, pk, pl.pack_gx, pl.pack_gy, static_cast<uint32_t>(std::min(max_z, pl.pack_planes - z0)));
+    }
+    rec.barrier();
+
+    const bool flat = algorithm == Conv2dAlgorithm::Gemm1x1;
+    const uint32_t kw_s = flat ? 1 : kw, sw = flat ? 1 : o.stride.w, dws = flat ? 1 : o.dilation.w;
+    auto pipeline = ctx_->pipeline("conv2d_packed", {pl.wg, pl.oct, pl.px, kw_s, sw, dws, has_bias, relu}, kTypes,
+                                   sizeof(PackedPushConstants));
+    const host::BufferBinding bindings[] = {
+        host::BufferBinding(f.packed_input->view(vk::Format::eR32G32B32A32Sfloat, static_cast<uint64_t>(pl.packed_texels))),
+        host::BufferBinding(f.packed_weights->view(vk::Format::eR32G32B32A32Sfloat)), bias_dev.buffer(), output.buffer()};
+    auto pc = pl.conv;
+    for (int64_t z0 = 0; z0 < pl.total_z; z0 += max_z) {
+        pc.z_base = static_cast<int32_t>(z0);
+        rec.dispatch(*pipeline, bindings, pc, pl.gx, pl.gy, static_cast<uint32_t>(std::min(max_z, pl.total_z - z0)));
     }
     rec.barrier();
 }

@@ -311,7 +311,10 @@ Model::Plan& Model::plan_for(const Shape& input_shape, const std::vector<std::st
                 }
                 folded->set_weight(w);
                 folded->set_bias(b);
-                folded->set_algorithm(conv->algorithm_for(plan->shapes[static_cast<size_t>(i)]));
+                // The same choice as the original (a forced algorithm stays forced; Auto resolves
+                // per input shape at record time). plan->shapes[i] is the convolution's output,
+                // not its input, so it cannot be used to resolve Auto here.
+                folded->set_algorithm(conv->algorithm());
                 producer->layer = folded.get();
                 plan->owned.push_back(std::move(folded));
                 plan->root[static_cast<size_t>(i)] = plan->root[static_cast<size_t>(in0)];

@@ -97,7 +97,28 @@ std::vector<float> conv2d_reference(const Conv2dParams& params, const Shape& inp
 //                 (transformed once at load time) through uniform texel buffers; any convolution,
 //                 where the device reads R32F/RGBA32F uniform texel buffers and the tensors fit
 //                 maxTexelBufferElements
-enum class Conv2dAlgorithm { Auto, DirectTiled, Depthwise, DirectTexel };
+//   packed_texel  pack_nc4hw4.comp + conv2d_packed.comp: the input packed 4 channels per RGBA32F
+//                 texel with its padding (every mode) materialised, then a register-tiled direct
+//                 convolution (8 output channels, 4 for cout/groups <= 4, x up to 8 pixels per
+//                 invocation, a sliding input window along width, weights transformed once at
+//                 load time); any groups, stride, dilation where the kernel's extent along width,
+//                 (kw - 1) * dilation + 1, is at most 32; needs R32F/RGBA32F uniform and RGBA32F
+//                 storage texel buffers and the tensors within maxTexelBufferElements
+//   gemm_1x1      the same two shaders for 1x1 kernels (any stride, padding, padding mode,
+//                 groups): the strided output grid is packed as one flat row and the convolution
+//                 is a register-tiled GEMM (16 output channels x 8 pixels per invocation)
+//   depthwise_texel  conv2d_depthwise_texel.comp: groups == in_channels (any channel multiplier),
+//                 reading input and weights straight from their buffers through R32F texel views;
+//                 one channel x 4 rows x 8 columns per invocation, the taps in registers; where
+//                 the kernel's extents, (k - 1) * dilation + 1, are at most 16 along each axis
+//   grouped_texel conv2d_grouped_texel.comp: any groups (meant for few input channels per group): NCHW
+//                 input read through an R32F view of its buffer (no pack pass), 4 output channels
+//                 x 4 rows x 8 columns per invocation; kernel extents at most 16 as depthwise_texel
+// Auto: depthwise_texel, else depthwise, for groups == in_channels > 1; gemm_1x1 for 1x1 kernels;
+// grouped_texel where in_channels/groups <= 16 (dense or grouped); then packed_texel, direct_texel,
+// direct_tiled: the first the device supports for the input.
+// Forcing one that cannot run throws, naming the algorithm and the reason (unsupported_reason).
+enum class Conv2dAlgorithm { Auto, DirectTiled, Depthwise, DirectTexel, PackedTexel, Gemm1x1, DepthwiseTexel, GroupedTexel };
 std::string to_string(Conv2dAlgorithm a);
 Conv2dAlgorithm parse_conv2d_algorithm(const std::string& s);
 // Every algorithm but Auto.
@@ -140,7 +161,9 @@ public:
     // algorithm cannot run this convolution on this device.
     Conv2dAlgorithm algorithm_for(const Shape& input_shape) const;
     // Whether `a` (not Auto) can compute this convolution for `input_shape` on this device.
-    bool supports(Conv2dAlgorithm a, const Shape& input_shape) const;
+    bool supports(Conv2dAlgorithm a, const Shape& input_shape) const { return unsupported_reason(a, input_shape).empty(); }
+    // Why `a` cannot (empty when it can).
+    std::string unsupported_reason(Conv2dAlgorithm a, const Shape& input_shape) const;
     ~Conv2d() override;
 
     // Records into `rec` without submitting; `output` must have output_shape(input.shape()).
@@ -150,6 +173,7 @@ public:
 
 private:
     void record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output, bool relu);
+    void record_packed(CommandRecorder& rec, Conv2dAlgorithm algorithm, const Tensor& input, const Tensor& output, bool relu);
     struct FastPath;  // device state of the fast paths (transformed weights, texel copies)
 
     std::unique_ptr<FastPath> fast_;

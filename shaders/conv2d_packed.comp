@@ -1,0 +1,97 @@
+#version 450
+// conv2d_packed: register-tiled direct convolution (an implicit GEMM) on NC4HW4 input packed by
+// pack_nc4hw4.comp with its padding already materialised; any groups, stride, dilation; bias and
+// fused ReLU in the epilogue. A 1x1 convolution (gemm_1x1) runs as the same kernel over its
+// output grid packed as one flat row (kh = KW = 1, strides 1, OH = 1).
+//
+// Layout: input X [N][G][Q4][PH][PW] RGBA32F texels (4 input channels of a group per texel);
+// weights Wt, transformed once at load time, [G][blocks][kh][Q4][KW][4][OCT/4] RGBA32F texels
+// (the vec4 holds 4 consecutive output channels of the block; zero past cout_g and past cin_g);
+// bias [K] and output NCHW float32 as storage buffers.
+//
+// Workgroup z = (n * G + g) * blocks + block - p.z_base: one block of OCT output channels of
+// group g of image n. The output rows are cut into chunks of PX consecutive pixels
+// (ceil(OW / PX) per row, the host picks PX so that little is wasted); invocation number
+// x + y * (total invocations along x) owns that chunk (oy, ox0 .. ox0 + PX - 1) of the image x
+// those OCT channels, in registers (PX * OCT / 4 vec4); consecutive invocations (SIMD lanes) own
+// consecutive chunks, across rows when the rows are short. Per kernel row
+// and input channel quad it fetches the WIN input texels that its PX pixels' KW taps cover once
+// (a sliding window: WIN = (PX - 1) * SW + (KW - 1) * DW + 1 instead of PX * KW) and 4 * KW * OCT/4
+// weight texels, for 4 * KW * PX * OCT FMAs. Columns past OW compute on the zero overrun the pack
+// pass allocated and are not stored; invocations past the last chunk redo it and store nothing.
+#extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
+
+layout(local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
+layout(constant_id = 1) const int OCT = 8;        // output channels per invocation, a multiple of 4
+layout(constant_id = 2) const int PX = 8;         // output pixels per invocation along width
+layout(constant_id = 3) const int KW = 3;         // kernel width
+layout(constant_id = 4) const int SW = 1;         // stride along width
+layout(constant_id = 5) const int DW = 1;         // dilation along width
+layout(constant_id = 6) const bool HAS_BIAS = false;
+layout(constant_id = 7) const bool RELU = false;  // fused ReLU epilogue
+
+#include "conv2d_packed_params.glsl"
+
+layout(binding = 0) uniform samplerBuffer X;   // RGBA32F, packed input
+layout(binding = 1) uniform samplerBuffer Wt;  // RGBA32F, transformed weights
+layout(std430, binding = 2) readonly buffer Bias { float b[]; };
+layout(std430, binding = 3) writeonly buffer Output { float y[]; };
+
+const int Q = OCT / 4;
+const int WIN = (PX - 1) * SW + (KW - 1) * DW + 1;
+
+void main() {
+    const int cpr = (p.OW + PX - 1) / PX;  // chunks per row
+    const int chunks = p.OH * cpr;
+    const int chunk_id = int(gl_GlobalInvocationID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x * gl_WorkGroupSize.x);
+    const int chunk = min(chunk_id, chunks - 1);
+    const int oy = chunk / cpr;
+    const int ox0 = (chunk - oy * cpr) * PX;
+    const int blocks = (p.cout_g + OCT - 1) / OCT;
+    const int z = int(gl_WorkGroupID.z) + p.z_base;
+    const int block = z % blocks;
+    const int ng = z / blocks;  // n * G + g
+    const int g = ng % p.G;
+    const int n = ng / p.G;
+    const int oc0 = g * p.cout_g + block * OCT;
+    const int oc_count = min(OCT, p.cout_g - block * OCT);
+    const int plane = p.PH * p.PW;
+    const int xrow = ng * p.Q4 * plane + oy * p.sh * p.PW + ox0 * SW;  // quad 0, kernel row 0, window start
+    int wi = (g * blocks + block) * p.kh * p.Q4 * KW * 4 * Q;
+
+    vec4 acc[PX * Q];
+    [[unroll]] for (int i = 0; i < PX * Q; ++i) acc[i] = vec4(0.0);
+
+    [[dont_unroll]] for (int ky = 0; ky < p.kh; ++ky) {
+        int xi = xrow + ky * p.dh * p.PW;
+        [[dont_unroll]] for (int q4 = 0; q4 < p.Q4; ++q4) {
+            vec4 xw[WIN];
+            [[unroll]] for (int j = 0; j < WIN; ++j) xw[j] = texelFetch(X, xi + j);
+            [[unroll]] for (int kx = 0; kx < KW; ++kx)
+                [[unroll]] for (int c = 0; c < 4; ++c)
+                    [[unroll]] for (int q = 0; q < Q; ++q) {
+                        const vec4 w = texelFetch(Wt, wi + (kx * 4 + c) * Q + q);
+                        [[unroll]] for (int i = 0; i < PX; ++i) acc[i * Q + q] = fma(vec4(xw[i * SW + kx * DW][c]), w, acc[i * Q + q]);
+                    }
+            xi += plane;
+            wi += KW * 4 * Q;
+        }
+    }
+
+    if (chunk_id >= chunks) return;
+    const int out_plane = p.OH * p.OW;
+    [[unroll]] for (int q = 0; q < Q; ++q)
+        [[unroll]] for (int c = 0; c < 4; ++c) {
+            const int o = q * 4 + c;
+            if (o >= oc_count) break;
+            const float bias = HAS_BIAS ? b[oc0 + o] : 0.0;
+            const int base = (n * p.K + oc0 + o) * out_plane + oy * p.OW;
+            [[unroll]] for (int i = 0; i < PX; ++i) {
+                if (ox0 + i >= p.OW) break;
+                float r = acc[i * Q + q][c] + bias;
+                if (RELU) r = max(r, 0.0);
+                y[base + ox0 + i] = r;
+            }
+        }
+}
