@@ -14,12 +14,17 @@ constexpr uint32_t kMaxBindingsPerSet = 8;
 BufferBinding::BufferBinding(const Buffer& b) : buffer(b.handle()), offset(0), range(VK_WHOLE_SIZE) {}
 
 CommandRecorder::CommandRecorder(Context& ctx) : ctx_(&ctx) {
+    ctx.check_usable();
     const auto& dev = ctx.device();
-    pool_ = vk::raii::CommandPool(dev, vk::CommandPoolCreateInfo(vk::CommandPoolCreateFlagBits::eResetCommandBuffer,
-                                                                 ctx.queue_family()));
-    vk::raii::CommandBuffers cbs(dev, vk::CommandBufferAllocateInfo(*pool_, vk::CommandBufferLevel::ePrimary, 1));
-    cmd_ = std::move(cbs[0]);
-    fence_ = vk::raii::Fence(dev, vk::FenceCreateInfo());
+    try {
+        pool_ = vk::raii::CommandPool(dev, vk::CommandPoolCreateInfo(vk::CommandPoolCreateFlagBits::eResetCommandBuffer,
+                                                                     ctx.queue_family()));
+        vk::raii::CommandBuffers cbs(dev, vk::CommandBufferAllocateInfo(*pool_, vk::CommandBufferLevel::ePrimary, 1));
+        cmd_ = std::move(cbs[0]);
+        fence_ = vk::raii::Fence(dev, vk::FenceCreateInfo());
+    } catch (const vk::SystemError& e) {
+        ctx.rethrow_vulkan_error(e, "creating a command recorder");
+    }
 }
 
 CommandRecorder::~CommandRecorder() {
@@ -28,6 +33,8 @@ CommandRecorder::~CommandRecorder() {
 
 void CommandRecorder::begin_if_needed() {
     if (recording_) return;
+    ctx_->check_usable();
+    if (!*cmd_) throw Error("CommandRecorder: this recorder's work was abandoned (context lost); make a new one");
     cmd_.begin(vk::CommandBufferBeginInfo(vk::CommandBufferUsageFlagBits::eOneTimeSubmit));
     recording_ = true;
 }
@@ -63,6 +70,11 @@ void CommandRecorder::dispatch(const ComputePipeline& pipeline, std::span<const 
                     std::to_string(gz) + ") workgroups exceeds maxComputeWorkGroupCount (" + std::to_string(lim[0]) +
                     ", " + std::to_string(lim[1]) + ", " + std::to_string(lim[2]) + ")");
     if (gx == 0 || gy == 0 || gz == 0) return;
+    // Work bound per submission (ContextOptions::max_dispatches_per_submission): submit what is
+    // recorded so far and go on recording; the barriers recorded earlier are then implied by the
+    // wait.
+    const uint32_t per_submission = ctx_->options().max_dispatches_per_submission;
+    if (per_submission && dispatches_in_submission_ >= per_submission) submit_recorded();
     begin_if_needed();
     const vk::DescriptorSet set = allocate_set(pipeline.set_layout());
     std::vector<vk::DescriptorBufferInfo> infos;
@@ -88,6 +100,7 @@ void CommandRecorder::dispatch(const ComputePipeline& pipeline, std::span<const 
         cmd_.pushConstants<std::byte>(pipeline.layout(), vk::ShaderStageFlagBits::eCompute, 0, push_constants);
     cmd_.dispatch(gx, gy, gz);
     ++dispatches_;
+    ++dispatches_in_submission_;
 }
 
 void CommandRecorder::barrier() {
@@ -162,28 +175,78 @@ double TimestampQueries::elapsed_ns(uint32_t from, uint32_t to) const {
 
 void CommandRecorder::submit_and_wait() {
     if (!recording_) return;
-    cmd_.end();
-    recording_ = false;
-    {
+    submit_recorded();
+    reset();
+}
+
+void CommandRecorder::submit_recorded() {
+    if (!recording_) return;
+    ctx_->check_usable();
+    const uint32_t dispatches = dispatches_in_submission_;
+    try {
+        cmd_.end();
+        recording_ = false;
         std::lock_guard lock(ctx_->queue_mutex());
         vk::CommandBuffer h = *cmd_;
         ctx_->queue().submit(vk::SubmitInfo({}, {}, h), *fence_);
         ctx_->note_submission();
+    } catch (const vk::SystemError& e) {
+        reset_after_failure(false);
+        ctx_->rethrow_vulkan_error(e, "submitting work to the queue");
     }
-    const auto r = ctx_->device().waitForFences(*fence_, true, UINT64_MAX);
-    if (r != vk::Result::eSuccess) throw Error("waiting for the GPU failed: " + vk::to_string(r));
-    ctx_->device().resetFences(*fence_);
-    reset();
+    try {
+        ctx_->wait_fence(*fence_, "submitted work (" + std::to_string(dispatches) + " dispatches)");
+        ctx_->device().resetFences(*fence_);
+        cmd_.reset();
+    } catch (const Error&) {
+        reset_after_failure(true);
+        throw;
+    } catch (const vk::SystemError& e) {
+        reset_after_failure(true);
+        ctx_->rethrow_vulkan_error(e, "resetting a command buffer");
+    }
+    dispatches_in_submission_ = 0;
+}
+
+void CommandRecorder::reset_after_failure(bool pending) {
+    recording_ = false;
+    if (!pending) {
+        try {
+            reset();
+        } catch (const vk::SystemError&) {
+        }
+        return;
+    }
+    // The GPU may still run the submitted work (fence timeout) or be gone (device lost): its
+    // command buffer, descriptor sets, fence and the buffers it uses are kept until the context is
+    // destroyed, and this recorder is left unusable.
+    struct Abandoned {
+        std::vector<std::shared_ptr<const void>> keep_alive;
+        std::vector<vk::raii::DescriptorPool> descriptor_pools;
+        vk::raii::Fence fence;
+        vk::raii::CommandPool pool;
+        vk::raii::CommandBuffer cmd;  // destroyed first (before its pool)
+    };
+    ctx_->defer_destruction(std::make_shared<Abandoned>(Abandoned{std::move(keep_alive_), std::move(descriptor_pools_),
+                                                                  std::move(fence_), std::move(pool_), std::move(cmd_)}));
+    keep_alive_.clear();
+    descriptor_pools_.clear();
+    fence_ = vk::raii::Fence(nullptr);
+    pool_ = vk::raii::CommandPool(nullptr);
+    cmd_ = vk::raii::CommandBuffer(nullptr);
+    sets_in_current_pool_ = 0;
+    dispatches_ = dispatches_in_submission_ = 0;
+    commands_ = 0;
 }
 
 void CommandRecorder::reset() {
-    cmd_.reset();
+    if (*cmd_) cmd_.reset();
     keep_alive_.clear();
     for (auto& p : descriptor_pools_) p.reset();
     // Keep one pool for reuse; free the others.
     if (descriptor_pools_.size() > 1) descriptor_pools_.erase(descriptor_pools_.begin() + 1, descriptor_pools_.end());
     sets_in_current_pool_ = 0;
-    dispatches_ = 0;
+    dispatches_ = dispatches_in_submission_ = 0;
     commands_ = 0;
 }
 
