@@ -5,30 +5,89 @@
 #include <fstream>
 #include <sys/wait.h>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <sstream>
 
 namespace vkconv::test {
 
-Context& context() {
-    static std::unique_ptr<Context> ctx = [] {
+namespace {
+
+// Messages the validation layer sends while a shared context is destroyed (e.g. "VkBuffer ...
+// has not been destroyed" at vkDestroyDevice): collected here, which outlives the contexts.
+std::mutex g_teardown_mutex;
+std::vector<std::string> g_teardown_messages;
+bool g_tearing_down = false;
+
+std::unique_ptr<Context>& shared_context(bool staging) {
+    static std::unique_ptr<Context> contexts[2];
+    auto& ctx = contexts[staging ? 1 : 0];
+    if (!ctx) {
         ContextOptions o;
         o.validation = true;
         o.sync_validation = true;
-        return std::make_unique<Context>(o);
-    }();
+        o.force_staging = staging;
+        o.on_validation_message = [](const std::string& m) {
+            std::lock_guard lock(g_teardown_mutex);
+            if (g_tearing_down) g_teardown_messages.push_back(m);
+        };
+        ctx = std::make_unique<Context>(o);
+    }
+    return ctx;
+}
+
+// Destroys the shared contexts before the test program ends and fails it on anything the
+// validation layer reported while they were destroyed (leaked Vulkan objects).
+class ContextEnvironment : public ::testing::Environment {
+public:
+    void TearDown() override {
+        {
+            std::lock_guard lock(g_teardown_mutex);
+            g_tearing_down = true;
+        }
+        shared_context(false).reset();
+        shared_context(true).reset();
+        std::lock_guard lock(g_teardown_mutex);
+        for (const auto& m : g_teardown_messages) ADD_FAILURE() << "at context destruction: " << m;
+        g_teardown_messages.clear();
+        g_tearing_down = false;
+    }
+};
+[[maybe_unused]] ::testing::Environment* const g_environment = ::testing::AddGlobalTestEnvironment(new ContextEnvironment);
+
+}  // namespace
+
+Context& context() {
+    auto& ctx = shared_context(false);
     return *ctx;
 }
 
 Context& staging_context() {
-    static std::unique_ptr<Context> ctx = [] {
-        ContextOptions o;
-        o.validation = true;
-        o.sync_validation = true;
-        o.force_staging = true;
-        return std::make_unique<Context>(o);
-    }();
+    auto& ctx = shared_context(true);
     return *ctx;
+}
+
+OwnedContext::OwnedContext(ContextOptions options)
+    : messages_(std::make_shared<std::vector<std::string>>()), mutex_(std::make_shared<std::mutex>()) {
+    options.validation = true;
+    options.sync_validation = true;
+    options.on_validation_message = [m = messages_, mu = mutex_](const std::string& msg) {
+        std::lock_guard lock(*mu);
+        m->push_back(msg);
+    };
+    ctx_ = std::make_unique<Context>(options);
+}
+
+std::vector<std::string> OwnedContext::destroy() {
+    ctx_.reset();
+    std::lock_guard lock(*mutex_);
+    std::vector<std::string> out;
+    out.swap(*messages_);
+    return out;
+}
+
+OwnedContext::~OwnedContext() {
+    for (const auto& m : destroy()) ADD_FAILURE() << "validation (own context): " << m;
 }
 
 namespace {
