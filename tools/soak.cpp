@@ -104,8 +104,12 @@ int cmd_soak(const SoakArgs& a, const std::string& device) {
     };
     for (int64_t it = 1; it <= a.iterations && failures == 0; ++it) {
         const int b = (it % 2 == 1) ? 0 : 1;
-        Tensor x = Tensor::from_host(ctx, {batches[b], 3, 32, 32}, inputs[b]);
-        const auto y = model->forward(x).to_host();
+        std::vector<float> y;
+        {
+            // The input and output tensors live for this iteration only (not at the reports).
+            Tensor x = Tensor::from_host(ctx, {batches[b], 3, 32, 32}, inputs[b]);
+            y = model->forward(x).to_host();
+        }
         if (first[b].empty()) {
             first[b] = y;
         } else if (y.size() != first[b].size() || std::memcmp(y.data(), first[b].data(), y.size() * sizeof(float)) != 0) {
