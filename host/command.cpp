@@ -35,7 +35,11 @@ void CommandRecorder::begin_if_needed() {
     if (recording_) return;
     ctx_->check_usable();
     if (!*cmd_) throw Error("CommandRecorder: this recorder's work was abandoned (context lost); make a new one");
-    cmd_.begin(vk::CommandBufferBeginInfo(vk::CommandBufferUsageFlagBits::eOneTimeSubmit));
+    try {
+        cmd_.begin(vk::CommandBufferBeginInfo(vk::CommandBufferUsageFlagBits::eOneTimeSubmit));
+    } catch (const vk::SystemError& e) {
+        ctx_->rethrow_vulkan_error(e, "vkBeginCommandBuffer");
+    }
     recording_ = true;
 }
 
@@ -45,7 +49,11 @@ vk::DescriptorSet CommandRecorder::allocate_set(vk::DescriptorSetLayout layout) 
             {vk::DescriptorType::eStorageBuffer, kSetsPerPool * kMaxBindingsPerSet},
             {vk::DescriptorType::eUniformTexelBuffer, kSetsPerPool * kMaxBindingsPerSet},
         };
-        descriptor_pools_.emplace_back(ctx_->device(), vk::DescriptorPoolCreateInfo({}, kSetsPerPool, sizes));
+        try {
+            descriptor_pools_.emplace_back(ctx_->device(), vk::DescriptorPoolCreateInfo({}, kSetsPerPool, sizes));
+        } catch (const vk::SystemError& e) {
+            ctx_->rethrow_vulkan_error(e, "creating a descriptor pool");
+        }
         sets_in_current_pool_ = 0;
     }
     ++sets_in_current_pool_;

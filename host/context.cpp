@@ -485,8 +485,12 @@ vk::BufferView TexelBuffer::view(vk::Format format, uint64_t texels) {
         throw Error("TexelBuffer: a view of " + std::to_string(texels) + " texels exceeds maxTexelBufferElements (" +
                     std::to_string(ctx_->info().max_texel_buffer_elements) + ")");
     if (texels * texel_bytes > std::max<uint64_t>(16, (size_ + 15) / 16 * 16)) throw Error("TexelBuffer: view larger than the buffer");
-    views_.emplace_back(std::make_pair(format, texels),
-                        vk::raii::BufferView(ctx_->device(), vk::BufferViewCreateInfo({}, *buffer_, format, 0, texels * texel_bytes)));
+    try {
+        views_.emplace_back(std::make_pair(format, texels),
+                            vk::raii::BufferView(ctx_->device(), vk::BufferViewCreateInfo({}, *buffer_, format, 0, texels * texel_bytes)));
+    } catch (const vk::SystemError& e) {
+        ctx_->rethrow_vulkan_error(e, "creating a texel buffer view");
+    }
     return *views_.back().second;
 }
 
