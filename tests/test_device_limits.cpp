@@ -110,8 +110,8 @@ std::vector<LayerCase> workgroup_cases() {
         {"conv_direct_tiled", [](Context& c) { return conv(c, 3, 20, pad1(), A::DirectTiled); }, {{3, 3, 19, 21}}},
         {"conv_direct_tiled_relu", [](Context& c) { return conv(c, 3, 20, pad1(), A::DirectTiled, true); }, {{3, 3, 19, 21}}},
         {"conv_depthwise", [](Context& c) { return conv(c, 4, 8, pad1(4), A::Depthwise); }, {{3, 4, 19, 21}}},
-        {"conv_direct_texel", [](Context& c) { return conv(c, 3, 20, pad1(), A::DirectTexel); }, {{3, 3, 19, 45}}},
-        {"conv_direct_texel_grouped", [](Context& c) { return conv(c, 4, 24, pad1(2), A::DirectTexel, true); }, {{3, 4, 17, 40}}},
+        {"conv_direct_texel", [](Context& c) { return conv(c, 3, 20, pad1(), A::DirectTexel); }, {{3, 3, 19, 70}}},  // 70 columns: 3 workgroups of 32 along x
+        {"conv_direct_texel_grouped", [](Context& c) { return conv(c, 4, 24, pad1(2), A::DirectTexel, true); }, {{3, 4, 17, 70}}},
         {"relu", [](Context& c) { return std::make_unique<ReLU>(c); }, {{3, 1000}}},
         {"add", [](Context& c) { return std::make_unique<Add>(c, true); }, {{3, 1000}, {3, 1000}}},
         {"batchnorm2d", [](Context& c) { return batchnorm(c, 4); }, {{3, 4, 9, 11}}},

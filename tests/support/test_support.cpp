@@ -19,9 +19,13 @@ std::mutex g_teardown_mutex;
 std::vector<std::string> g_teardown_messages;
 bool g_tearing_down = false;
 
-std::unique_ptr<Context>& shared_context(bool staging) {
+std::unique_ptr<Context>& shared_context_slot(bool staging) {
     static std::unique_ptr<Context> contexts[2];
-    auto& ctx = contexts[staging ? 1 : 0];
+    return contexts[staging ? 1 : 0];
+}
+
+std::unique_ptr<Context>& shared_context(bool staging) {
+    auto& ctx = shared_context_slot(staging);
     if (!ctx) {
         ContextOptions o;
         o.validation = true;
@@ -45,8 +49,8 @@ public:
             std::lock_guard lock(g_teardown_mutex);
             g_tearing_down = true;
         }
-        shared_context(false).reset();
-        shared_context(true).reset();
+        shared_context_slot(false).reset();  // (never creates one)
+        shared_context_slot(true).reset();
         std::lock_guard lock(g_teardown_mutex);
         for (const auto& m : g_teardown_messages) ADD_FAILURE() << "at context destruction: " << m;
         g_teardown_messages.clear();
