@@ -11,6 +11,14 @@
 #include "host/pipeline.h"
 #include "vkconv/error.h"
 
+#ifdef VKCONV_LSAN_SUPPRESSIONS
+// Sanitizer builds only: LeakSanitizer's defaults (read once at start-up), so that leaks inside
+// the Vulkan driver, loader and layers are suppressed in every vkconv binary.
+extern "C" __attribute__((visibility("default"), used)) const char* __lsan_default_options() {
+    return "suppressions=" VKCONV_LSAN_SUPPRESSIONS;
+}
+#endif
+
 namespace vkconv::host {
 namespace {
 
