@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <sys/wait.h>
+#include <unistd.h>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -114,7 +115,8 @@ void VulkanTest::TearDown() {
 
 CommandResult run_command(const std::string& command) {
     static int counter = 0;
-    const std::string base = ::testing::TempDir() + "/cmd" + std::to_string(counter++);
+    // The pid keeps test processes that ctest runs in parallel from sharing output files.
+    const std::string base = ::testing::TempDir() + "/cmd" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
     const int raw = std::system((command + " >" + base + ".out 2>" + base + ".err").c_str());
     auto slurp = [](const std::string& path) {
         std::ifstream f(path);
