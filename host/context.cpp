@@ -17,6 +17,17 @@
 extern "C" __attribute__((visibility("default"), used)) const char* __lsan_default_options() {
     return "suppressions=" VKCONV_LSAN_SUPPRESSIONS;
 }
+#include <dlfcn.h>
+namespace {
+// The loader dlcloses the driver and the layers when the instance goes; LeakSanitizer, checking
+// at exit, then sees their frames as "<unknown module>" and no suppression can name them. Keeping
+// them mapped (RTLD_NODELETE) lets tests/lsan.supp match by library name.
+[[maybe_unused]] const bool g_keep_vulkan_modules = [] {
+    for (const char* lib : {"libvulkan_lvp.so", "libVkLayer_khronos_validation.so", "libVkLayer_MESA_device_select.so"})
+        dlopen(lib, RTLD_NOW | RTLD_NODELETE);
+    return true;
+}();
+}  // namespace
 #endif
 
 namespace vkconv::host {
