@@ -1,7 +1,9 @@
 #include "host/buffer.h"
 
 #include <algorithm>
+#include <memory>
 #include <string>
+#include <utility>
 
 #include "host/context.h"
 #include "vkconv/error.h"
@@ -10,8 +12,9 @@ namespace vkconv::host {
 
 Buffer::Buffer(Context& ctx, uint64_t bytes, MemoryKind kind) : ctx_(&ctx), size_(bytes) {
     const auto& info = ctx.info();
+    ctx.check_usable();
     if (bytes > info.max_memory_allocation_size)
-        throw Error("buffer of " + std::to_string(bytes) + " bytes exceeds the device's maxMemoryAllocationSize (" +
+        throw Error("a buffer of " + std::to_string(bytes) + " bytes exceeds the device's maxMemoryAllocationSize (" +
                     std::to_string(info.max_memory_allocation_size) + " bytes)");
     // Vulkan has no empty buffers; round up to a whole vec4 so that any binding is valid.
     const uint64_t request = std::max<uint64_t>(16, (bytes + 15) / 16 * 16);
@@ -41,14 +44,15 @@ Buffer::Buffer(Context& ctx, uint64_t bytes, MemoryKind kind) : ctx_(&ctx), size
             required = vk::MemoryPropertyFlagBits::eDeviceLocal;
         }
         const uint32_t type = ctx.memory_type(req.memoryTypeBits, required, preferred);
-        memory_ = vk::raii::DeviceMemory(dev, vk::MemoryAllocateInfo(req.size, type), ctx.allocator());
+        memory_ = ctx.allocate_memory(req.size, type,
+                                      std::string(kind == MemoryKind::Staging ? "staging buffer" : "buffer") + " of " +
+                                          std::to_string(bytes) + " bytes");
         buffer_.bindMemory(*memory_, 0);
-        allocated_ = req.size;
         if (map) mapped_ = memory_.mapMemory(0, VK_WHOLE_SIZE);
-    } catch (const vk::OutOfDeviceMemoryError&) {
-        throw Error("out of device memory allocating a buffer of " + std::to_string(bytes) + " bytes on '" + info.name + "'");
-    } catch (const vk::OutOfHostMemoryError&) {
-        throw Error("out of host memory allocating a buffer of " + std::to_string(bytes) + " bytes on '" + info.name + "'");
+        allocated_ = req.size;
+    } catch (const vk::SystemError& e) {
+        // buffer_ and memory_ (when made) are released by their destructors: nothing leaks.
+        ctx.rethrow_vulkan_error(e, "creating a buffer of " + std::to_string(bytes) + " bytes");
     }
     ctx.note_allocation(static_cast<int64_t>(allocated_), 1);
 }
@@ -83,11 +87,21 @@ vk::BufferView Buffer::view(vk::Format format, uint64_t texels) const {
                     std::to_string(ctx_->info().max_texel_buffer_elements) + ")");
     if (texels * texel_bytes > std::max<uint64_t>(16, (size_ + 15) / 16 * 16)) throw Error("Buffer::view: view larger than the buffer");
     views_.emplace_back(std::make_pair(format, texels),
-                        vk::raii::BufferView(ctx_->device(), vk::BufferViewCreateInfo({}, *buffer_, format, 0, texels * texel_bytes)));
+                        vk::raii::BufferView(ctx_->device(), vk::BufferViewCreateInfo({}, *buffer_, format, 0, texels * texel_bytes),
+                                             ctx_->allocator()));
     return *views_.back().second;
 }
 
 Buffer::~Buffer() {
+    if (*buffer_ && ctx_->defer_destructions()) {
+        // Work that was abandoned (fence timeout) may still use the buffer: keep it until the
+        // context is destroyed (after vkDeviceWaitIdle).
+        struct Kept {
+            vk::raii::DeviceMemory memory;
+            vk::raii::Buffer buffer;  // destroyed first
+        };
+        ctx_->defer_destruction(std::make_shared<Kept>(Kept{std::move(memory_), std::move(buffer_)}));
+    }
     if (allocated_) ctx_->note_allocation(-static_cast<int64_t>(allocated_), -1);
     // memory_ is unmapped by vkFreeMemory; buffer_ is destroyed before memory_ (declaration order).
 }

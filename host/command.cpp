@@ -17,12 +17,17 @@ BufferBinding::BufferBinding(const Buffer& b)
     : buffer(b.handle()), offset(b.offset()), range(b.borrowed() ? std::max<uint64_t>(4, b.size()) : VK_WHOLE_SIZE) {}
 
 CommandRecorder::CommandRecorder(Context& ctx) : ctx_(&ctx) {
+    ctx.check_usable();
     const auto& dev = ctx.device();
-    pool_ = vk::raii::CommandPool(dev, vk::CommandPoolCreateInfo(vk::CommandPoolCreateFlagBits::eResetCommandBuffer,
-                                                                 ctx.queue_family()), ctx.command_pool_allocator());
-    vk::raii::CommandBuffers cbs(dev, vk::CommandBufferAllocateInfo(*pool_, vk::CommandBufferLevel::ePrimary, 1));
-    cmd_ = std::move(cbs[0]);
-    fence_ = vk::raii::Fence(dev, vk::FenceCreateInfo(), ctx.allocator());
+    try {
+        pool_ = vk::raii::CommandPool(dev, vk::CommandPoolCreateInfo(vk::CommandPoolCreateFlagBits::eResetCommandBuffer,
+                                                                     ctx.queue_family()), ctx.command_pool_allocator());
+        vk::raii::CommandBuffers cbs(dev, vk::CommandBufferAllocateInfo(*pool_, vk::CommandBufferLevel::ePrimary, 1));
+        cmd_ = std::move(cbs[0]);
+        fence_ = vk::raii::Fence(dev, vk::FenceCreateInfo(), ctx.allocator());
+    } catch (const vk::SystemError& e) {
+        ctx.rethrow_vulkan_error(e, "creating a command recorder");
+    }
 }
 
 CommandRecorder::CommandRecorder(Context& ctx, vk::CommandBuffer external) : ctx_(&ctx), external_(external) {
@@ -99,7 +104,13 @@ CommandRecorder::~CommandRecorder() {
 
 void CommandRecorder::begin_if_needed() {
     if (recording_ || external_) return;
-    cmd_.begin(vk::CommandBufferBeginInfo(vk::CommandBufferUsageFlagBits::eOneTimeSubmit));
+    ctx_->check_usable();
+    if (!*cmd_) throw Error("CommandRecorder: this recorder's work was abandoned (context lost); make a new one");
+    try {
+        cmd_.begin(vk::CommandBufferBeginInfo(vk::CommandBufferUsageFlagBits::eOneTimeSubmit));
+    } catch (const vk::SystemError& e) {
+        ctx_->rethrow_vulkan_error(e, "vkBeginCommandBuffer");
+    }
     recording_ = true;
 }
 
@@ -112,7 +123,11 @@ vk::DescriptorSet CommandRecorder::allocate_set(vk::DescriptorSetLayout layout) 
             {vk::DescriptorType::eStorageImage, kSetsPerPool * 2},
             {vk::DescriptorType::eStorageTexelBuffer, kSetsPerPool * kMaxBindingsPerSet},
         };
-        descriptor_pools_.emplace_back(ctx_->device(), vk::DescriptorPoolCreateInfo({}, kSetsPerPool, sizes), ctx_->allocator());
+        try {
+            descriptor_pools_.emplace_back(ctx_->device(), vk::DescriptorPoolCreateInfo({}, kSetsPerPool, sizes), ctx_->allocator());
+        } catch (const vk::SystemError& e) {
+            ctx_->rethrow_vulkan_error(e, "creating a descriptor pool");
+        }
         sets_in_current_pool_ = 0;
     }
     ++sets_in_current_pool_;
@@ -137,6 +152,12 @@ void CommandRecorder::dispatch(const ComputePipeline& pipeline, std::span<const 
                     std::to_string(gz) + ") workgroups exceeds maxComputeWorkGroupCount (" + std::to_string(lim[0]) +
                     ", " + std::to_string(lim[1]) + ", " + std::to_string(lim[2]) + ")");
     if (gx == 0 || gy == 0 || gz == 0) return;
+    // Work bound per submission (ContextOptions::max_dispatches_per_submission): submit what is
+    // recorded so far and go on recording; the barriers recorded earlier are then implied by the
+    // wait.
+    const uint32_t per_submission = ctx_->options().max_dispatches_per_submission;
+    // (Not for an application command buffer: the application decides its submissions.)
+    if (per_submission && !external_ && dispatches_in_submission_ >= per_submission) submit_recorded();
     begin_if_needed();
     const vk::DescriptorSet set = allocate_set(pipeline.set_layout());
     std::vector<vk::DescriptorBufferInfo> infos;
@@ -175,6 +196,7 @@ void CommandRecorder::dispatch(const ComputePipeline& pipeline, std::span<const 
         cmd.pushConstants<std::byte>(pipeline.layout(), vk::ShaderStageFlagBits::eCompute, 0, push_constants);
     cmd.dispatch(gx, gy, gz);
     ++dispatches_;
+    ++dispatches_in_submission_;
 }
 
 void CommandRecorder::barrier() {
@@ -254,28 +276,78 @@ void CommandRecorder::submit_and_wait() {
         throw Error("CommandRecorder::submit_and_wait: this recorder records into the application's command buffer; "
                     "the application submits it (then retire_after() or reset_external())");
     if (!recording_) return;
-    cmd_.end();
-    recording_ = false;
-    {
+    submit_recorded();
+    reset();
+}
+
+void CommandRecorder::submit_recorded() {
+    if (!recording_) return;
+    ctx_->check_usable();
+    const uint32_t dispatches = dispatches_in_submission_;
+    try {
+        cmd_.end();
+        recording_ = false;
         auto lock = ctx_->lock_queue();
         vk::CommandBuffer h = *cmd_;
         ctx_->queue().submit(vk::SubmitInfo({}, {}, h), *fence_);
         ctx_->note_submission();
+    } catch (const vk::SystemError& e) {
+        reset_after_failure(false);
+        ctx_->rethrow_vulkan_error(e, "submitting work to the queue");
     }
-    const auto r = ctx_->device().waitForFences(*fence_, true, UINT64_MAX);
-    if (r != vk::Result::eSuccess) throw Error("waiting for the GPU failed: " + vk::to_string(r));
-    ctx_->device().resetFences(*fence_);
-    reset();
+    try {
+        ctx_->wait_fence(*fence_, "submitted work (" + std::to_string(dispatches) + " dispatches)");
+        ctx_->device().resetFences(*fence_);
+        cmd_.reset();
+    } catch (const Error&) {
+        reset_after_failure(true);
+        throw;
+    } catch (const vk::SystemError& e) {
+        reset_after_failure(true);
+        ctx_->rethrow_vulkan_error(e, "resetting a command buffer");
+    }
+    dispatches_in_submission_ = 0;
+}
+
+void CommandRecorder::reset_after_failure(bool pending) {
+    recording_ = false;
+    if (!pending) {
+        try {
+            reset();
+        } catch (const vk::SystemError&) {
+        }
+        return;
+    }
+    // The GPU may still run the submitted work (fence timeout) or be gone (device lost): its
+    // command buffer, descriptor sets, fence and the buffers it uses are kept until the context is
+    // destroyed, and this recorder is left unusable.
+    struct Abandoned {
+        std::vector<std::shared_ptr<const void>> keep_alive;
+        std::vector<vk::raii::DescriptorPool> descriptor_pools;
+        vk::raii::Fence fence;
+        vk::raii::CommandPool pool;
+        vk::raii::CommandBuffer cmd;  // destroyed first (before its pool)
+    };
+    ctx_->defer_destruction(std::make_shared<Abandoned>(Abandoned{std::move(keep_alive_), std::move(descriptor_pools_),
+                                                                  std::move(fence_), std::move(pool_), std::move(cmd_)}));
+    keep_alive_.clear();
+    descriptor_pools_.clear();
+    fence_ = vk::raii::Fence(nullptr);
+    pool_ = vk::raii::CommandPool(nullptr);
+    cmd_ = vk::raii::CommandBuffer(nullptr);
+    sets_in_current_pool_ = 0;
+    dispatches_ = dispatches_in_submission_ = 0;
+    commands_ = 0;
 }
 
 void CommandRecorder::reset() {
-    cmd_.reset();
+    if (*cmd_) cmd_.reset();
     keep_alive_.clear();
     for (auto& p : descriptor_pools_) p.reset();
     // Keep one pool for reuse; free the others.
     if (descriptor_pools_.size() > 1) descriptor_pools_.erase(descriptor_pools_.begin() + 1, descriptor_pools_.end());
     sets_in_current_pool_ = 0;
-    dispatches_ = 0;
+    dispatches_ = dispatches_in_submission_ = 0;
     commands_ = 0;
 }
 

@@ -96,7 +96,9 @@ public:
     // done, so that a layer may replace its device copies while an older recording still uses them.
     void keep_alive(std::shared_ptr<const void> resource) { keep_alive_.push_back(std::move(resource)); }
 
-    // Ends recording, submits, waits for completion, then resets for new recording.
+    // Ends recording, submits, waits for completion (at most ContextOptions::fence_timeout_ns),
+    // then resets for new recording. A timeout or device loss marks the context lost and throws;
+    // the work's resources are then kept by the context and this recorder is unusable.
     void submit_and_wait();
     uint32_t dispatch_count() const { return dispatches_; }
     bool empty() const { return dispatches_ == 0 && commands_ == 0; }
@@ -106,6 +108,8 @@ private:
     void begin_if_needed();
     void reset();
     void reset_external_state();
+    void submit_recorded();  // submits and waits; keeps keep_alive_ (recording may go on)
+    void reset_after_failure(bool pending);
     std::vector<std::shared_ptr<const void>> keep_alive_;
 
     Context* ctx_;
@@ -116,7 +120,8 @@ private:
     std::vector<vk::raii::DescriptorPool> descriptor_pools_;
     uint32_t sets_in_current_pool_ = 0;
     bool recording_ = false;
-    uint32_t dispatches_ = 0;
+    uint32_t dispatches_ = 0;               // since the last reset (across bounded submissions)
+    uint32_t dispatches_in_submission_ = 0;  // in the command buffer being recorded
     uint32_t commands_ = 0;
 };
 

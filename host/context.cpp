@@ -14,6 +14,25 @@
 #include "host/pipeline.h"
 #include "vkconv/error.h"
 
+#ifdef VKCONV_LSAN_SUPPRESSIONS
+// Sanitizer builds only: LeakSanitizer's defaults (read once at start-up), so that leaks inside
+// the Vulkan driver, loader and layers are suppressed in every vkconv binary.
+extern "C" __attribute__((visibility("default"), used)) const char* __lsan_default_options() {
+    return "suppressions=" VKCONV_LSAN_SUPPRESSIONS;
+}
+#include <dlfcn.h>
+namespace {
+// The loader dlcloses the driver and the layers when the instance goes; LeakSanitizer, checking
+// at exit, then sees their frames as "<unknown module>" and no suppression can name them. Keeping
+// them mapped (RTLD_NODELETE) lets tests/lsan.supp match by library name.
+[[maybe_unused]] const bool g_keep_vulkan_modules = [] {
+    for (const char* lib : {"libvulkan_lvp.so", "libVkLayer_khronos_validation.so", "libVkLayer_MESA_device_select.so"})
+        dlopen(lib, RTLD_NOW | RTLD_NODELETE);
+    return true;
+}();
+}  // namespace
+#endif
+
 namespace vkconv::host {
 namespace {
 
@@ -251,6 +270,15 @@ Context::Context(const ContextOptions& options) : options_(options) {
         const uint32_t chosen = choose_device(infos, options.device);
         physical_device_ = std::move(pds[chosen]);
         info_ = infos[chosen];
+        // Test-only clamps: the context never believes in more than the device has.
+        const auto& lo = options.limit_overrides;
+        if (lo.max_storage_buffer_range)
+            info_.max_storage_buffer_range = std::min(info_.max_storage_buffer_range, *lo.max_storage_buffer_range);
+        if (lo.max_memory_allocation_size)
+            info_.max_memory_allocation_size = std::min(info_.max_memory_allocation_size, *lo.max_memory_allocation_size);
+        if (lo.max_workgroup_count)
+            for (int i = 0; i < 3; ++i)
+                info_.max_workgroup_count[i] = std::min(info_.max_workgroup_count[i], std::max(1u, (*lo.max_workgroup_count)[i]));
         if (info_.api_version < VK_API_VERSION_1_1)
             throw Error("device '" + info_.name + "' supports only Vulkan " + std::to_string(VK_VERSION_MAJOR(info_.api_version)) +
                         "." + std::to_string(VK_VERSION_MINOR(info_.api_version)) + "; vkconv needs Vulkan 1.1");
@@ -502,17 +530,52 @@ bool Context::save_pipeline_cache() {
 }
 
 Context::~Context() {
-    // Everything the context made must go before the device does; the members' order handles
-    // the Vulkan objects, the caches hold pipelines and the staging buffer which are destroyed here.
-    // A borrowed device is not waited idle (vkDeviceWaitIdle would need every queue of the
-    // application externally synchronised): vkconv waits only for its own work.
+    // Everything the context made goes before the device does, in this body, so that the
+    // messages the validation layer sends while the device is destroyed (objects not destroyed)
+    // still reach a live context. After a loss vkDeviceWaitIdle fails at once; after a fence
+    // timeout it waits for the work that was abandoned (destroying what it uses earlier would be
+    // a use-after-free on the device). A borrowed device is not waited idle (vkDeviceWaitIdle
+    // would need every queue of the application externally synchronised): vkconv waits only for
+    // its own work (recordings into application command buffers, through their fences).
     collect_retired(true);
-    if (*device_ && !borrowed_) device_.waitIdle();
-    if (*device_) (void)save_pipeline_cache();
+    if (*device_ && !borrowed_) {
+        try {
+            device_.waitIdle();
+        } catch (const vk::SystemError&) {
+        }
+    }
+    if (*device_ && !lost_.load()) (void)save_pipeline_cache();
+    destroying_ = true;  // the device is idle: nothing needs deferring any more
+    std::vector<std::shared_ptr<void>> deferred;
+    {
+        std::lock_guard lock(lost_mutex_);
+        deferred.swap(deferred_);
+    }
+    if (borrowed_ && lost_.load()) {
+        // The application's device may still run work vkconv abandoned and vkconv cannot wait for
+        // it: leaking these few objects is safer than destroying what the GPU may still use.
+        for (auto& d : deferred) new std::shared_ptr<void>(std::move(d));  // NOLINT: deliberate leak
+    }
+    deferred.clear();
+    {
+        std::lock_guard lock(retired_mutex_);
+        // Recordings whose fence never signalled (lost device): the same reasoning.
+        for (auto& r : retired_) new Retired(std::move(r));  // NOLINT: deliberate leak
+        retired_.clear();
+    }
     pipelines_.clear();
     staging_.reset();
     nearest_sampler_.clear();
-    if (borrowed_) release_borrowed();
+    if (borrowed_) {
+        release_borrowed();
+        return;
+    }
+    transfer_pool_.clear();
+    pipeline_cache_.clear();
+    queue_.clear();
+    device_.clear();
+    messenger_.clear();
+    instance_.clear();
 }
 
 const vk::AllocationCallbacks* Context::command_pool_allocator() const {
@@ -556,11 +619,19 @@ void Context::collect_retired(bool wait) {
         for (auto it = retired_.begin(); it != retired_.end();) {
             bool finished = false;
             if (it->fence) {
-                if (wait) (void)device_.waitForFences(it->fence, true, UINT64_MAX);
-                finished = (*device_).getFenceStatus(it->fence) == vk::Result::eSuccess;
+                // Bounded like every wait (ContextOptions::fence_timeout_ns); a lost device counts
+                // as not finished (the destructor then leaks rather than frees what may be in use).
+                try {
+                    if (wait) (void)device_.waitForFences(it->fence, true, options_.fence_timeout_ns);
+                    finished = (*device_).getFenceStatus(it->fence) == vk::Result::eSuccess;
+                } catch (const vk::SystemError&) {
+                }
             } else if (it->semaphore) {
-                if (wait) (void)device_.waitSemaphores(vk::SemaphoreWaitInfo({}, it->semaphore, it->value), UINT64_MAX);
-                finished = (*device_).getSemaphoreCounterValue(it->semaphore) >= it->value;
+                try {
+                    if (wait) (void)device_.waitSemaphores(vk::SemaphoreWaitInfo({}, it->semaphore, it->value), options_.fence_timeout_ns);
+                    finished = (*device_).getSemaphoreCounterValue(it->semaphore) >= it->value;
+                } catch (const vk::SystemError&) {
+                }
             } else {
                 finished = true;
             }
@@ -573,6 +644,96 @@ void Context::collect_retired(bool wait) {
         }
     }
     // `done` is destroyed here, outside the lock: descriptor pools and buffers go back.
+}
+
+std::string Context::lost_reason() const {
+    std::lock_guard lock(lost_mutex_);
+    return lost_reason_;
+}
+
+void Context::check_usable() const {
+    if (lost_.load()) throw Error("vkconv context lost: " + lost_reason() + "; make a new Context");
+}
+
+Error Context::mark_lost(const std::string& reason) {
+    {
+        std::lock_guard lock(lost_mutex_);
+        if (!lost_.load()) lost_reason_ = reason;
+        lost_ = true;
+    }
+    return Error("vkconv context lost: " + reason);
+}
+
+bool Context::defer_destructions() const { return lost_.load() && !destroying_.load(); }
+
+void Context::defer_destruction(std::shared_ptr<void> object) {
+    std::lock_guard lock(lost_mutex_);
+    deferred_.push_back(std::move(object));
+}
+
+void Context::wait_fence(vk::Fence fence, const std::string& what) {
+    const bool inject = options_.faults.lose_device_at_submission != 0 &&
+                        submissions_.load() == options_.faults.lose_device_at_submission;
+    vk::Result r = inject ? vk::Result::eErrorDeviceLost
+                          : static_cast<vk::Result>(device_.getDispatcher()->vkWaitForFences(
+                                static_cast<VkDevice>(*device_), 1, reinterpret_cast<const VkFence*>(&fence), VK_TRUE,
+                                options_.fence_timeout_ns));
+    if (r == vk::Result::eSuccess) return;
+    if (r == vk::Result::eTimeout) {
+        char ms[32];
+        std::snprintf(ms, sizeof ms, "%.3f", double(options_.fence_timeout_ns) / 1e6);
+        throw mark_lost("the " + what + " on '" + info_.name + "' did not finish within the fence timeout of " + ms +
+                        " ms (ContextOptions::fence_timeout_ns); the GPU is treated as hung");
+    }
+    if (r == vk::Result::eErrorDeviceLost)
+        throw mark_lost("VK_ERROR_DEVICE_LOST while waiting for the " + what + " on '" + info_.name +
+                        "' (driver reset, GPU hang or removal)");
+    throw Error("waiting for the " + what + " failed: " + vk::to_string(r));
+}
+
+void Context::rethrow_vulkan_error(const vk::SystemError& e, const std::string& what) {
+    const auto code = static_cast<vk::Result>(e.code().value());
+    if (code == vk::Result::eErrorDeviceLost) throw mark_lost("VK_ERROR_DEVICE_LOST in " + what + " on '" + info_.name + "'");
+    throw Error(what + " failed on '" + info_.name + "': " + e.what());
+}
+
+vk::raii::DeviceMemory Context::allocate_memory(uint64_t bytes, uint32_t type, const std::string& what) {
+    check_usable();
+    const uint32_t heap = memory_properties_.memoryTypes[type].heapIndex;
+    const uint64_t heap_size = memory_properties_.memoryHeaps[heap].size;
+    auto describe_heap = [&] {
+        const bool local = static_cast<bool>(memory_properties_.memoryHeaps[heap].flags & vk::MemoryHeapFlagBits::eDeviceLocal);
+        return "memory heap " + std::to_string(heap) + " (" + std::to_string(heap_size) + " bytes, " +
+               (local ? "device-local" : "host") + ") of '" + info_.name + "'";
+    };
+    if (bytes > info_.max_memory_allocation_size)
+        throw Error(what + ": an allocation of " + std::to_string(bytes) + " bytes exceeds the device's maxMemoryAllocationSize (" +
+                    std::to_string(info_.max_memory_allocation_size) + " bytes)");
+    const uint64_t number = ++allocation_count_;
+    const auto& f = options_.faults;
+    const bool inject = (f.fail_allocation_number != 0 && number == f.fail_allocation_number) ||
+                        (f.fail_allocations_above != 0 && bytes > f.fail_allocations_above);
+    vk::Result r = vk::Result::eSuccess;
+    vk::raii::DeviceMemory memory{nullptr};
+    if (inject) {
+        r = f.out_of_host_memory ? vk::Result::eErrorOutOfHostMemory : vk::Result::eErrorOutOfDeviceMemory;
+    } else {
+        try {
+            memory = vk::raii::DeviceMemory(device_, vk::MemoryAllocateInfo(bytes, type), allocator_);
+        } catch (const vk::SystemError& e) {
+            r = static_cast<vk::Result>(e.code().value());
+            if (r != vk::Result::eErrorOutOfDeviceMemory && r != vk::Result::eErrorOutOfHostMemory)
+                rethrow_vulkan_error(e, what + ": vkAllocateMemory of " + std::to_string(bytes) + " bytes");
+        }
+    }
+    if (r == vk::Result::eErrorOutOfDeviceMemory)
+        throw Error(what + ": out of device memory (VK_ERROR_OUT_OF_DEVICE_MEMORY) allocating " + std::to_string(bytes) +
+                    " bytes from " + describe_heap() + "; " + std::to_string(live_bytes()) + " bytes in " +
+                    std::to_string(live_allocations()) + " allocations are held by this context");
+    if (r == vk::Result::eErrorOutOfHostMemory)
+        throw Error(what + ": out of host memory (VK_ERROR_OUT_OF_HOST_MEMORY) allocating " + std::to_string(bytes) +
+                    " bytes from " + describe_heap());
+    return memory;
 }
 
 uint32_t Context::memory_type(uint32_t type_bits, vk::MemoryPropertyFlags required,
@@ -598,7 +759,12 @@ std::shared_ptr<const ComputePipeline> Context::pipeline(const std::string& shad
     std::lock_guard lock(pipelines_mutex_);
     auto it = pipelines_.find(key);
     if (it != pipelines_.end()) return it->second;
-    auto p = std::make_shared<const ComputePipeline>(*this, shader, specialization, storage_buffers, push_constant_bytes);
+    std::shared_ptr<const ComputePipeline> p;
+    try {
+        p = std::make_shared<const ComputePipeline>(*this, shader, specialization, storage_buffers, push_constant_bytes);
+    } catch (const vk::SystemError& e) {
+        rethrow_vulkan_error(e, "creating the pipeline of shader '" + shader + "'");
+    }
     pipelines_.emplace(key, p);
     pipelines_created_ = true;
     return p;
@@ -614,8 +780,13 @@ std::shared_ptr<const ComputePipeline> Context::pipeline(const std::string& shad
     std::lock_guard lock(pipelines_mutex_);
     auto it = pipelines_.find(key);
     if (it != pipelines_.end()) return it->second;
-    auto p = std::make_shared<const ComputePipeline>(*this, shader, specialization, std::span<const BindingType>(bindings),
-                                                     push_constant_bytes);
+    std::shared_ptr<const ComputePipeline> p;
+    try {
+        p = std::make_shared<const ComputePipeline>(*this, shader, specialization, std::span<const BindingType>(bindings),
+                                                    push_constant_bytes);
+    } catch (const vk::SystemError& e) {
+        rethrow_vulkan_error(e, "creating the pipeline of shader '" + shader + "'");
+    }
     pipelines_.emplace(key, p);
     pipelines_created_ = true;
     return p;
@@ -633,8 +804,9 @@ bool Context::storage_texel_format(vk::Format format) const {
 
 TexelBuffer::TexelBuffer(Context& ctx, uint64_t bytes) : ctx_(&ctx), size_(bytes) {
     const auto& info = ctx.info();
+    ctx.check_usable();
     if (bytes > info.max_memory_allocation_size)
-        throw Error("buffer of " + std::to_string(bytes) + " bytes exceeds the device's maxMemoryAllocationSize (" +
+        throw Error("texel buffer of " + std::to_string(bytes) + " bytes exceeds the device's maxMemoryAllocationSize (" +
                     std::to_string(info.max_memory_allocation_size) + " bytes)");
     const uint64_t request = std::max<uint64_t>(16, (bytes + 15) / 16 * 16);
     auto usage = vk::BufferUsageFlagBits::eStorageBuffer | vk::BufferUsageFlagBits::eUniformTexelBuffer |
@@ -648,19 +820,28 @@ TexelBuffer::TexelBuffer(Context& ctx, uint64_t bytes) : ctx_(&ctx), size_(bytes
         const auto required = map ? vk::MemoryPropertyFlagBits::eDeviceLocal | vk::MemoryPropertyFlagBits::eHostVisible |
                                         vk::MemoryPropertyFlagBits::eHostCoherent
                                   : vk::MemoryPropertyFlags(vk::MemoryPropertyFlagBits::eDeviceLocal);
-        memory_ = vk::raii::DeviceMemory(dev, vk::MemoryAllocateInfo(req.size, ctx.memory_type(req.memoryTypeBits, required)), ctx.allocator());
+        memory_ = ctx.allocate_memory(req.size, ctx.memory_type(req.memoryTypeBits, required),
+                                      "texel buffer of " + std::to_string(bytes) + " bytes");
         buffer_.bindMemory(*memory_, 0);
-        allocated_ = req.size;
         if (map) mapped_ = memory_.mapMemory(0, VK_WHOLE_SIZE);
-    } catch (const vk::OutOfDeviceMemoryError&) {
-        throw Error("out of device memory allocating a buffer of " + std::to_string(bytes) + " bytes on '" + info.name + "'");
-    } catch (const vk::OutOfHostMemoryError&) {
-        throw Error("out of host memory allocating a buffer of " + std::to_string(bytes) + " bytes on '" + info.name + "'");
+        allocated_ = req.size;
+    } catch (const vk::SystemError& e) {
+        ctx.rethrow_vulkan_error(e, "creating a texel buffer of " + std::to_string(bytes) + " bytes");
     }
     ctx.note_allocation(static_cast<int64_t>(allocated_), 1);
 }
 
 TexelBuffer::~TexelBuffer() {
+    if (ctx_->defer_destructions()) {
+        // Work that was abandoned (fence timeout) may still read the buffer: keep it until the
+        // context is destroyed.
+        struct Kept {
+            vk::raii::DeviceMemory memory;
+            vk::raii::Buffer buffer;
+            decltype(views_) views;  // destroyed first
+        };
+        ctx_->defer_destruction(std::make_shared<Kept>(Kept{std::move(memory_), std::move(buffer_), std::move(views_)}));
+    }
     views_.clear();
     if (allocated_) ctx_->note_allocation(-static_cast<int64_t>(allocated_), -1);
 }
@@ -675,14 +856,20 @@ vk::BufferView TexelBuffer::view(vk::Format format, uint64_t texels) {
         throw Error("TexelBuffer: a view of " + std::to_string(texels) + " texels exceeds maxTexelBufferElements (" +
                     std::to_string(ctx_->info().max_texel_buffer_elements) + ")");
     if (texels * texel_bytes > std::max<uint64_t>(16, (size_ + 15) / 16 * 16)) throw Error("TexelBuffer: view larger than the buffer");
-    views_.emplace_back(std::make_pair(format, texels),
-                        vk::raii::BufferView(ctx_->device(), vk::BufferViewCreateInfo({}, *buffer_, format, 0, texels * texel_bytes), ctx_->allocator()));
+    try {
+        views_.emplace_back(std::make_pair(format, texels),
+                            vk::raii::BufferView(ctx_->device(), vk::BufferViewCreateInfo({}, *buffer_, format, 0, texels * texel_bytes),
+                                                 ctx_->allocator()));
+    } catch (const vk::SystemError& e) {
+        ctx_->rethrow_vulkan_error(e, "creating a texel buffer view");
+    }
     return *views_.back().second;
 }
 
 void TexelBuffer::upload(const void* data, uint64_t bytes) {
     if (bytes > size_) throw Error("TexelBuffer::upload: range exceeds the buffer's size");
     if (bytes == 0) return;
+    ctx_->check_usable();
     ++ctx_->host_transfers_;
     if (mapped_) {
         std::memcpy(mapped_, data, bytes);
@@ -706,6 +893,7 @@ void Context::note_allocation(int64_t bytes, int count) {
 void Context::upload(Buffer& dst, uint64_t offset, const void* src, uint64_t bytes) {
     if (offset + bytes > dst.size()) throw Error("upload: range exceeds the buffer's size");
     if (bytes == 0) return;
+    check_usable();
     ++host_transfers_;
     if (dst.mapped()) {
         std::memcpy(static_cast<char*>(dst.mapped()) + offset, src, bytes);
@@ -723,6 +911,7 @@ void Context::upload(Buffer& dst, uint64_t offset, const void* src, uint64_t byt
 void Context::download(const Buffer& src, uint64_t offset, void* dst, uint64_t bytes) {
     if (offset + bytes > src.size()) throw Error("download: range exceeds the buffer's size");
     if (bytes == 0) return;
+    check_usable();
     ++host_transfers_;
     if (src.mapped()) {
         std::memcpy(dst, static_cast<const char*>(src.mapped()) + offset, bytes);
@@ -742,8 +931,18 @@ void Context::transfer(Buffer& staging, const Buffer& buffer, uint64_t offset, u
 }
 
 void Context::transfer(vk::Buffer staging, vk::Buffer buffer, uint64_t offset, uint64_t bytes, bool to_device) {
-    vk::raii::CommandBuffers cbs(device_, vk::CommandBufferAllocateInfo(*transfer_pool_, vk::CommandBufferLevel::ePrimary, 1));
-    auto& cb = cbs[0];
+    check_usable();
+    try {
+        transfer_impl(staging, buffer, offset, bytes, to_device);
+    } catch (const vk::SystemError& e) {
+        rethrow_vulkan_error(e, to_device ? "upload" : "download");
+    }
+}
+
+void Context::transfer_impl(vk::Buffer staging, vk::Buffer buffer, uint64_t offset, uint64_t bytes, bool to_device) {
+    auto cbs = std::make_shared<vk::raii::CommandBuffers>(
+        device_, vk::CommandBufferAllocateInfo(*transfer_pool_, vk::CommandBufferLevel::ePrimary, 1));
+    auto& cb = (*cbs)[0];
     cb.begin(vk::CommandBufferBeginInfo(vk::CommandBufferUsageFlagBits::eOneTimeSubmit));
     // Earlier compute work may have written (or still read) the buffer.
     vk::MemoryBarrier before(vk::AccessFlagBits::eShaderWrite | vk::AccessFlagBits::eTransferWrite,
@@ -759,14 +958,22 @@ void Context::transfer(vk::Buffer staging, vk::Buffer buffer, uint64_t offset, u
     cb.pipelineBarrier(vk::PipelineStageFlagBits::eTransfer,
                        vk::PipelineStageFlagBits::eHost | vk::PipelineStageFlagBits::eComputeShader, {}, after, {}, {});
     cb.end();
-    vk::raii::Fence fence(device_, vk::FenceCreateInfo(), allocator_);
+    auto fence = std::make_shared<vk::raii::Fence>(device_, vk::FenceCreateInfo(), allocator_);
     {
         QueueLock qlock(*this);
         vk::CommandBuffer h = *cb;
-        queue_.submit(vk::SubmitInfo({}, {}, h), *fence);
+        queue_.submit(vk::SubmitInfo({}, {}, h), **fence);
         ++submissions_;
     }
-    if (device_.waitForFences(*fence, true, UINT64_MAX) != vk::Result::eSuccess) throw Error("transfer: fence wait failed");
+    try {
+        wait_fence(**fence, to_device ? "upload" : "download");
+    } catch (...) {
+        // The copy may still be running: its command buffer, fence and staging memory stay alive
+        // until the context is destroyed.
+        defer_destruction(cbs);
+        defer_destruction(fence);
+        throw;
+    }
 }
 
 VKAPI_ATTR VkBool32 VKAPI_CALL Context::debug_callback(VkDebugUtilsMessageSeverityFlagBitsEXT severity,

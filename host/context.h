@@ -16,6 +16,8 @@
 
 #include <vulkan/vulkan_raii.hpp>
 
+#include "vkconv/error.h"
+
 namespace vkconv::host {
 
 class Buffer;
@@ -40,7 +42,39 @@ struct ContextOptions {
     // ignored and replaced. Contexts on a borrowed device use the application's cache instead.
     std::string cache_dir;
     // Called with each validation message (in addition to it being recorded); may be empty.
+    // Also called for messages sent while the context is being destroyed (e.g. the layer's
+    // "object has not been destroyed" reports at vkDestroyDevice).
     std::function<void(const std::string&)> on_validation_message;
+
+    // How long a wait for submitted work may take before it is reported as a hang: the context is
+    // then marked lost (its later calls fail fast with "vkconv context lost: ...").
+    uint64_t fence_timeout_ns = 60'000'000'000ull;
+    // Work bound per submission: a CommandRecorder submits (and waits for) what it has recorded
+    // once it holds this many dispatches, so that no single submission runs long enough to trip a
+    // driver's watchdog. 0: no bound (Model::forward is then one submission).
+    uint32_t max_dispatches_per_submission = 0;
+
+    // Test-only: clamp what the context believes about the device (DeviceInfo), so that the
+    // paths which split work to fit the device's limits run on any device.
+    struct LimitOverrides {
+        std::optional<uint64_t> max_storage_buffer_range;
+        std::optional<uint64_t> max_memory_allocation_size;
+        std::optional<std::array<uint32_t, 3>> max_workgroup_count;
+    } limit_overrides;
+
+    // Test-only fault injection.
+    struct FaultInjection {
+        // vkAllocateMemory reports VK_ERROR_OUT_OF_DEVICE_MEMORY for the allocation whose 1-based
+        // number (Context::allocations_made() + 1 when it is made) is `fail_allocation_number`
+        // (0: none) and, independently, for every allocation of more than
+        // `fail_allocations_above` bytes (0: none). Adjustable at run time with Context::faults().
+        uint64_t fail_allocation_number = 0;
+        uint64_t fail_allocations_above = 0;
+        bool out_of_host_memory = false;  // report VK_ERROR_OUT_OF_HOST_MEMORY instead
+        // The submission whose 1-based number (Context::submissions() + 1 when it is made) is
+        // this (0: none) is submitted, then its fence wait reports VK_ERROR_DEVICE_LOST.
+        uint64_t lose_device_at_submission = 0;
+    } faults;
 };
 
 // What vkconv needs to know about a physical device, in one place.
@@ -116,7 +150,9 @@ public:
     Context(const Context&) = delete;
     Context& operator=(const Context&) = delete;
 
+    // The device's properties (with ContextOptions::limit_overrides applied).
     const DeviceInfo& info() const { return info_; }
+    const ContextOptions& options() const { return options_; }
     const vk::raii::Device& device() const { return device_; }
     const vk::raii::PhysicalDevice& physical_device() const { return physical_device_; }
     const vk::raii::Queue& queue() const { return queue_; }
@@ -195,6 +231,36 @@ public:
     void upload(Buffer& dst, uint64_t offset, const void* src, uint64_t bytes);
     void download(const Buffer& src, uint64_t offset, void* dst, uint64_t bytes);
 
+    // Every device-memory allocation goes through here: refuses sizes above
+    // maxMemoryAllocationSize, and turns VK_ERROR_OUT_OF_{DEVICE,HOST}_MEMORY into a vkconv::Error
+    // naming the size and the memory heap (index and size). `what` says what it is for.
+    vk::raii::DeviceMemory allocate_memory(uint64_t bytes, uint32_t memory_type, const std::string& what);
+
+    // Device loss. After VK_ERROR_DEVICE_LOST, or a fence wait that exceeded
+    // ContextOptions::fence_timeout_ns, the context is lost: check_usable() (called by every
+    // allocation, transfer and submission) throws "vkconv context lost: <reason>" at once.
+    bool lost() const { return lost_.load(); }
+    std::string lost_reason() const;
+    void check_usable() const;
+    // Marks the context lost and returns the error to throw.
+    Error mark_lost(const std::string& reason);
+    // Waits for `fence` (bounded by fence_timeout_ns); a timeout or device loss marks the context
+    // lost and throws. `what` names the work ("forward pass", "upload").
+    void wait_fence(vk::Fence fence, const std::string& what);
+    // Turns a vk::SystemError from a Vulkan call into a vkconv::Error (marking the context lost
+    // on VK_ERROR_DEVICE_LOST); `what` names the call.
+    [[noreturn]] void rethrow_vulkan_error(const vk::SystemError& e, const std::string& what);
+    // Keeps `object` (Vulkan objects that pending GPU work may still use) until the context is
+    // destroyed, where it is released after vkDeviceWaitIdle. Used once the context is lost.
+    void defer_destruction(std::shared_ptr<void> object);
+    // Whether objects must be handed to defer_destruction() rather than destroyed (lost, and not
+    // yet being destroyed).
+    bool defer_destructions() const;
+    // Test-only fault injection, adjustable at run time.
+    ContextOptions::FaultInjection& faults() { return options_.faults; }
+    // Device-memory allocations attempted so far (successful or not).
+    uint64_t allocations_made() const { return allocation_count_.load(); }
+
     // Memory statistics (bytes and allocations currently alive).
     uint64_t live_bytes() const { return live_bytes_.load(); }
     uint64_t live_allocations() const { return live_allocations_.load(); }
@@ -216,6 +282,7 @@ private:
                                                          const VkDebugUtilsMessengerCallbackDataEXT*, void*);
     void transfer(Buffer& staging, const Buffer& buffer, uint64_t offset, uint64_t bytes, bool to_device);
     void transfer(vk::Buffer staging, vk::Buffer buffer, uint64_t offset, uint64_t bytes, bool to_device);
+    void transfer_impl(vk::Buffer staging, vk::Buffer buffer, uint64_t offset, uint64_t bytes, bool to_device);
     friend class TexelBuffer;
 
     void init_device_objects(VkPipelineCache borrowed_cache);
@@ -263,6 +330,13 @@ private:
 
     mutable std::mutex messages_mutex_;
     std::vector<std::string> messages_;
+
+    std::atomic<bool> lost_{false};
+    std::atomic<bool> destroying_{false};
+    mutable std::mutex lost_mutex_;
+    std::string lost_reason_;
+    std::vector<std::shared_ptr<void>> deferred_;  // guarded by lost_mutex_
+    std::atomic<uint64_t> allocation_count_{0};
 };
 
 // A device buffer that can be bound both as a storage buffer and through uniform texel buffer

@@ -25,12 +25,12 @@ layout(std430, binding = 2) readonly buffer Bias { float b[]; };
 layout(std430, binding = 3) writeonly buffer Output { float y[]; };
 
 void main() {
-    const int ox = int(gl_GlobalInvocationID.x);
-    const int oy = int(gl_GlobalInvocationID.y);
+    const int ox = conv_global_xy().x;
+    const int oy = conv_global_xy().y;
     if (ox >= p.OW || oy >= p.OH) return;
     const int M = p.cout_g;
     const int blocks = (M + MT - 1) / MT;
-    const int z = int(gl_WorkGroupID.z) + p.z_base;
+    const int z = conv_workgroup().z;
     const int block = z % blocks;
     const int c = (z / blocks) % p.C;
     const int n = z / (blocks * p.C);
@@ -61,7 +61,7 @@ void main() {
         if (o >= oc_count) break;
         float v = acc[o];
         if (HAS_BIAS) v += b[oc0 + o];
-        if (RELU) v = max(v, 0.0);
+        if (RELU) v = conv_relu(v);
         y[(n * p.K + oc0 + o) * out_plane + oy * p.OW + ox] = v;
     }
 }

@@ -28,10 +28,10 @@ layout(std430, binding = 3) writeonly buffer Output { float y[]; };
 shared float w_tile[OCT * KCHUNK];
 
 void main() {
-    const int ox = int(gl_GlobalInvocationID.x);
-    const int oy = int(gl_GlobalInvocationID.y);
+    const int ox = conv_global_xy().x;
+    const int oy = conv_global_xy().y;
     const int blocks = (p.cout_g + OCT - 1) / OCT;
-    const int z = int(gl_WorkGroupID.z) + p.z_base;
+    const int z = conv_workgroup().z;
     const int block = z % blocks;
     const int g = (z / blocks) % p.groups;
     const int n = z / (blocks * p.groups);
@@ -82,7 +82,7 @@ void main() {
         if (o >= oc_count) break;
         float v = acc[o];
         if (HAS_BIAS) v += b[oc0 + o];
-        if (RELU) v = max(v, 0.0);
+        if (RELU) v = conv_relu(v);
         y[(n * p.K + oc0 + o) * out_plane + oy * p.OW + ox] = v;
     }
 }

@@ -46,10 +46,10 @@ const int CH = SG ? (Q >= 8 ? 1 : 8 / Q) : 1;  // reduction steps per weight fet
 void main() {
     const int LX = int(gl_WorkGroupSize.x);
     const int lx = int(gl_LocalInvocationID.x);
-    const int ox0 = int(gl_WorkGroupID.x) * LX * PX + lx;
-    const int oy = int(gl_GlobalInvocationID.y);
+    const int ox0 = conv_workgroup().x * LX * PX + lx;
+    const int oy = conv_global_xy().y;
     const int blocks = (p.cout_g + OCT - 1) / OCT;
-    const int z = int(gl_WorkGroupID.z) + p.z_base;
+    const int z = conv_workgroup().z;
     const int block = z % blocks;
     const int g = (z / blocks) % p.groups;
     const int n = z / (blocks * p.groups);
@@ -120,7 +120,7 @@ void main() {
                 if (o >= oc_count) break;
                 float r = acc[i * Q + q][c];
                 if (HAS_BIAS) r += b[oc0 + o];
-                if (RELU) r = max(r, 0.0);
+                if (RELU) r = conv_relu(r);
                 y[(n * p.K + oc0 + o) * out_plane + oy * p.OW + ox] = r;
             }
     }

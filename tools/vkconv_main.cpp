@@ -3,6 +3,7 @@
 //   vkconv conv2d --input X.npy ...    one convolution, torch.nn.functional.conv2d's arguments
 //   vkconv run --model M.json ...      a whole model from a JSON description and PyTorch weights
 //   vkconv bench [--rows S4,S5] ...   the performance suite (tools/bench.cpp)
+//   vkconv soak [--iterations N]      leak and stability check (tools/soak.cpp)
 // Every failure is one line on stderr and exit status 1.
 #include <CLI/CLI.hpp>
 
@@ -16,6 +17,7 @@
 #include "vkconv/model_json.h"
 #include "vkconv/vkconv.h"
 #include "bench.h"
+#include "soak.h"
 
 namespace {
 
@@ -206,6 +208,7 @@ int main(int argc, char** argv) {
 
     vkconv::tools::register_bench(app, device);  // `vkconv bench` (tools/bench.cpp)
     vkconv::tools::register_tune(app, device);   // `vkconv tune` (tools/bench.cpp)
+    vkconv::tools::register_soak(app, device);   // `vkconv soak` (tools/soak.cpp)
 
     try {
         app.parse(argc, argv);

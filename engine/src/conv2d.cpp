@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "host/pipeline.h"
+#include "layers_common.h"
 #include "vkconv/error.h"
 
 // Device state of the fast paths; defined before the anonymous namespace so Conv2d can own it.
@@ -63,6 +64,7 @@ struct Conv2dPushConstants {
     int32_t groups, cin_g, cout_g;
     int32_t kh, kw, sh, sw, pad_top, pad_left, dh, dw;
     int32_t z_base;
+    int32_t x_base, y_base;
 };
 
 // Mirror shaders/pack_nc4hw4.comp and shaders/conv2d_packed_params.glsl.
@@ -79,6 +81,19 @@ int env_int(const char* name, int lo, int hi, int def) {
     if (!e || !*e) return def;
     const int v = std::atoi(e);
     return v >= lo && v <= hi ? v : def;
+}
+
+// Every conv2d dispatch goes through here: the (gx, gy, gz) grid is split so that no dispatch
+// exceeds maxComputeWorkGroupCount along any axis; each piece gets its first workgroup in
+// x_base / y_base / z_base (the shaders add them to gl_WorkGroupID, see conv2d_params.glsl).
+void dispatch_conv(Context& ctx, CommandRecorder& rec, const host::ComputePipeline& pipeline,
+                   std::span<const host::BufferBinding> bindings, Conv2dPushConstants pc, int64_t gx, int64_t gy, int64_t gz) {
+    detail::split_dispatch({gx, gy, gz}, detail::workgroup_count_limit(ctx), [&](auto base, auto count) {
+        pc.x_base = base[0];
+        pc.y_base = base[1];
+        pc.z_base = base[2];
+        rec.dispatch(pipeline, bindings, pc, count[0], count[1], count[2]);
+    });
 }
 
 uint32_t pow2_at_least(int64_t v, uint32_t cap) {
@@ -601,6 +616,12 @@ std::string Conv2d::unsupported_reason(Conv2dAlgorithm a, const Shape& input_sha
                 return "the device cannot read R32F and RGBA32F uniform texel buffers and write RGBA32F storage texel buffers";
             if (input_shape.empty()) return plan_packed(params_, nullptr, ctx_->info(), a).reason;
             const auto g = conv2d_geometry(params_, input_shape);
+            // These bind the output, weights and bias whole (no sub-range splitting, unlike
+            // direct_tiled and direct_texel): each must fit maxStorageBufferRange.
+            const uint64_t range = ctx_->info().max_storage_buffer_range;
+            const uint64_t out_bytes = uint64_t(g.n) * params_.out_channels * uint64_t(g.out_h) * uint64_t(g.out_w) * sizeof(float);
+            if (out_bytes > range || uint64_t(params_.weight_numel()) * sizeof(float) > range)
+                return "the output or the weights are larger than maxStorageBufferRange (" + std::to_string(range) + " bytes)";
             // The pack pass reads the input through an R32F texel view of its buffer.
             if (shape_numel(input_shape) >= (int64_t(1) << 31) ||
                 static_cast<uint64_t>(shape_numel(input_shape)) > ctx_->info().max_texel_buffer_elements)
@@ -659,12 +680,23 @@ void Conv2d::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, c
     rec.keep_alive(weight_dev.storage());
     rec.keep_alive(bias_dev.storage());
     const auto& info = ctx_->info();
-    for (const Tensor* t : {&input, &output, &weight_dev})
-        if (t->bytes() > info.max_storage_buffer_range)
-            throw Error("Conv2d: a tensor of shape " + shape_str(t->shape()) + " (" + std::to_string(t->bytes()) +
-                        " bytes) exceeds the device's maxStorageBufferRange (" + std::to_string(info.max_storage_buffer_range) +
-                        " bytes)");
+    if (weight_dev.bytes() > info.max_storage_buffer_range)
+        throw Error("Conv2d: the weight " + shape_str(weight_dev.shape()) + " (" + std::to_string(weight_dev.bytes()) +
+                    " bytes) exceeds the device's maxStorageBufferRange (" + std::to_string(info.max_storage_buffer_range) +
+                    " bytes)");
     if (g.n == 0) return;
+    // maxStorageBufferRange: input and output are bound as sub-ranges of whole images, as many
+    // images per chunk as fit (all of them when the tensors fit); each chunk is its own dispatch.
+    const uint64_t in_image = input.bytes() / static_cast<uint64_t>(g.n);
+    const uint64_t out_image = output.bytes() / static_cast<uint64_t>(g.n);
+    const int64_t chunk = detail::storage_chunk_units(*ctx_, "Conv2d", "image", g.n, {in_image, out_image});
+    auto input_range = [&](int64_t n0, int64_t nc) {
+        return host::BufferBinding(input.buffer().handle(), static_cast<uint64_t>(n0) * in_image, static_cast<uint64_t>(nc) * in_image);
+    };
+    auto output_range = [&](int64_t n0, int64_t nc) {
+        return host::BufferBinding(output.buffer().handle(), static_cast<uint64_t>(n0) * out_image,
+                                   static_cast<uint64_t>(nc) * out_image);
+    };
     const auto& o = params_.options;
     const int cin_g = params_.in_channels / o.groups, cout_g = params_.out_channels / o.groups;
     Conv2dPushConstants pc{};
@@ -693,7 +725,6 @@ void Conv2d::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, c
         record_packed(rec, algorithm, input, output, fuse_relu);
         return;
     }
-    const int64_t max_z = info.max_workgroup_count[2];
     if (algorithm == Conv2dAlgorithm::DirectTexel) {
         // Weights: transformed into [groups][blocks][taps][cin_g][oct] (vec4 texels along oct)
         // once per parameter version.
@@ -725,7 +756,14 @@ void Conv2d::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, c
             f.texel_weights_version = version();
             f.texel_weights_oct = oct;
         }
+        // Input: tensors' buffers are created for storage use only, so the input is copied into a
+        // texel-readable buffer first (one vkCmdCopyBuffer per chunk of images).
+        const uint64_t copy_bytes = static_cast<uint64_t>(chunk) * in_image;
+        if (!f.input_copy || f.input_copy->size() < copy_bytes) {
+            f.input_copy = std::make_shared<host::TexelBuffer>(*ctx_, copy_bytes);
+        }
         rec.keep_alive(f.texel_weights);
+        rec.keep_alive(f.input_copy);
         const uint32_t lx = std::min<uint32_t>(8, info.max_workgroup_size[0]);
         // One row per workgroup on CPU devices (a workgroup runs on one thread: more workgroups
         // balance better); 8 x 8 invocations elsewhere.
@@ -745,17 +783,20 @@ void Conv2d::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, c
         const uint32_t pad_mode = static_cast<uint32_t>(o.padding_mode);
         auto pipeline = ctx_->pipeline("conv2d_texel", {lx, ly, oct, px, pad_mode, o.bias ? 1u : 0u, fuse_relu ? 1u : 0u, sg ? 1u : 0u}, kTypes,
                                        sizeof pc);
-        const host::BufferBinding bindings[] = {
-            input_texel_view(rec, f.input_copy, input),
-            host::BufferBinding(f.texel_weights->view(vk::Format::eR32G32B32A32Sfloat)), bias_dev.buffer(), output.buffer()};
-        const int64_t total_z = g.n * o.groups * blocks;
-        const uint32_t gx = static_cast<uint32_t>((g.out_w + lx * px - 1) / (lx * px));
-        const uint32_t gy = static_cast<uint32_t>((g.out_h + ly - 1) / ly);
-        for (int64_t z0 = 0; z0 < total_z; z0 += max_z) {
-            pc.z_base = static_cast<int32_t>(z0);
-            rec.dispatch(*pipeline, bindings, pc, gx, gy, static_cast<uint32_t>(std::min(max_z, total_z - z0)));
+        const int64_t gx = (g.out_w + lx * px - 1) / (lx * px), gy = (g.out_h + ly - 1) / ly;
+        for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
+            const int64_t nc = std::min(chunk, g.n - n0);
+            rec.copy(input.buffer().handle(), input.buffer().offset() + static_cast<uint64_t>(n0) * in_image, f.input_copy->handle(), 0,
+                     static_cast<uint64_t>(nc) * in_image);
+            rec.barrier();
+            const host::BufferBinding bindings[] = {
+                host::BufferBinding(f.input_copy->view(vk::Format::eR32Sfloat, static_cast<uint64_t>(nc) * in_image / sizeof(float))),
+                host::BufferBinding(f.texel_weights->view(vk::Format::eR32G32B32A32Sfloat)), bias_dev.buffer(),
+                output_range(n0, nc)};
+            pc.N = static_cast<int32_t>(nc);
+            dispatch_conv(*ctx_, rec, *pipeline, bindings, pc, gx, gy, nc * o.groups * blocks);
+            rec.barrier();  // also orders this chunk's reads of input_copy before the next chunk's copy
         }
-        rec.barrier();
         return;
     }
 
@@ -778,14 +819,12 @@ void Conv2d::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, c
         blocks = (cout_g + oct - 1) / oct;
     }
     const int64_t groups_per_image = algorithm == Conv2dAlgorithm::Depthwise ? params_.in_channels : o.groups;
-    const int64_t total_z = g.n * groups_per_image * blocks;
-    const uint32_t gx = static_cast<uint32_t>((g.out_w + TW - 1) / TW);
-    const uint32_t gy = static_cast<uint32_t>((g.out_h + TH - 1) / TH);
-    const host::BufferBinding bindings[] = {input.buffer(), weight_dev.buffer(), bias_dev.buffer(), output.buffer()};
-    // Split along z so that no dispatch exceeds maxComputeWorkGroupCount[2].
-    for (int64_t z0 = 0; z0 < total_z; z0 += max_z) {
-        pc.z_base = static_cast<int32_t>(z0);
-        rec.dispatch(*pipeline, bindings, pc, gx, gy, static_cast<uint32_t>(std::min(max_z, total_z - z0)));
+    const int64_t gx = (g.out_w + TW - 1) / TW, gy = (g.out_h + TH - 1) / TH;
+    for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
+        const int64_t nc = std::min(chunk, g.n - n0);
+        const host::BufferBinding bindings[] = {input_range(n0, nc), weight_dev.buffer(), bias_dev.buffer(), output_range(n0, nc)};
+        pc.N = static_cast<int32_t>(nc);
+        dispatch_conv(*ctx_, rec, *pipeline, bindings, pc, gx, gy, nc * groups_per_image * blocks);
     }
     rec.barrier();
 }

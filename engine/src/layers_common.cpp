@@ -4,6 +4,7 @@
 #include <atomic>
 #include <charconv>
 #include <cmath>
+#include <numeric>
 
 #include "vkconv/error.h"
 #include "vkconv/layers.h"
@@ -76,6 +77,32 @@ std::array<uint32_t, 3> workgroup_count_limit(const Context& ctx) {
     return l;
 }
 
+int64_t storage_chunk_units(const Context& ctx, const std::string& who, const char* unit, int64_t units,
+                            std::initializer_list<uint64_t> unit_bytes) {
+    const uint64_t range = ctx.info().max_storage_buffer_range;
+    const uint64_t align = std::max<uint64_t>(1, ctx.info().min_storage_buffer_offset_alignment);
+    if (units <= 0) return std::max<int64_t>(units, 1);
+    uint64_t fit = static_cast<uint64_t>(units), step = 1, largest = 0;
+    bool all_fit = true;
+    for (uint64_t b : unit_bytes) {
+        if (b == 0) continue;
+        largest = std::max(largest, b);
+        all_fit = all_fit && b * static_cast<uint64_t>(units) <= range;
+        fit = std::min(fit, range / b);
+        const uint64_t need = align / std::gcd(b, align);  // units per aligned offset step
+        step = std::lcm(step, need);
+    }
+    if (all_fit) return units;
+    const uint64_t chunk = fit / step * step;
+    if (chunk == 0)
+        throw Error(who + ": a tensor of " + std::to_string(largest * static_cast<uint64_t>(units)) +
+                    " bytes exceeds the device's maxStorageBufferRange (" + std::to_string(range) +
+                    " bytes), and it cannot be bound in slices: one " + unit + " is " + std::to_string(largest) +
+                    " bytes and a slice must start at a multiple of minStorageBufferOffsetAlignment (" + std::to_string(align) +
+                    " bytes), i.e. hold a multiple of " + std::to_string(step) + " " + unit + "s");
+    return static_cast<int64_t>(chunk);
+}
+
 void check_buffer_range(const Layer& layer, const Tensor& t) {
     const auto range = layer.context().info().max_storage_buffer_range;
     if (t.bytes() > range)
@@ -83,9 +110,13 @@ void check_buffer_range(const Layer& layer, const Tensor& t) {
                     " bytes) exceeds the device's maxStorageBufferRange (" + std::to_string(range) + " bytes)");
 }
 
-void check_output(const Layer& layer, const Tensor& output, const Shape& expected) {
+void check_output_shape(const Layer& layer, const Tensor& output, const Shape& expected) {
     if (output.shape() != expected)
         throw Error(layer.type() + ": output tensor has shape " + shape_str(output.shape()) + ", expected " + shape_str(expected));
+}
+
+void check_output(const Layer& layer, const Tensor& output, const Shape& expected) {
+    check_output_shape(layer, output, expected);
     check_buffer_range(layer, output);
 }
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <initializer_list>
 #include <cstdint>
 #include <string>
 
@@ -43,8 +44,18 @@ void split_dispatch(std::array<int64_t, 3> groups, std::array<uint32_t, 3> limit
             }
 }
 
+// maxStorageBufferRange: how many consecutive units (images, planes, rows) of the tensors a
+// layer binds can be bound at once, each tensor as a sub-range starting at a multiple of
+// minStorageBufferOffsetAlignment. `unit_bytes` holds one unit's bytes in each such tensor;
+// returns `units` when whole tensors fit, else the largest chunk that fits; throws (naming
+// maxStorageBufferRange, the sizes and `unit`) when not even one unit can be bound alone.
+int64_t storage_chunk_units(const Context& ctx, const std::string& who, const char* unit, int64_t units,
+                            std::initializer_list<uint64_t> unit_bytes);
+
 // Throws unless `output` has shape `expected` and every tensor fits maxStorageBufferRange.
 void check_output(const Layer& layer, const Tensor& output, const Shape& expected);
+// The shape check alone (layers that split what exceeds maxStorageBufferRange).
+void check_output_shape(const Layer& layer, const Tensor& output, const Shape& expected);
 void check_buffer_range(const Layer& layer, const Tensor& t);
 
 // Throws unless the host data has as many values as the shape needs (reference inputs).

@@ -20,19 +20,34 @@ constexpr uint32_t kItems = 4;           // elements per invocation
 constexpr uint32_t kBlock = 64 * kItems;  // elements per workgroup
 
 // Records y = op(a, b, c) over all of y's elements and a barrier. b and c may repeat a where
-// the op does not read them.
-void record_elementwise(Context& ctx, CommandRecorder& rec, ElementwiseOp op, bool relu, const Tensor& a,
-                        const Tensor& b, const Tensor& c, const Tensor& y, uint32_t inner = 1, uint32_t channels = 1) {
+// the op does not read them. Tensors larger than maxStorageBufferRange are processed in chunks
+// bound as sub-ranges (whole images for the affine op, whose channel index restarts per image).
+void record_elementwise(Context& ctx, CommandRecorder& rec, const std::string& who, ElementwiseOp op, bool relu,
+                        const Tensor& a, const Tensor& b, const Tensor& c, const Tensor& y, uint32_t inner = 1,
+                        uint32_t channels = 1) {
     const int64_t n = y.numel();
     if (n == 0) return;
     const auto pipeline = ctx.pipeline("elementwise", {op, relu ? 1u : 0u, kItems}, 4, sizeof(ElementwisePushConstants));
-    ElementwisePushConstants pc{static_cast<uint32_t>(n), 0, inner, channels};
-    const host::BufferBinding bindings[] = {a.buffer(), b.buffer(), c.buffer(), y.buffer()};
-    const int64_t blocks = (n + kBlock - 1) / kBlock;
-    detail::split_dispatch({blocks, 1, 1}, detail::workgroup_count_limit(ctx), [&](auto base, auto count) {
-        pc.group_base = static_cast<uint32_t>(base[0]);
-        rec.dispatch(*pipeline, bindings, pc, count[0], 1, 1);
-    });
+    const int64_t unit = op == OpAffine ? int64_t(inner) * channels : 1;
+    const int64_t units = n / unit;
+    const int64_t chunk = detail::storage_chunk_units(ctx, who, op == OpAffine ? "image" : "element", units,
+                                                      {static_cast<uint64_t>(unit) * sizeof(float)});
+    for (int64_t u0 = 0; u0 < units; u0 += chunk) {
+        const int64_t count = std::min(chunk, units - u0) * unit;
+        const uint64_t offset = static_cast<uint64_t>(u0 * unit) * sizeof(float), bytes = static_cast<uint64_t>(count) * sizeof(float);
+        const host::BufferBinding a_range(a.buffer().handle(), offset, bytes);
+        const host::BufferBinding y_range(y.buffer().handle(), offset, bytes);
+        const host::BufferBinding b_range = op == OpAdd ? host::BufferBinding(b.buffer().handle(), offset, bytes)
+                                            : op == OpAffine ? host::BufferBinding(b.buffer()) : a_range;
+        const host::BufferBinding c_range = op == OpAffine ? host::BufferBinding(c.buffer()) : a_range;
+        ElementwisePushConstants pc{static_cast<uint32_t>(count), 0, inner, channels};
+        const host::BufferBinding bindings[] = {a_range, b_range, c_range, y_range};
+        const int64_t blocks = (count + kBlock - 1) / kBlock;
+        detail::split_dispatch({blocks, 1, 1}, detail::workgroup_count_limit(ctx), [&](auto base, auto cnt) {
+            pc.group_base = static_cast<uint32_t>(base[0]);
+            rec.dispatch(*pipeline, bindings, pc, cnt[0], 1, 1);
+        });
+    }
     rec.barrier();
 }
 
@@ -50,9 +65,8 @@ Shape ReLU::output_shape(std::span<const Shape> inputs) const {
 
 void ReLU::record(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output) {
     check_input_count(inputs.size());
-    detail::check_output(*this, output, output_shape(inputs[0].shape()));
-    detail::check_buffer_range(*this, inputs[0]);
-    record_elementwise(*ctx_, rec, OpRelu, false, inputs[0], inputs[0], inputs[0], output);
+    detail::check_output_shape(*this, output, output_shape(inputs[0].shape()));
+    record_elementwise(*ctx_, rec, type(), OpRelu, false, inputs[0], inputs[0], inputs[0], output);
 }
 
 std::vector<float> ReLU::reference(std::span<const Shape> shapes, std::span<const std::vector<float>> inputs) const {
@@ -89,9 +103,8 @@ void Add::record(CommandRecorder& rec, std::span<const Tensor> inputs, const Ten
 void Add::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output, bool relu) {
     check_input_count(inputs.size());
     const Shape shapes[] = {inputs[0].shape(), inputs[1].shape()};
-    detail::check_output(*this, output, output_shape(shapes));
-    for (const auto& t : inputs) detail::check_buffer_range(*this, t);
-    record_elementwise(*ctx_, rec, OpAdd, relu, inputs[0], inputs[1], inputs[0], output);
+    detail::check_output_shape(*this, output, output_shape(shapes));
+    record_elementwise(*ctx_, rec, type(), OpAdd, relu, inputs[0], inputs[1], inputs[0], output);
 }
 
 std::vector<float> Add::reference(std::span<const Shape> shapes, std::span<const std::vector<float>> inputs) const {
@@ -173,8 +186,7 @@ Shape BatchNorm2d::output_shape(std::span<const Shape> inputs) const {
 void BatchNorm2d::record(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output) {
     check_input_count(inputs.size());
     const Tensor& x = inputs[0];
-    detail::check_output(*this, output, output_shape(x.shape()));
-    detail::check_buffer_range(*this, x);
+    detail::check_output_shape(*this, output, output_shape(x.shape()));
     if (output.numel() == 0) return;
     if (!scale_dev_.defined() || folded_version_ != version()) {
         const auto [scale, shift] = scale_shift();
@@ -185,7 +197,7 @@ void BatchNorm2d::record(CommandRecorder& rec, std::span<const Tensor> inputs, c
     rec.keep_alive(scale_dev_.storage());
     rec.keep_alive(shift_dev_.storage());
     const auto& s = x.shape();
-    record_elementwise(*ctx_, rec, OpAffine, false, x, scale_dev_, shift_dev_, output, static_cast<uint32_t>(s[2] * s[3]),
+    record_elementwise(*ctx_, rec, type(), OpAffine, false, x, scale_dev_, shift_dev_, output, static_cast<uint32_t>(s[2] * s[3]),
                        static_cast<uint32_t>(num_features_));
 }
 

@@ -107,7 +107,7 @@ PoolGeometry pool_geometry(const std::string& who, const Shape& shape, Pair k, P
     return g;
 }
 
-void record_pool(Context& ctx, CommandRecorder& rec, const PoolGeometry& g, const Tensor& in, const Tensor& out,
+void record_pool(Context& ctx, CommandRecorder& rec, const std::string& who, const PoolGeometry& g, const Tensor& in, const Tensor& out,
                  uint32_t mode, bool count_include_pad, std::optional<int> divisor, Pair k, Pair s, Pair pad, Pair d) {
     if (out.numel() == 0) return;
     const auto pipeline = ctx.pipeline("pool2d", {mode, count_include_pad ? 1u : 0u, divisor ? 1u : 0u}, 2,
@@ -126,14 +126,24 @@ void record_pool(Context& ctx, CommandRecorder& rec, const PoolGeometry& g, cons
     pc.dh = d.h;
     pc.dw = d.w;
     pc.divisor = divisor.value_or(1);
-    const host::BufferBinding bindings[] = {in.buffer(), out.buffer()};
-    const std::array<int64_t, 3> groups{(g.ow + kTile - 1) / kTile, (g.oh + kTile - 1) / kTile, g.in.planes};
-    detail::split_dispatch(groups, detail::workgroup_count_limit(ctx), [&](auto base, auto count) {
-        pc.x_base = base[0];
-        pc.y_base = base[1];
-        pc.z_base = base[2];
-        rec.dispatch(*pipeline, bindings, pc, count[0], count[1], count[2]);
-    });
+    // Tensors larger than maxStorageBufferRange: chunks of whole planes bound as sub-ranges.
+    const uint64_t in_plane = static_cast<uint64_t>(g.in.h * g.in.w) * sizeof(float);
+    const uint64_t out_plane = static_cast<uint64_t>(g.oh * g.ow) * sizeof(float);
+    const int64_t chunk = detail::storage_chunk_units(ctx, who, "plane", g.in.planes, {in_plane, out_plane});
+    for (int64_t p0 = 0; p0 < g.in.planes; p0 += chunk) {
+        const int64_t pc_planes = std::min(chunk, g.in.planes - p0);
+        const host::BufferBinding bindings[] = {
+            host::BufferBinding(in.buffer().handle(), static_cast<uint64_t>(p0) * in_plane, static_cast<uint64_t>(pc_planes) * in_plane),
+            host::BufferBinding(out.buffer().handle(), static_cast<uint64_t>(p0) * out_plane,
+                                static_cast<uint64_t>(pc_planes) * out_plane)};
+        const std::array<int64_t, 3> groups{(g.ow + kTile - 1) / kTile, (g.oh + kTile - 1) / kTile, pc_planes};
+        detail::split_dispatch(groups, detail::workgroup_count_limit(ctx), [&](auto base, auto count) {
+            pc.x_base = base[0];
+            pc.y_base = base[1];
+            pc.z_base = base[2];
+            rec.dispatch(*pipeline, bindings, pc, count[0], count[1], count[2]);
+        });
+    }
     rec.barrier();
 }
 
@@ -161,9 +171,8 @@ Shape MaxPool2d::output_shape(std::span<const Shape> inputs) const {
 void MaxPool2d::record(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output) {
     check_input_count(inputs.size());
     const auto g = pool_geometry(type(), inputs[0].shape(), kernel_, stride_, padding_, dilation_, ceil_mode_);
-    detail::check_output(*this, output, g.out_shape);
-    detail::check_buffer_range(*this, inputs[0]);
-    record_pool(*ctx_, rec, g, inputs[0], output, 0, false, {}, kernel_, stride_, padding_, dilation_);
+    detail::check_output_shape(*this, output, g.out_shape);
+    record_pool(*ctx_, rec, type(), g, inputs[0], output, 0, false, {}, kernel_, stride_, padding_, dilation_);
 }
 
 std::vector<float> MaxPool2d::reference(std::span<const Shape> shapes, std::span<const std::vector<float>> inputs) const {
@@ -218,9 +227,8 @@ Shape AvgPool2d::output_shape(std::span<const Shape> inputs) const {
 void AvgPool2d::record(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output) {
     check_input_count(inputs.size());
     const auto g = pool_geometry(type(), inputs[0].shape(), kernel_, stride_, padding_, 1, ceil_mode_);
-    detail::check_output(*this, output, g.out_shape);
-    detail::check_buffer_range(*this, inputs[0]);
-    record_pool(*ctx_, rec, g, inputs[0], output, 1, count_include_pad_, divisor_override_, kernel_, stride_, padding_, 1);
+    detail::check_output_shape(*this, output, g.out_shape);
+    record_pool(*ctx_, rec, type(), g, inputs[0], output, 1, count_include_pad_, divisor_override_, kernel_, stride_, padding_, 1);
 }
 
 std::vector<float> AvgPool2d::reference(std::span<const Shape> shapes, std::span<const std::vector<float>> inputs) const {

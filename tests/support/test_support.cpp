@@ -4,31 +4,99 @@
 #include <cstdlib>
 #include <fstream>
 #include <sys/wait.h>
+#include <unistd.h>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <sstream>
 
 namespace vkconv::test {
 
-Context& context() {
-    static std::unique_ptr<Context> ctx = [] {
+namespace {
+
+// Messages the validation layer sends while a shared context is destroyed (e.g. "VkBuffer ...
+// has not been destroyed" at vkDestroyDevice): collected here, which outlives the contexts.
+std::mutex g_teardown_mutex;
+std::vector<std::string> g_teardown_messages;
+bool g_tearing_down = false;
+
+std::unique_ptr<Context>& shared_context_slot(bool staging) {
+    static std::unique_ptr<Context> contexts[2];
+    return contexts[staging ? 1 : 0];
+}
+
+std::unique_ptr<Context>& shared_context(bool staging) {
+    auto& ctx = shared_context_slot(staging);
+    if (!ctx) {
         ContextOptions o;
         o.validation = true;
         o.sync_validation = true;
-        return std::make_unique<Context>(o);
-    }();
+        o.force_staging = staging;
+        // The tests' own cache directory: a user's `vkconv tune` results must not change which
+        // algorithm Auto picks under test.
+        o.cache_dir = VKCONV_TEST_CACHE_DIR;
+        o.on_validation_message = [](const std::string& m) {
+            std::lock_guard lock(g_teardown_mutex);
+            if (g_tearing_down) g_teardown_messages.push_back(m);
+        };
+        ctx = std::make_unique<Context>(o);
+    }
+    return ctx;
+}
+
+// Destroys the shared contexts before the test program ends and fails it on anything the
+// validation layer reported while they were destroyed (leaked Vulkan objects).
+class ContextEnvironment : public ::testing::Environment {
+public:
+    void TearDown() override {
+        {
+            std::lock_guard lock(g_teardown_mutex);
+            g_tearing_down = true;
+        }
+        shared_context_slot(false).reset();  // (never creates one)
+        shared_context_slot(true).reset();
+        std::lock_guard lock(g_teardown_mutex);
+        for (const auto& m : g_teardown_messages) ADD_FAILURE() << "at context destruction: " << m;
+        g_teardown_messages.clear();
+        g_tearing_down = false;
+    }
+};
+[[maybe_unused]] ::testing::Environment* const g_environment = ::testing::AddGlobalTestEnvironment(new ContextEnvironment);
+
+}  // namespace
+
+Context& context() {
+    auto& ctx = shared_context(false);
     return *ctx;
 }
 
 Context& staging_context() {
-    static std::unique_ptr<Context> ctx = [] {
-        ContextOptions o;
-        o.validation = true;
-        o.sync_validation = true;
-        o.force_staging = true;
-        return std::make_unique<Context>(o);
-    }();
+    auto& ctx = shared_context(true);
     return *ctx;
+}
+
+OwnedContext::OwnedContext(ContextOptions options)
+    : messages_(std::make_shared<std::vector<std::string>>()), mutex_(std::make_shared<std::mutex>()) {
+    options.validation = true;
+    options.sync_validation = true;
+    if (options.cache_dir.empty()) options.cache_dir = VKCONV_TEST_CACHE_DIR;
+    options.on_validation_message = [m = messages_, mu = mutex_](const std::string& msg) {
+        std::lock_guard lock(*mu);
+        m->push_back(msg);
+    };
+    ctx_ = std::make_unique<Context>(options);
+}
+
+std::vector<std::string> OwnedContext::destroy() {
+    ctx_.reset();
+    std::lock_guard lock(*mutex_);
+    std::vector<std::string> out;
+    out.swap(*messages_);
+    return out;
+}
+
+OwnedContext::~OwnedContext() {
+    for (const auto& m : destroy()) ADD_FAILURE() << "validation (own context): " << m;
 }
 
 namespace {
@@ -51,7 +119,8 @@ void VulkanTest::TearDown() {
 
 CommandResult run_command(const std::string& command) {
     static int counter = 0;
-    const std::string base = ::testing::TempDir() + "/cmd" + std::to_string(counter++);
+    // The pid keeps test processes that ctest runs in parallel from sharing output files.
+    const std::string base = ::testing::TempDir() + "/cmd" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
     const int raw = std::system((command + " >" + base + ".out 2>" + base + ".err").c_str());
     auto slurp = [](const std::string& path) {
         std::ifstream f(path);

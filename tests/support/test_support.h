@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -17,6 +19,27 @@ namespace vkconv::test {
 Context& context();
 // A second context that forces the staging (device-local + copy) path.
 Context& staging_context();
+
+// A context of its own (validation and synchronization validation on, the rest from `options`)
+// for tests that clamp limits or inject faults. Its destructor destroys the context and fails the
+// test on every validation message it received, those sent during destruction included.
+class OwnedContext {
+public:
+    explicit OwnedContext(ContextOptions options = {});
+    ~OwnedContext();
+    OwnedContext(const OwnedContext&) = delete;
+    OwnedContext& operator=(const OwnedContext&) = delete;
+    Context& operator*() const { return *ctx_; }
+    Context* operator->() const { return ctx_.get(); }
+    // Destroys the context now; returns every message it received (and clears them, so the
+    // destructor does not report them again).
+    std::vector<std::string> destroy();
+
+private:
+    std::shared_ptr<std::vector<std::string>> messages_;
+    std::shared_ptr<std::mutex> mutex_;
+    std::unique_ptr<Context> ctx_;
+};
 
 // Base fixture: clears the validation messages before each test and fails it on any message.
 class VulkanTest : public ::testing::Test {
