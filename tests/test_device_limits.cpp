@@ -311,7 +311,10 @@ TEST(ClampedModel, SimpleCnnMatchesUnclampedAndReference) {
     const auto got = m->forward(Tensor::from_host(*ctx, shape, x)).to_host();
     EXPECT_GT(m->last_forward_stats().dispatches, plain_dispatches);
     EXPECT_EQ(m->last_forward_stats().submissions, 1u);
-    EXPECT_TRUE(test::all_close(got, plain, 0.0f));
+    // Not bit-identical: under the clamps Auto cannot use the packed fast paths (they bind whole
+    // tensors and do not split storage ranges), so the convolutions sum in another order. Equal
+    // within fp32 summation error (relative 1e-5 of the output's scale).
+    EXPECT_TRUE(test::all_close(got, plain, 1e-5f * max_abs(plain)));
     const auto want = m->reference_forward(shape, x);
     EXPECT_TRUE(test::all_close(got, want, 1e-4f * max_abs(want)));
 }

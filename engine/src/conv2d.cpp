@@ -672,6 +672,11 @@ void Conv2d::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, c
     check_input_count(inputs.size());
     const Tensor& input = inputs[0];
     const auto g = conv2d_geometry(params_, input.shape());
+    // The recording holds the tensors it reads and writes (and their texel views): work that is
+    // abandoned (device loss, fence timeout) or pending in an application's command buffer must
+    // not see them destroyed under it.
+    rec.keep_alive(input.storage());
+    rec.keep_alive(output.storage());
     const Shape expected = conv2d_output_shape(params_, input.shape());
     if (output.shape() != expected)
         throw Error("Conv2d: output tensor has shape " + shape_str(output.shape()) + ", expected " + shape_str(expected));
