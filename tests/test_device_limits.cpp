@@ -282,32 +282,17 @@ TEST(MemoryAllocationSize, LargerTensorsAreRefusedAndTheContextGoesOn) {
 
 // ---- a whole model under every clamp at once -----------------------------------------------
 
-std::unique_ptr<Model> simple_cnn(Context& ctx) {
-    auto m = std::make_unique<Model>(ctx, "SimpleCNN");
-    const int channels[] = {3, 16, 32, 64};
-    for (int b = 1; b <= 3; ++b) {
-        const std::string i = std::to_string(b);
-        m->add("conv" + i, std::make_unique<Conv2d>(ctx, channels[b - 1], channels[b], 3, Conv2dOptions{.padding = 1}));
-        m->add("relu" + i, std::make_unique<ReLU>(ctx));
-        m->add("pool" + i, std::make_unique<MaxPool2d>(ctx, 2));
-    }
-    m->add("flatten", std::make_unique<Flatten>(ctx));
-    m->add("fc1", std::make_unique<Linear>(ctx, 64 * 4 * 4, 10));
-    m->reset_parameters(11);
-    return m;
-}
-
 TEST(ClampedModel, SimpleCnnMatchesUnclampedAndReference) {
     const Shape shape{5, 3, 32, 32};
     const auto x = test::random_values(static_cast<size_t>(shape_numel(shape)), 9);
-    auto plain_model = simple_cnn(test::context());
+    auto plain_model = make_simple_cnn(test::context(), 11);
     const auto plain = plain_model->forward(Tensor::from_host(test::context(), shape, x)).to_host();
     const uint32_t plain_dispatches = plain_model->last_forward_stats().dispatches;
     ContextOptions o;
     o.limit_overrides.max_storage_buffer_range = 2 * 65536;  // conv1's output: 64 KiB per image
     o.limit_overrides.max_workgroup_count = std::array<uint32_t, 3>{3, 3, 5};
     OwnedContext ctx(o);
-    auto m = simple_cnn(*ctx);
+    auto m = make_simple_cnn(*ctx, 11);
     const auto got = m->forward(Tensor::from_host(*ctx, shape, x)).to_host();
     EXPECT_GT(m->last_forward_stats().dispatches, plain_dispatches);
     EXPECT_EQ(m->last_forward_stats().submissions, 1u);

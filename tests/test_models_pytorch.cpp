@@ -269,6 +269,16 @@ TEST_F(SimpleCnnPyTorch, NpyDirectoryWeightsMatchSafetensors) {
     check_against_torch(*from_npy.model, cases, "npy weights");
 }
 
+TEST_F(SimpleCnnPyTorch, EngineFactoryLoadsTheTutorialStateDict) {
+    // make_simple_cnn (used by the sample, the benchmark, the soak) is the same network: the
+    // tutorial's state_dict loads by name and the outputs match PyTorch's.
+    const json e = manifest_entry("simple_cnn");
+    auto m = make_simple_cnn(test::context(), 5);
+    m->load_weights(kDir + "simple_cnn/model.safetensors");
+    check_against_torch(*m, load_cases(e), "make_simple_cnn");
+    EXPECT_NEAR(simple_cnn_gflop(1), 2e-9 * (16 * 1024 * 27 + 32 * 256 * 144 + 64 * 64 * 288 + 10240), 1e-12);
+}
+
 TEST_F(SimpleCnnPyTorch, ReusedPoolModuleBecomesThreeLayers) {
     ModelDescription d = load_model_json(test::context(), kDir + "simple_cnn/model.json");
     std::vector<std::string> pools;

@@ -85,30 +85,6 @@ double conv_gflop(const Conv2dParams& p, const Shape& input) {
            p.kernel.h * p.kernel.w * 1e-9;
 }
 
-std::unique_ptr<Model> simple_cnn(Context& ctx) {
-    // As samples/simple_cnn/main.cpp builds it.
-    auto m = std::make_unique<Model>(ctx, "SimpleCNN");
-    const int channels[] = {3, 16, 32, 64};
-    for (int b = 1; b <= 3; ++b) {
-        const std::string i = std::to_string(b);
-        m->add("conv" + i, std::make_unique<Conv2d>(ctx, channels[b - 1], channels[b], 3, Conv2dOptions{.padding = 1}));
-        m->add("relu" + i, std::make_unique<ReLU>(ctx));
-        m->add("pool" + i, std::make_unique<MaxPool2d>(ctx, 2));
-    }
-    m->add("flatten", std::make_unique<Flatten>(ctx));
-    m->add("fc1", std::make_unique<Linear>(ctx, 64 * 4 * 4, 10));
-    return m;
-}
-
-double simple_cnn_gflop(int64_t batch) {
-    double g = 0;
-    const int channels[] = {3, 16, 32, 64};
-    int64_t hw = 32;
-    for (int b = 0; b < 3; ++b, hw /= 2) g += 2.0 * batch * channels[b + 1] * hw * hw * channels[b] * 9;
-    g += 2.0 * batch * 1024 * 10;
-    return g * 1e-9;
-}
-
 struct Stats {
     double median = -1, min = -1, max = -1, q1 = -1, q3 = -1;
 };
@@ -201,8 +177,7 @@ RowResult run_row(Context& ctx, const RowSpec& spec, const BenchArgs& a) {
     r.spec = spec;
     const uint64_t seed = 1234;
     if (spec.model) {
-        auto model = simple_cnn(ctx);
-        model->reset_parameters(seed);
+        auto model = make_simple_cnn(ctx, seed);
         const auto x = Tensor::from_host(ctx, spec.input, std::vector<float>(static_cast<size_t>(shape_numel(spec.input)), 0.5f));
         const Tensor y(ctx, model->output_shape(spec.input));
         r.algorithm = "model:";

@@ -48,27 +48,11 @@ long rss_kib() {
     return -1;
 }
 
-std::unique_ptr<Model> simple_cnn(Context& ctx) {
-    // As samples/simple_cnn/main.cpp builds it.
-    auto m = std::make_unique<Model>(ctx, "SimpleCNN");
-    const int channels[] = {3, 16, 32, 64};
-    for (int b = 1; b <= 3; ++b) {
-        const std::string i = std::to_string(b);
-        m->add("conv" + i, std::make_unique<Conv2d>(ctx, channels[b - 1], channels[b], 3, Conv2dOptions{.padding = 1}));
-        m->add("relu" + i, std::make_unique<ReLU>(ctx));
-        m->add("pool" + i, std::make_unique<MaxPool2d>(ctx, 2));
-    }
-    m->add("flatten", std::make_unique<Flatten>(ctx));
-    m->add("fc1", std::make_unique<Linear>(ctx, 64 * 4 * 4, 10));
-    m->reset_parameters(1);
-    return m;
-}
-
 int cmd_soak(const SoakArgs& a, const std::string& device) {
     ContextOptions o;
     o.device = device;
     Context ctx(o);
-    auto model = simple_cnn(ctx);
+    auto model = make_simple_cnn(ctx);
     const int batches[2] = {1, a.large_batch};
     std::vector<float> inputs[2], first[2];
     for (int b = 0; b < 2; ++b) {

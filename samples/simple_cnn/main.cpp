@@ -10,18 +10,6 @@ int main(int argc, char** argv) {
     s.title = "SimpleCNN";
     s.class_names = {"plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"};
     s.feature_layers = {"conv1", "conv2", "conv3"};
-    s.build = [](Context& ctx) {
-        auto m = std::make_unique<Model>(ctx, "SimpleCNN");
-        const int channels[] = {3, 16, 32, 64};
-        for (int b = 1; b <= 3; ++b) {
-            const std::string i = std::to_string(b);
-            m->add("conv" + i, std::make_unique<Conv2d>(ctx, channels[b - 1], channels[b], 3, Conv2dOptions{.padding = 1}));
-            m->add("relu" + i, std::make_unique<ReLU>(ctx));
-            m->add("pool" + i, std::make_unique<MaxPool2d>(ctx, 2));
-        }
-        m->add("flatten", std::make_unique<Flatten>(ctx));
-        m->add("fc1", std::make_unique<Linear>(ctx, 64 * 4 * 4, 10));
-        return m;
-    };
+    s.build = [](Context& ctx) { return make_simple_cnn(ctx); };
     return samples::run_classifier_sample(s, argc, argv);
 }

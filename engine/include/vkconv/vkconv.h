@@ -11,4 +11,5 @@
 #include "vkconv/model.h"
 #include "vkconv/npy.h"
 #include "vkconv/safetensors.h"
+#include "vkconv/simple_cnn.h"
 #include "vkconv/tuning.h"
