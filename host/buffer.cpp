@@ -76,12 +76,12 @@ Buffer::Buffer(Buffer&& o) noexcept
 
 vk::BufferView Buffer::view(vk::Format format, uint64_t texels) const {
     if (!texel_views_) throw Error("Buffer::view: the buffer was made without uniform-texel-buffer usage");
+    const uint64_t texel_bytes = format == vk::Format::eR32G32B32A32Sfloat ? 16 : format == vk::Format::eR32Sfloat ? 4 : 0;
+    if (texel_bytes == 0) throw Error("Buffer::view: unsupported view format " + vk::to_string(format));
+    texels = std::max<uint64_t>(texels, 1);  // before the look-up, so that the key is what was made
     std::lock_guard lock(*views_mutex_);
     for (const auto& [k, v] : views_)
         if (k.first == format && k.second == texels) return *v;
-    const uint64_t texel_bytes = format == vk::Format::eR32G32B32A32Sfloat ? 16 : format == vk::Format::eR32Sfloat ? 4 : 0;
-    if (texel_bytes == 0) throw Error("Buffer::view: unsupported view format " + vk::to_string(format));
-    texels = std::max<uint64_t>(texels, 1);
     if (texels > ctx_->info().max_texel_buffer_elements)
         throw Error("Buffer::view: a view of " + std::to_string(texels) + " texels exceeds maxTexelBufferElements (" +
                     std::to_string(ctx_->info().max_texel_buffer_elements) + ")");

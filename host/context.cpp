@@ -847,11 +847,13 @@ TexelBuffer::~TexelBuffer() {
 }
 
 vk::BufferView TexelBuffer::view(vk::Format format, uint64_t texels) {
-    for (const auto& [k, v] : views_)
-        if (k.first == format && k.second == texels) return *v;
     const uint64_t texel_bytes = format == vk::Format::eR32G32B32A32Sfloat ? 16 : format == vk::Format::eR32Sfloat ? 4 : 0;
     if (texel_bytes == 0) throw Error("TexelBuffer: unsupported view format " + vk::to_string(format));
+    // "Whole buffer" is resolved before the look-up: keyed by 0, every call made a new view that
+    // lived as long as the buffer (about 1 KiB per forward pass, found by heaptrack on the soak).
     if (texels == 0) texels = std::max<uint64_t>(1, size_ / texel_bytes);
+    for (const auto& [k, v] : views_)
+        if (k.first == format && k.second == texels) return *v;
     if (texels > ctx_->info().max_texel_buffer_elements)
         throw Error("TexelBuffer: a view of " + std::to_string(texels) + " texels exceeds maxTexelBufferElements (" +
                     std::to_string(ctx_->info().max_texel_buffer_elements) + ")");

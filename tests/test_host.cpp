@@ -89,6 +89,23 @@ TEST_F(HostTest, MemoryIsReturnedWhenTensorsGo) {
     EXPECT_EQ(ctx.live_allocations(), count);
 }
 
+TEST_F(HostTest, TexelViewsAreMadeOncePerFormatAndSize) {
+    // Layers ask for their views on every recording; a new view each time grows host memory per
+    // forward pass (the soak found one: "whole buffer" views were never found again).
+    Context& ctx = test::context();
+    host::TexelBuffer tb(ctx, 4096);
+    const vk::BufferView whole = tb.view(vk::Format::eR32G32B32A32Sfloat);
+    EXPECT_EQ(tb.view(vk::Format::eR32G32B32A32Sfloat), whole);
+    EXPECT_EQ(tb.view(vk::Format::eR32G32B32A32Sfloat, 256), whole);  // 4096 bytes = 256 RGBA32F texels
+    EXPECT_NE(tb.view(vk::Format::eR32G32B32A32Sfloat, 16), whole);
+    EXPECT_EQ(tb.view(vk::Format::eR32Sfloat), tb.view(vk::Format::eR32Sfloat, 1024));
+    const Tensor t(ctx, {4, 16});
+    if (t.buffer().texel_views()) {
+        EXPECT_EQ(t.buffer().view(vk::Format::eR32Sfloat, 64), t.buffer().view(vk::Format::eR32Sfloat, 64));
+        EXPECT_EQ(t.buffer().view(vk::Format::eR32Sfloat, 0), t.buffer().view(vk::Format::eR32Sfloat, 1));
+    }
+}
+
 TEST_F(HostTest, TensorErrors) {
     Context& ctx = test::context();
     EXPECT_THROW(Tensor(ctx, {-1, 3}), Error);
