@@ -24,7 +24,7 @@ layout(constant_id = 2) const int TT = 8;   // tiles per invocation
 
 layout(binding = 0) uniform samplerBuffer V;                   // transformed input
 layout(binding = 1) uniform samplerBuffer U;                   // transformed weights
-layout(binding = 2, rgba32f) uniform writeonly imageBuffer M;  // products, summed over channels
+layout(std430, binding = 2) writeonly buffer MOut { vec4 M[]; };  // products, summed over channels
 
 const int Q = OCT / 4;
 
@@ -57,6 +57,6 @@ void main() {
     [[unroll]] for (int j = 0; j < Q; ++j) {
         const int row = (pos * p.KQ + b * Q + j) * p.TP + tg * TT;
         [[unroll]] for (int i = 0; i < TT; ++i)
-            if (tg * TT + i < p.T) imageStore(M, row + i, acc[i * Q + j]);
+            if (tg * TT + i < p.T) M[row + i] = acc[i * Q + j];
     }
 }

@@ -16,7 +16,7 @@ layout(local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
 #include "winograd_params.glsl"
 
 layout(binding = 0) uniform samplerBuffer X;                   // packed input
-layout(binding = 1, rgba32f) uniform writeonly imageBuffer V;  // transformed input
+layout(std430, binding = 1) writeonly buffer VOut { vec4 V[]; };  // transformed input
 
 void main() {
     const int t = linear_invocation();
@@ -46,9 +46,9 @@ void main() {
     const int stride = p.Q4 * p.TP;
     const int o = q * p.TP + t;
     [[unroll]] for (int i = 0; i < 4; ++i) {
-        imageStore(V, o + (i * 4 + 0) * stride, keep * (e[i][0] - e[i][2]));
-        imageStore(V, o + (i * 4 + 1) * stride, keep * (e[i][1] + e[i][2]));
-        imageStore(V, o + (i * 4 + 2) * stride, keep * (e[i][2] - e[i][1]));
-        imageStore(V, o + (i * 4 + 3) * stride, keep * (e[i][1] - e[i][3]));
+        V[o + (i * 4 + 0) * stride] = keep * (e[i][0] - e[i][2]);
+        V[o + (i * 4 + 1) * stride] = keep * (e[i][1] + e[i][2]);
+        V[o + (i * 4 + 2) * stride] = keep * (e[i][2] - e[i][1]);
+        V[o + (i * 4 + 3) * stride] = keep * (e[i][1] - e[i][3]);
     }
 }

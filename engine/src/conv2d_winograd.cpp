@@ -227,19 +227,22 @@ void record_winograd(CommandRecorder& rec, Context& ctx, const Conv2dParams& par
     const auto T = BindingType::UniformTexelBuffer, S = BindingType::StorageBuffer, I = BindingType::StorageTexelBuffer;
     const uint32_t pad_mode = static_cast<uint32_t>(params.options.padding_mode);
 
+    const int skip = env_int("VKCONV_WINOGRAD_SKIP", 0, 15, 0);  // TEMP experiment
     // 1. Pack: NCHW -> NC4HW4, the padding (every mode) materialised, zero past the padded image.
     {
         auto pipe = ctx.pipeline("pack_nc4hw4", {pl.pack_wg, pad_mode, pl.pack_px}, {T, I}, sizeof(PackPushConstants));
         const host::BufferBinding b[] = {input_view, packed};
         auto pk = pl.pack;
-        for (int64_t z0 = 0; z0 < pl.pack_planes; z0 += limit[2]) {
+        for (int64_t z0 = 0; z0 < pl.pack_planes && !(skip & 1); z0 += limit[2]) {
             pk.z_base = static_cast<int32_t>(z0);
             rec.dispatch(*pipe, b, pk, pl.pack_gx, pl.pack_gy, static_cast<uint32_t>(std::min<int64_t>(limit[2], pl.pack_planes - z0)));
         }
         rec.barrier();
     }
+    int pass = 1;
     auto run = [&](const host::ComputePipeline& pipe, std::span<const host::BufferBinding> b, const Grid& grid, int64_t z_total) {
         auto pc = pl.pc;
+        if (skip & (1 << pass++)) return;
         for (int64_t z0 = 0; z0 < z_total; z0 += limit[2]) {
             pc.z_base = static_cast<int32_t>(z0);
             rec.dispatch(pipe, b, pc, grid.gx, grid.gy, static_cast<uint32_t>(std::min<int64_t>(limit[2], z_total - z0)));
@@ -248,14 +251,14 @@ void record_winograd(CommandRecorder& rec, Context& ctx, const Conv2dParams& par
     };
     // 2. V = B^T d B.
     {
-        auto pipe = ctx.pipeline("conv2d_winograd_input", {pl.wg}, {T, I}, sizeof(WinogradPushConstants));
-        const host::BufferBinding b[] = {packed, v};
+        auto pipe = ctx.pipeline("conv2d_winograd_input", {pl.wg}, {T, S}, sizeof(WinogradPushConstants));
+        const host::BufferBinding b[] = {packed, host::BufferBinding(st.v->handle(), 0, static_cast<uint64_t>(pl.v_texels) * 16)};
         run(*pipe, b, pl.in_grid, pl.in_z);
     }
     // 3. M = U V.
     {
-        auto pipe = ctx.pipeline("conv2d_winograd_gemm", {pl.wg, pl.oct, pl.tt}, {T, T, I}, sizeof(WinogradPushConstants));
-        const host::BufferBinding b[] = {v, u, m};
+        auto pipe = ctx.pipeline("conv2d_winograd_gemm", {pl.wg, pl.oct, pl.tt}, {T, T, S}, sizeof(WinogradPushConstants));
+        const host::BufferBinding b[] = {v, u, host::BufferBinding(st.m->handle(), 0, static_cast<uint64_t>(pl.m_texels) * 16)};
         run(*pipe, b, pl.gemm_grid, pl.gemm_z);
     }
     // 4. Y = A^T M A + bias (+ ReLU).
