@@ -7,19 +7,24 @@
 // workgroup count; new weights after a forward. Also: Auto's choice, forcing winograd where it
 // does not apply (the error names the algorithm and the reason), two recordings in one submission.
 //
-// Tolerance. Winograd does not sum the products x * w of the direct convolution: per input channel
-// c it computes U = G g G^T (in double, rounded once to fp32), V = B^T d B (fp32, two levels of
-// one addition each: error <= gamma_2 * (|B^T| |d| |B|)), sums U * V over the C input channels
-// (fp32 FMA, recursive: gamma_C), and transforms back, Y = A^T M A (two levels of two additions:
-// gamma_4). Propagating these (gamma_k = k u / (1 - k u), u = 2^-24) gives per output
-//   |Y_gpu - Y| <= (1 + 2 + C + 4) u * E + O(u^2),  E = sum_c |A^T| (|G| |g_c| |G^T| o |B^T| |d_c| |B|) |A|
-// (o: element-wise), and the bias addition one more u * (|Y| + |b|). E bounds the magnitudes of
-// every intermediate term; it is NOT bounded by the direct sum_taps |x| |w| (the transforms mix
-// taps that cancel exactly: g = (1, 0, 0) and d = (0, 1, 1, 0) give E = 3, direct sum 0), which is
-// why the test computes E itself (abs_winograd below, in double from the same padded patches the
-// shaders read) instead of reusing the direct bound. It then applies the suite's
-// fp32_sum_tolerance convention (2 * (terms + 1) * u * sum + 1e-6) with terms = C + 7 and
-// sum = E + |b|: the factor 2 covers the second-order terms and the final rounding.
+// Tolerance. Winograd F(m x m, 3x3) does not sum the products x * w of the direct convolution:
+// per input channel c it computes U = G g G^T (in double, rounded once to fp32), V = B^T d B (fp32,
+// a row pass and a column pass), sums U * V over the C input channels (fp32 FMA, recursive), and
+// transforms back, Y = A^T M A (a row pass and a column pass), then adds the bias. A pass that
+// forms sum_i a_i x_i from k nonzero coefficients rounds at most k times along any term's path
+// (k - 1 additions, and one product where a_i is not a power of two), so with
+// gamma_r = r u / (1 - r u), u = 2^-24, and E = sum_c |A^T| (|G| |g_c| |G^T| o |B^T| |d_c| |B|) |A|
+// (o: element-wise, |.| element-wise absolute values) the standard forward-error argument gives
+//   |Y_gpu - Y| <= gamma_R * (E + |b|) + O(u^2),  R = 1 (U) + 2 r_B (V) + C (GEMM) + 2 r_A (Y) + 1 (bias)
+// with r_B, r_A the roundings per pass: F(2x2): B^T and A^T rows of 2 and 3 terms with coefficients
+// +-1 (r_B = 1, r_A = 2, R = C + 8); F(4x4): B^T rows of up to 4 terms (the 5s round: at most 3
+// roundings per row), A^T rows of up to 5 terms with powers of two (r_B = 3, r_A = 4, R = C + 16).
+// E bounds every intermediate term but is NOT bounded by the direct sum_taps |x| |w| (the
+// transforms mix taps that cancel exactly: F(2x2) with g = (1, 0, 0) and d = (0, 1, 1, 0) gives
+// E = 3 and a direct sum of 0), so the test computes E itself (abs_winograd, in double from the
+// same padded patches the shaders read) instead of reusing the direct bound, and applies the
+// suite's fp32_sum_tolerance convention, 2 * (terms + 1) * u * sum + 1e-6 with terms + 1 = R and
+// sum = E + |b|: the factor 2 covers the second-order terms, as for the other paths.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -83,66 +88,83 @@ int64_t pad_index(int64_t i, int64_t n, PaddingMode mode) {
     return -1;
 }
 
-// E (see the header) + |bias| per output, in double: for output (oy, ox) in tile (oy / 2, ox / 2)
-// the 4 x 4 patch of the padded input at (2 * ty - pad_top, 2 * tx - pad_left), zero past the
-// padded image (the pack pass's overrun).
+// The output tile of the algorithm under the current knobs: VKCONV_WINOGRAD_TILE (2 or 4; the
+// engine's default, 4, when unset).
+int winograd_tile() {
+    const char* e = std::getenv("VKCONV_WINOGRAD_TILE");
+    return e && std::string(e) == "2" ? 2 : 4;
+}
+
+// E (see the header) + |bias| per output, in double, for F(m x m, 3x3): for an output in tile
+// (ty, tx) the (m + 2) x (m + 2) patch of the padded input at (m ty - pad_top, m tx - pad_left),
+// zero past the padded image (the pack pass's overrun).
 std::vector<float> abs_winograd(const Conv2dParams& p, const Shape& in, std::span<const float> x, std::span<const float> w,
-                                std::span<const float> bias) {
+                                std::span<const float> bias, int mt) {
     const auto g = conv2d_geometry(p, in);
     const int64_t C = p.in_channels, K = p.out_channels;
+    const int a = mt + 2, P = a * a;
     const int64_t PHr = g.h + g.pad_top + g.pad_bottom, PWr = g.w + g.pad_left + g.pad_right;
-    const int64_t TH = (g.out_h + 1) / 2, TW = (g.out_w + 1) / 2;
-    static const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, 0.5, 0.5}, {0, 0, 1}};      // |G|
-    static const double BT[4][4] = {{1, 0, 1, 0}, {0, 1, 1, 0}, {0, 1, 1, 0}, {0, 1, 0, 1}};   // |B^T|
-    static const double AT[2][4] = {{1, 1, 1, 0}, {0, 1, 1, 1}};                               // |A^T|
+    const int64_t TH = (g.out_h + mt - 1) / mt, TW = (g.out_w + mt - 1) / mt;
+    // |G|, |B^T|, |A^T| of F(2x2, 3x3) and F(4x4, 3x3) (points 0, +-1, +-2).
+    static const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, 0.5, 0.5}, {0, 0, 1}};
+    static const double BT2[4][4] = {{1, 0, 1, 0}, {0, 1, 1, 0}, {0, 1, 1, 0}, {0, 1, 0, 1}};
+    static const double AT2[2][4] = {{1, 1, 1, 0}, {0, 1, 1, 1}};
+    static const double G4[6][3] = {{0.25, 0, 0}, {1. / 6, 1. / 6, 1. / 6}, {1. / 6, 1. / 6, 1. / 6},
+                                    {1. / 24, 1. / 12, 1. / 6}, {1. / 24, 1. / 12, 1. / 6}, {0, 0, 1}};
+    static const double BT4[6][6] = {{4, 0, 5, 0, 1, 0}, {0, 4, 4, 1, 1, 0}, {0, 4, 4, 1, 1, 0},
+                                     {0, 2, 1, 2, 1, 0}, {0, 2, 1, 2, 1, 0}, {0, 4, 0, 5, 0, 1}};
+    static const double AT4[4][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, 1, 2, 2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, 1, 8, 8, 1}};
+    auto Gm = [&](int i, int j) { return mt == 4 ? G4[i][j] : G2[i][j]; };
+    auto BT = [&](int i, int j) { return mt == 4 ? BT4[i][j] : BT2[i][j]; };
+    auto AT = [&](int i, int j) { return mt == 4 ? AT4[i][j] : AT2[i][j]; };
     // |U| per (k, c): |G| |g| |G^T|.
-    std::vector<double> U(static_cast<size_t>(K * C * 16));
+    std::vector<double> U(static_cast<size_t>(K * C * P));
     for (int64_t k = 0; k < K; ++k)
         for (int64_t c = 0; c < C; ++c) {
             const float* gk = &w[static_cast<size_t>((k * C + c) * 9)];
-            for (int i = 0; i < 4; ++i)
-                for (int j = 0; j < 4; ++j) {
+            for (int i = 0; i < a; ++i)
+                for (int j = 0; j < a; ++j) {
                     double s = 0;
-                    for (int a = 0; a < 3; ++a)
-                        for (int b = 0; b < 3; ++b) s += G[i][a] * std::fabs(gk[a * 3 + b]) * G[j][b];
-                    U[static_cast<size_t>((k * C + c) * 16 + i * 4 + j)] = s;
+                    for (int u = 0; u < 3; ++u)
+                        for (int v = 0; v < 3; ++v) s += Gm(i, u) * std::fabs(gk[u * 3 + v]) * Gm(j, v);
+                    U[static_cast<size_t>((k * C + c) * P + i * a + j)] = s;
                 }
         }
     std::vector<float> out(static_cast<size_t>(g.n * K * g.out_h * g.out_w));
-    std::vector<double> V(static_cast<size_t>(C * 16));
+    std::vector<double> V(static_cast<size_t>(C * P));
     for (int64_t n = 0; n < g.n; ++n)
         for (int64_t ty = 0; ty < TH; ++ty)
             for (int64_t tx = 0; tx < TW; ++tx) {
                 for (int64_t c = 0; c < C; ++c) {
-                    double d[4][4];
-                    for (int r = 0; r < 4; ++r)
-                        for (int s = 0; s < 4; ++s) {
-                            const int64_t py = 2 * ty + r, px = 2 * tx + s;
+                    double d[6][6];
+                    for (int r = 0; r < a; ++r)
+                        for (int s = 0; s < a; ++s) {
+                            const int64_t py = mt * ty + r, px = mt * tx + s;
                             const int64_t iy = pad_index(py - g.pad_top, g.h, p.options.padding_mode);
                             const int64_t ix = pad_index(px - g.pad_left, g.w, p.options.padding_mode);
                             d[r][s] = (py < PHr && px < PWr && iy >= 0 && ix >= 0)
                                           ? std::fabs(x[static_cast<size_t>(((n * C + c) * g.h + iy) * g.w + ix)])
                                           : 0.0;
                         }
-                    for (int i = 0; i < 4; ++i)
-                        for (int j = 0; j < 4; ++j) {
+                    for (int i = 0; i < a; ++i)
+                        for (int j = 0; j < a; ++j) {
                             double s = 0;
-                            for (int a = 0; a < 4; ++a)
-                                for (int b = 0; b < 4; ++b) s += BT[i][a] * d[a][b] * BT[j][b];
-                            V[static_cast<size_t>(c * 16 + i * 4 + j)] = s;
+                            for (int u = 0; u < a; ++u)
+                                for (int v = 0; v < a; ++v) s += BT(i, u) * d[u][v] * BT(j, v);
+                            V[static_cast<size_t>(c * P + i * a + j)] = s;
                         }
                 }
                 for (int64_t k = 0; k < K; ++k) {
-                    double m[16] = {};
+                    double m[36] = {};
                     for (int64_t c = 0; c < C; ++c)
-                        for (int e = 0; e < 16; ++e) m[e] += U[static_cast<size_t>((k * C + c) * 16 + e)] * V[static_cast<size_t>(c * 16 + e)];
-                    for (int i = 0; i < 2; ++i)
-                        for (int j = 0; j < 2; ++j) {
-                            const int64_t oy = 2 * ty + i, ox = 2 * tx + j;
+                        for (int e = 0; e < P; ++e) m[e] += U[static_cast<size_t>((k * C + c) * P + e)] * V[static_cast<size_t>(c * P + e)];
+                    for (int i = 0; i < mt; ++i)
+                        for (int j = 0; j < mt; ++j) {
+                            const int64_t oy = mt * ty + i, ox = mt * tx + j;
                             if (oy >= g.out_h || ox >= g.out_w) continue;
                             double s = bias.empty() ? 0.0 : std::fabs(bias[static_cast<size_t>(k)]);
-                            for (int a = 0; a < 4; ++a)
-                                for (int b = 0; b < 4; ++b) s += AT[i][a] * m[a * 4 + b] * AT[j][b];
+                            for (int u = 0; u < a; ++u)
+                                for (int v = 0; v < a; ++v) s += AT(i, u) * m[u * a + v] * AT(j, v);
                             out[static_cast<size_t>(((n * K + k) * g.out_h + oy) * g.out_w + ox)] = static_cast<float>(s);
                         }
                 }
@@ -178,8 +200,11 @@ TEST_P(Conv2dWinograd, MatchesReference) {
     ASSERT_EQ(yt.shape(), conv.output_shape(c.input)) << c.str();
     auto check = [&](const std::vector<float>& got, const char* when) {
         const auto want = conv2d_reference(p, c.input, x, conv.weight(), conv.bias(), c.relu);
-        const auto e = abs_winograd(p, c.input, x, conv.weight(), conv.bias());
-        EXPECT_TRUE(test::all_close(got, want, test::fp32_sum_tolerance(e, in_channels + 7))) << c.str() << when;
+        const int mt = winograd_tile();
+        const auto e = abs_winograd(p, c.input, x, conv.weight(), conv.bias(), mt);
+        // terms + 1 = R, the roundings along a term's path (see the header).
+        const int R = in_channels + (mt == 4 ? 16 : 8);
+        EXPECT_TRUE(test::all_close(got, want, test::fp32_sum_tolerance(e, R - 1))) << c.str() << when;
     };
     check(yt.to_host(), "");
     // New weights after a forward: the transformed weights must follow.
@@ -237,18 +262,21 @@ std::vector<WinogradCase> shape_cases() {
 }
 INSTANTIATE_TEST_SUITE_P(Shapes, Conv2dWinograd, ::testing::ValuesIn(shape_cases()), case_name);
 
-// The knobs (GEMM channel block, tiles per invocation, workgroup size) and split dispatches.
+// The knobs (output tile, GEMM channel block, tiles per invocation, workgroup size) and split
+// dispatches.
 std::vector<WinogradCase> knob_cases() {
     std::vector<WinogradCase> cases;
     const char* knobs[] = {"VKCONV_WINOGRAD_OCT=4", "VKCONV_WINOGRAD_OCT=8,VKCONV_WINOGRAD_TT=3", "VKCONV_WINOGRAD_OCT=32,VKCONV_WINOGRAD_TT=16",
-                           "VKCONV_WINOGRAD_TT=1,VKCONV_WINOGRAD_WG=5", "VKCONV_WINOGRAD_OCT=12,VKCONV_WINOGRAD_WG=64,VKCONV_PACK_PX=3"};
+                           "VKCONV_WINOGRAD_TT=1,VKCONV_WINOGRAD_WG=5", "VKCONV_WINOGRAD_OCT=12,VKCONV_WINOGRAD_WG=64,VKCONV_PACK_PX=3",
+                           "VKCONV_WINOGRAD_TILE=2", "VKCONV_WINOGRAD_TILE=2,VKCONV_WINOGRAD_OCT=4,VKCONV_WINOGRAD_TT=5",
+                           "VKCONV_WINOGRAD_TILE=4,VKCONV_WINOGRAD_TT=2"};
     for (const char* k : knobs) {
         WinogradCase c{{3, 13, 12, 17}, 21, opts(1, true, PaddingMode::Reflect), true};
         c.knobs = k;
         cases.push_back(c);
     }
-    // 72 tiles of 8 invocations: split over x and y; the GEMM's 16 positions over z.
-    WinogradCase split{{8, 6, 5, 5}, 9, opts(1, true, PaddingMode::Replicate)};
+    // 144 tiles (F(4x4)) or 216 (F(2x2)): split over x and y; the GEMM's positions over z.
+    WinogradCase split{{72, 6, 4, 5}, 9, opts(1, true, PaddingMode::Replicate)};
     split.workgroup_limit = 8;
     cases.push_back(split);
     return cases;

@@ -48,6 +48,7 @@ struct WinogradPlan {
     std::string reason;  // empty: it can run
     PackPushConstants pack{};
     WinogradPushConstants pc{};
+    uint32_t m = 2;  // output tile: F(m x m, 3x3), m = 2 or 4
     uint32_t wg = 1, oct = 8, tt = 8, pack_wg = 1, pack_px = 1, pack_gx = 1, pack_gy = 1;
     int64_t pack_planes = 0, packed_texels = 0, v_texels = 0, m_texels = 0, u_texels = 0;
     int64_t in_z = 0, gemm_z = 0, out_z = 0;
@@ -59,7 +60,7 @@ WinogradPlan plan_winograd(Context& ctx, const Conv2dParams& params, const Conv2
     const auto& o = params.options;
     const auto& info = ctx.info();
     if (params.kernel != Pair(3) || o.stride != Pair(1) || o.dilation != Pair(1) || o.groups != 1) {
-        std::string s = "it computes 3x3 kernels with stride 1, dilation 1 and groups 1 (Winograd F(2x2, 3x3)), but got kernel_size=(" +
+        std::string s = "it computes 3x3 kernels with stride 1, dilation 1 and groups 1 (Winograd F(2x2 or 4x4, 3x3)), but got kernel_size=(" +
                         std::to_string(params.kernel.h) + ", " + std::to_string(params.kernel.w) + "), stride=(" +
                         std::to_string(o.stride.h) + ", " + std::to_string(o.stride.w) + "), dilation=(" +
                         std::to_string(o.dilation.h) + ", " + std::to_string(o.dilation.w) + "), groups=" + std::to_string(o.groups);
@@ -82,10 +83,12 @@ WinogradPlan plan_winograd(Context& ctx, const Conv2dParams& params, const Conv2
     oct = static_cast<uint32_t>(env_int("VKCONV_WINOGRAD_OCT", 4, 32, static_cast<int>(oct))) / 4 * 4;
     pl.oct = oct;
     pl.tt = static_cast<uint32_t>(env_int("VKCONV_WINOGRAD_TT", 1, 16, 8));
+    pl.m = env_int("VKCONV_WINOGRAD_TILE", 2, 4, 4) >= 4 ? 4 : 2;
+    const int64_t P = int64_t(pl.m + 2) * (pl.m + 2);  // Winograd positions
     pl.pack_wg = pl.wg;
     pl.pack_px = static_cast<uint32_t>(env_int("VKCONV_PACK_PX", 1, 32, info.type == "cpu" ? 8 : 1));
     const int64_t Q4 = (C + 3) / 4, blocks = (K + oct - 1) / oct, KQ = blocks * oct / 4;
-    pl.u_texels = 16 * blocks * Q4 * 4 * (oct / 4);
+    pl.u_texels = P * blocks * Q4 * 4 * (oct / 4);
     if (pl.u_texels * 4 >= (int64_t(1) << 31) || static_cast<uint64_t>(pl.u_texels) > info.max_texel_buffer_elements) {
         pl.reason = "the transformed weights (" + std::to_string(pl.u_texels) + " RGBA32F texels) exceed maxTexelBufferElements";
         return pl;
@@ -93,14 +96,14 @@ WinogradPlan plan_winograd(Context& ctx, const Conv2dParams& params, const Conv2
     if (!g) return pl;
 
     const int64_t N = g->n, OH = g->out_h, OW = g->out_w;
-    const int64_t TH = (OH + 1) / 2, TW = (OW + 1) / 2, T = N * TH * TW;
+    const int64_t TH = (OH + pl.m - 1) / pl.m, TW = (OW + pl.m - 1) / pl.m, T = N * TH * TW;
     const int64_t TP = (T + pl.tt - 1) / pl.tt * pl.tt;
-    // The packed plane covers every tile's 4 x 4 patch: rows / columns past the padded image are zero.
+    // The packed plane covers every tile's (m + 2) x (m + 2) patch: rows / columns past the padded image are zero.
     const int64_t PHr = g->h + g->pad_top + g->pad_bottom, PWr = g->w + g->pad_left + g->pad_right;
-    const int64_t PH = 2 * TH + 2, PW = 2 * TW + 2;
+    const int64_t PH = pl.m * TH + 2, PW = pl.m * TW + 2;
     pl.packed_texels = N * Q4 * PH * PW;
-    pl.v_texels = 16 * Q4 * TP;
-    pl.m_texels = 16 * KQ * TP;
+    pl.v_texels = P * Q4 * TP;
+    pl.m_texels = P * KQ * TP;
     // The output and bias are bound whole as storage buffers; the shaders index with 32-bit ints.
     const uint64_t out_elems = uint64_t(N) * K * uint64_t(OH) * uint64_t(OW);
     if (out_elems * sizeof(float) > info.max_storage_buffer_range || out_elems >= (uint64_t(1) << 31)) {
@@ -155,7 +158,7 @@ WinogradPlan plan_winograd(Context& ctx, const Conv2dParams& params, const Conv2
     pc.OH = static_cast<int32_t>(OH);
     pc.OW = static_cast<int32_t>(OW);
     pl.in_z = Q4;
-    pl.gemm_z = 16 * blocks;
+    pl.gemm_z = P * blocks;
     pl.out_z = (K + 3) / 4;
     const auto limit = workgroup_count_limit(ctx);
     if (pl.pack_gx > limit[0] || pl.pack_gy > limit[1] || !linear_grid(TP, pl.wg, limit, pl.in_grid) ||
@@ -167,23 +170,27 @@ WinogradPlan plan_winograd(Context& ctx, const Conv2dParams& params, const Conv2
 }
 
 // U = G g G^T per (output channel, input channel), in double, into the GEMM's texel layout
-// [16][blocks][Q4][4][oct/4] vec4 (see conv2d_winograd_gemm.comp).
-std::vector<float> transform_weights(const Conv2dParams& params, std::span<const float> w, uint32_t oct, int64_t texels) {
-    static const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+// [P][blocks][Q4][4][oct/4] vec4 (see conv2d_winograd_gemm.comp); P = (m + 2)^2.
+std::vector<float> transform_weights(const Conv2dParams& params, std::span<const float> w, uint32_t m, uint32_t oct, int64_t texels) {
+    static const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+    static const double G4[6][3] = {{1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                    {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
+    const int a = static_cast<int>(m) + 2;
+    auto G = [&](int i, int j) { return m == 4 ? G4[i][j] : G2[i][j]; };
     const int C = params.in_channels, K = params.out_channels, Q = static_cast<int>(oct / 4);
     const int64_t Q4 = (C + 3) / 4, blocks = (K + oct - 1) / oct;
     std::vector<float> u(static_cast<size_t>(texels * 4), 0.0f);
     for (int k = 0; k < K; ++k)
         for (int c = 0; c < C; ++c) {
             const float* g = &w[(static_cast<size_t>(k) * C + c) * 9];
-            double gg[4][3];  // G g
-            for (int i = 0; i < 4; ++i)
-                for (int j = 0; j < 3; ++j) gg[i][j] = G[i][0] * g[j] + G[i][1] * g[3 + j] + G[i][2] * g[6 + j];
+            double gg[6][3];  // G g
+            for (int i = 0; i < a; ++i)
+                for (int j = 0; j < 3; ++j) gg[i][j] = G(i, 0) * g[j] + G(i, 1) * g[3 + j] + G(i, 2) * g[6 + j];
             const int64_t b = k / oct, j4 = (k % oct) / 4, e = k % 4;
-            for (int i = 0; i < 4; ++i)
-                for (int j = 0; j < 4; ++j) {
-                    const double v = gg[i][0] * G[j][0] + gg[i][1] * G[j][1] + gg[i][2] * G[j][2];
-                    const int64_t pos = i * 4 + j;
+            for (int i = 0; i < a; ++i)
+                for (int j = 0; j < a; ++j) {
+                    const double v = gg[i][0] * G(j, 0) + gg[i][1] * G(j, 1) + gg[i][2] * G(j, 2);
+                    const int64_t pos = i * a + j;
                     const int64_t texel = (((pos * blocks + b) * Q4 + c / 4) * 4 + c % 4) * Q + j4;
                     u[static_cast<size_t>(texel * 4 + e)] = static_cast<float>(v);
                 }
@@ -203,13 +210,14 @@ void record_winograd(CommandRecorder& rec, Context& ctx, const Conv2dParams& par
     const auto g = conv2d_geometry(params, input_shape);
     const auto pl = plan_winograd(ctx, params, &g);
     if (!pl.reason.empty()) throw Error("Conv2d: algorithm 'winograd' cannot run " + params.str() + ": " + pl.reason);
-    if (!st.weights || st.weights_version != weight_version || st.weights_oct != pl.oct) {
-        const auto u = transform_weights(params, weight, pl.oct, pl.u_texels);
+    if (!st.weights || st.weights_version != weight_version || st.weights_oct != pl.oct || st.weights_m != pl.m) {
+        const auto u = transform_weights(params, weight, pl.m, pl.oct, pl.u_texels);
         // A pending recording that used the old buffer holds it (CommandRecorder::keep_alive).
         st.weights = std::make_shared<host::TexelBuffer>(ctx, u.size() * sizeof(float));
         st.weights->upload(u.data(), u.size() * sizeof(float));
         st.weights_version = weight_version;
         st.weights_oct = pl.oct;
+        st.weights_m = pl.m;
     }
     auto scratch = [&](std::shared_ptr<host::TexelBuffer>& b, int64_t texels) {
         const uint64_t bytes = static_cast<uint64_t>(texels) * 16;
@@ -251,7 +259,7 @@ void record_winograd(CommandRecorder& rec, Context& ctx, const Conv2dParams& par
     };
     // 2. V = B^T d B.
     {
-        auto pipe = ctx.pipeline("conv2d_winograd_input", {pl.wg}, {T, S}, sizeof(WinogradPushConstants));
+        auto pipe = ctx.pipeline(pl.m == 4 ? "conv2d_winograd4_input" : "conv2d_winograd_input", {pl.wg}, {T, S}, sizeof(WinogradPushConstants));
         const host::BufferBinding b[] = {packed, host::BufferBinding(st.v->handle(), 0, static_cast<uint64_t>(pl.v_texels) * 16)};
         run(*pipe, b, pl.in_grid, pl.in_z);
     }
@@ -263,7 +271,7 @@ void record_winograd(CommandRecorder& rec, Context& ctx, const Conv2dParams& par
     }
     // 4. Y = A^T M A + bias (+ ReLU).
     {
-        auto pipe = ctx.pipeline("conv2d_winograd_output", {pl.wg, has_bias ? 1u : 0u, relu ? 1u : 0u}, {T, S, S},
+        auto pipe = ctx.pipeline(pl.m == 4 ? "conv2d_winograd4_output" : "conv2d_winograd_output", {pl.wg, has_bias ? 1u : 0u, relu ? 1u : 0u}, {T, S, S},
                                  sizeof(WinogradPushConstants));
         const host::BufferBinding b[] = {m, bias.buffer(), output.buffer()};
         run(*pipe, b, pl.out_grid, pl.out_z);

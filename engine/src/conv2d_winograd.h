@@ -23,7 +23,7 @@ namespace vkconv::detail {
 struct WinogradState {
     std::shared_ptr<host::TexelBuffer> weights;  // U
     uint64_t weights_version = ~uint64_t(0);
-    uint32_t weights_oct = 0;
+    uint32_t weights_oct = 0, weights_m = 0;
     std::shared_ptr<host::TexelBuffer> packed, v, m;  // scratch: packed input, V, M
     // Replaced buffers stay alive while a pending recording holds them (keep_alive).
 };
