@@ -1,17 +1,19 @@
 #version 450
-// conv2d_winograd_gemm: the 16 batched GEMMs of Winograd F(2x2, 3x3),
+// conv2d_winograd_gemm: the P batched GEMMs of Winograd F(m x m, 3x3) (P = (m + 2)^2 positions),
 // M[pos][k][t] = sum_c U[pos][k][c] V[pos][c][t], register-tiled.
 //
-// Layout: V [16][Q4][TP] RGBA32F texels (4 input channels per texel, from
-// conv2d_winograd_input.comp); U, transformed once at load time (G g G^T, in double on the CPU),
-// [16][blocks][Q4][4][OCT/4] RGBA32F texels: texel ((((pos * blocks + b) * Q4 + q) * 4 + c) * OCT/4
+// Layout: V [P][Q4][TP] RGBA32F texels (4 input channels per texel, from
+// conv2d_winograd_input.comp / conv2d_winograd4_input.comp); U, transformed once at load time (G g G^T, in double on the CPU),
+// [P][blocks][Q4][4][OCT/4] RGBA32F texels: texel ((((pos * blocks + b) * Q4 + q) * 4 + c) * OCT/4
 // + j) holds output channels b * OCT + 4j .. 4j + 3 for input channel 4q + c (zero past K and C);
-// output M [16][KQ][TP] RGBA32F texels (4 output channels per texel, KQ = blocks * OCT / 4).
+// output M [P][KQ][TP] RGBA32F texels (4 output channels per texel, KQ = blocks * OCT / 4).
 //
-// Workgroup z + z_base = pos * blocks + b: one Winograd position and one block of OCT output
-// channels. Invocation (linear number over x, y) i owns tiles i * TT .. i * TT + TT - 1 of those
-// OCT channels in registers (TT * OCT / 4 vec4); per channel quad it fetches TT texels of V and
-// 4 * OCT / 4 texels of U for 4 * TT * OCT / 4 vec4 FMAs. Invocations past the last tile block
+// Workgroup z + z_base = pos: one Winograd position (P = 16 for F(2x2, 3x3), 36 for F(4x4, 3x3)).
+// Invocation (linear number over x, y) i = b * TP / TT + tb owns tiles tb * TT .. tb * TT + TT - 1
+// of output channel block b (OCT channels) in registers (TT * OCT / 4 vec4): consecutive
+// invocations (SIMD lanes) take consecutive tile blocks, then the next channel block, so small
+// images still fill the workgroups. Per channel quad it fetches TT texels of V and 4 * OCT / 4
+// texels of U for 4 * TT * OCT / 4 vec4 FMAs. Invocations past the last (block, tile block)
 // redo it and store nothing; tiles past T are not stored.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
@@ -29,12 +31,12 @@ layout(std430, binding = 2) writeonly buffer MOut { vec4 M[]; };  // products, s
 const int Q = OCT / 4;
 
 void main() {
-    const int groups = p.TP / TT;
+    const int groups = p.TP / TT;  // tile blocks
     const int gid = linear_invocation();
-    const int tg = min(gid, groups - 1);
-    const int z = int(gl_WorkGroupID.z) + p.z_base;
-    const int b = z % p.blocks;
-    const int pos = z / p.blocks;
+    const int id = min(gid, groups * p.blocks - 1);
+    const int b = id / groups;
+    const int tg = id - b * groups;
+    const int pos = int(gl_WorkGroupID.z) + p.z_base;
     int vi = pos * p.Q4 * p.TP + tg * TT;
     int wi = (pos * p.blocks + b) * p.Q4 * 4 * Q;
 
@@ -53,7 +55,7 @@ void main() {
         wi += 4 * Q;
     }
 
-    if (gid >= groups) return;
+    if (gid >= groups * p.blocks) return;
     [[unroll]] for (int j = 0; j < Q; ++j) {
         const int row = (pos * p.KQ + b * Q + j) * p.TP + tg * TT;
         [[unroll]] for (int i = 0; i < TT; ++i)

@@ -304,6 +304,31 @@ TEST_F(Conv2dWinogradChoice, ForcedWhereItDoesNotApplyNamesTheReason) {
     }
 }
 
+TEST_F(Conv2dWinogradChoice, AutoPicksWinogradWhereMeasuredFaster) {
+    Context& ctx = test::context();
+    Conv2d big(ctx, 64, 64, 3, {.padding = 1, .padding_mode = PaddingMode::Reflect});  // S4 / S10
+    const Shape x{1, 64, 56, 56};
+    if (!big.supports(Conv2dAlgorithm::Winograd, x)) GTEST_SKIP() << big.unsupported_reason(Conv2dAlgorithm::Winograd, x);
+    EXPECT_EQ(big.algorithm_for(x), Conv2dAlgorithm::Winograd);
+    Conv2d s5(ctx, 256, 256, 3, {.padding = 1});
+    EXPECT_EQ(s5.algorithm_for({1, 256, 14, 14}), Conv2dAlgorithm::Winograd);
+    Conv2d valid(ctx, 32, 64, 3);  // 'valid': 14x14 output from 16x16, batch 1
+    EXPECT_EQ(valid.algorithm_for({1, 32, 16, 16}), Conv2dAlgorithm::Winograd);
+    // Where it loses: few channels, a small output, and where it does not apply.
+    EXPECT_EQ(big.algorithm_for({1, 64, 8, 8}), Conv2dAlgorithm::PackedTexel);
+    Conv2d narrow(ctx, 64, 8, 3, {.padding = 1});
+    EXPECT_EQ(narrow.algorithm_for(x), Conv2dAlgorithm::PackedTexel);
+    Conv2d c32(ctx, 32, 32, 3, {.padding = 1});
+    EXPECT_EQ(c32.algorithm_for({1, 32, 28, 28}), Conv2dAlgorithm::PackedTexel);
+    Conv2d few(ctx, 16, 64, 3, {.padding = 1});
+    EXPECT_EQ(few.algorithm_for({1, 16, 56, 56}), Conv2dAlgorithm::GroupedTexel);
+    Conv2d strided(ctx, 64, 64, 3, {.stride = 2, .padding = 1});
+    EXPECT_EQ(strided.algorithm_for(x), Conv2dAlgorithm::PackedTexel);
+    // Forced off: set_algorithm wins over Auto's choice.
+    big.set_algorithm(Conv2dAlgorithm::PackedTexel);
+    EXPECT_EQ(big.algorithm_for(x), Conv2dAlgorithm::PackedTexel);
+}
+
 TEST_F(Conv2dWinogradChoice, NamesRoundTripAndListed) {
     EXPECT_EQ(to_string(Conv2dAlgorithm::Winograd), "winograd");
     EXPECT_EQ(parse_conv2d_algorithm("winograd"), Conv2dAlgorithm::Winograd);

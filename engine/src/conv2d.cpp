@@ -659,6 +659,9 @@ Conv2dAlgorithm Conv2d::algorithm_for(const Shape& input_shape) const {
     // (measured on lavapipe: S1, S2, S3, S8 1.2-5x faster than packed_texel).
     if (params_.in_channels / params_.options.groups <= 16 && supports(Conv2dAlgorithm::GroupedTexel, input_shape))
         return Conv2dAlgorithm::GroupedTexel;
+    // Winograd where the measured rule says it beats packed_texel (conv2d_winograd.cpp).
+    if (detail::winograd_preferred(params_, conv2d_geometry(params_, input_shape)) && supports(Conv2dAlgorithm::Winograd, input_shape))
+        return Conv2dAlgorithm::Winograd;
     if (supports(Conv2dAlgorithm::PackedTexel, input_shape)) return Conv2dAlgorithm::PackedTexel;
     if (supports(Conv2dAlgorithm::DirectTexel, input_shape)) return Conv2dAlgorithm::DirectTexel;
     return Conv2dAlgorithm::DirectTiled;

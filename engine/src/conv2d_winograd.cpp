@@ -158,11 +158,11 @@ WinogradPlan plan_winograd(Context& ctx, const Conv2dParams& params, const Conv2
     pc.OH = static_cast<int32_t>(OH);
     pc.OW = static_cast<int32_t>(OW);
     pl.in_z = Q4;
-    pl.gemm_z = P * blocks;
+    pl.gemm_z = P;
     pl.out_z = (K + 3) / 4;
     const auto limit = workgroup_count_limit(ctx);
     if (pl.pack_gx > limit[0] || pl.pack_gy > limit[1] || !linear_grid(TP, pl.wg, limit, pl.in_grid) ||
-        !linear_grid(TP / pl.tt, pl.wg, limit, pl.gemm_grid) || !linear_grid(T, pl.wg, limit, pl.out_grid)) {
+        !linear_grid(TP / pl.tt * blocks, pl.wg, limit, pl.gemm_grid) || !linear_grid(T, pl.wg, limit, pl.out_grid)) {
         pl.reason = "the output needs more workgroups than maxComputeWorkGroupCount allows";
         return pl;
     }
@@ -200,6 +200,16 @@ std::vector<float> transform_weights(const Conv2dParams& params, std::span<const
 
 }  // namespace
 
+bool winograd_preferred(const Conv2dParams& params, const Conv2dGeometry& g) {
+    // Measured on lavapipe (tools/bench.cpp rows and custom shapes, against packed_texel, on a
+    // loaded machine): 1.3-3x faster for 64->64 56x56 (S4, S10), 256->256 14x14 (S5), 128->128
+    // 28x28, 8x 64->64 14x14, 2x 32->64 16x16; about even for 32->32 28x28, 24->24 112x112,
+    // 512->512 7x7; slower with few channels (64->8 56x56, 32->32 14x14) or small outputs (32->64
+    // 8x8), where the pack and transform passes dominate.
+    const int64_t C = params.in_channels, K = params.out_channels;
+    return C >= 32 && K >= 32 && C * K >= 2048 && g.n * g.out_h * g.out_w >= 196;
+}
+
 std::string winograd_unsupported_reason(Context& ctx, const Conv2dParams& params, const Conv2dGeometry* g) {
     return plan_winograd(ctx, params, g).reason;
 }
@@ -235,22 +245,19 @@ void record_winograd(CommandRecorder& rec, Context& ctx, const Conv2dParams& par
     const auto T = BindingType::UniformTexelBuffer, S = BindingType::StorageBuffer, I = BindingType::StorageTexelBuffer;
     const uint32_t pad_mode = static_cast<uint32_t>(params.options.padding_mode);
 
-    const int skip = env_int("VKCONV_WINOGRAD_SKIP", 0, 15, 0);  // TEMP experiment
     // 1. Pack: NCHW -> NC4HW4, the padding (every mode) materialised, zero past the padded image.
     {
         auto pipe = ctx.pipeline("pack_nc4hw4", {pl.pack_wg, pad_mode, pl.pack_px}, {T, I}, sizeof(PackPushConstants));
         const host::BufferBinding b[] = {input_view, packed};
         auto pk = pl.pack;
-        for (int64_t z0 = 0; z0 < pl.pack_planes && !(skip & 1); z0 += limit[2]) {
+        for (int64_t z0 = 0; z0 < pl.pack_planes; z0 += limit[2]) {
             pk.z_base = static_cast<int32_t>(z0);
             rec.dispatch(*pipe, b, pk, pl.pack_gx, pl.pack_gy, static_cast<uint32_t>(std::min<int64_t>(limit[2], pl.pack_planes - z0)));
         }
         rec.barrier();
     }
-    int pass = 1;
     auto run = [&](const host::ComputePipeline& pipe, std::span<const host::BufferBinding> b, const Grid& grid, int64_t z_total) {
         auto pc = pl.pc;
-        if (skip & (1 << pass++)) return;
         for (int64_t z0 = 0; z0 < z_total; z0 += limit[2]) {
             pc.z_base = static_cast<int32_t>(z0);
             rec.dispatch(pipe, b, pc, grid.gx, grid.gy, static_cast<uint32_t>(std::min<int64_t>(limit[2], z_total - z0)));
