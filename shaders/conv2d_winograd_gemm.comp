@@ -6,7 +6,8 @@
 // conv2d_winograd_input.comp / conv2d_winograd4_input.comp); U, transformed once at load time (G g G^T, in double on the CPU),
 // [P][blocks][Q4][4][OCT/4] RGBA32F texels: texel ((((pos * blocks + b) * Q4 + q) * 4 + c) * OCT/4
 // + j) holds output channels b * OCT + 4j .. 4j + 3 for input channel 4q + c (zero past K and C);
-// output M [P][KQ][TP] RGBA32F texels (4 output channels per texel, KQ = blocks * OCT / 4).
+// output M [P][KQ][TP] vec4 (a storage buffer, read by the output transform as RGBA32F texels;
+// 4 output channels per vec4, KQ = blocks * OCT / 4).
 //
 // Workgroup z + z_base = pos: one Winograd position (P = 16 for F(2x2, 3x3), 36 for F(4x4, 3x3)).
 // Invocation (linear number over x, y) i = b * TP / TT + tb owns tiles tb * TT .. tb * TT + TT - 1

@@ -1,10 +1,12 @@
 #version 450
-// conv2d_winograd_input: the input transform of Winograd F(2x2, 3x3), V = B^T d B per 4 x 4
+// conv2d_winograd_input: the input transform of Winograd F(2x2, 3x3) (VKCONV_WINOGRAD_TILE=2;
+// conv2d_winograd4_input.comp is F(4x4, 3x3)), V = B^T d B per 4 x 4
 // patch d of the NC4HW4 input packed (padding materialised) by pack_nc4hw4.comp.
 //
 // Layout: input X [N][Q4][PH][PW] RGBA32F texels (4 input channels per texel, G = 1); output
-// V [16][Q4][TP] RGBA32F texels, V[(pos * Q4 + q) * TP + t] = (B^T d B)[pos / 4][pos % 4] of
-// channel quad q of tile t (see winograd_params.glsl); tiles t in [T, TP) are written as zero.
+// V [16][Q4][TP] vec4 (a storage buffer: imageStore is much slower on CPU devices; read by
+// conv2d_winograd_gemm.comp as RGBA32F texels), V[(pos * Q4 + q) * TP + t] = (B^T d B)[pos / 4][pos % 4]
+// of channel quad q of tile t (see winograd_params.glsl, m = 2); tiles t in [T, TP) are written as zero.
 //
 // Invocation (linear number over x, y) t, workgroup z + z_base = q: one tile x one channel quad
 // (16 fetches, 16 stores). B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]: adds only.
