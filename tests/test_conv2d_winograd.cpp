@@ -4,7 +4,7 @@
 // images, outputs not a multiple of the 2 x 2 tile or of the GEMM's tile block; channel counts 1,
 // 3, 5, 13, 64 (partial quads and channel blocks); batch 1 and 3 and unbatched input; bias on and
 // off; fused ReLU; the knobs (VKCONV_WINOGRAD_OCT / _TT / _WG); dispatches split under a clamped
-// workgroup count; new weights after a forward. Also: Auto's choice, forcing winograd where it
+// workgroup count; the staging memory path; new weights after a forward. Also: Auto's choice, forcing winograd where it
 // does not apply (the error names the algorithm and the reason), two recordings in one submission.
 //
 // Tolerance. Winograd F(m x m, 3x3) does not sum the products x * w of the direct convolution:
@@ -44,6 +44,7 @@ struct WinogradCase {
     bool relu = false;
     std::string knobs;  // "VKCONV_WINOGRAD_OCT=4,VKCONV_WINOGRAD_TT=3"
     uint32_t workgroup_limit = 0;  // set_layer_workgroup_count_limit_for_testing (0: the device's)
+    bool staging = false;          // test::staging_context(): device-local memory, uploads through staging
 
     std::string str() const {
         Conv2dParams p{static_cast<int>(input[input.size() - 3]), out_channels, Pair(3), opt};
@@ -51,6 +52,7 @@ struct WinogradCase {
         s << p.str() << " input=" << shape_str(input) << " algorithm=winograd" << (relu ? " +relu" : "")
           << (knobs.empty() ? "" : " " + knobs);
         if (workgroup_limit) s << " workgroup_limit=" << workgroup_limit;
+        if (staging) s << " staging";
         return s.str();
     }
 };
@@ -181,7 +183,7 @@ TEST_P(Conv2dWinograd, MatchesReference) {
         explicit LimitGuard(uint32_t l) { if (l) set_layer_workgroup_count_limit_for_testing(l); }
         ~LimitGuard() { set_layer_workgroup_count_limit_for_testing(0); }
     } limit(c.workgroup_limit);
-    Context& ctx = test::context();
+    Context& ctx = c.staging ? test::staging_context() : test::context();
     const int in_channels = static_cast<int>(c.input[c.input.size() - 3]);
     Conv2d conv(ctx, in_channels, c.out_channels, 3, c.opt);
     conv.set_algorithm(Conv2dAlgorithm::Winograd);
@@ -279,6 +281,11 @@ std::vector<WinogradCase> knob_cases() {
     WinogradCase split{{72, 6, 4, 5}, 9, opts(1, true, PaddingMode::Replicate)};
     split.workgroup_limit = 8;
     cases.push_back(split);
+    for (const char* k : {"VKCONV_WINOGRAD_TILE=2", "VKCONV_WINOGRAD_TILE=4"}) {
+        WinogradCase st{{2, 7, 9, 10}, 13, opts(1, true, PaddingMode::Reflect), true, k};
+        st.staging = true;
+        cases.push_back(st);
+    }
     return cases;
 }
 INSTANTIATE_TEST_SUITE_P(Knobs, Conv2dWinograd, ::testing::ValuesIn(knob_cases()), case_name);
