@@ -660,7 +660,8 @@ Conv2dAlgorithm Conv2d::algorithm_for(const Shape& input_shape) const {
     if (params_.in_channels / params_.options.groups <= 16 && supports(Conv2dAlgorithm::GroupedTexel, input_shape))
         return Conv2dAlgorithm::GroupedTexel;
     // Winograd where the measured rule says it beats packed_texel (conv2d_winograd.cpp).
-    if (detail::winograd_preferred(params_, conv2d_geometry(params_, input_shape)) && supports(Conv2dAlgorithm::Winograd, input_shape))
+    if (!input_shape.empty() && detail::winograd_preferred(params_, conv2d_geometry(params_, input_shape)) &&
+        supports(Conv2dAlgorithm::Winograd, input_shape))
         return Conv2dAlgorithm::Winograd;
     if (supports(Conv2dAlgorithm::PackedTexel, input_shape)) return Conv2dAlgorithm::PackedTexel;
     if (supports(Conv2dAlgorithm::DirectTexel, input_shape)) return Conv2dAlgorithm::DirectTexel;
