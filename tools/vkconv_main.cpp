@@ -191,7 +191,7 @@ int main(int argc, char** argv) {
     conv->add_option("--dilation", c.dilation, "n or h,w")->capture_default_str();
     conv->add_option("--groups", c.groups)->capture_default_str();
     conv->add_option("--padding-mode", c.padding_mode, "zeros|reflect|replicate|circular")->capture_default_str();
-    conv->add_option("--algorithm", c.algorithm, "auto|direct_tiled|direct_texel|depthwise|packed_texel|gemm_1x1|depthwise_texel|grouped_texel")->capture_default_str();
+    conv->add_option("--algorithm", c.algorithm, "auto|direct_tiled|direct_texel|depthwise|packed_texel|gemm_1x1|depthwise_texel|grouped_texel|winograd")->capture_default_str();
     conv->add_option("--device", device, "device index or name substring");
     conv->add_flag("--reference", c.reference, "compute with the CPU reference instead of the GPU");
 

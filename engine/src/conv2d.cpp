@@ -7,6 +7,7 @@
 #include <random>
 #include <sstream>
 
+#include "conv2d_winograd.h"
 #include "host/pipeline.h"
 #include "layers_common.h"
 #include "vkconv/error.h"
@@ -27,6 +28,8 @@ struct Conv2d::FastPath {
     uint64_t packed_weights_version = ~uint64_t(0);
     std::string packed_weights_key;
     std::shared_ptr<host::TexelBuffer> packed_input;
+    // winograd: U = G g G^T and its scratch buffers (conv2d_winograd.cpp).
+    detail::WinogradState winograd;
     // Replaced copies stay alive: a recorded, unsubmitted command buffer may still read them.
 };
 
@@ -166,6 +169,7 @@ std::string to_string(Conv2dAlgorithm a) {
         case Conv2dAlgorithm::Gemm1x1: return "gemm_1x1";
         case Conv2dAlgorithm::DepthwiseTexel: return "depthwise_texel";
         case Conv2dAlgorithm::GroupedTexel: return "grouped_texel";
+        case Conv2dAlgorithm::Winograd: return "winograd";
     }
     return "?";
 }
@@ -174,7 +178,8 @@ namespace {
 constexpr Conv2dAlgorithm kAlgorithms[] = {Conv2dAlgorithm::Auto,        Conv2dAlgorithm::DirectTiled,
                                            Conv2dAlgorithm::Depthwise,   Conv2dAlgorithm::DirectTexel,
                                            Conv2dAlgorithm::PackedTexel, Conv2dAlgorithm::Gemm1x1,
-                                           Conv2dAlgorithm::DepthwiseTexel, Conv2dAlgorithm::GroupedTexel};
+                                           Conv2dAlgorithm::DepthwiseTexel, Conv2dAlgorithm::GroupedTexel,
+                                           Conv2dAlgorithm::Winograd};
 }  // namespace
 
 Conv2dAlgorithm parse_conv2d_algorithm(const std::string& s) {
@@ -628,6 +633,11 @@ std::string Conv2d::unsupported_reason(Conv2dAlgorithm a, const Shape& input_sha
                 return "the input has more elements than maxTexelBufferElements (or 2^31)";
             return plan_packed(params_, &g, ctx_->info(), a).reason;
         }
+        case Conv2dAlgorithm::Winograd: {
+            if (input_shape.empty()) return detail::winograd_unsupported_reason(*ctx_, params_, nullptr);
+            const auto g = conv2d_geometry(params_, input_shape);
+            return detail::winograd_unsupported_reason(*ctx_, params_, &g);
+        }
     }
     return "unknown algorithm";
 }
@@ -649,6 +659,10 @@ Conv2dAlgorithm Conv2d::algorithm_for(const Shape& input_shape) const {
     // (measured on lavapipe: S1, S2, S3, S8 1.2-5x faster than packed_texel).
     if (params_.in_channels / params_.options.groups <= 16 && supports(Conv2dAlgorithm::GroupedTexel, input_shape))
         return Conv2dAlgorithm::GroupedTexel;
+    // Winograd where the measured rule says it beats packed_texel (conv2d_winograd.cpp).
+    if (!input_shape.empty() && detail::winograd_preferred(params_, conv2d_geometry(params_, input_shape)) &&
+        supports(Conv2dAlgorithm::Winograd, input_shape))
+        return Conv2dAlgorithm::Winograd;
     if (supports(Conv2dAlgorithm::PackedTexel, input_shape)) return Conv2dAlgorithm::PackedTexel;
     if (supports(Conv2dAlgorithm::DirectTexel, input_shape)) return Conv2dAlgorithm::DirectTexel;
     return Conv2dAlgorithm::DirectTiled;
@@ -725,6 +739,11 @@ void Conv2d::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, c
     pc.dw = o.dilation.w;
 
     const auto algorithm = algorithm_for(input.shape());
+    if (algorithm == Conv2dAlgorithm::Winograd) {
+        detail::record_winograd(rec, *ctx_, params_, fast_->winograd, version(), weight(), bias_dev, o.bias, input.shape(),
+                                input_texel_view(rec, fast_->input_copy, input), output, fuse_relu);
+        return;
+    }
     if (algorithm == Conv2dAlgorithm::PackedTexel || algorithm == Conv2dAlgorithm::Gemm1x1 ||
         algorithm == Conv2dAlgorithm::DepthwiseTexel || algorithm == Conv2dAlgorithm::GroupedTexel) {
         record_packed(rec, algorithm, input, output, fuse_relu);

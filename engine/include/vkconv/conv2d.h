@@ -114,11 +114,19 @@ std::vector<float> conv2d_reference(const Conv2dParams& params, const Shape& inp
 //   grouped_texel conv2d_grouped_texel.comp: any groups (meant for few input channels per group): NCHW
 //                 input read through an R32F view of its buffer (no pack pass), 4 output channels
 //                 x 4 rows x 8 columns per invocation; kernel extents at most 16 as depthwise_texel
+//   winograd      Winograd F(4x4, 3x3) (F(2x2, 3x3) under VKCONV_WINOGRAD_TILE=2): pack_nc4hw4.comp,
+//                 then conv2d_winograd4_input.comp (V = B^T d B), conv2d_winograd_gemm.comp (36
+//                 batched register-tiled GEMMs, 16 output channels x 8 tiles per invocation, with
+//                 the weights U = G g G^T transformed once at load time), conv2d_winograd4_output.comp
+//                 (A^T M A + bias, ReLU); 3x3 kernels, stride 1, dilation 1, groups 1, any padding
+//                 and padding mode; the same texel-buffer needs as packed_texel
 // Auto: depthwise_texel, else depthwise, for groups == in_channels > 1; gemm_1x1 for 1x1 kernels;
-// grouped_texel where in_channels/groups <= 16 (dense or grouped); then packed_texel, direct_texel,
+// grouped_texel where in_channels/groups <= 16 (dense or grouped); winograd where it applies with
+// in_channels, out_channels >= 32, in_channels * out_channels >= 2048 and N * out_h * out_w >= 196
+// (measured on lavapipe); then packed_texel, direct_texel,
 // direct_tiled: the first the device supports for the input.
 // Forcing one that cannot run throws, naming the algorithm and the reason (unsupported_reason).
-enum class Conv2dAlgorithm { Auto, DirectTiled, Depthwise, DirectTexel, PackedTexel, Gemm1x1, DepthwiseTexel, GroupedTexel };
+enum class Conv2dAlgorithm { Auto, DirectTiled, Depthwise, DirectTexel, PackedTexel, Gemm1x1, DepthwiseTexel, GroupedTexel, Winograd };
 std::string to_string(Conv2dAlgorithm a);
 Conv2dAlgorithm parse_conv2d_algorithm(const std::string& s);
 // Every algorithm but Auto.

@@ -1,0 +1,288 @@
+// conv2d_winograd.cpp: Conv2d's winograd algorithm (see conv2d_winograd.h).
+#include "conv2d_winograd.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <vector>
+
+#include "host/pipeline.h"
+#include "layers_common.h"
+#include "vkconv/error.h"
+
+namespace vkconv::detail {
+namespace {
+
+// Mirrors shaders/pack_nc4hw4.comp (as PackPushConstants in conv2d.cpp).
+struct PackPushConstants {
+    int32_t C, H, W, G, cin_g, CP, M, Q4, plane, RS, XW, RH, CW, sy, sx, pad_top, pad_left, z_base;
+};
+// Mirrors shaders/winograd_params.glsl.
+struct WinogradPushConstants {
+    int32_t Q4, KQ, K, blocks, TH, TW, T, TP, PH, PW, OH, OW, z_base;
+};
+
+int env_int(const char* name, int lo, int hi, int def) {
+    const char* e = std::getenv(name);
+    if (!e || !*e) return def;
+    const int v = std::atoi(e);
+    return v >= lo && v <= hi ? v : def;
+}
+
+struct Grid {
+    uint32_t gx = 1, gy = 1;
+};
+
+// `invocations` along a linear index, `wg` per workgroup, split over x and y within `limit`;
+// false when they do not fit.
+bool linear_grid(int64_t invocations, uint32_t wg, const std::array<uint32_t, 3>& limit, Grid& grid) {
+    const int64_t groups = std::max<int64_t>((invocations + wg - 1) / wg, 1);
+    const int64_t x = std::min<int64_t>(groups, limit[0]);
+    const int64_t y = (groups + x - 1) / x;
+    grid.gx = static_cast<uint32_t>(x);
+    grid.gy = static_cast<uint32_t>(y);
+    return y <= limit[1];
+}
+
+struct WinogradPlan {
+    std::string reason;  // empty: it can run
+    PackPushConstants pack{};
+    WinogradPushConstants pc{};
+    uint32_t m = 2;  // output tile: F(m x m, 3x3), m = 2 or 4
+    uint32_t wg = 1, oct = 8, tt = 8, pack_wg = 1, pack_px = 1, pack_gx = 1, pack_gy = 1;
+    int64_t pack_planes = 0, packed_texels = 0, v_texels = 0, m_texels = 0, u_texels = 0;
+    int64_t in_z = 0, gemm_z = 0, out_z = 0;
+    Grid in_grid, gemm_grid, out_grid;
+};
+
+WinogradPlan plan_winograd(Context& ctx, const Conv2dParams& params, const Conv2dGeometry* g) {
+    WinogradPlan pl;
+    const auto& o = params.options;
+    const auto& info = ctx.info();
+    if (params.kernel != Pair(3) || o.stride != Pair(1) || o.dilation != Pair(1) || o.groups != 1) {
+        std::string s = "it computes 3x3 kernels with stride 1, dilation 1 and groups 1 (Winograd F(2x2 or 4x4, 3x3)), but got kernel_size=(" +
+                        std::to_string(params.kernel.h) + ", " + std::to_string(params.kernel.w) + "), stride=(" +
+                        std::to_string(o.stride.h) + ", " + std::to_string(o.stride.w) + "), dilation=(" +
+                        std::to_string(o.dilation.h) + ", " + std::to_string(o.dilation.w) + "), groups=" + std::to_string(o.groups);
+        pl.reason = s;
+        return pl;
+    }
+    if (!ctx.uniform_texel_format(vk::Format::eR32Sfloat) || !ctx.uniform_texel_format(vk::Format::eR32G32B32A32Sfloat) ||
+        !ctx.storage_texel_format(vk::Format::eR32G32B32A32Sfloat)) {
+        pl.reason = "the device cannot read R32F and RGBA32F uniform texel buffers and write RGBA32F storage texel buffers";
+        return pl;
+    }
+    // Workgroup: on CPU devices one SIMD vector (a workgroup runs on one thread: more workgroups
+    // balance better); 64 invocations elsewhere. Knobs for tests and experiments.
+    const uint32_t cap = std::min(info.max_workgroup_size[0], info.max_workgroup_invocations);
+    uint32_t wg = info.type == "cpu" ? std::max<uint32_t>(info.subgroup_size, 1) : 64;
+    wg = static_cast<uint32_t>(env_int("VKCONV_WINOGRAD_WG", 1, 1024, static_cast<int>(wg)));
+    pl.wg = std::clamp<uint32_t>(wg, 1, cap);
+    const int C = params.in_channels, K = params.out_channels;
+    uint32_t oct = K <= 4 ? 4 : K <= 8 ? 8 : 16;
+    oct = static_cast<uint32_t>(env_int("VKCONV_WINOGRAD_OCT", 4, 32, static_cast<int>(oct))) / 4 * 4;
+    pl.oct = oct;
+    pl.tt = static_cast<uint32_t>(env_int("VKCONV_WINOGRAD_TT", 1, 16, 8));
+    pl.m = env_int("VKCONV_WINOGRAD_TILE", 2, 4, 4) >= 4 ? 4 : 2;
+    const int64_t P = int64_t(pl.m + 2) * (pl.m + 2);  // Winograd positions
+    pl.pack_wg = pl.wg;
+    pl.pack_px = static_cast<uint32_t>(env_int("VKCONV_PACK_PX", 1, 32, info.type == "cpu" ? 8 : 1));
+    const int64_t Q4 = (C + 3) / 4, blocks = (K + oct - 1) / oct, KQ = blocks * oct / 4;
+    pl.u_texels = P * blocks * Q4 * 4 * (oct / 4);
+    if (pl.u_texels * 4 >= (int64_t(1) << 31) || static_cast<uint64_t>(pl.u_texels) > info.max_texel_buffer_elements) {
+        pl.reason = "the transformed weights (" + std::to_string(pl.u_texels) + " RGBA32F texels) exceed maxTexelBufferElements";
+        return pl;
+    }
+    if (!g) return pl;
+
+    const int64_t N = g->n, OH = g->out_h, OW = g->out_w;
+    const int64_t TH = (OH + pl.m - 1) / pl.m, TW = (OW + pl.m - 1) / pl.m, T = N * TH * TW;
+    const int64_t TP = (T + pl.tt - 1) / pl.tt * pl.tt;
+    // The packed plane covers every tile's (m + 2) x (m + 2) patch: rows / columns past the padded image are zero.
+    const int64_t PHr = g->h + g->pad_top + g->pad_bottom, PWr = g->w + g->pad_left + g->pad_right;
+    const int64_t PH = pl.m * TH + 2, PW = pl.m * TW + 2;
+    pl.packed_texels = N * Q4 * PH * PW;
+    pl.v_texels = P * Q4 * TP;
+    pl.m_texels = P * KQ * TP;
+    // The output and bias are bound whole as storage buffers; the shaders index with 32-bit ints.
+    const uint64_t out_elems = uint64_t(N) * K * uint64_t(OH) * uint64_t(OW);
+    if (out_elems * sizeof(float) > info.max_storage_buffer_range || out_elems >= (uint64_t(1) << 31)) {
+        pl.reason = "the output is larger than maxStorageBufferRange (" + std::to_string(info.max_storage_buffer_range) + " bytes)";
+        return pl;
+    }
+    const uint64_t in_elems = uint64_t(N) * C * uint64_t(g->h) * uint64_t(g->w);
+    if (in_elems >= (uint64_t(1) << 31) || in_elems > info.max_texel_buffer_elements) {
+        pl.reason = "the input has more elements than maxTexelBufferElements (or 2^31)";
+        return pl;
+    }
+    for (const auto& [what, texels] : {std::pair<const char*, int64_t>{"packed input", pl.packed_texels},
+                                       {"transformed input", pl.v_texels}, {"transformed output", pl.m_texels}}) {
+        const uint64_t bytes = static_cast<uint64_t>(texels) * 16;
+        if (texels >= (int64_t(1) << 31) || static_cast<uint64_t>(texels) > info.max_texel_buffer_elements ||
+            bytes > info.max_storage_buffer_range || bytes > info.max_memory_allocation_size) {
+            pl.reason = std::string("the ") + what + " (" + std::to_string(texels) +
+                        " RGBA32F texels) exceeds the device's texel buffer or storage buffer limits";
+            return pl;
+        }
+    }
+    auto& pk = pl.pack;
+    pk.C = C;
+    pk.H = static_cast<int32_t>(g->h);
+    pk.W = static_cast<int32_t>(g->w);
+    pk.G = 1;
+    pk.cin_g = C;
+    pk.CP = C;
+    pk.M = 1;
+    pk.Q4 = static_cast<int32_t>(Q4);
+    pk.plane = static_cast<int32_t>(PH * PW);
+    pk.RS = pk.XW = static_cast<int32_t>(PW);
+    pk.RH = static_cast<int32_t>(PHr);
+    pk.CW = static_cast<int32_t>(PWr);
+    pk.sy = pk.sx = 1;
+    pk.pad_top = g->pad_top;
+    pk.pad_left = g->pad_left;
+    pl.pack_planes = N * Q4;
+    pl.pack_gx = static_cast<uint32_t>((PW + pl.pack_wg * pl.pack_px - 1) / (pl.pack_wg * pl.pack_px));
+    pl.pack_gy = static_cast<uint32_t>(PH);
+    auto& pc = pl.pc;
+    pc.Q4 = static_cast<int32_t>(Q4);
+    pc.KQ = static_cast<int32_t>(KQ);
+    pc.K = K;
+    pc.blocks = static_cast<int32_t>(blocks);
+    pc.TH = static_cast<int32_t>(TH);
+    pc.TW = static_cast<int32_t>(TW);
+    pc.T = static_cast<int32_t>(T);
+    pc.TP = static_cast<int32_t>(TP);
+    pc.PH = static_cast<int32_t>(PH);
+    pc.PW = static_cast<int32_t>(PW);
+    pc.OH = static_cast<int32_t>(OH);
+    pc.OW = static_cast<int32_t>(OW);
+    pl.in_z = Q4;
+    pl.gemm_z = P;
+    pl.out_z = (K + 3) / 4;
+    const auto limit = workgroup_count_limit(ctx);
+    if (pl.pack_gx > limit[0] || pl.pack_gy > limit[1] || !linear_grid(TP, pl.wg, limit, pl.in_grid) ||
+        !linear_grid(TP / pl.tt * blocks, pl.wg, limit, pl.gemm_grid) || !linear_grid(T, pl.wg, limit, pl.out_grid)) {
+        pl.reason = "the output needs more workgroups than maxComputeWorkGroupCount allows";
+        return pl;
+    }
+    return pl;
+}
+
+// U = G g G^T per (output channel, input channel), in double, into the GEMM's texel layout
+// [P][blocks][Q4][4][oct/4] vec4 (see conv2d_winograd_gemm.comp); P = (m + 2)^2.
+std::vector<float> transform_weights(const Conv2dParams& params, std::span<const float> w, uint32_t m, uint32_t oct, int64_t texels) {
+    static const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+    static const double G4[6][3] = {{1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                    {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
+    const int a = static_cast<int>(m) + 2;
+    auto G = [&](int i, int j) { return m == 4 ? G4[i][j] : G2[i][j]; };
+    const int C = params.in_channels, K = params.out_channels, Q = static_cast<int>(oct / 4);
+    const int64_t Q4 = (C + 3) / 4, blocks = (K + oct - 1) / oct;
+    std::vector<float> u(static_cast<size_t>(texels * 4), 0.0f);
+    for (int k = 0; k < K; ++k)
+        for (int c = 0; c < C; ++c) {
+            const float* g = &w[(static_cast<size_t>(k) * C + c) * 9];
+            double gg[6][3];  // G g
+            for (int i = 0; i < a; ++i)
+                for (int j = 0; j < 3; ++j) gg[i][j] = G(i, 0) * g[j] + G(i, 1) * g[3 + j] + G(i, 2) * g[6 + j];
+            const int64_t b = k / oct, j4 = (k % oct) / 4, e = k % 4;
+            for (int i = 0; i < a; ++i)
+                for (int j = 0; j < a; ++j) {
+                    const double v = gg[i][0] * G(j, 0) + gg[i][1] * G(j, 1) + gg[i][2] * G(j, 2);
+                    const int64_t pos = i * a + j;
+                    const int64_t texel = (((pos * blocks + b) * Q4 + c / 4) * 4 + c % 4) * Q + j4;
+                    u[static_cast<size_t>(texel * 4 + e)] = static_cast<float>(v);
+                }
+        }
+    return u;
+}
+
+}  // namespace
+
+bool winograd_preferred(const Conv2dParams& params, const Conv2dGeometry& g) {
+    // Measured on lavapipe (tools/bench.cpp rows and custom shapes, against packed_texel, on a
+    // loaded machine): 1.3-3x faster for 64->64 56x56 (S4, S10), 256->256 14x14 (S5), 128->128
+    // 28x28, 8x 64->64 14x14, 2x 32->64 16x16; about even for 32->32 28x28, 24->24 112x112,
+    // 512->512 7x7; slower with few channels (64->8 56x56, 32->32 14x14) or small outputs (32->64
+    // 8x8), where the pack and transform passes dominate.
+    const int64_t C = params.in_channels, K = params.out_channels;
+    return C >= 32 && K >= 32 && C * K >= 2048 && g.n * g.out_h * g.out_w >= 196;
+}
+
+std::string winograd_unsupported_reason(Context& ctx, const Conv2dParams& params, const Conv2dGeometry* g) {
+    return plan_winograd(ctx, params, g).reason;
+}
+
+void record_winograd(CommandRecorder& rec, Context& ctx, const Conv2dParams& params, WinogradState& st, uint64_t weight_version,
+                     std::span<const float> weight, const Tensor& bias, bool has_bias, const Shape& input_shape, host::BufferBinding input_view,
+                     const Tensor& output, bool relu) {
+    const auto g = conv2d_geometry(params, input_shape);
+    const auto pl = plan_winograd(ctx, params, &g);
+    if (!pl.reason.empty()) throw Error("Conv2d: algorithm 'winograd' cannot run " + params.str() + ": " + pl.reason);
+    if (!st.weights || st.weights_version != weight_version || st.weights_oct != pl.oct || st.weights_m != pl.m) {
+        const auto u = transform_weights(params, weight, pl.m, pl.oct, pl.u_texels);
+        // A pending recording that used the old buffer holds it (CommandRecorder::keep_alive).
+        st.weights = std::make_shared<host::TexelBuffer>(ctx, u.size() * sizeof(float));
+        st.weights->upload(u.data(), u.size() * sizeof(float));
+        st.weights_version = weight_version;
+        st.weights_oct = pl.oct;
+        st.weights_m = pl.m;
+    }
+    auto scratch = [&](std::shared_ptr<host::TexelBuffer>& b, int64_t texels) {
+        const uint64_t bytes = static_cast<uint64_t>(texels) * 16;
+        if (!b || b->size() < bytes) b = std::make_shared<host::TexelBuffer>(ctx, bytes);
+        rec.keep_alive(b);
+        return host::BufferBinding(b->view(vk::Format::eR32G32B32A32Sfloat, static_cast<uint64_t>(texels)));
+    };
+    rec.keep_alive(st.weights);
+    const auto packed = scratch(st.packed, pl.packed_texels);
+    const auto v = scratch(st.v, pl.v_texels);
+    const auto m = scratch(st.m, pl.m_texels);
+    const auto u = host::BufferBinding(st.weights->view(vk::Format::eR32G32B32A32Sfloat, static_cast<uint64_t>(pl.u_texels)));
+    const auto limit = workgroup_count_limit(ctx);
+    using host::BindingType;
+    const auto T = BindingType::UniformTexelBuffer, S = BindingType::StorageBuffer, I = BindingType::StorageTexelBuffer;
+    const uint32_t pad_mode = static_cast<uint32_t>(params.options.padding_mode);
+
+    // 1. Pack: NCHW -> NC4HW4, the padding (every mode) materialised, zero past the padded image.
+    {
+        auto pipe = ctx.pipeline("pack_nc4hw4", {pl.pack_wg, pad_mode, pl.pack_px}, {T, I}, sizeof(PackPushConstants));
+        const host::BufferBinding b[] = {input_view, packed};
+        auto pk = pl.pack;
+        for (int64_t z0 = 0; z0 < pl.pack_planes; z0 += limit[2]) {
+            pk.z_base = static_cast<int32_t>(z0);
+            rec.dispatch(*pipe, b, pk, pl.pack_gx, pl.pack_gy, static_cast<uint32_t>(std::min<int64_t>(limit[2], pl.pack_planes - z0)));
+        }
+        rec.barrier();
+    }
+    auto run = [&](const host::ComputePipeline& pipe, std::span<const host::BufferBinding> b, const Grid& grid, int64_t z_total) {
+        auto pc = pl.pc;
+        for (int64_t z0 = 0; z0 < z_total; z0 += limit[2]) {
+            pc.z_base = static_cast<int32_t>(z0);
+            rec.dispatch(pipe, b, pc, grid.gx, grid.gy, static_cast<uint32_t>(std::min<int64_t>(limit[2], z_total - z0)));
+        }
+        rec.barrier();
+    };
+    // 2. V = B^T d B.
+    {
+        auto pipe = ctx.pipeline(pl.m == 4 ? "conv2d_winograd4_input" : "conv2d_winograd_input", {pl.wg}, {T, S}, sizeof(WinogradPushConstants));
+        const host::BufferBinding b[] = {packed, host::BufferBinding(st.v->handle(), 0, static_cast<uint64_t>(pl.v_texels) * 16)};
+        run(*pipe, b, pl.in_grid, pl.in_z);
+    }
+    // 3. M = U V.
+    {
+        auto pipe = ctx.pipeline("conv2d_winograd_gemm", {pl.wg, pl.oct, pl.tt}, {T, T, S}, sizeof(WinogradPushConstants));
+        const host::BufferBinding b[] = {v, u, host::BufferBinding(st.m->handle(), 0, static_cast<uint64_t>(pl.m_texels) * 16)};
+        run(*pipe, b, pl.gemm_grid, pl.gemm_z);
+    }
+    // 4. Y = A^T M A + bias (+ ReLU).
+    {
+        auto pipe = ctx.pipeline(pl.m == 4 ? "conv2d_winograd4_output" : "conv2d_winograd_output", {pl.wg, has_bias ? 1u : 0u, relu ? 1u : 0u}, {T, S, S},
+                                 sizeof(WinogradPushConstants));
+        const host::BufferBinding b[] = {m, bias.buffer(), output.buffer()};
+        run(*pipe, b, pl.out_grid, pl.out_z);
+    }
+}
+
+}  // namespace vkconv::detail
