@@ -792,12 +792,21 @@ std::shared_ptr<const ComputePipeline> Context::pipeline(const std::string& shad
     return p;
 }
 
+namespace {
+bool hidden_format(const ContextOptions& o, vk::Format format) {
+    const auto& h = o.limit_overrides.hidden_texel_formats;
+    return std::find(h.begin(), h.end(), format) != h.end();
+}
+}  // namespace
+
 bool Context::uniform_texel_format(vk::Format format) const {
+    if (hidden_format(options_, format)) return false;
     const auto props = physical_device_.getFormatProperties(format);
     return static_cast<bool>(props.bufferFeatures & vk::FormatFeatureFlagBits::eUniformTexelBuffer);
 }
 
 bool Context::storage_texel_format(vk::Format format) const {
+    if (hidden_format(options_, format)) return false;
     const auto props = physical_device_.getFormatProperties(format);
     return static_cast<bool>(props.bufferFeatures & vk::FormatFeatureFlagBits::eStorageTexelBuffer);
 }
@@ -849,7 +858,10 @@ TexelBuffer::~TexelBuffer() {
 vk::BufferView TexelBuffer::view(vk::Format format, uint64_t texels) {
     for (const auto& [k, v] : views_)
         if (k.first == format && k.second == texels) return *v;
-    const uint64_t texel_bytes = format == vk::Format::eR32G32B32A32Sfloat ? 16 : format == vk::Format::eR32Sfloat ? 4 : 0;
+    const uint64_t texel_bytes = format == vk::Format::eR32G32B32A32Sfloat   ? 16
+                                 : format == vk::Format::eR16G16B16A16Sfloat ? 8
+                                 : format == vk::Format::eR32Sfloat          ? 4
+                                                                             : 0;
     if (texel_bytes == 0) throw Error("TexelBuffer: unsupported view format " + vk::to_string(format));
     if (texels == 0) texels = std::max<uint64_t>(1, size_ / texel_bytes);
     if (texels > ctx_->info().max_texel_buffer_elements)

@@ -4,6 +4,7 @@
 //   vkconv bench --rows S4,S10 --json     chosen rows, JSON on stdout
 //   vkconv bench --shape 1,64,56,56 --out-channels 64 --kernel 3 --padding 1   a custom row
 //   vkconv bench --torch                  also PyTorch CPU (tools/bench_torch.py) and the ratio
+//   vkconv bench --rows S4 --precision fp32,fp16   each row with fp32 then fp16 storage, back to back
 //
 // Each convolution row keeps its input, weights and output on the device and records one
 // Conv2d per submission between two GPU timestamps; it reports the median (and min, max, IQR)
@@ -134,6 +135,7 @@ Stats stats_of(std::vector<double> v) {
 struct RowResult {
     RowSpec spec;
     std::string algorithm;
+    std::string precision = "fp32";  // requested storage precision (algorithm says "+fp16" where used)
     double gflop = 0;
     int reps = 0;
     Stats gpu_ms, wall_ms;
@@ -151,6 +153,10 @@ struct BenchArgs {
     int min_reps = 10;
     double min_time = 1.0;
     std::string algorithm = "auto";
+    // Storage precisions to run each row at, in order ("fp32", "fp16" or "fp32,fp16").
+    std::string precision = "fp32";
+    bool fp16 = false;                 // --fp16: precision "fp16"
+    StoragePrecision current = StoragePrecision::Float32;  // the one run_row uses
     // Custom row.
     std::string shape, kernel = "3", stride = "1", padding = "0", dilation = "1", padding_mode = "zeros";
     int out_channels = 0, groups = 1;
@@ -206,6 +212,7 @@ RowResult run_row(Context& ctx, const RowSpec& spec, const BenchArgs& a) {
         const auto x = Tensor::from_host(ctx, spec.input, std::vector<float>(static_cast<size_t>(shape_numel(spec.input)), 0.5f));
         const Tensor y(ctx, model->output_shape(spec.input));
         r.algorithm = "model:";
+        model->set_conv2d_storage_precision(a.current);
         for (const char* name : {"conv1", "conv2", "conv3"}) {
             auto& conv = dynamic_cast<Conv2d&>(model->layer(name));
             conv.set_algorithm(parse_conv2d_algorithm(a.algorithm));
@@ -214,7 +221,9 @@ RowResult run_row(Context& ctx, const RowSpec& spec, const BenchArgs& a) {
                 if (n == name) break;
                 in = s;
             }
-            r.algorithm += std::string(name == std::string("conv1") ? "" : ",") + to_string(conv.algorithm_for(in.empty() ? spec.input : in));
+            const Shape& cin = in.empty() ? spec.input : in;
+            r.algorithm += std::string(name == std::string("conv1") ? "" : ",") + to_string(conv.algorithm_for(cin)) +
+                           (conv.storage_precision_for(cin) == StoragePrecision::Float16 ? "+fp16" : "");
         }
         r.gflop = simple_cnn_gflop(spec.input[0]);
         time_it(ctx, a, [&](CommandRecorder& rec) { model->record(rec, x, y); }, r);
@@ -225,11 +234,14 @@ RowResult run_row(Context& ctx, const RowSpec& spec, const BenchArgs& a) {
     conv.reset_parameters(seed);
     conv.set_algorithm(parse_conv2d_algorithm(a.algorithm));
     conv.set_fused_relu(a.relu);
+    conv.set_storage_precision(a.current);
     std::vector<float> xv(static_cast<size_t>(shape_numel(spec.input)));
     for (size_t i = 0; i < xv.size(); ++i) xv[i] = float((i * 2654435761u) % 1000) / 500.0f - 1.0f;
     const auto x = Tensor::from_host(ctx, spec.input, xv);
     const Tensor y(ctx, conv.output_shape(spec.input));
-    r.algorithm = to_string(conv.algorithm_for(spec.input));
+    // "+fp16": fp16 storage in use (storage_precision_for; Auto may fall back to fp32).
+    r.algorithm = to_string(conv.algorithm_for(spec.input)) +
+                  (conv.storage_precision_for(spec.input) == StoragePrecision::Float16 ? "+fp16" : "");
     r.gflop = conv_gflop(p, spec.input);
     time_it(ctx, a, [&](CommandRecorder& rec) { conv.record(rec, x, y); }, r);
     return r;
@@ -324,14 +336,25 @@ int cmd_bench(const BenchArgs& a, const std::string& device) {
     ContextOptions co;
     co.device = device;
     Context ctx(co);
-    std::vector<RowResult> results;
-    for (const auto& s : specs) {
-        results.push_back(run_row(ctx, s, a));
-        if (!a.json) {
-            const auto& r = results.back();
-            std::fprintf(stderr, "  %s done: %.3f ms\n", r.spec.name.c_str(), r.gpu_ms.median > 0 ? r.gpu_ms.median : r.wall_ms.median);
-        }
+    std::vector<StoragePrecision> precisions;
+    {
+        std::stringstream ss(a.fp16 ? std::string("fp16") : a.precision);
+        for (std::string t; std::getline(ss, t, ',');) precisions.push_back(parse_storage_precision(t));
+        if (precisions.empty()) throw Error("--precision names no precision (fp32, fp16)");
     }
+    std::vector<RowResult> results;
+    for (const auto& s : specs)
+        for (const auto prec : precisions) {  // back to back per row, so the ratio sees the same machine load
+            BenchArgs ap = a;
+            ap.current = prec;
+            results.push_back(run_row(ctx, s, ap));
+            results.back().precision = to_string(prec);
+            if (!a.json) {
+                const auto& r = results.back();
+                std::fprintf(stderr, "  %s %s done: %.3f ms\n", r.spec.name.c_str(), r.precision.c_str(),
+                             r.gpu_ms.median > 0 ? r.gpu_ms.median : r.wall_ms.median);
+            }
+        }
     if (a.torch) run_torch(results, a);
 
     if (a.json) {
@@ -347,6 +370,7 @@ int cmd_bench(const BenchArgs& a, const std::string& device) {
             nlohmann::json row = spec_json(r.spec);
             row["what"] = r.spec.what;
             row["algorithm"] = r.algorithm;
+            row["precision"] = r.precision;
             row["gflop"] = r.gflop;
             row["reps"] = r.reps;
             row["gpu_ms"] = s(r.gpu_ms);
@@ -393,6 +417,10 @@ void register_bench(CLI::App& app, std::string& device) {
     b->add_option("--reps", a->min_reps, "minimum repetitions per row")->capture_default_str();
     b->add_option("--min-time", a->min_time, "minimum seconds per row")->capture_default_str();
     b->add_option("--algorithm", a->algorithm, "force an algorithm for the convolution rows")->capture_default_str();
+    b->add_option("--precision", a->precision,
+                  "storage precision(s), each row run at each in turn: fp32, fp16 or fp32,fp16 (fp16: Conv2d::set_storage_precision)")
+        ->capture_default_str();
+    b->add_flag("--fp16", a->fp16, "fp16 storage (same as --precision fp16)");
     b->add_option("--shape", a->shape, "custom row: input N,C,H,W");
     b->add_option("--out-channels", a->out_channels, "custom row: output channels");
     b->add_option("--kernel", a->kernel, "custom row: n or h,w")->capture_default_str();
