@@ -199,15 +199,16 @@ std::vector<Fp16Case> gemm_cases() {
 }
 INSTANTIATE_TEST_SUITE_P(Gemm1x1, Conv2dFp16, ::testing::ValuesIn(gemm_cases()), case_name);
 
-// Auto with fp16 requested: an fp16-storing algorithm for dense, few-channel, grouped, depthwise
-// and 1x1 convolutions (where the fp32 choice would be grouped_texel / depthwise_texel).
+// Auto with fp16 requested: an fp16-storing algorithm for dense, few-channel, grouped and 1x1
+// convolutions (where the fp32 choice for the few-channel and grouped ones is grouped_texel).
+// Depthwise keeps fp32 under Auto (ChoiceAndRefusals); forced packed_texel covers it above.
 std::vector<Fp16Case> auto_cases() {
     const auto A = Conv2dAlgorithm::Auto;
     return {
         {{1, 3, 16, 16}, 8, 3, opts(1, 1, 1, 1, true, PaddingMode::Zeros), A},
         {{1, 20, 9, 9}, 16, 3, opts(1, 1, 1, 1, true, PaddingMode::Zeros), A, true},
         {{1, 16, 9, 9}, 16, 3, opts(1, 1, 1, 4, true, PaddingMode::Reflect), A},
-        {{2, 8, 10, 10}, 16, 3, opts(2, 1, 1, 8, true, PaddingMode::Zeros), A, true},
+        {{2, 8, 10, 10}, 16, 3, opts(2, 1, 1, 2, true, PaddingMode::Zeros), A, true},
         {{1, 16, 7, 7}, 24, 1, opts(1, 0, 1, 1, true, PaddingMode::Zeros), A},
     };
 }
@@ -267,8 +268,12 @@ TEST_F(Conv2dFp16Rules, ChoiceAndRefusals) {
     EXPECT_EQ(dw.storage_precision(), StoragePrecision::Float32);
     EXPECT_EQ(dw.algorithm_for(x), Conv2dAlgorithm::DepthwiseTexel);
     EXPECT_EQ(dw.storage_precision_for(x), StoragePrecision::Float32);
+    // Depthwise under Auto keeps its fp32 algorithm (fp16 would save no traffic there) and says so;
+    // forced packed_texel stores fp16.
     dw.set_storage_precision(StoragePrecision::Float16);
-    EXPECT_EQ(dw.algorithm_for(x), Conv2dAlgorithm::PackedTexel);
+    EXPECT_EQ(dw.algorithm_for(x), Conv2dAlgorithm::DepthwiseTexel);
+    EXPECT_EQ(dw.storage_precision_for(x), StoragePrecision::Float32);
+    dw.set_algorithm(Conv2dAlgorithm::PackedTexel);
     EXPECT_EQ(dw.storage_precision_for(x), StoragePrecision::Float16);
     dw.set_algorithm(Conv2dAlgorithm::DepthwiseTexel);
     EXPECT_FALSE(dw.supports(Conv2dAlgorithm::DepthwiseTexel, x));

@@ -726,6 +726,10 @@ Conv2dAlgorithm Conv2d::auto_algorithm(const Shape& input_shape, StoragePrecisio
     // A choice measured on this device by `vkconv tune` wins over the heuristics below.
     if (const auto tuned = tuned_conv2d_algorithm(*ctx_, params_, input_shape); tuned && can(*tuned)) return *tuned;
     if (p == StoragePrecision::Float16) {
+        // Depthwise stays with the fp32 choice (depthwise_texel): it reads the fp32 tensor
+        // directly, with no staging copy for fp16 to shrink, and packed_texel would pad each
+        // channel to a quad (4x the traffic and work; S7 on lavapipe: 13x slower).
+        if (params_.options.groups == params_.in_channels && params_.in_channels > 1) return Conv2dAlgorithm::Auto;
         if (params_.kernel == Pair(1) && can(Conv2dAlgorithm::Gemm1x1)) return Conv2dAlgorithm::Gemm1x1;
         if (can(Conv2dAlgorithm::PackedTexel)) return Conv2dAlgorithm::PackedTexel;
         return Conv2dAlgorithm::Auto;

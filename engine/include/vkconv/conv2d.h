@@ -134,9 +134,11 @@ std::vector<Conv2dAlgorithm> conv2d_algorithms();
 //            fp32, and the output, like the API's tensors, is fp32 NCHW. Needs
 //            R16G16B16A16_SFLOAT uniform and storage texel buffers (fp16_storage_unsupported_reason).
 // With Float16 requested, Auto picks gemm_1x1 (1x1 kernels) or packed_texel (any other
-// convolution, depthwise and grouped included) where they can run; where neither can (the device
-// lacks the format, or the tensors exceed its limits) it falls back to the fp32 choice, and
-// storage_precision_for() says Float32. A forced algorithm that stores only fp32 (direct_tiled,
+// convolution, grouped and few-channel ones included) where they can run; where neither can (the
+// device lacks the format, or the tensors exceed its limits), and for depthwise convolutions
+// (groups == in_channels: depthwise_texel reads the fp32 tensor directly, so fp16 would save no
+// traffic, and packed_texel pads each channel to a quad), it keeps the fp32 choice, and
+// storage_precision_for() says Float32 (force packed_texel for fp16 depthwise). A forced algorithm that stores only fp32 (direct_tiled,
 // depthwise, direct_texel, depthwise_texel, grouped_texel), or a forced packed one on a device
 // without the format, throws (unsupported_reason names why).
 enum class StoragePrecision { Float32, Float16 };
