@@ -387,12 +387,12 @@ int cmd_bench(const BenchArgs& a, const std::string& device) {
         return 0;
     }
     std::printf("device: %s (%s %s)\n", ctx.info().name.c_str(), ctx.info().driver_name.c_str(), ctx.info().driver_info.c_str());
-    std::printf("%-8s %-30s %-22s %6s %10s %10s %19s %10s %9s%s\n", "row", "shape", "algorithm", "reps", "gpu ms", "wall ms",
+    std::printf("%-8s %-30s %-22s %-5s %6s %10s %10s %19s %10s %9s%s\n", "row", "shape", "algorithm", "prec", "reps", "gpu ms", "wall ms",
                 "gpu min/max ms", "GFLOP/s", "IQR %", a.torch ? "  torch ms  torch GF/s  speedup" : "");
     for (const auto& r : results) {
         const double iqr = r.gpu_ms.median > 0 ? 100.0 * (r.gpu_ms.q3 - r.gpu_ms.q1) / r.gpu_ms.median : 0;
-        std::printf("%-8s %-30s %-22s %6d %10.3f %10.3f %9.3f/%9.3f %10.2f %8.1f%%", r.spec.name.c_str(), r.spec.what.c_str(),
-                    r.algorithm.c_str(), r.reps, r.gpu_ms.median, r.wall_ms.median, r.gpu_ms.min, r.gpu_ms.max, r.gflops, iqr);
+        std::printf("%-8s %-30s %-22s %-5s %6d %10.3f %10.3f %9.3f/%9.3f %10.2f %8.1f%%", r.spec.name.c_str(), r.spec.what.c_str(),
+                    r.algorithm.c_str(), r.precision.c_str(), r.reps, r.gpu_ms.median, r.wall_ms.median, r.gpu_ms.min, r.gpu_ms.max, r.gflops, iqr);
         if (r.torch_ms > 0) {
             const double ms = r.gpu_ms.median > 0 ? r.gpu_ms.median : r.wall_ms.median;
             std::printf("  %8.3f  %10.2f  %6.2fx", r.torch_ms, r.torch_gflops, r.torch_ms / ms);
@@ -400,6 +400,8 @@ int cmd_bench(const BenchArgs& a, const std::string& device) {
         std::printf("\n");
     }
     if (a.torch) std::printf("speedup = torch median time / vkconv median time (>1: vkconv faster)\n");
+    if (std::any_of(results.begin(), results.end(), [](const RowResult& r) { return r.precision == "fp16"; }))
+        std::printf("prec = requested storage precision; +fp16 = fp16 storage in use (Auto keeps fp32 where it saves nothing)\n");
     return 0;
 }
 
