@@ -28,6 +28,8 @@
 #include <cmath>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "support/test_support.h"
 
 namespace vkconv {
@@ -325,7 +327,9 @@ TEST(Conv2dFp16NoFormat, FallsBackUnderAutoAndRefusesWhenForced) {
 //   layer 1 (folded weights w' = w * scale, rounded to fp32 by the fold: u_w = 2^-11 + 2^-24 + 2^-35):
 //     e1 = tol(x, w'); ReLU keeps |e| <= e1.
 //   layer 2 reads h~ = h + d with |d| <= e1:  |conv_dev(h~) - conv(h)| <= tol(|h| + e1, w2) + conv(e1, |w2|).
-TEST(Conv2dFp16Model, ConvBatchNormReluMatchesReferenceWithPropagatedBound) {
+class Conv2dFp16Model : public test::VulkanTest {};
+
+TEST_F(Conv2dFp16Model, ConvBatchNormReluMatchesReferenceWithPropagatedBound) {
     Context& ctx = test::context();
     if (auto why = fp16_storage_unsupported_reason(ctx); !why.empty()) GTEST_SKIP() << why;
     Model m(ctx, "fp16");
@@ -386,6 +390,25 @@ TEST(Conv2dFp16Model, ConvBatchNormReluMatchesReferenceWithPropagatedBound) {
     // Back to fp32: identical to the first fp32 run.
     m.set_conv2d_storage_precision(StoragePrecision::Float32);
     EXPECT_EQ(m.forward(xt).to_host(), y32);
+}
+
+// `vkconv bench --precision fp32,fp16`: each row at both precisions, back to back; the fp16 row
+// says "+fp16" where fp16 storage is in use; a bad precision is one error line.
+TEST(Conv2dFp16Cli, BenchRunsBothPrecisions) {
+    if (auto why = fp16_storage_unsupported_reason(test::context()); !why.empty()) GTEST_SKIP() << why;
+    const std::string tool = VKCONV_TOOL_PATH;
+    const auto r = test::run_command(tool + " bench --shape 1,8,12,12 --out-channels 16 --kernel 3 --padding 1 --algorithm packed_texel"
+                                            " --precision fp32,fp16 --reps 1 --min-time 0 --json");
+    ASSERT_EQ(r.status, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    ASSERT_EQ(j.at("rows").size(), 2u) << r.out;
+    EXPECT_EQ(j["rows"][0]["precision"], "fp32");
+    EXPECT_EQ(j["rows"][0]["algorithm"], "packed_texel");
+    EXPECT_EQ(j["rows"][1]["precision"], "fp16");
+    EXPECT_EQ(j["rows"][1]["algorithm"], "packed_texel+fp16");
+    const auto bad = test::run_command(tool + " bench --shape 1,8,12,12 --out-channels 16 --precision fp8");
+    EXPECT_EQ(bad.status, 1);
+    EXPECT_THAT(bad.err, ::testing::HasSubstr("fp32, fp16"));
 }
 
 }  // namespace
