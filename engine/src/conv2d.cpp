@@ -645,17 +645,7 @@ PackedPlan plan_packed(const Conv2dParams& params, const Conv2dGeometry* g, cons
 }  // namespace
 
 std::string Conv2d::unsupported_reason(Conv2dAlgorithm a, const Shape& input_shape) const {
-    return unsupported_reason_at(a, input_shape, storage_precision_);
-}
-
-std::string Conv2d::unsupported_reason_at(Conv2dAlgorithm a, const Shape& input_shape, StoragePrecision precision) const {
     const auto& o = params_.options;
-    if (precision == StoragePrecision::Float16 && a != Conv2dAlgorithm::Auto) {
-        if (!stores_fp16(a))
-            return "it stores weights and activations in fp32 only, but fp16 storage was requested (set_storage_precision; "
-                   "fp16 storage is honoured by packed_texel and gemm_1x1)";
-        if (auto why = fp16_storage_unsupported_reason(*ctx_); !why.empty()) return why;
-    }
     switch (a) {
         case Conv2dAlgorithm::Auto:
         case Conv2dAlgorithm::DirectTiled: return "";
@@ -705,45 +695,44 @@ std::string Conv2d::unsupported_reason_at(Conv2dAlgorithm a, const Shape& input_
 
 Conv2dAlgorithm Conv2d::algorithm_for(const Shape& input_shape) const {
     if (algorithm_ != Conv2dAlgorithm::Auto) {
-        const std::string why = unsupported_reason(algorithm_, input_shape);
+        std::string why = unsupported_reason(algorithm_, input_shape);
+        if (why.empty()) why = fp16_refusal(algorithm_);
         if (!why.empty())
             throw Error("Conv2d: algorithm '" + to_string(algorithm_) + "' cannot run " + params_.str() + " on input " +
                         shape_str(input_shape) + " on '" + ctx_->info().name + "': " + why);
         return algorithm_;
     }
-    if (storage_precision_ == StoragePrecision::Float16) {
-        // Only the algorithms that store fp16, while one can run; else the fp32 choice
-        // (storage_precision_for then says Float32).
-        const auto a = auto_algorithm(input_shape, StoragePrecision::Float16);
-        if (a != Conv2dAlgorithm::Auto) return a;
+    // fp16 storage requested: the algorithms that store fp16 where one can run, else the fp32
+    // choice below (storage_precision_for then says Float32). Depthwise keeps the fp32 choice
+    // (depthwise_texel): it reads the fp32 tensor directly, with no staging copy for fp16 to
+    // shrink, and packed_texel would pad each channel to a quad (4x the traffic and work; S7 on
+    // lavapipe: 13x slower).
+    if (storage_precision_ == StoragePrecision::Float16 && !(params_.options.groups == params_.in_channels && params_.in_channels > 1)) {
+        auto fp16_ok = [&](Conv2dAlgorithm a) { return fp16_refusal(a).empty() && supports(a, input_shape); };
+        if (const auto tuned = tuned_conv2d_algorithm(*ctx_, params_, input_shape); tuned && fp16_ok(*tuned)) return *tuned;
+        if (params_.kernel == Pair(1) && fp16_ok(Conv2dAlgorithm::Gemm1x1)) return Conv2dAlgorithm::Gemm1x1;
+        if (fp16_ok(Conv2dAlgorithm::PackedTexel)) return Conv2dAlgorithm::PackedTexel;
     }
-    return auto_algorithm(input_shape, StoragePrecision::Float32);
-}
-
-// Auto's choice at precision `p`; at Float16, Auto when no fp16-storing algorithm can run.
-Conv2dAlgorithm Conv2d::auto_algorithm(const Shape& input_shape, StoragePrecision p) const {
-    auto can = [&](Conv2dAlgorithm a) { return unsupported_reason_at(a, input_shape, p).empty(); };
     // A choice measured on this device by `vkconv tune` wins over the heuristics below.
-    if (const auto tuned = tuned_conv2d_algorithm(*ctx_, params_, input_shape); tuned && can(*tuned)) return *tuned;
-    if (p == StoragePrecision::Float16) {
-        // Depthwise stays with the fp32 choice (depthwise_texel): it reads the fp32 tensor
-        // directly, with no staging copy for fp16 to shrink, and packed_texel would pad each
-        // channel to a quad (4x the traffic and work; S7 on lavapipe: 13x slower).
-        if (params_.options.groups == params_.in_channels && params_.in_channels > 1) return Conv2dAlgorithm::Auto;
-        if (params_.kernel == Pair(1) && can(Conv2dAlgorithm::Gemm1x1)) return Conv2dAlgorithm::Gemm1x1;
-        if (can(Conv2dAlgorithm::PackedTexel)) return Conv2dAlgorithm::PackedTexel;
-        return Conv2dAlgorithm::Auto;
-    }
+    if (const auto tuned = tuned_conv2d_algorithm(*ctx_, params_, input_shape); tuned && supports(*tuned, input_shape)) return *tuned;
     if (params_.options.groups == params_.in_channels && params_.in_channels > 1)
-        return can(Conv2dAlgorithm::DepthwiseTexel) ? Conv2dAlgorithm::DepthwiseTexel : Conv2dAlgorithm::Depthwise;
-    if (params_.kernel == Pair(1) && can(Conv2dAlgorithm::Gemm1x1)) return Conv2dAlgorithm::Gemm1x1;
+        return supports(Conv2dAlgorithm::DepthwiseTexel, input_shape) ? Conv2dAlgorithm::DepthwiseTexel : Conv2dAlgorithm::Depthwise;
+    if (params_.kernel == Pair(1) && supports(Conv2dAlgorithm::Gemm1x1, input_shape)) return Conv2dAlgorithm::Gemm1x1;
     // Few input channels per group: the pack pass costs more than the packed fetches save
     // (measured on lavapipe: S1, S2, S3, S8 1.2-5x faster than packed_texel).
-    if (params_.in_channels / params_.options.groups <= 16 && can(Conv2dAlgorithm::GroupedTexel))
+    if (params_.in_channels / params_.options.groups <= 16 && supports(Conv2dAlgorithm::GroupedTexel, input_shape))
         return Conv2dAlgorithm::GroupedTexel;
-    if (can(Conv2dAlgorithm::PackedTexel)) return Conv2dAlgorithm::PackedTexel;
-    if (can(Conv2dAlgorithm::DirectTexel)) return Conv2dAlgorithm::DirectTexel;
+    if (supports(Conv2dAlgorithm::PackedTexel, input_shape)) return Conv2dAlgorithm::PackedTexel;
+    if (supports(Conv2dAlgorithm::DirectTexel, input_shape)) return Conv2dAlgorithm::DirectTexel;
     return Conv2dAlgorithm::DirectTiled;
+}
+
+std::string Conv2d::fp16_refusal(Conv2dAlgorithm a) const {
+    if (storage_precision_ != StoragePrecision::Float16 || a == Conv2dAlgorithm::Auto) return "";
+    if (!stores_fp16(a))
+        return "it stores weights and activations in fp32 only, but fp16 storage was requested (set_storage_precision; "
+               "fp16 storage is honoured by packed_texel and gemm_1x1)";
+    return fp16_storage_unsupported_reason(*ctx_);
 }
 
 StoragePrecision Conv2d::storage_precision_for(const Shape& input_shape) const {

@@ -138,9 +138,11 @@ std::vector<Conv2dAlgorithm> conv2d_algorithms();
 // device lacks the format, or the tensors exceed its limits), and for depthwise convolutions
 // (groups == in_channels: depthwise_texel reads the fp32 tensor directly, so fp16 would save no
 // traffic, and packed_texel pads each channel to a quad), it keeps the fp32 choice, and
-// storage_precision_for() says Float32 (force packed_texel for fp16 depthwise). A forced algorithm that stores only fp32 (direct_tiled,
-// depthwise, direct_texel, depthwise_texel, grouped_texel), or a forced packed one on a device
-// without the format, throws (unsupported_reason names why).
+// storage_precision_for() says Float32 (force packed_texel for fp16 depthwise). A forced
+// algorithm that stores only fp32 (direct_tiled, depthwise, direct_texel, depthwise_texel,
+// grouped_texel), or a forced packed one on a device without the format, makes algorithm_for
+// (and so record and forward) throw, naming why; supports() / unsupported_reason() speak of the
+// convolution alone, whatever the precision.
 enum class StoragePrecision { Float32, Float16 };
 std::string to_string(StoragePrecision p);           // "fp32" | "fp16"
 StoragePrecision parse_storage_precision(const std::string& s);  // "fp32" | "fp16"
@@ -187,7 +189,7 @@ public:
     Conv2dAlgorithm algorithm_for(const Shape& input_shape) const;
     // Whether `a` (not Auto) can compute this convolution for `input_shape` on this device.
     bool supports(Conv2dAlgorithm a, const Shape& input_shape) const { return unsupported_reason(a, input_shape).empty(); }
-    // Why `a` cannot (empty when it can), at the requested storage precision.
+    // Why `a` cannot (empty when it can).
     std::string unsupported_reason(Conv2dAlgorithm a, const Shape& input_shape) const;
 
     // Storage precision requested for the weights and packed activations (see
@@ -208,8 +210,8 @@ private:
     void record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output, bool relu);
     void record_packed(CommandRecorder& rec, Conv2dAlgorithm algorithm, const Tensor& input, const Tensor& output, bool relu);
     struct FastPath;  // device state of the fast paths (transformed weights, texel copies)
-    std::string unsupported_reason_at(Conv2dAlgorithm a, const Shape& input_shape, StoragePrecision p) const;
-    Conv2dAlgorithm auto_algorithm(const Shape& input_shape, StoragePrecision p) const;
+    // Why `a` cannot honour the requested storage precision (empty when it can, or at Float32).
+    std::string fp16_refusal(Conv2dAlgorithm a) const;
 
     std::unique_ptr<FastPath> fast_;
     Conv2dParams params_;
