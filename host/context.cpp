@@ -792,12 +792,21 @@ std::shared_ptr<const ComputePipeline> Context::pipeline(const std::string& shad
     return p;
 }
 
+namespace {
+bool hidden_format(const ContextOptions& o, vk::Format format) {
+    const auto& h = o.limit_overrides.hidden_texel_formats;
+    return std::find(h.begin(), h.end(), format) != h.end();
+}
+}  // namespace
+
 bool Context::uniform_texel_format(vk::Format format) const {
+    if (hidden_format(options_, format)) return false;
     const auto props = physical_device_.getFormatProperties(format);
     return static_cast<bool>(props.bufferFeatures & vk::FormatFeatureFlagBits::eUniformTexelBuffer);
 }
 
 bool Context::storage_texel_format(vk::Format format) const {
+    if (hidden_format(options_, format)) return false;
     const auto props = physical_device_.getFormatProperties(format);
     return static_cast<bool>(props.bufferFeatures & vk::FormatFeatureFlagBits::eStorageTexelBuffer);
 }
@@ -847,7 +856,10 @@ TexelBuffer::~TexelBuffer() {
 }
 
 vk::BufferView TexelBuffer::view(vk::Format format, uint64_t texels) {
-    const uint64_t texel_bytes = format == vk::Format::eR32G32B32A32Sfloat ? 16 : format == vk::Format::eR32Sfloat ? 4 : 0;
+    const uint64_t texel_bytes = format == vk::Format::eR32G32B32A32Sfloat   ? 16
+                                 : format == vk::Format::eR16G16B16A16Sfloat ? 8
+                                 : format == vk::Format::eR32Sfloat          ? 4
+                                                                             : 0;
     if (texel_bytes == 0) throw Error("TexelBuffer: unsupported view format " + vk::to_string(format));
     // "Whole buffer" is resolved before the look-up: keyed by 0, every call made a new view that
     // lived as long as the buffer (about 1 KiB per forward pass, found by heaptrack on the soak).

@@ -60,6 +60,10 @@ struct ContextOptions {
         std::optional<uint64_t> max_storage_buffer_range;
         std::optional<uint64_t> max_memory_allocation_size;
         std::optional<std::array<uint32_t, 3>> max_workgroup_count;
+        // Formats reported as having no texel-buffer features (uniform_texel_format and
+        // storage_texel_format say false), so the paths taken where a device lacks a format
+        // (e.g. R16G16B16A16_SFLOAT for fp16 storage) run on any device.
+        std::vector<vk::Format> hidden_texel_formats;
     } limit_overrides;
 
     // Test-only fault injection.
@@ -220,8 +224,8 @@ public:
                                                     const std::vector<uint32_t>& specialization,
                                                     const std::vector<BindingType>& bindings, uint32_t push_constant_bytes);
 
-    // Whether `format` can be read through a uniform texel buffer (format features), and how
-    // many texels such a view may hold (maxTexelBufferElements).
+    // Whether `format` can be read through a uniform texel buffer (format features; false for
+    // ContextOptions::limit_overrides.hidden_texel_formats).
     bool uniform_texel_format(vk::Format format) const;
     // Whether `format` can be written through a storage texel buffer (imageStore on an imageBuffer).
     bool storage_texel_format(vk::Format format) const;
@@ -341,7 +345,8 @@ private:
 
 // A device buffer that can be bound both as a storage buffer and through uniform texel buffer
 // views (texelFetch on a samplerBuffer), and through storage texel buffer views (imageStore) where
-// the device writes RGBA32F texel buffers (storage_texel_format). Conv2d's fast paths keep their transformed weights and
+// the device writes RGBA32F texel buffers (storage_texel_format). Views: R32F, RGBA32F, and
+// RGBA16F (8-byte texels, fp16 storage; texelFetch returns them widened to fp32). Conv2d's fast paths keep their transformed weights and
 // texel-readable input copies in these. Host-visible (mapped) where the context allows, else
 // device-local with uploads through the context's staging buffer. Views are made on demand and
 // live as long as the buffer.

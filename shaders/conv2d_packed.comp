@@ -8,6 +8,10 @@
 // weights Wt, transformed once at load time, [G][blocks][kh][Q4][KW][4][OCT/4] RGBA32F texels
 // (the vec4 holds 4 consecutive output channels of the block; zero past cout_g and past cin_g);
 // bias [K] and output NCHW float32 as storage buffers.
+// fp16 storage (Conv2d::set_storage_precision): the host binds RGBA16F views of X (packed by
+// pack_nc4hw4_f16.comp) and of Wt (rounded to fp16 on the host) instead; the shader is the same,
+// since texelFetch on a samplerBuffer returns fp32 whatever the view's format. Every product and
+// sum is fp32 (acc is vec4 of fp32): fp16 is a storage format only, nothing accumulates in fp16.
 //
 // Workgroup z = (n * G + g) * blocks + block - p.z_base: one block of OCT output channels of
 // group g of image n. The output rows are cut into chunks of PX consecutive pixels
@@ -33,8 +37,8 @@ layout(constant_id = 7) const bool RELU = false;  // fused ReLU epilogue
 
 #include "conv2d_packed_params.glsl"
 
-layout(binding = 0) uniform samplerBuffer X;   // RGBA32F, packed input
-layout(binding = 1) uniform samplerBuffer Wt;  // RGBA32F, transformed weights
+layout(binding = 0) uniform samplerBuffer X;   // RGBA32F (or RGBA16F), packed input
+layout(binding = 1) uniform samplerBuffer Wt;  // RGBA32F (or RGBA16F), transformed weights
 layout(std430, binding = 2) readonly buffer Bias { float b[]; };
 layout(std430, binding = 3) writeonly buffer Output { float y[]; };
 

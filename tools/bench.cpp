@@ -4,6 +4,7 @@
 //   vkconv bench --rows S4,S10 --json     chosen rows, JSON on stdout
 //   vkconv bench --shape 1,64,56,56 --out-channels 64 --kernel 3 --padding 1   a custom row
 //   vkconv bench --torch                  also PyTorch CPU (tools/bench_torch.py) and the ratio
+//   vkconv bench --rows S4 --precision fp32,fp16   each row with fp32 then fp16 storage, back to back
 //
 // Each convolution row keeps its input, weights and output on the device and records one
 // Conv2d per submission between two GPU timestamps; it reports the median (and min, max, IQR)
@@ -110,6 +111,7 @@ Stats stats_of(std::vector<double> v) {
 struct RowResult {
     RowSpec spec;
     std::string algorithm;
+    std::string precision = "fp32";  // requested storage precision (algorithm says "+fp16" where used)
     double gflop = 0;
     int reps = 0;
     Stats gpu_ms, wall_ms;
@@ -127,6 +129,10 @@ struct BenchArgs {
     int min_reps = 10;
     double min_time = 1.0;
     std::string algorithm = "auto";
+    // Storage precisions to run each row at, in order ("fp32", "fp16" or "fp32,fp16").
+    std::string precision = "fp32";
+    bool fp16 = false;                 // --fp16: precision "fp16"
+    StoragePrecision current = StoragePrecision::Float32;  // the one run_row uses
     // Custom row.
     std::string shape, kernel = "3", stride = "1", padding = "0", dilation = "1", padding_mode = "zeros";
     int out_channels = 0, groups = 1;
@@ -181,6 +187,7 @@ RowResult run_row(Context& ctx, const RowSpec& spec, const BenchArgs& a) {
         const auto x = Tensor::from_host(ctx, spec.input, std::vector<float>(static_cast<size_t>(shape_numel(spec.input)), 0.5f));
         const Tensor y(ctx, model->output_shape(spec.input));
         r.algorithm = "model:";
+        model->set_conv2d_storage_precision(a.current);
         for (const char* name : {"conv1", "conv2", "conv3"}) {
             auto& conv = dynamic_cast<Conv2d&>(model->layer(name));
             conv.set_algorithm(parse_conv2d_algorithm(a.algorithm));
@@ -189,7 +196,9 @@ RowResult run_row(Context& ctx, const RowSpec& spec, const BenchArgs& a) {
                 if (n == name) break;
                 in = s;
             }
-            r.algorithm += std::string(name == std::string("conv1") ? "" : ",") + to_string(conv.algorithm_for(in.empty() ? spec.input : in));
+            const Shape& cin = in.empty() ? spec.input : in;
+            r.algorithm += std::string(name == std::string("conv1") ? "" : ",") + to_string(conv.algorithm_for(cin)) +
+                           (conv.storage_precision_for(cin) == StoragePrecision::Float16 ? "+fp16" : "");
         }
         r.gflop = simple_cnn_gflop(spec.input[0]);
         time_it(ctx, a, [&](CommandRecorder& rec) { model->record(rec, x, y); }, r);
@@ -200,11 +209,14 @@ RowResult run_row(Context& ctx, const RowSpec& spec, const BenchArgs& a) {
     conv.reset_parameters(seed);
     conv.set_algorithm(parse_conv2d_algorithm(a.algorithm));
     conv.set_fused_relu(a.relu);
+    conv.set_storage_precision(a.current);
     std::vector<float> xv(static_cast<size_t>(shape_numel(spec.input)));
     for (size_t i = 0; i < xv.size(); ++i) xv[i] = float((i * 2654435761u) % 1000) / 500.0f - 1.0f;
     const auto x = Tensor::from_host(ctx, spec.input, xv);
     const Tensor y(ctx, conv.output_shape(spec.input));
-    r.algorithm = to_string(conv.algorithm_for(spec.input));
+    // "+fp16": fp16 storage in use (storage_precision_for; Auto may fall back to fp32).
+    r.algorithm = to_string(conv.algorithm_for(spec.input)) +
+                  (conv.storage_precision_for(spec.input) == StoragePrecision::Float16 ? "+fp16" : "");
     r.gflop = conv_gflop(p, spec.input);
     time_it(ctx, a, [&](CommandRecorder& rec) { conv.record(rec, x, y); }, r);
     return r;
@@ -299,14 +311,25 @@ int cmd_bench(const BenchArgs& a, const std::string& device) {
     ContextOptions co;
     co.device = device;
     Context ctx(co);
-    std::vector<RowResult> results;
-    for (const auto& s : specs) {
-        results.push_back(run_row(ctx, s, a));
-        if (!a.json) {
-            const auto& r = results.back();
-            std::fprintf(stderr, "  %s done: %.3f ms\n", r.spec.name.c_str(), r.gpu_ms.median > 0 ? r.gpu_ms.median : r.wall_ms.median);
-        }
+    std::vector<StoragePrecision> precisions;
+    {
+        std::stringstream ss(a.fp16 ? std::string("fp16") : a.precision);
+        for (std::string t; std::getline(ss, t, ',');) precisions.push_back(parse_storage_precision(t));
+        if (precisions.empty()) throw Error("--precision names no precision (fp32, fp16)");
     }
+    std::vector<RowResult> results;
+    for (const auto& s : specs)
+        for (const auto prec : precisions) {  // back to back per row, so the ratio sees the same machine load
+            BenchArgs ap = a;
+            ap.current = prec;
+            results.push_back(run_row(ctx, s, ap));
+            results.back().precision = to_string(prec);
+            if (!a.json) {
+                const auto& r = results.back();
+                std::fprintf(stderr, "  %s %s done: %.3f ms\n", r.spec.name.c_str(), r.precision.c_str(),
+                             r.gpu_ms.median > 0 ? r.gpu_ms.median : r.wall_ms.median);
+            }
+        }
     if (a.torch) run_torch(results, a);
 
     if (a.json) {
@@ -322,6 +345,7 @@ int cmd_bench(const BenchArgs& a, const std::string& device) {
             nlohmann::json row = spec_json(r.spec);
             row["what"] = r.spec.what;
             row["algorithm"] = r.algorithm;
+            row["precision"] = r.precision;
             row["gflop"] = r.gflop;
             row["reps"] = r.reps;
             row["gpu_ms"] = s(r.gpu_ms);
@@ -338,12 +362,12 @@ int cmd_bench(const BenchArgs& a, const std::string& device) {
         return 0;
     }
     std::printf("device: %s (%s %s)\n", ctx.info().name.c_str(), ctx.info().driver_name.c_str(), ctx.info().driver_info.c_str());
-    std::printf("%-8s %-30s %-22s %6s %10s %10s %19s %10s %9s%s\n", "row", "shape", "algorithm", "reps", "gpu ms", "wall ms",
+    std::printf("%-8s %-30s %-22s %-5s %6s %10s %10s %19s %10s %9s%s\n", "row", "shape", "algorithm", "prec", "reps", "gpu ms", "wall ms",
                 "gpu min/max ms", "GFLOP/s", "IQR %", a.torch ? "  torch ms  torch GF/s  speedup" : "");
     for (const auto& r : results) {
         const double iqr = r.gpu_ms.median > 0 ? 100.0 * (r.gpu_ms.q3 - r.gpu_ms.q1) / r.gpu_ms.median : 0;
-        std::printf("%-8s %-30s %-22s %6d %10.3f %10.3f %9.3f/%9.3f %10.2f %8.1f%%", r.spec.name.c_str(), r.spec.what.c_str(),
-                    r.algorithm.c_str(), r.reps, r.gpu_ms.median, r.wall_ms.median, r.gpu_ms.min, r.gpu_ms.max, r.gflops, iqr);
+        std::printf("%-8s %-30s %-22s %-5s %6d %10.3f %10.3f %9.3f/%9.3f %10.2f %8.1f%%", r.spec.name.c_str(), r.spec.what.c_str(),
+                    r.algorithm.c_str(), r.precision.c_str(), r.reps, r.gpu_ms.median, r.wall_ms.median, r.gpu_ms.min, r.gpu_ms.max, r.gflops, iqr);
         if (r.torch_ms > 0) {
             const double ms = r.gpu_ms.median > 0 ? r.gpu_ms.median : r.wall_ms.median;
             std::printf("  %8.3f  %10.2f  %6.2fx", r.torch_ms, r.torch_gflops, r.torch_ms / ms);
@@ -351,6 +375,8 @@ int cmd_bench(const BenchArgs& a, const std::string& device) {
         std::printf("\n");
     }
     if (a.torch) std::printf("speedup = torch median time / vkconv median time (>1: vkconv faster)\n");
+    if (std::any_of(results.begin(), results.end(), [](const RowResult& r) { return r.precision == "fp16"; }))
+        std::printf("prec = requested storage precision; +fp16 = fp16 storage in use (Auto keeps fp32 where it saves nothing)\n");
     return 0;
 }
 
@@ -368,6 +394,10 @@ void register_bench(CLI::App& app, std::string& device) {
     b->add_option("--reps", a->min_reps, "minimum repetitions per row")->capture_default_str();
     b->add_option("--min-time", a->min_time, "minimum seconds per row")->capture_default_str();
     b->add_option("--algorithm", a->algorithm, "force an algorithm for the convolution rows")->capture_default_str();
+    b->add_option("--precision", a->precision,
+                  "storage precision(s), each row run at each in turn: fp32, fp16 or fp32,fp16 (fp16: Conv2d::set_storage_precision)")
+        ->capture_default_str();
+    b->add_flag("--fp16", a->fp16, "fp16 storage (same as --precision fp16)");
     b->add_option("--shape", a->shape, "custom row: input N,C,H,W");
     b->add_option("--out-channels", a->out_channels, "custom row: output channels");
     b->add_option("--kernel", a->kernel, "custom row: n or h,w")->capture_default_str();

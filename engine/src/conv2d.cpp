@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <sstream>
 
@@ -197,6 +198,66 @@ std::vector<Conv2dAlgorithm> conv2d_algorithms() {
         if (a != Conv2dAlgorithm::Auto) out.push_back(a);
     return out;
 }
+
+std::string to_string(StoragePrecision p) { return p == StoragePrecision::Float16 ? "fp16" : "fp32"; }
+
+StoragePrecision parse_storage_precision(const std::string& s) {
+    if (s == "fp32") return StoragePrecision::Float32;
+    if (s == "fp16") return StoragePrecision::Float16;
+    throw Error("storage precision must be one of fp32, fp16, but got '" + s + "'");
+}
+
+bool stores_fp16(Conv2dAlgorithm a) { return a == Conv2dAlgorithm::PackedTexel || a == Conv2dAlgorithm::Gemm1x1; }
+
+std::string fp16_storage_unsupported_reason(const Context& ctx) {
+    // The packed input is written through an RGBA16F storage texel buffer (imageStore) and read,
+    // with the weights, through RGBA16F uniform texel buffers.
+    const bool u = ctx.uniform_texel_format(vk::Format::eR16G16B16A16Sfloat), st = ctx.storage_texel_format(vk::Format::eR16G16B16A16Sfloat);
+    if (u && st) return "";
+    return std::string("fp16 storage needs R16G16B16A16_SFLOAT ") + (!u && !st ? "uniform and storage" : !u ? "uniform" : "storage") +
+           " texel buffers (VK_FORMAT_FEATURE_" + (!u && !st ? "UNIFORM_TEXEL_BUFFER_BIT and _STORAGE_TEXEL_BUFFER_BIT"
+                                                   : !u      ? "UNIFORM_TEXEL_BUFFER_BIT"
+                                                             : "STORAGE_TEXEL_BUFFER_BIT") +
+           "), which '" + ctx.info().name + "' lacks";
+}
+
+namespace {
+// IEEE binary16 from binary32, rounded to nearest even (overflow to infinity, NaN kept quiet),
+// with subnormals: the host-side rounding of the fp16 weights.
+uint16_t half_from_float(float f) {
+    uint32_t x;
+    std::memcpy(&x, &f, 4);
+    const uint32_t sign = (x >> 16) & 0x8000u;
+    const uint32_t abs = x & 0x7fffffffu;
+    if (abs >= 0x7f800000u) return static_cast<uint16_t>(sign | 0x7c00u | (abs > 0x7f800000u ? 0x200u : 0u));
+    if (abs >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // rounds to >= 65520: infinity
+    if (abs < 0x38800000u) {
+        // Below 2^-14: a subnormal (or zero), in units of 2^-24, rounded to nearest even.
+        if (abs < 0x33000000u) return static_cast<uint16_t>(sign);  // at most 2^-25: rounds to zero
+        const uint32_t mant = (abs & 0x7fffffu) | 0x800000u;
+        const int shift = 126 - static_cast<int>(abs >> 23);  // value / 2^-24 = mant * 2^(e - 126)
+        const uint32_t q = mant >> shift, rem = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
+        return static_cast<uint16_t>(sign | (q + (rem > half || (rem == half && (q & 1u)))));
+    }
+    const uint32_t r = abs - 0x38000000u;  // rebias the exponent 127 -> 15 (in place, above 13 mantissa bits)
+    const uint32_t q = r >> 13, rem = r & 0x1fffu;
+    return static_cast<uint16_t>(sign | (q + (rem > 0x1000u || (rem == 0x1000u && (q & 1u)))));
+}
+
+// Uploads `t` into a new texel buffer: fp32 as is, or each value rounded to fp16.
+std::shared_ptr<host::TexelBuffer> upload_texels(Context& ctx, const std::vector<float>& t, bool fp16) {
+    if (!fp16) {
+        auto b = std::make_shared<host::TexelBuffer>(ctx, t.size() * sizeof(float));
+        b->upload(t.data(), t.size() * sizeof(float));
+        return b;
+    }
+    std::vector<uint16_t> h(t.size());
+    for (size_t i = 0; i < t.size(); ++i) h[i] = half_from_float(t[i]);
+    auto b = std::make_shared<host::TexelBuffer>(ctx, h.size() * sizeof(uint16_t));
+    b->upload(h.data(), h.size() * sizeof(uint16_t));
+    return b;
+}
+}  // namespace
 
 void Conv2dParams::validate() const {
     const auto& o = options;
@@ -644,11 +705,23 @@ std::string Conv2d::unsupported_reason(Conv2dAlgorithm a, const Shape& input_sha
 
 Conv2dAlgorithm Conv2d::algorithm_for(const Shape& input_shape) const {
     if (algorithm_ != Conv2dAlgorithm::Auto) {
-        const std::string why = unsupported_reason(algorithm_, input_shape);
+        std::string why = unsupported_reason(algorithm_, input_shape);
+        if (why.empty()) why = fp16_refusal(algorithm_);
         if (!why.empty())
             throw Error("Conv2d: algorithm '" + to_string(algorithm_) + "' cannot run " + params_.str() + " on input " +
                         shape_str(input_shape) + " on '" + ctx_->info().name + "': " + why);
         return algorithm_;
+    }
+    // fp16 storage requested: the algorithms that store fp16 where one can run, else the fp32
+    // choice below (storage_precision_for then says Float32). Depthwise keeps the fp32 choice
+    // (depthwise_texel): it reads the fp32 tensor directly, with no staging copy for fp16 to
+    // shrink, and packed_texel would pad each channel to a quad (4x the traffic and work; S7 on
+    // lavapipe: 13x slower).
+    if (storage_precision_ == StoragePrecision::Float16 && !(params_.options.groups == params_.in_channels && params_.in_channels > 1)) {
+        auto fp16_ok = [&](Conv2dAlgorithm a) { return fp16_refusal(a).empty() && supports(a, input_shape); };
+        if (const auto tuned = tuned_conv2d_algorithm(*ctx_, params_, input_shape); tuned && fp16_ok(*tuned)) return *tuned;
+        if (params_.kernel == Pair(1) && fp16_ok(Conv2dAlgorithm::Gemm1x1)) return Conv2dAlgorithm::Gemm1x1;
+        if (fp16_ok(Conv2dAlgorithm::PackedTexel)) return Conv2dAlgorithm::PackedTexel;
     }
     // A choice measured on this device by `vkconv tune` wins over the heuristics below.
     if (const auto tuned = tuned_conv2d_algorithm(*ctx_, params_, input_shape); tuned && supports(*tuned, input_shape)) return *tuned;
@@ -666,6 +739,20 @@ Conv2dAlgorithm Conv2d::algorithm_for(const Shape& input_shape) const {
     if (supports(Conv2dAlgorithm::PackedTexel, input_shape)) return Conv2dAlgorithm::PackedTexel;
     if (supports(Conv2dAlgorithm::DirectTexel, input_shape)) return Conv2dAlgorithm::DirectTexel;
     return Conv2dAlgorithm::DirectTiled;
+}
+
+std::string Conv2d::fp16_refusal(Conv2dAlgorithm a) const {
+    if (storage_precision_ != StoragePrecision::Float16 || a == Conv2dAlgorithm::Auto) return "";
+    if (!stores_fp16(a))
+        return "it stores weights and activations in fp32 only, but fp16 storage was requested (set_storage_precision; "
+               "fp16 storage is honoured by packed_texel and gemm_1x1)";
+    return fp16_storage_unsupported_reason(*ctx_);
+}
+
+StoragePrecision Conv2d::storage_precision_for(const Shape& input_shape) const {
+    if (storage_precision_ != StoragePrecision::Float16) return StoragePrecision::Float32;
+    const auto a = algorithm_for(input_shape);
+    return stores_fp16(a) && fp16_storage_unsupported_reason(*ctx_).empty() ? StoragePrecision::Float16 : StoragePrecision::Float32;
 }
 
 Shape Conv2d::output_shape(std::span<const Shape> inputs) const {
@@ -929,8 +1016,13 @@ void Conv2d::record_packed(CommandRecorder& rec, Conv2dAlgorithm algorithm, cons
         return;
     }
 
-    // Weights, transformed once per parameter version into the shader's texel layout.
-    const std::string key = to_string(algorithm) + "/" + std::to_string(pl.oct);
+    // fp16 storage: RGBA16F weights and packed input (algorithm_for refused fp16 on a device
+    // without the format for a forced algorithm, and Auto chose an fp16-storing one or fell back).
+    const bool f16 = storage_precision_ == StoragePrecision::Float16 && stores_fp16(algorithm) &&
+                     fp16_storage_unsupported_reason(*ctx_).empty();
+    const vk::Format texel_format = f16 ? vk::Format::eR16G16B16A16Sfloat : vk::Format::eR32G32B32A32Sfloat;
+    // Weights, transformed once per parameter version (and precision) into the shader's texel layout.
+    const std::string key = to_string(algorithm) + "/" + std::to_string(pl.oct) + (f16 ? "/fp16" : "");
     if (!f.packed_weights || f.packed_weights_version != version() || f.packed_weights_key != key) {
         const auto& w = weight();
         std::vector<float> t(static_cast<size_t>(pl.weight_texels * 4), 0.0f);
@@ -952,12 +1044,11 @@ void Conv2d::record_packed(CommandRecorder& rec, Conv2dAlgorithm algorithm, cons
                 }
         }
         // A pending recording that used the old buffer holds it (CommandRecorder::keep_alive).
-        f.packed_weights = std::make_shared<host::TexelBuffer>(*ctx_, t.size() * sizeof(float));
-        f.packed_weights->upload(t.data(), t.size() * sizeof(float));
+        f.packed_weights = upload_texels(*ctx_, t, f16);
         f.packed_weights_version = version();
         f.packed_weights_key = key;
     }
-    const uint64_t packed_bytes = static_cast<uint64_t>(pl.packed_texels) * 16;
+    const uint64_t packed_bytes = static_cast<uint64_t>(pl.packed_texels) * (f16 ? 8 : 16);
     if (!f.packed_input || f.packed_input->size() < packed_bytes)
         f.packed_input = std::make_shared<host::TexelBuffer>(*ctx_, packed_bytes);
     rec.keep_alive(f.packed_weights);
@@ -965,10 +1056,11 @@ void Conv2d::record_packed(CommandRecorder& rec, Conv2dAlgorithm algorithm, cons
 
     // Pack pass: NCHW -> NC4HW4 with the padding materialised.
     static const std::vector<BindingType> kPackTypes = {BindingType::UniformTexelBuffer, BindingType::StorageTexelBuffer};
-    auto pack = ctx_->pipeline("pack_nc4hw4", {pl.pack_wg, pad_mode, pl.pack_px}, kPackTypes, sizeof(PackPushConstants));
+    auto pack = ctx_->pipeline(f16 ? "pack_nc4hw4_f16" : "pack_nc4hw4", {pl.pack_wg, pad_mode, pl.pack_px}, kPackTypes,
+                               sizeof(PackPushConstants));
     const host::BufferBinding pack_bindings[] = {
         input_texel_view(rec, f.input_copy, input),
-        host::BufferBinding(f.packed_input->view(vk::Format::eR32G32B32A32Sfloat, static_cast<uint64_t>(pl.packed_texels)))};
+        host::BufferBinding(f.packed_input->view(texel_format, static_cast<uint64_t>(pl.packed_texels)))};
     auto pk = pl.pack;
     for (int64_t z0 = 0; z0 < pl.pack_planes; z0 += max_z) {
         pk.z_base = static_cast<int32_t>(z0);
@@ -981,8 +1073,8 @@ void Conv2d::record_packed(CommandRecorder& rec, Conv2dAlgorithm algorithm, cons
     auto pipeline = ctx_->pipeline("conv2d_packed", {pl.wg, pl.oct, pl.px, kw_s, sw, dws, has_bias, relu}, kTypes,
                                    sizeof(PackedPushConstants));
     const host::BufferBinding bindings[] = {
-        host::BufferBinding(f.packed_input->view(vk::Format::eR32G32B32A32Sfloat, static_cast<uint64_t>(pl.packed_texels))),
-        host::BufferBinding(f.packed_weights->view(vk::Format::eR32G32B32A32Sfloat)), bias_dev.buffer(), output.buffer()};
+        host::BufferBinding(f.packed_input->view(texel_format, static_cast<uint64_t>(pl.packed_texels))),
+        host::BufferBinding(f.packed_weights->view(texel_format)), bias_dev.buffer(), output.buffer()};
     auto pc = pl.conv;
     for (int64_t z0 = 0; z0 < pl.total_z; z0 += max_z) {
         pc.z_base = static_cast<int32_t>(z0);

@@ -242,6 +242,12 @@ void Model::set_fusion(bool on) {
     invalidate_plans();
 }
 
+void Model::set_conv2d_storage_precision(StoragePrecision p) {
+    for (auto& n : nodes_)
+        if (auto* c = dynamic_cast<Conv2d*>(n.layer.get())) c->set_storage_precision(p);
+    invalidate_plans();  // the folded Conv2d+BatchNorm2d copies take it when re-planned
+}
+
 void Model::invalidate_plans() { plans_.clear(); }
 
 Model::Plan& Model::plan_for(const Shape& input_shape, const std::vector<std::string>& keep) {
@@ -315,6 +321,7 @@ Model::Plan& Model::plan_for(const Shape& input_shape, const std::vector<std::st
                 // per input shape at record time). plan->shapes[i] is the convolution's output,
                 // not its input, so it cannot be used to resolve Auto here.
                 folded->set_algorithm(conv->algorithm());
+                folded->set_storage_precision(conv->storage_precision());
                 producer->layer = folded.get();
                 plan->owned.push_back(std::move(folded));
                 plan->root[static_cast<size_t>(i)] = plan->root[static_cast<size_t>(in0)];

@@ -132,6 +132,33 @@ Conv2dAlgorithm parse_conv2d_algorithm(const std::string& s);
 // Every algorithm but Auto.
 std::vector<Conv2dAlgorithm> conv2d_algorithms();
 
+// How a convolution stores what it reads (opt-in; Float32 by default).
+//   Float32  weights and activations as fp32.
+//   Float16  the packed fast paths (packed_texel, gemm_1x1) keep their transformed weights as
+//            fp16 (rounded to nearest even on the host, once per weight version) and their pack
+//            pass writes the packed input as fp16 (each activation rounded once); both are read
+//            through RGBA16F uniform texel buffers, which return fp32, so every product and sum
+//            is fp32 (fp16 is a storage format only: nothing accumulates in fp16). The bias stays
+//            fp32, and the output, like the API's tensors, is fp32 NCHW. Needs
+//            R16G16B16A16_SFLOAT uniform and storage texel buffers (fp16_storage_unsupported_reason).
+// With Float16 requested, Auto picks gemm_1x1 (1x1 kernels) or packed_texel (any other
+// convolution, grouped and few-channel ones included) where they can run; where neither can (the
+// device lacks the format, or the tensors exceed its limits), and for depthwise convolutions
+// (groups == in_channels: depthwise_texel reads the fp32 tensor directly, so fp16 would save no
+// traffic, and packed_texel pads each channel to a quad), it keeps the fp32 choice, and
+// storage_precision_for() says Float32 (force packed_texel for fp16 depthwise). A forced
+// algorithm that stores only fp32 (direct_tiled, depthwise, direct_texel, depthwise_texel,
+// grouped_texel), or a forced packed one on a device without the format, makes algorithm_for
+// (and so record and forward) throw, naming why; supports() / unsupported_reason() speak of the
+// convolution alone, whatever the precision.
+enum class StoragePrecision { Float32, Float16 };
+std::string to_string(StoragePrecision p);           // "fp32" | "fp16"
+StoragePrecision parse_storage_precision(const std::string& s);  // "fp32" | "fp16"
+// Whether `a` honours StoragePrecision::Float16 (packed_texel, gemm_1x1).
+bool stores_fp16(Conv2dAlgorithm a);
+// Why this device cannot store convolutions in fp16 (empty when it can).
+std::string fp16_storage_unsupported_reason(const Context& ctx);
+
 class Conv2d : public Layer {
 public:
     Conv2d(Context& ctx, int in_channels, int out_channels, Pair kernel_size, Conv2dOptions options = {});
@@ -172,6 +199,14 @@ public:
     bool supports(Conv2dAlgorithm a, const Shape& input_shape) const { return unsupported_reason(a, input_shape).empty(); }
     // Why `a` cannot (empty when it can).
     std::string unsupported_reason(Conv2dAlgorithm a, const Shape& input_shape) const;
+
+    // Storage precision requested for the weights and packed activations (see
+    // StoragePrecision); Float32 by default.
+    void set_storage_precision(StoragePrecision p) { storage_precision_ = p; }
+    StoragePrecision storage_precision() const { return storage_precision_; }
+    // The precision record() uses for this input shape: Float16 only when requested and the
+    // algorithm it uses (algorithm_for) stores fp16.
+    StoragePrecision storage_precision_for(const Shape& input_shape) const;
     ~Conv2d() override;
 
     // Records into `rec` without submitting; `output` must have output_shape(input.shape()).
@@ -183,11 +218,14 @@ private:
     void record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output, bool relu);
     void record_packed(CommandRecorder& rec, Conv2dAlgorithm algorithm, const Tensor& input, const Tensor& output, bool relu);
     struct FastPath;  // device state of the fast paths (transformed weights, texel copies)
+    // Why `a` cannot honour the requested storage precision (empty when it can, or at Float32).
+    std::string fp16_refusal(Conv2dAlgorithm a) const;
 
     std::unique_ptr<FastPath> fast_;
     Conv2dParams params_;
     bool fused_relu_ = false;
     Conv2dAlgorithm algorithm_ = Conv2dAlgorithm::Auto;
+    StoragePrecision storage_precision_ = StoragePrecision::Float32;
 };
 
 }  // namespace vkconv

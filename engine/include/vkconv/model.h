@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "vkconv/conv2d.h"
 #include "vkconv/layer.h"
 #include "vkconv/npy.h"
 #include "vkconv/tensor.h"
@@ -70,6 +71,10 @@ public:
 
     // Conv2d+BatchNorm2d folding and ReLU fusion (on by default); off runs every layer alone.
     void set_fusion(bool on);
+    // Sets every Conv2d's storage precision (Conv2d::set_storage_precision; the folded
+    // Conv2d+BatchNorm2d convolutions take their Conv2d's). Opt-in fp16 storage for the whole
+    // model: StoragePrecision::Float16.
+    void set_conv2d_storage_precision(StoragePrecision p);
 
     Tensor forward(const Tensor& input);
     // Also returns the outputs of the named layers (downloaded after the forward).
