@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "support/conv2d_sweep.h"
 #include "support/test_support.h"
 
 namespace vkconv {
@@ -38,32 +39,11 @@ struct FastCase {
 
 void PrintTo(const FastCase& c, std::ostream* os) { *os << c.str(); }
 
-// Sets the knobs for one test and restores them after.
-class ScopedKnobs {
-public:
-    explicit ScopedKnobs(const std::string& knobs) {
-        std::stringstream ss(knobs);
-        std::string kv;
-        while (std::getline(ss, kv, ',')) {
-            const auto eq = kv.find('=');
-            const std::string k = kv.substr(0, eq);
-            names_.push_back(k);
-            setenv(k.c_str(), kv.substr(eq + 1).c_str(), 1);
-        }
-    }
-    ~ScopedKnobs() {
-        for (const auto& k : names_) unsetenv(k.c_str());
-    }
-
-private:
-    std::vector<std::string> names_;
-};
-
 class Conv2dFastPaths : public test::VulkanTest, public ::testing::WithParamInterface<FastCase> {};
 
 TEST_P(Conv2dFastPaths, MatchesReference) {
     const FastCase& c = GetParam();
-    ScopedKnobs knobs(c.knobs);
+    test::ScopedKnobs knobs(c.knobs);
     Context& ctx = c.staging ? test::staging_context() : test::context();
     const int in_channels = static_cast<int>(c.input[c.input.size() - 3]);
     Conv2d conv(ctx, in_channels, c.out_channels, c.kernel, c.opt);
@@ -98,14 +78,7 @@ TEST_P(Conv2dFastPaths, MatchesReference) {
 std::string case_name(const ::testing::TestParamInfo<FastCase>& info) { return "case" + std::to_string(info.index); }
 
 Conv2dOptions opts(Pair stride, Padding padding, Pair dilation, int groups, bool bias, PaddingMode mode) {
-    Conv2dOptions o;
-    o.stride = stride;
-    o.padding = padding;
-    o.dilation = dilation;
-    o.groups = groups;
-    o.bias = bias;
-    o.padding_mode = mode;
-    return o;
+    return test::conv2d_options(stride, padding, dilation, groups, bias, mode);
 }
 
 const PaddingMode kModes[] = {PaddingMode::Zeros, PaddingMode::Reflect, PaddingMode::Replicate, PaddingMode::Circular};

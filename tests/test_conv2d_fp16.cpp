@@ -30,6 +30,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/conv2d_sweep.h"
 #include "support/test_support.h"
 
 namespace vkconv {
@@ -127,14 +128,7 @@ TEST_P(Conv2dFp16, MatchesReferenceWithinFp16Bound) {
 std::string case_name(const ::testing::TestParamInfo<Fp16Case>& info) { return "case" + std::to_string(info.index); }
 
 Conv2dOptions opts(Pair stride, Padding padding, Pair dilation, int groups, bool bias, PaddingMode mode) {
-    Conv2dOptions o;
-    o.stride = stride;
-    o.padding = padding;
-    o.dilation = dilation;
-    o.groups = groups;
-    o.bias = bias;
-    o.padding_mode = mode;
-    return o;
+    return test::conv2d_options(stride, padding, dilation, groups, bias, mode);
 }
 
 const PaddingMode kModes[] = {PaddingMode::Zeros, PaddingMode::Reflect, PaddingMode::Replicate, PaddingMode::Circular};

@@ -31,6 +31,7 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "support/conv2d_sweep.h"
 #include "support/test_support.h"
 #include "vkconv/layers.h"
 
@@ -58,26 +59,6 @@ struct WinogradCase {
 };
 
 void PrintTo(const WinogradCase& c, std::ostream* os) { *os << c.str(); }
-
-class ScopedKnobs {
-public:
-    explicit ScopedKnobs(const std::string& knobs) {
-        std::stringstream ss(knobs);
-        std::string kv;
-        while (std::getline(ss, kv, ',')) {
-            const auto eq = kv.find('=');
-            const std::string k = kv.substr(0, eq);
-            names_.push_back(k);
-            setenv(k.c_str(), kv.substr(eq + 1).c_str(), 1);
-        }
-    }
-    ~ScopedKnobs() {
-        for (const auto& k : names_) unsetenv(k.c_str());
-    }
-
-private:
-    std::vector<std::string> names_;
-};
 
 int64_t pad_index(int64_t i, int64_t n, PaddingMode mode) {
     if (i >= 0 && i < n) return i;
@@ -178,7 +159,7 @@ class Conv2dWinograd : public test::VulkanTest, public ::testing::WithParamInter
 
 TEST_P(Conv2dWinograd, MatchesReference) {
     const WinogradCase& c = GetParam();
-    ScopedKnobs knobs(c.knobs);
+    test::ScopedKnobs knobs(c.knobs);
     struct LimitGuard {
         explicit LimitGuard(uint32_t l) { if (l) set_layer_workgroup_count_limit_for_testing(l); }
         ~LimitGuard() { set_layer_workgroup_count_limit_for_testing(0); }
