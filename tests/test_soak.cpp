@@ -24,14 +24,21 @@ const std::string kTool = VKCONV_TOOL_PATH;
 // 2 GB after 60 passes (+176 MB from pass 20 to 300, then flat); quarantine_size_mb=0, -1.8 MiB
 // after warm-up. LeakSanitizer's exit check stays on in every case, and the rest of the suite
 // keeps the quarantine.
+// Even without the quarantine, ASan's allocator keeps freed blocks in its own size-class caches and
+// RSS follows their peak: alone the sanitized soak moved by +-5 MiB, in a parallel ctest run by
+// +19.6 MiB by pass 150. So the sanitizer run allows 64 MiB; there the exact leak checks are
+// LeakSanitizer's at exit and the unchanged device memory, while the unsanitized build's heap
+// check catches a leak of 1 KiB per pass.
 #if defined(__SANITIZE_ADDRESS__)
 const std::string kSoak = "ASAN_OPTIONS=quarantine_size_mb=0${ASAN_OPTIONS:+:$ASAN_OPTIONS} " + kTool + " soak";
+const std::string kRssTolerance = " --rss-tolerance-mib 64";
 #else
 const std::string kSoak = kTool + " soak";
+const std::string kRssTolerance = "";  // the tool's default, 16 MiB
 #endif
 
 TEST(Soak, ShortRunIsStable) {
-    const auto r = test::run_command(kSoak + " --iterations 300 --warmup 50 --report-every 50 --large-batch 16 --heap-tolerance-kib 64");
+    const auto r = test::run_command(kSoak + " --iterations 300 --warmup 50 --report-every 50 --large-batch 16 --heap-tolerance-kib 64" + kRssTolerance);
     EXPECT_EQ(r.status, 0) << r.out << r.err;
     EXPECT_THAT(r.out, HasSubstr("vkconv soak: 300 SimpleCNN forward passes alternating batch 1 and 16"));
     EXPECT_THAT(r.out, HasSubstr("warm-up done"));
