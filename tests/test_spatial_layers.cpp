@@ -196,6 +196,13 @@ TEST_F(SpatialLayers, UpsampleRefusals) {
     expect_error([&] { small.output_shape(Shape{1, 4, 5, 5}); }, {"output (H: 0, W: 0)"});
     Upsample neg(ctx, {.scale_factor = {-1.0}});
     expect_error([&] { neg.output_shape(Shape{1, 4, 5, 5}); }, {"output (H: -5, W: -5)"});
+    // Extreme factors: refused with PyTorch's message or the 32-bit limit, never an overflowing cast.
+    for (double f : {-1e300, 1e-300}) {
+        Upsample extreme(ctx, {.scale_factor = {f}});
+        expect_error([&] { extreme.output_shape(Shape{1, 4, 5, 5}); }, {"Input and output sizes should be greater than 0"});
+    }
+    Upsample huge(ctx, {.scale_factor = {1e30}, .mode = "bilinear"});
+    expect_error([&] { huge.output_shape(Shape{1, 4, 5, 5}); }, {"exceeds 32-bit indexing"});
     Upsample ok(ctx, {.size = {3}});
     expect_error([&] { ok.output_shape(Shape{1, 0, 5, 5}); }, {"Non-empty 4D data tensor expected but got a tensor with sizes [1, 0, 5, 5]"});
     expect_error([&] { ok.output_shape(Shape{4, 5, 5}); }, {"4-D (N, C, H, W) input only", "[4, 5, 5]", "its last dim"});

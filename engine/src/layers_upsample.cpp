@@ -1,5 +1,7 @@
 // Upsample (nn.Upsample, F.interpolate): shaders/upsample2d.comp.
+#include <algorithm>
 #include <cmath>
+#include <optional>
 #include <limits>
 #include <sstream>
 
@@ -113,30 +115,35 @@ Geometry upsample_geometry(const UpsampleOptions& o, const Shape& in) {
     g.w.in = in[3];
     const bool recompute = o.recompute_scale_factor.value_or(false);
     const bool align = o.mode == "bilinear" && o.align_corners.value_or(false);
+    std::optional<double> scales[2];  // the scale factors the kernel is given
     for (int a = 0; a < 2; ++a) {
         Axis& ax = a == 0 ? g.h : g.w;
-        std::optional<double> scale;  // the scale factor the kernel is given
         if (sized) {
             ax.out = o.size[o.size.size() == 1 ? 0 : static_cast<size_t>(a)];
         } else {
             const double s = o.scale_factor[o.scale_factor.size() == 1 ? 0 : static_cast<size_t>(a)];
-            const double out = std::floor(double(ax.in) * s);
-            ax.out = out > double(std::numeric_limits<int32_t>::max()) ? std::numeric_limits<int32_t>::max() + int64_t(1)
-                                                                        : static_cast<int64_t>(out);
-            if (!recompute) scale = s;
+            // floor(in * s), clamped into int32 (beyond it is refused below) before the cast.
+            const double out = std::clamp(std::floor(double(ax.in) * s), double(std::numeric_limits<int32_t>::min()),
+                                          double(std::numeric_limits<int32_t>::max()) + 1);
+            ax.out = static_cast<int64_t>(out);
+            if (!recompute) scales[a] = s;
         }
-        // area_pixel_compute_scale / compute_scales_value, in float as for float tensors.
-        if (align)
-            ax.scale = ax.out > 1 ? static_cast<float>(ax.in - 1) / static_cast<float>(ax.out - 1) : 0.0f;
-        else if (scale && *scale > 0)
-            ax.scale = static_cast<float>(1.0 / *scale);
-        else
-            ax.scale = ax.out > 0 ? static_cast<float>(ax.in) / static_cast<float>(ax.out) : 0.0f;
     }
     if (g.h.out <= 0 || g.w.out <= 0)
         throw Error(who + "Input and output sizes should be greater than 0, but got input (H: " + std::to_string(g.h.in) +
                     ", W: " + std::to_string(g.w.in) + ") output (H: " + std::to_string(g.h.out) + ", W: " +
                     std::to_string(g.w.out) + ")");
+    // area_pixel_compute_scale / compute_scales_value, in float as for float tensors. With
+    // out >= 1, a given scale factor s >= 1 / in, so 1 / s fits a float.
+    for (int a = 0; a < 2; ++a) {
+        Axis& ax = a == 0 ? g.h : g.w;
+        if (align)
+            ax.scale = ax.out > 1 ? static_cast<float>(ax.in - 1) / static_cast<float>(ax.out - 1) : 0.0f;
+        else if (scales[a] && *scales[a] > 0)
+            ax.scale = static_cast<float>(1.0 / *scales[a]);
+        else
+            ax.scale = static_cast<float>(ax.in) / static_cast<float>(ax.out);
+    }
     if (g.h.out > std::numeric_limits<int32_t>::max() / 2 || g.w.out > std::numeric_limits<int32_t>::max() / 2 ||
         g.h.out * g.w.out > std::numeric_limits<int32_t>::max() || g.h.in * g.w.in > std::numeric_limits<int32_t>::max())
         throw Error(who + "an output plane of " + std::to_string(g.h.out) + " x " + std::to_string(g.w.out) +
