@@ -18,6 +18,11 @@
 // [h, w], "same" or "valid", ...). "inputs" names earlier layers ("input" is the model input);
 // without it a layer takes the previous layer's output. The file is untrusted input: anything
 // unknown, mistyped or out of range is refused with a message naming the layer and argument.
+// Spatial layers: "ConvTranspose2d" (nn.ConvTranspose2d's arguments; output_size is exported as
+// output_padding), "Upsample" / "UpsamplingNearest2d" / "UpsamplingBilinear2d" ("size" or
+// "scale_factor", "mode", "align_corners", "recompute_scale_factor"), "AdaptiveMaxPool2d" and
+// "AdaptiveAvgPool2d" ("output_size": n or [h, w], null entries keeping the input's size),
+// "Mean" / "Amax" ("dim": the two spatial dims, default [2, 3]; "keepdim").
 #pragma once
 
 #include <memory>
