@@ -240,6 +240,10 @@ TEST_F(ConvTranspose2dTest, RefusesBadArguments) {
                  {"output_padding_height: 0 output_padding_width: 2 stride_height: 2 stride_width: 2"});
     make(4, 4, 3, {.output_padding = 1, .dilation = 2});  // below the dilation: allowed
     expect_error([&] { make(4, 4, 3, {.output_padding = -1}); }, {"output_padding must be non-negative"});
+    expect_error([&] { make(4, 4, 3, {.stride = 1 << 25}); }, {"must be at most 2^24"});
+    expect_error([&] { make(65536, 65536, 1, {}); }, {"the weight [65536, 65536, 1, 1] has more than 2^31-1 elements"});
+    ConvTranspose2d one(ctx, 1, 1, 1);
+    expect_error([&] { one.output_shape(Shape{1, 1, 50000, 50000}); }, {"gives an image of more than 2^31-1 elements"});
     ConvTranspose2d l(ctx, 4, 4, 3);
     expect_error([&] { l.output_shape(Shape{1, 3, 5, 5}); },
                  {"Given transposed=1, weight of size [4, 4, 3, 3], expected input[1, 3, 5, 5] to have 4 channels, but got 3 channels "

@@ -189,6 +189,7 @@ TEST_F(SpatialLayers, UpsampleRefusals) {
     expect_error([&] { make({.size = {3}, .mode = "bicubic"}); }, {"mode must be 'nearest' or 'bilinear'", "mode='bicubic'"});
     expect_error([&] { make({.scale_factor = {2, 3, 4}}); }, {"one value or two"});
     expect_error([&] { make({.scale_factor = {kInf}}); }, {"scale_factor must be finite"});
+    expect_error([&] { make({.size = {int64_t(1) << 31}}); }, {"size 2147483648 exceeds 2^31-1"});
     Upsample u(ctx, {.size = {0}});
     expect_error([&] { u.output_shape(Shape{1, 4, 5, 5}); },
                  {"Input and output sizes should be greater than 0, but got input (H: 5, W: 5) output (H: 0, W: 0)"});
@@ -276,6 +277,9 @@ TEST_F(SpatialLayers, AdaptiveMaxPoolSplitsAndRefusals) {
                   "[1, 4, 0, 5] with dimension 2 being empty"});
     EXPECT_EQ(p.forward(Tensor::zeros(ctx, {0, 4, 5, 5})).shape(), (Shape{0, 4, 2, 2}));
     EXPECT_EQ(AdaptiveMaxPool2d(ctx, 0).output_shape(Shape{1, 4, 5, 5}), (Shape{1, 4, 0, 0}));
+    expect_error([&] { AdaptiveMaxPool2d(ctx, Pair(70000, 1)).output_shape(Shape{1, 1, 70001, 1}); },
+                 {"an output size above 65535 must divide the input size"});
+    EXPECT_EQ(AdaptiveMaxPool2d(ctx, Pair(70000, 1)).output_shape(Shape{1, 1, 140000, 1}), (Shape{1, 1, 70000, 1}));
 }
 
 // ---- Mean, Amax ---------------------------------------------------------------------------------
@@ -341,6 +345,7 @@ TEST_F(SpatialLayers, ReduceNaNShapesSplitsAndRefusals) {
     Mean wrap(ctx, {-1, 3});
     expect_error([&] { wrap.output_shape(Shape{1, 2, 3, 4}); }, {"dim 3 appears multiple times in the list of dims"});
     EXPECT_EQ(Mean(ctx, {-1, -2}, true).repr(), "Mean(dim=(-1, -2), keepdim=True)");
+    expect_error([&] { mean.output_shape(Shape{1, 1, 50000, 50000}); }, {"a plane of 2500000000 values exceeds 2^31-1"});
     set_layer_workgroup_count_limit_for_testing(3);
     const Shape in{4, 5, 3, 3};
     const auto xs = test::random_values(static_cast<size_t>(shape_numel(in)), 3);

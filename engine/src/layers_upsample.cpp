@@ -97,17 +97,7 @@ Geometry upsample_geometry(const UpsampleOptions& o, const Shape& in) {
     shape_numel(in);
     if (in[1] == 0 || in[2] == 0 || in[3] == 0)
         throw Error(who + "Non-empty 4D data tensor expected but got a tensor with sizes " + list_str(in));
-    const bool sized = !o.size.empty();
-    const size_t v = sized ? o.size.size() : o.scale_factor.size();
-    if (v != 1 && v != 2) {
-        if (sized)
-            throw Error(who + "Input and output must have the same number of spatial dimensions, but got input with spatial "
-                              "dimensions of [" + std::to_string(in[2]) + ", " + std::to_string(in[3]) + "] and output size of " +
-                        std::to_string(v) + " values");
-        throw Error(who + "Input and scale_factor must have the same number of spatial dimensions, but got input with spatial "
-                          "dimensions of [" + std::to_string(in[2]) + ", " + std::to_string(in[3]) + "] and scale_factor of " +
-                    std::to_string(v) + " values");
-    }
+    const bool sized = !o.size.empty();  // the constructor allows one or two values, exactly one of the two given
     Geometry g;
     g.planes = in[0] * in[1];
     g.channels_last = in[1] == 1;
