@@ -11,6 +11,7 @@
 #include "vkconv/conv2d.h"
 #include "vkconv/error.h"
 #include "vkconv/layers.h"
+#include "vkconv/safetensors.h"
 #include "file_kind.h"
 #include "mapped_file.h"
 
@@ -47,8 +48,12 @@ ParameterBudget weights_budget(const std::string& weights) {
         for (const auto& e : fs::directory_iterator(weights, ec))
             if (e.path().extension() == ".npy" && e.is_regular_file(ec)) bytes += double(e.file_size(ec));
     } else {
-        bytes = double(fs::file_size(weights, ec));
-        if (ec) throw Error(weights + ": cannot open: " + ec.message());
+        std::string head;
+        uint64_t size = 0;
+        const auto h = detail::read_file_head(weights, 16, head, size);
+        // Not safetensors: the reader's own error names what the file is (a torch.save pickle, ...).
+        if (detail::sniff_file_kind(h, size, weights) != detail::FileKind::Safetensors) (void)load_safetensors(weights);
+        bytes = double(size);
     }
     return {bytes / 2, "what the weights file " + weights + " can hold (" + std::to_string(int64_t(bytes)) + " bytes)"};
 }
