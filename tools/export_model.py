@@ -23,6 +23,13 @@ forward() methods both work, including the functional calls tutorials use:
                 x + y / torch.add / x.add(y) / operator.iadd on two tensors of one shape (Add)
                 F.softmax(x, dim=...) / torch.softmax / x.softmax(...)
                 x.contiguous() and nn.Identity (no layer)
+    spatial     nn.ConvTranspose2d (forward's output_size becomes output_padding) / F.conv_transpose2d
+                (its weight and bias parameters are exported as "<layer>.weight", "<layer>.bias"),
+                nn.Upsample / nn.UpsamplingNearest2d / nn.UpsamplingBilinear2d / F.interpolate /
+                F.upsample / F.upsample_nearest / F.upsample_bilinear (nearest, bilinear; a size
+                computed at run time, such as skip.shape[2:], is fixed to the traced size),
+                nn.AdaptiveMaxPool2d / F.adaptive_max_pool2d, None entries of adaptive output sizes,
+                x.mean / torch.mean / x.amax / torch.amax over dims (2, 3) with keepdim
 
 Layers from modules carry the module's qualified name ("features.0", "conv1"), so that the
 state_dict keys match vkconv's; layers from functions are named after the fx node ("relu_1",
@@ -75,6 +82,15 @@ _SIGNATURES = {
     "dropout": [("input", _NO_DEFAULT), ("p", 0.5), ("training", True), ("inplace", False)],
     "softmax": [("input", _NO_DEFAULT), ("dim", None), ("_stacklevel", 3), ("dtype", None)],
     "add": [("input", _NO_DEFAULT), ("other", _NO_DEFAULT), ("alpha", 1)],
+    "conv_transpose2d": [("input", _NO_DEFAULT), ("weight", _NO_DEFAULT), ("bias", None), ("stride", 1), ("padding", 0),
+                         ("output_padding", 0), ("groups", 1), ("dilation", 1)],
+    "interpolate": [("input", _NO_DEFAULT), ("size", None), ("scale_factor", None), ("mode", "nearest"),
+                    ("align_corners", None), ("recompute_scale_factor", None), ("antialias", False)],
+    "upsample_nearest": [("input", _NO_DEFAULT), ("size", None), ("scale_factor", None)],
+    "upsample_bilinear": [("input", _NO_DEFAULT), ("size", None), ("scale_factor", None)],
+    "adaptive_max_pool2d": [("input", _NO_DEFAULT), ("output_size", _NO_DEFAULT), ("return_indices", False)],
+    "mean": [("input", _NO_DEFAULT), ("dim", None), ("keepdim", False), ("dtype", None)],
+    "amax": [("input", _NO_DEFAULT), ("dim", ()), ("keepdim", False)],
 }
 
 
@@ -131,6 +147,13 @@ for _kind, _fns in {
     "dropout": [F.dropout, torch.dropout],
     "softmax": [F.softmax, torch.softmax],
     "add": [operator.add, operator.iadd, torch.add],
+    "conv_transpose2d": [F.conv_transpose2d],
+    "interpolate": [F.interpolate, getattr(F, "upsample", None)],
+    "upsample_nearest": [getattr(F, "upsample_nearest", None)],
+    "upsample_bilinear": [getattr(F, "upsample_bilinear", None)],
+    "adaptive_max_pool2d": [F.adaptive_max_pool2d],
+    "mean": [torch.mean],
+    "amax": [torch.amax],
 }.items():
     for _fn in _fns:
         if _fn is not None:
@@ -139,7 +162,7 @@ for _kind, _fns in {
 _METHODS = {
     "relu": "relu", "relu_": "relu", "flatten": "flatten", "view": "reshape", "reshape": "reshape",
     "softmax": "softmax", "add": "add", "add_": "add", "__add__": "add", "__iadd__": "add",
-    "contiguous": "alias",
+    "contiguous": "alias", "mean": "mean", "amax": "amax",
 }
 
 # Calls that produce sizes (x.size(0), x.shape[0]), used only as view arguments.
@@ -220,17 +243,177 @@ def _module_layer(node, mod):
         if mod.dim is None:
             raise ExportError(f"{_where(node)}: Softmax(dim=None) (implicit dim) is not supported; give dim")
         return {"type": "Softmax", "dim": int(mod.dim)}
+    spatial = _spatial_module_layer(node, mod)
+    if spatial is not None:
+        return spatial
     raise ExportError(f"{_where(node)}: unsupported module type {t.__module__}.{t.__qualname__}; supported: Conv2d, ReLU, "
-                      "MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, BatchNorm2d, Linear, Flatten, Dropout, Softmax, Identity")
+                      "MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, BatchNorm2d, Linear, Flatten, Dropout, Softmax, Identity, "
+                      "ConvTranspose2d, Upsample, UpsamplingNearest2d, UpsamplingBilinear2d, AdaptiveMaxPool2d")
 
 
 def _adaptive_size(node, size):
-    if isinstance(size, (tuple, list)) and any(s is None for s in size):
-        raise ExportError(f"{_where(node)}: AdaptiveAvgPool2d output_size with None (keep the input's size) is not "
-                          f"supported: {size!r}")
+    if isinstance(size, (tuple, list)) and len(size) == 2 and any(s is None for s in size):
+        if not all(s is None or (isinstance(s, int) and not isinstance(s, bool)) for s in size):
+            raise ExportError(f"{_where(node)}: adaptive pooling output_size must be an int or a pair, got {size!r}")
+        return [None if s is None else int(s) for s in size]  # None keeps the input's size
     if not _is_pair_or_int(size):
-        raise ExportError(f"{_where(node)}: AdaptiveAvgPool2d output_size must be an int or a pair, got {size!r}")
+        raise ExportError(f"{_where(node)}: adaptive pooling output_size must be an int or a pair, got {size!r}")
     return _pair_json(size)
+
+
+# ---- spatial layers: ConvTranspose2d, Upsample, AdaptiveMaxPool2d, Mean/Amax over (H, W) ---------
+
+def _spatial_module_layer(node, mod):
+    """The JSON layer for a spatial module, or None for other modules."""
+    t = type(mod)
+    if t is nn.ConvTranspose2d:
+        if mod.padding_mode != "zeros":
+            raise ExportError(f"{_where(node)}: ConvTranspose2d supports only padding_mode='zeros'")
+        return {"type": "ConvTranspose2d", "in_channels": mod.in_channels, "out_channels": mod.out_channels,
+                "kernel_size": _pair_json(mod.kernel_size), "stride": _pair_json(mod.stride),
+                "padding": _pair_json(mod.padding), "output_padding": _pair_json(mod.output_padding),
+                "groups": mod.groups, "bias": mod.bias is not None, "dilation": _pair_json(mod.dilation)}
+    if t in (nn.Upsample, nn.UpsamplingNearest2d, nn.UpsamplingBilinear2d):
+        return _upsample_layer(node, t.__name__, mod.size, mod.scale_factor, mod.mode, mod.align_corners,
+                               mod.recompute_scale_factor)
+    if t is nn.AdaptiveMaxPool2d:
+        if mod.return_indices:
+            raise ExportError(f"{_where(node)}: AdaptiveMaxPool2d(return_indices=True) is not supported")
+        return {"type": "AdaptiveMaxPool2d", "output_size": _adaptive_size(node, mod.output_size)}
+    return None
+
+
+def _upsample_layer(node, type_name, size, scale_factor, mode, align_corners, recompute, antialias=False):
+    if mode not in ("nearest", "bilinear"):
+        raise ExportError(f"{_where(node)}: interpolation mode {mode!r} is not supported; supported: 'nearest', 'bilinear'")
+    if antialias:
+        raise ExportError(f"{_where(node)}: interpolate(antialias=True) is not supported")
+    shape = _shape(node)
+    if shape is None or len(shape) != 4:
+        raise ExportError(f"{_where(node)}: only 4-D (N, C, H, W) input is supported, got output shape {shape}")
+    d = {"type": type_name}
+    if size is not None:
+        if isinstance(size, torch.fx.Node) or (isinstance(size, (tuple, list)) and
+                                               any(isinstance(e, torch.fx.Node) for e in size)):
+            d["size"] = [int(shape[2]), int(shape[3])]  # computed at run time: fixed to the traced size
+        elif isinstance(size, (tuple, list)):
+            d["size"] = [int(e) for e in size] if len(size) == 2 else [int(size[0]), int(size[0])]
+        else:
+            d["size"] = int(size)
+    elif scale_factor is not None:
+        if isinstance(scale_factor, torch.fx.Node):
+            raise ExportError(f"{_where(node)}: scale_factor must be a constant")
+        if isinstance(scale_factor, (tuple, list)):
+            d["scale_factor"] = [float(e) for e in scale_factor] if len(scale_factor) == 2 else [float(scale_factor[0])] * 2
+        else:
+            d["scale_factor"] = float(scale_factor)
+    d["mode"] = mode
+    if align_corners is not None:
+        d["align_corners"] = bool(align_corners)
+    if recompute is not None:
+        d["recompute_scale_factor"] = bool(recompute)
+    return d
+
+
+def _conv_transpose_module_call(node, mod):
+    """(layer, inputs) for a ConvTranspose2d module call, forward's output_size mapped to output_padding."""
+    layer = _spatial_module_layer(node, mod)
+    if not node.args:
+        raise ExportError(f"{_where(node)}: a module call must take a tensor")
+    x = _tensor_arg(node, node.args[0])
+    extra = list(node.args[1:]) + [v for k, v in node.kwargs.items()]
+    if set(node.kwargs) - {"output_size"} or len(extra) > 1:
+        raise ExportError(f"{_where(node)}: ConvTranspose2d takes one tensor and an optional output_size")
+    if extra and extra[0] is not None:
+        # output_size (often computed, e.g. skip.size()): the traced output's size fixes output_padding.
+        in_shape, out_shape = _shape(x), _shape(node)
+        pad = []
+        for a in range(2):
+            k, s, p, d = (v[a] for v in (mod.kernel_size, mod.stride, mod.padding, mod.dilation))
+            min_size = (in_shape[-2 + a] - 1) * s - 2 * p + d * (k - 1) + 1
+            pad.append(int(out_shape[-2 + a] - min_size))
+        layer["output_padding"] = pad
+    return layer, [x]
+
+
+def _is_functional_param(node):
+    """A get_attr node (a parameter) used only as F.conv_transpose2d's weight or bias."""
+    if node.op != "get_attr" or not node.users:
+        return False
+    for u in node.users:
+        entry = _FUNCTIONS.get(id(u.target)) if u.op == "call_function" else None
+        if not entry or entry[0] != "conv_transpose2d" or entry[1] is not u.target:
+            return False
+        if node is u.args[0] or node is u.kwargs.get("input"):
+            return False
+    return True
+
+
+def _fetch_attr(gm, target):
+    obj = gm
+    for part in target.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _spatial_function_layer(node, kind, gm):
+    """(layer, inputs, {state suffix: tensor}) for the spatial functional kinds, or None."""
+    if kind == "conv_transpose2d":
+        b = _bind("conv_transpose2d", node)
+        w = b["weight"]
+        if not isinstance(w, torch.fx.Node) or w.op != "get_attr":
+            raise ExportError(f"{_where(node)}: conv_transpose2d's weight must be a parameter of the module")
+        weight = _fetch_attr(gm, w.target).detach()
+        bias = b["bias"]
+        state = {"weight": weight}
+        if bias is not None:
+            if not isinstance(bias, torch.fx.Node) or bias.op != "get_attr":
+                raise ExportError(f"{_where(node)}: conv_transpose2d's bias must be a parameter of the module or None")
+            state["bias"] = _fetch_attr(gm, bias.target).detach()
+        groups = int(_literal(node, b["groups"], "groups"))
+        layer = {"type": "ConvTranspose2d", "in_channels": int(weight.shape[0]), "out_channels": int(weight.shape[1]) * groups,
+                 "kernel_size": [int(weight.shape[2]), int(weight.shape[3])],
+                 "stride": _pair_json(_literal(node, b["stride"], "stride")),
+                 "padding": _pair_json(_literal(node, b["padding"], "padding")),
+                 "output_padding": _pair_json(_literal(node, b["output_padding"], "output_padding")),
+                 "groups": groups, "bias": bias is not None,
+                 "dilation": _pair_json(_literal(node, b["dilation"], "dilation"))}
+        return layer, [_tensor_arg(node, b["input"])], state
+    if kind in ("interpolate", "upsample_nearest", "upsample_bilinear"):
+        b = _bind(kind, node)
+        if kind == "interpolate":
+            mode = _literal(node, b["mode"], "mode")
+            layer = _upsample_layer(node, "Upsample", b["size"], _literal(node, b["scale_factor"], "scale_factor"), mode,
+                                    _literal(node, b["align_corners"], "align_corners"),
+                                    _literal(node, b["recompute_scale_factor"], "recompute_scale_factor"),
+                                    _literal(node, b["antialias"], "antialias"))
+        else:
+            bilinear = kind == "upsample_bilinear"
+            layer = _upsample_layer(node, "Upsample", b["size"], _literal(node, b["scale_factor"], "scale_factor"),
+                                    "bilinear" if bilinear else "nearest", True if bilinear else None, None)
+        return layer, [_tensor_arg(node, b["input"])], {}
+    if kind == "adaptive_max_pool2d":
+        b = _bind("adaptive_max_pool2d", node)
+        if _literal(node, b["return_indices"], "return_indices"):
+            raise ExportError(f"{_where(node)}: adaptive_max_pool2d(return_indices=True) is not supported")
+        size = _adaptive_size(node, _literal(node, b["output_size"], "output_size"))
+        return {"type": "AdaptiveMaxPool2d", "output_size": size}, [_tensor_arg(node, b["input"])], {}
+    if kind in ("mean", "amax"):
+        b = _bind(kind, node)
+        x = _tensor_arg(node, b["input"])
+        dim = _literal(node, b["dim"], "dim")
+        if isinstance(dim, int):
+            dim = [dim]
+        rank = len(_shape(x))
+        wrapped = sorted(d % rank for d in dim) if dim is not None and all(isinstance(d, int) for d in dim) else None
+        if wrapped != [rank - 2, rank - 1]:
+            raise ExportError(f"{_where(node)}: {kind} is supported over the last two dims (H, W) only, e.g. "
+                              f"x.{kind}((2, 3)), got dim={dim!r}")
+        if b.get("dtype") is not None:
+            raise ExportError(f"{_where(node)}: {kind}(dtype=...) is not supported")
+        return ({"type": "Mean" if kind == "mean" else "Amax", "dim": [int(d) for d in dim],
+                 "keepdim": bool(_literal(node, b["keepdim"], "keepdim"))}, [x], {})
+    return None
 
 
 # ---- tracing ----------------------------------------------------------------------------------
@@ -407,6 +590,8 @@ def _is_size_node(node):
 
 _SUPPORTED_MODULES = (nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.BatchNorm2d, nn.Linear,
                       nn.Flatten, nn.Dropout, nn.Softmax, nn.Identity)
+_SUPPORTED_MODULES += (nn.ConvTranspose2d, nn.Upsample, nn.UpsamplingNearest2d, nn.UpsamplingBilinear2d,
+                       nn.AdaptiveMaxPool2d)
 
 
 def _function_kind(n):
@@ -418,13 +603,15 @@ def _function_kind(n):
     if kind is None:
         raise ExportError(f"{_where(n)}: unsupported operation; supported: relu, flatten, view/reshape to "
                           "[N, features], max_pool2d, avg_pool2d, adaptive_avg_pool2d, dropout, softmax, "
-                          "add of two tensors")
+                          "add of two tensors, conv_transpose2d, interpolate, adaptive_max_pool2d, mean/amax over (H, W)")
     return kind
 
 
 def _check_supported(gm):
     """Refuses unsupported operations before anything runs (their errors are clearer than a failed run)."""
     for n in gm.graph.nodes:
+        if _is_functional_param(n):
+            continue
         if n.op == "get_attr":
             raise ExportError(f"node '{n.name}' (get_attr '{n.target}'): parameters or buffers used directly in "
                               "forward() are not supported; use one of the supported modules")
@@ -497,6 +684,8 @@ def _describe(module, example_input, name):
         return cand
 
     call_index = {}
+    functional_state = {}     # "<layer>.weight" -> tensor, for F.conv_transpose2d's parameters
+    functional_params = set()  # their targets in the module's state_dict (exported under the layer's name)
     value_of = {placeholders[0]: "input"}  # fx node -> vkconv layer name whose output it is
     layers = []
     used_modules = set()
@@ -516,6 +705,9 @@ def _describe(module, example_input, name):
                 raise ExportError(f"forward() returns the output of layer '{value_of[out]}', but layer '{last}' is "
                                   "computed after it; vkconv's model output is its last layer")
             continue
+        if _is_functional_param(n):
+            functional_params.add(n.target)
+            continue
         if n.op == "get_attr":
             raise ExportError(f"node '{n.name}' (get_attr '{n.target}'): parameters or buffers used directly in "
                               "forward() are not supported; use one of the supported modules")
@@ -523,10 +715,13 @@ def _describe(module, example_input, name):
             continue
         if n.op == "call_module":
             mod = gm.get_submodule(n.target)
-            layer = _module_layer(n, mod)
-            inputs = [_tensor_arg(n, a) for a in n.args]
-            if len(inputs) != 1 or n.kwargs:
-                raise ExportError(f"{_where(n)}: a module call must take exactly one tensor")
+            if type(mod) is nn.ConvTranspose2d:
+                layer, inputs = _conv_transpose_module_call(n, mod)
+            else:
+                layer = _module_layer(n, mod)
+                inputs = [_tensor_arg(n, a) for a in n.args]
+                if len(inputs) != 1 or n.kwargs:
+                    raise ExportError(f"{_where(n)}: a module call must take exactly one tensor")
             k = call_index.get(n.target, 0)
             call_index[n.target] = k + 1
             has_state = any(True for _ in mod.parameters(recurse=False)) or any(True for _ in mod.buffers(recurse=False))
@@ -538,8 +733,15 @@ def _describe(module, example_input, name):
             used_modules.add(n.target)
         elif n.op in ("call_function", "call_method"):
             kind = _function_kind(n)
-            layer, inputs = _function_layer(n, kind, batch)
-            lname = None if layer == "alias" else unique(n.name)
+            spatial = _spatial_function_layer(n, kind, gm)
+            if spatial is not None:
+                layer, inputs, own_state = spatial
+                lname = unique(n.name)
+                for suffix, tensor in own_state.items():
+                    functional_state[f"{lname}.{suffix}"] = tensor
+            else:
+                layer, inputs = _function_layer(n, kind, batch)
+                lname = None if layer == "alias" else unique(n.name)
             functional = True
         else:
             raise ExportError(f"node '{n.name}': unsupported fx op '{n.op}'")
@@ -577,8 +779,9 @@ def _describe(module, example_input, name):
         owner = key.rsplit(".", 1)[0] if "." in key else ""
         if owner in used_modules:
             keep[key] = value
-        else:
+        elif key not in functional_params:
             dropped.append(key)
+    keep.update(functional_state)
     if dropped:
         warnings.warn("state_dict entries of modules forward() never calls are not exported: " + ", ".join(dropped),
                       stacklevel=2)
@@ -641,7 +844,7 @@ class _Described(nn.Module):
             elif t == "Add":
                 m = None
             else:
-                raise AssertionError(t)
+                m = _spatial_module(t, a)
             prev = desc["layers"][i - 1]["name"] if i else "input"
             key = f"m{i}"
             if m is not None:
@@ -662,6 +865,36 @@ class _Described(nn.Module):
             ins = [values[i] for i in inputs]
             values[lname] = ins[0] + ins[1] if t == "Add" else self.mods[key](ins[0])
         return values[self.order[-1][0]]
+
+
+class _ReduceHW(nn.Module):
+    """x.mean(dim, keepdim) / x.amax(dim, keepdim), for the rebuilt model."""
+
+    def __init__(self, kind, dim, keepdim):
+        super().__init__()
+        self.kind, self.dim, self.keepdim = kind, tuple(dim), keepdim
+
+    def forward(self, x):
+        return (torch.mean if self.kind == "Mean" else torch.amax)(x, self.dim, keepdim=self.keepdim)
+
+
+def _spatial_module(t, a):
+    if t == "ConvTranspose2d":
+        return nn.ConvTranspose2d(a["in_channels"], a["out_channels"], _pair(a["kernel_size"]), stride=_pair(a.get("stride", 1)),
+                                  padding=_pair(a.get("padding", 0)), output_padding=_pair(a.get("output_padding", 0)),
+                                  groups=a.get("groups", 1), bias=a.get("bias", True), dilation=_pair(a.get("dilation", 1)))
+    if t in ("Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"):
+        size, sf = a.get("size"), a.get("scale_factor")
+        return nn.Upsample(size=_pair(size) if size is not None else None,
+                           scale_factor=tuple(sf) if isinstance(sf, list) else sf,
+                           mode=a.get("mode", "bilinear" if t == "UpsamplingBilinear2d" else "nearest"),
+                           align_corners=a.get("align_corners", True if t == "UpsamplingBilinear2d" else None),
+                           recompute_scale_factor=a.get("recompute_scale_factor"))
+    if t == "AdaptiveMaxPool2d":
+        return nn.AdaptiveMaxPool2d(_pair(a["output_size"]))
+    if t in ("Mean", "Amax"):
+        return _ReduceHW(t, a.get("dim", [2, 3]), a.get("keepdim", False))
+    raise AssertionError(t)
 
 
 def build_from_description(desc, state=None):

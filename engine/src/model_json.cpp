@@ -14,6 +14,10 @@
 #include "vkconv/safetensors.h"
 #include "file_kind.h"
 #include "mapped_file.h"
+#include "vkconv/adaptive_max_pool2d.h"
+#include "vkconv/conv_transpose2d.h"
+#include "vkconv/reduce.h"
+#include "vkconv/upsample.h"
 
 namespace vkconv {
 namespace {
@@ -156,6 +160,8 @@ public:
                 throw Error(where_ + ": unknown argument '" + k + "'" + (known.empty() ? " (this layer takes none)" : "; expected one of: " + known));
             }
     }
+    // The value itself (after has(k)).
+    const json& raw(const std::string& k) { used_.insert(k); return j_.at(k); }
     [[noreturn]] void fail(const std::string& k, const std::string& rule) { throw Error(where_ + ": argument '" + k + "' " + rule); }
 
 private:
@@ -167,6 +173,94 @@ private:
     std::string where_;
     std::set<std::string> used_{"name", "type", "inputs", "functional"};
 };
+
+// An adaptive pooling's output_size: n, [h, w], with null entries (None: the input's size).
+std::pair<std::optional<int>, std::optional<int>> adaptive_output_size(Args& a) {
+    if (!a.has("output_size")) a.fail("output_size", "is required");
+    const json& v = a.raw("output_size");
+    if (v.is_array() && v.size() == 2 && (v[0].is_null() || v[1].is_null())) {
+        for (const auto& e : v)
+            if (!e.is_null() && !e.is_number_integer()) a.fail("output_size", "must be an integer or a list of two integers or nulls, but got " + v.dump());
+        auto entry = [&](const json& e) -> std::optional<int> {
+            if (e.is_null()) return std::nullopt;
+            const auto x = e.get<int64_t>();
+            if (x < std::numeric_limits<int>::min() || x > std::numeric_limits<int>::max()) a.fail("output_size", "is out of range: " + v.dump());
+            return static_cast<int>(x);
+        };
+        return {entry(v[0]), entry(v[1])};
+    }
+    const Pair p = a.pair("output_size");
+    return {p.h, p.w};
+}
+
+// ConvTranspose2d, Upsample (and its two subclasses), AdaptiveMaxPool2d, Mean, Amax; null
+// for other types.
+std::unique_ptr<Layer> make_spatial_layer(Context& ctx, const std::string& type, Args& a, ParameterBudget& parameters_left) {
+    if (type == "ConvTranspose2d") {
+        ConvTranspose2dParams p;
+        p.in_channels = a.integer("in_channels");
+        p.out_channels = a.integer("out_channels");
+        p.kernel = a.pair("kernel_size");
+        p.options.stride = a.pair("stride", Pair(1));
+        p.options.padding = a.pair("padding", Pair(0));
+        p.options.output_padding = a.pair("output_padding", Pair(0));
+        p.options.groups = a.integer("groups", 1);
+        p.options.bias = a.boolean("bias", true);
+        p.options.dilation = a.pair("dilation", Pair(1));
+        p.options.padding_mode = a.string("padding_mode", "zeros");
+        if (p.in_channels > 0 && p.out_channels > 0 && p.options.groups > 0 && p.kernel.h > 0 && p.kernel.w > 0)
+            charge_parameters(parameters_left,
+                              double(p.in_channels) * (p.out_channels / p.options.groups) * p.kernel.h * p.kernel.w +
+                                  (p.options.bias ? p.out_channels : 0),
+                              type);
+        return std::make_unique<ConvTranspose2d>(ctx, p);
+    }
+    if (type == "Upsample" || type == "UpsamplingNearest2d" || type == "UpsamplingBilinear2d") {
+        UpsampleOptions o;
+        o.class_name = type;
+        if (a.has("size") && !a.raw("size").is_null()) {
+            const json& v = a.raw("size");
+            if (v.is_number_integer()) o.size = {a.integer("size")};
+            else {
+                const Pair p = a.pair("size");
+                o.size = {p.h, p.w};
+            }
+        }
+        if (a.has("scale_factor") && !a.raw("scale_factor").is_null()) {
+            const json& v = a.raw("scale_factor");
+            if (v.is_number()) o.scale_factor = {v.get<double>()};
+            else if (v.is_array() && v.size() == 2 && v[0].is_number() && v[1].is_number())
+                o.scale_factor = {v[0].get<double>(), v[1].get<double>()};
+            else a.fail("scale_factor", "must be a number or a list of two numbers, but got " + v.dump());
+        }
+        const std::string default_mode = type == "UpsamplingBilinear2d" ? "bilinear" : "nearest";
+        o.mode = a.string("mode", default_mode);
+        if (type != "Upsample" && o.mode != default_mode) a.fail("mode", "must be '" + default_mode + "' for " + type);
+        if (a.has("align_corners") && !a.raw("align_corners").is_null()) o.align_corners = a.boolean("align_corners", false);
+        else if (type == "UpsamplingBilinear2d") o.align_corners = true;
+        if (a.has("recompute_scale_factor") && !a.raw("recompute_scale_factor").is_null())
+            o.recompute_scale_factor = a.boolean("recompute_scale_factor", false);
+        return std::make_unique<Upsample>(ctx, o);
+    }
+    if (type == "AdaptiveMaxPool2d") {
+        const auto [h, w] = adaptive_output_size(a);
+        return std::make_unique<AdaptiveMaxPool2d>(ctx, h, w, a.boolean("return_indices", false));
+    }
+    if (type == "Mean" || type == "Amax") {
+        std::vector<int> dim{2, 3};
+        if (a.has("dim")) {
+            const json& v = a.raw("dim");
+            if (!v.is_array() || v.size() != 2 || !v[0].is_number_integer() || !v[1].is_number_integer())
+                a.fail("dim", "must be a list of two integers (the H and W dims), but got " + v.dump());
+            const Pair p = a.pair("dim");
+            dim = {p.h, p.w};
+        }
+        const bool keepdim = a.boolean("keepdim", false);
+        if (type == "Mean") return std::make_unique<Mean>(ctx, dim, keepdim);
+        return std::make_unique<Amax>(ctx, dim, keepdim);
+    }
+    return nullptr;
+}
 
 std::unique_ptr<Layer> make_layer(Context& ctx, const std::string& type, Args& a, ParameterBudget& parameters_left) {
     if (type == "Conv2d") {
@@ -209,7 +303,11 @@ std::unique_ptr<Layer> make_layer(Context& ctx, const std::string& type, Args& a
         const bool ceil = a.boolean("ceil_mode", false), cip = a.boolean("count_include_pad", true);
         return std::make_unique<AvgPool2d>(ctx, k, s, p, ceil, cip, a.optional_integer("divisor_override"));
     }
-    if (type == "AdaptiveAvgPool2d") return std::make_unique<AdaptiveAvgPool2d>(ctx, a.pair("output_size"));
+    if (type == "AdaptiveAvgPool2d") {
+        const auto [h, w] = adaptive_output_size(a);
+        return std::make_unique<AdaptiveAvgPool2d>(ctx, h, w);
+    }
+    if (auto l = make_spatial_layer(ctx, type, a, parameters_left)) return l;
     if (type == "BatchNorm2d") {
         const int n = a.integer("num_features");
         const double eps = a.number("eps", 1e-5), momentum = a.number("momentum", 0.1);
@@ -235,7 +333,7 @@ std::unique_ptr<Layer> make_layer(Context& ctx, const std::string& type, Args& a
     if (type == "Add") return std::make_unique<Add>(ctx, a.boolean("relu", false));
     throw Error("unknown layer type '" + type +
                 "'; supported: Conv2d, ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, BatchNorm2d, Linear, Flatten, Dropout, "
-                "Softmax, Add");
+                "Softmax, Add, ConvTranspose2d, Upsample, UpsamplingNearest2d, UpsamplingBilinear2d, AdaptiveMaxPool2d, Mean, Amax");
 }
 
 // A file that is not JSON gets a message saying what it is (weights given as the model, ...).

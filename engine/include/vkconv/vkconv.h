@@ -14,3 +14,7 @@
 #include "vkconv/safetensors.h"
 #include "vkconv/simple_cnn.h"
 #include "vkconv/tuning.h"
+#include "vkconv/conv_transpose2d.h"
+#include "vkconv/upsample.h"
+#include "vkconv/adaptive_max_pool2d.h"
+#include "vkconv/reduce.h"
