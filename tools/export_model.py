@@ -91,6 +91,22 @@ _SIGNATURES = {
     "adaptive_max_pool2d": [("input", _NO_DEFAULT), ("output_size", _NO_DEFAULT), ("return_indices", False)],
     "mean": [("input", _NO_DEFAULT), ("dim", None), ("keepdim", False), ("dtype", None)],
     "amax": [("input", _NO_DEFAULT), ("dim", ()), ("keepdim", False)],
+    "sub": [("input", _NO_DEFAULT), ("other", _NO_DEFAULT), ("alpha", 1)],
+    "mul": [("input", _NO_DEFAULT), ("other", _NO_DEFAULT)],
+    "div": [("input", _NO_DEFAULT), ("other", _NO_DEFAULT), ("rounding_mode", None)],
+    "relu6": [("input", _NO_DEFAULT), ("inplace", False)],
+    "hardtanh": [("input", _NO_DEFAULT), ("min_val", -1.0), ("max_val", 1.0), ("inplace", False)],
+    "leaky_relu": [("input", _NO_DEFAULT), ("negative_slope", 0.01), ("inplace", False)],
+    "elu": [("input", _NO_DEFAULT), ("alpha", 1.0), ("inplace", False)],
+    "sigmoid": [("input", _NO_DEFAULT)],
+    "tanh": [("input", _NO_DEFAULT)],
+    "silu": [("input", _NO_DEFAULT), ("inplace", False)],
+    "hardswish": [("input", _NO_DEFAULT), ("inplace", False)],
+    "hardsigmoid": [("input", _NO_DEFAULT), ("inplace", False)],
+    "gelu": [("input", _NO_DEFAULT), ("approximate", "none")],
+    "layer_norm": [("input", _NO_DEFAULT), ("normalized_shape", _NO_DEFAULT), ("weight", None), ("bias", None),
+                   ("eps", 1e-5)],
+    "stochastic_depth": [("input", _NO_DEFAULT), ("p", _NO_DEFAULT), ("mode", _NO_DEFAULT), ("training", True)],
 }
 
 
@@ -154,15 +170,40 @@ for _kind, _fns in {
     "adaptive_max_pool2d": [F.adaptive_max_pool2d],
     "mean": [torch.mean],
     "amax": [torch.amax],
+    "sub": [operator.sub, operator.isub, torch.sub, getattr(torch, "subtract", None)],
+    "mul": [operator.mul, operator.imul, torch.mul, getattr(torch, "multiply", None)],
+    "div": [operator.truediv, operator.itruediv, torch.div, getattr(torch, "divide", None), getattr(torch, "true_divide", None)],
+    "relu6": [F.relu6],
+    "hardtanh": [F.hardtanh, getattr(F, "hardtanh_", None), getattr(torch._C._nn, "hardtanh_", None),
+                 getattr(torch._C._nn, "hardtanh", None)],
+    "leaky_relu": [F.leaky_relu, getattr(F, "leaky_relu_", None), getattr(torch._C._nn, "leaky_relu_", None),
+                   getattr(torch._C._nn, "leaky_relu", None)],
+    "elu": [F.elu, getattr(F, "elu_", None), getattr(torch._C._nn, "elu_", None), getattr(torch._C._nn, "elu", None)],
+    "sigmoid": [torch.sigmoid, getattr(torch, "sigmoid_", None), F.sigmoid],
+    "tanh": [torch.tanh, getattr(torch, "tanh_", None), F.tanh],
+    "silu": [F.silu],
+    "hardswish": [F.hardswish],
+    "hardsigmoid": [F.hardsigmoid],
+    "gelu": [F.gelu, getattr(torch._C._nn, "gelu", None)],
+    "layer_norm": [F.layer_norm, torch.layer_norm],
 }.items():
     for _fn in _fns:
         if _fn is not None:
             _FUNCTIONS.setdefault(id(_fn), (_kind, _fn))
+try:  # torchvision's StochasticDepth calls this wrapped function (the identity in eval mode)
+    import torchvision.ops
+    _FUNCTIONS.setdefault(id(torchvision.ops.stochastic_depth), ("stochastic_depth", torchvision.ops.stochastic_depth))
+except ImportError:
+    pass
 
 _METHODS = {
     "relu": "relu", "relu_": "relu", "flatten": "flatten", "view": "reshape", "reshape": "reshape",
     "softmax": "softmax", "add": "add", "add_": "add", "__add__": "add", "__iadd__": "add",
     "contiguous": "alias", "mean": "mean", "amax": "amax",
+    "contiguous": "alias",
+    "sub": "sub", "sub_": "sub", "mul": "mul", "mul_": "mul", "div": "div", "div_": "div",
+    "true_divide": "div", "true_divide_": "div",
+    "sigmoid": "sigmoid", "sigmoid_": "sigmoid", "tanh": "tanh", "tanh_": "tanh",
 }
 
 # Calls that produce sizes (x.size(0), x.shape[0]), used only as view arguments.
@@ -206,6 +247,14 @@ def _module_layer(node, mod):
                 "padding_mode": mod.padding_mode}
     if t is nn.ReLU:
         return {"type": "ReLU", **({"inplace": True} if mod.inplace else {})}
+    act = _activation_module_layer(mod)
+    if act is not None:
+        return act
+    if t is nn.LayerNorm:
+        return {"type": "LayerNorm", "normalized_shape": [int(d) for d in mod.normalized_shape], "eps": float(mod.eps),
+                "elementwise_affine": bool(mod.elementwise_affine)}
+    if _is_stochastic_depth(mod):
+        return "alias"  # the identity in eval mode
     if t is nn.MaxPool2d:
         if mod.return_indices:
             raise ExportError(f"{_where(node)}: MaxPool2d(return_indices=True) is not supported")
@@ -248,7 +297,151 @@ def _module_layer(node, mod):
         return spatial
     raise ExportError(f"{_where(node)}: unsupported module type {t.__module__}.{t.__qualname__}; supported: Conv2d, ReLU, "
                       "MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, BatchNorm2d, Linear, Flatten, Dropout, Softmax, Identity, "
-                      "ConvTranspose2d, Upsample, UpsamplingNearest2d, UpsamplingBilinear2d, AdaptiveMaxPool2d")
+                      "ConvTranspose2d, Upsample, UpsamplingNearest2d, UpsamplingBilinear2d, AdaptiveMaxPool2d, LayerNorm, StochasticDepth, " + ", ".join(c.__name__ for c in _ACTIVATION_MODULES))
+
+
+# ---- activations, binary ops, LayerNorm (vkconv/activations.h, binary.h, layer_norm.h) ----------
+
+_ACTIVATION_MODULES = (nn.ReLU6, nn.Hardtanh, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.Sigmoid, nn.Tanh, nn.SiLU, nn.Hardswish,
+                       nn.Hardsigmoid, nn.GELU)
+
+
+def _inplace(flag):
+    return {"inplace": True} if flag else {}
+
+
+def _activation_module_layer(mod):
+    """The JSON layer for an activation module, or None."""
+    t = type(mod)
+    if t is nn.ReLU6:
+        return {"type": "ReLU6", **_inplace(mod.inplace)}
+    if t is nn.Hardtanh:
+        return {"type": "Hardtanh", "min_val": float(mod.min_val), "max_val": float(mod.max_val), **_inplace(mod.inplace)}
+    if t is nn.LeakyReLU:
+        return {"type": "LeakyReLU", "negative_slope": float(mod.negative_slope), **_inplace(mod.inplace)}
+    if t is nn.PReLU:
+        return {"type": "PReLU", "num_parameters": int(mod.num_parameters)}
+    if t is nn.ELU:
+        return {"type": "ELU", "alpha": float(mod.alpha), **_inplace(mod.inplace)}
+    if t is nn.Sigmoid:
+        return {"type": "Sigmoid"}
+    if t is nn.Tanh:
+        return {"type": "Tanh"}
+    if t in (nn.SiLU, nn.Hardswish, nn.Hardsigmoid):
+        return {"type": t.__name__, **_inplace(mod.inplace)}
+    if t is nn.GELU:
+        return {"type": "GELU", "approximate": mod.approximate}
+    return None
+
+
+def _is_stochastic_depth(mod):
+    t = type(mod)
+    return t.__name__ == "StochasticDepth" and t.__module__.startswith("torchvision.")
+
+
+_ACTIVATION_FUNCTIONS = {"relu6", "hardtanh", "leaky_relu", "elu", "sigmoid", "tanh", "silu", "hardswish", "hardsigmoid",
+                         "gelu"}
+_BINARY_TYPES = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div"}
+
+
+def _activation_function_layer(node, kind):
+    if node.op == "call_method":
+        # x.sigmoid(), x.tanh() and their in-place forms take no arguments.
+        if len(node.args) != 1 or node.kwargs:
+            raise ExportError(f"{_where(node)}: unexpected arguments")
+        b = {"input": node.args[0]}
+    else:
+        b = _bind(kind, node)
+    x = [_tensor_arg(node, b["input"])]
+    lit = {k: _literal(node, v, k) for k, v in b.items() if k != "input"}
+    if kind == "relu6":
+        return {"type": "ReLU6"}, x
+    if kind == "hardtanh":
+        lo, hi = float(lit["min_val"]), float(lit["max_val"])
+        if (lo, hi) == (0.0, 6.0):
+            return {"type": "ReLU6"}, x
+        return {"type": "Hardtanh", "min_val": lo, "max_val": hi}, x
+    if kind == "leaky_relu":
+        return {"type": "LeakyReLU", "negative_slope": float(lit["negative_slope"])}, x
+    if kind == "elu":
+        return {"type": "ELU", "alpha": float(lit["alpha"])}, x
+    if kind == "gelu":
+        return {"type": "GELU", "approximate": str(lit["approximate"])}, x
+    return {"type": {"sigmoid": "Sigmoid", "tanh": "Tanh", "silu": "SiLU", "hardswish": "Hardswish",
+                     "hardsigmoid": "Hardsigmoid"}[kind]}, x
+
+
+def _is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _binary_function_layer(node, kind):
+    """add/sub/mul/div of two tensors, a tensor and a Python number, or a parameter (get_attr) and a tensor."""
+    if node.op == "call_method":
+        if len(node.args) < 2 and "other" not in node.kwargs:
+            raise ExportError(f"{_where(node)}: expected an operand")
+        b = {"input": node.args[0], "other": node.args[1] if len(node.args) > 1 else node.kwargs["other"],
+             "alpha": node.kwargs.get("alpha", node.args[2] if len(node.args) > 2 else 1),
+             "rounding_mode": node.kwargs.get("rounding_mode")}
+        if set(node.kwargs) - {"other", "alpha", "rounding_mode"}:
+            raise ExportError(f"{_where(node)}: unsupported arguments {dict(node.kwargs)!r}")
+    else:
+        b = _bind(kind, node)
+    if _literal(node, b.get("alpha", 1), "alpha") != 1:
+        raise ExportError(f"{_where(node)}: {kind} with alpha != 1 is not supported")
+    if _literal(node, b.get("rounding_mode"), "rounding_mode") is not None:
+        raise ExportError(f"{_where(node)}: div with rounding_mode is not supported (true division only)")
+    t = _BINARY_TYPES[kind]
+    lhs, rhs = b["input"], b["other"]
+
+    def is_param(v):
+        return isinstance(v, torch.fx.Node) and v.op == "get_attr"
+
+    def is_tensor(v):
+        return isinstance(v, torch.fx.Node) and v.op != "get_attr" and _shape(v) is not None
+
+    if is_tensor(lhs) and is_tensor(rhs):
+        return {"type": t}, [lhs, rhs]
+    if is_tensor(lhs) and _is_number(rhs):
+        return {"type": t, "scalar": float(rhs)}, [lhs]
+    if _is_number(lhs) and is_tensor(rhs):
+        if kind in ("add", "mul"):  # IEEE + and * commute exactly
+            return {"type": t, "scalar": float(lhs)}, [rhs]
+        return {"type": t, "scalar": float(lhs), "scalar_first": True}, [rhs]
+    if is_param(lhs) != is_param(rhs) and (is_tensor(lhs) or is_tensor(rhs)):
+        p, x = (lhs, rhs) if is_param(lhs) else (rhs, lhs)
+        owner, _, pname = p.target.rpartition(".")
+        if not owner:
+            raise ExportError(f"{_where(node)}: the parameter '{p.target}' belongs to the top module; vkconv names a "
+                              "parameter layer after the submodule that owns it (move it into a submodule)")
+        shape = _shape(p)
+        if shape is None:
+            raise ExportError(f"{_where(node)}: '{p.target}' is not a tensor")
+        return {"type": t, "_name": owner, "parameter": pname, "parameter_shape": [int(d) for d in shape],
+                "parameter_first": is_param(lhs)}, [x]
+    raise ExportError(f"{_where(node)}: unsupported operands {lhs!r} and {rhs!r}; supported: two tensors, a tensor and a "
+                      "Python number, or a parameter of a submodule and a tensor")
+
+
+def _layer_norm_function_layer(node):
+    b = _bind("layer_norm", node)
+    x = _tensor_arg(node, b["input"])
+    shape = _literal(node, b["normalized_shape"], "normalized_shape")
+    shape = [int(shape)] if isinstance(shape, int) else [int(d) for d in shape]
+    eps = float(_literal(node, b["eps"], "eps"))
+    w, bias = b["weight"], b["bias"]
+    if w is None and bias is None:
+        return {"type": "LayerNorm", "normalized_shape": shape, "eps": eps, "elementwise_affine": False}, [x]
+    # weight and bias of one submodule, named "weight" and "bias" (nn.LayerNorm subclasses such as
+    # torchvision's LayerNorm2d): the layer takes the submodule's name, so its state_dict keys match.
+    ok = (isinstance(w, torch.fx.Node) and w.op == "get_attr" and isinstance(bias, torch.fx.Node) and bias.op == "get_attr"
+          and w.target.endswith(".weight") and bias.target.endswith(".bias")
+          and w.target.rpartition(".")[0] == bias.target.rpartition(".")[0])
+    if not ok:
+        raise ExportError(f"{_where(node)}: layer_norm's weight and bias must both be None, or the 'weight' and 'bias' "
+                          "parameters of one submodule")
+    return {"type": "LayerNorm", "_name": w.target.rpartition(".")[0], "normalized_shape": shape, "eps": eps,
+            "elementwise_affine": True}, [x]
 
 
 def _adaptive_size(node, size):
@@ -555,23 +748,18 @@ def _function_layer(node, kind, batch):
         if b["dtype"] is not None:
             raise ExportError(f"{_where(node)}: softmax(dtype=...) is not supported")
         return {"type": "Softmax", "dim": int(dim)}, [_tensor_arg(node, b["input"])]
-    if kind == "add":
-        if node.op == "call_method":
-            b = {"input": node.args[0], "other": node.args[1] if len(node.args) > 1 else node.kwargs.get("other"),
-                 "alpha": node.kwargs.get("alpha", node.args[2] if len(node.args) > 2 else 1)}
-        else:
-            b = _bind("add", node)
-        if _literal(node, b["alpha"], "alpha") != 1:
-            raise ExportError(f"{_where(node)}: add with alpha != 1 is not supported")
-        a = _tensor_arg(node, b["input"], "the first operand")
-        o = b["other"]
-        if not isinstance(o, torch.fx.Node) or _shape(o) is None:
-            raise ExportError(f"{_where(node)}: only the sum of two tensors (a residual connection) is supported, "
-                              f"not adding {o!r}")
-        if _shape(a) != _shape(o):
-            raise ExportError(f"{_where(node)}: Add needs two tensors of the same shape (no broadcasting), got "
-                              f"{_shape(a)} and {_shape(o)}")
-        return {"type": "Add"}, [a, o]
+    if kind in _ACTIVATION_FUNCTIONS:
+        return _activation_function_layer(node, kind)
+    if kind == "layer_norm":
+        return _layer_norm_function_layer(node)
+    if kind == "stochastic_depth":
+        b = _bind("stochastic_depth", node)
+        if _literal(node, b["training"], "training") and _literal(node, b["p"], "p") != 0:
+            raise ExportError(f"{_where(node)}: stochastic_depth with training=True is random; export the module in "
+                              "eval mode")
+        return "alias", [_tensor_arg(node, b["input"])]
+    if kind in ("add", "sub", "mul", "div"):
+        return _binary_function_layer(node, kind)
     if kind == "alias":
         if len(node.args) != 1 or node.kwargs:
             raise ExportError(f"{_where(node)}: unexpected arguments")
@@ -589,7 +777,7 @@ def _is_size_node(node):
 
 
 _SUPPORTED_MODULES = (nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.BatchNorm2d, nn.Linear,
-                      nn.Flatten, nn.Dropout, nn.Softmax, nn.Identity)
+                      nn.Flatten, nn.Dropout, nn.Softmax, nn.Identity, nn.LayerNorm) + _ACTIVATION_MODULES
 _SUPPORTED_MODULES += (nn.ConvTranspose2d, nn.Upsample, nn.UpsamplingNearest2d, nn.UpsamplingBilinear2d,
                        nn.AdaptiveMaxPool2d)
 
@@ -603,8 +791,40 @@ def _function_kind(n):
     if kind is None:
         raise ExportError(f"{_where(n)}: unsupported operation; supported: relu, flatten, view/reshape to "
                           "[N, features], max_pool2d, avg_pool2d, adaptive_avg_pool2d, dropout, softmax, "
-                          "add of two tensors, conv_transpose2d, interpolate, adaptive_max_pool2d, mean/amax over (H, W)")
+                          "conv_transpose2d, interpolate, adaptive_max_pool2d, mean/amax over (H, W), add/sub/mul/div (tensors with broadcasting, Python numbers, submodule parameters), "
+                          "relu6, hardtanh, leaky_relu, elu, sigmoid, tanh, silu, hardswish, hardsigmoid, gelu, "
+                          "layer_norm, stochastic_depth")
     return kind
+
+
+def _is_inplace(node, gm):
+    """Whether the node overwrites its first tensor argument (inplace=True, x.add_(...), F.relu_, ...)."""
+    if node.op == "call_module":
+        return bool(getattr(gm.get_submodule(node.target), "inplace", False))
+    if node.op == "call_method":
+        return node.target.endswith("_") and not node.target.startswith("__")
+    if node.op == "call_function":
+        if node.target in (operator.iadd, operator.isub, operator.imul, operator.itruediv):
+            return True
+        if node.kwargs.get("inplace") is True:
+            return True
+        return getattr(node.target, "__name__", "").endswith("_")
+    return False
+
+
+def _check_parameter_use(n):
+    """A parameter used directly in forward() (get_attr) must feed add/sub/mul/div or layer_norm only."""
+    for u in n.users:
+        kind = None
+        if u.op in ("call_function", "call_method"):
+            try:
+                kind = _function_kind(u)
+            except ExportError:
+                pass
+        if kind not in ("add", "sub", "mul", "div", "layer_norm"):
+            raise ExportError(f"node '{n.name}' (get_attr '{n.target}'): a parameter or buffer used directly in forward() "
+                              f"is supported only as an operand of add/sub/mul/div or as layer_norm's weight/bias; "
+                              f"here it feeds {_where(u)}")
 
 
 def _check_supported(gm):
@@ -613,11 +833,11 @@ def _check_supported(gm):
         if _is_functional_param(n):
             continue
         if n.op == "get_attr":
-            raise ExportError(f"node '{n.name}' (get_attr '{n.target}'): parameters or buffers used directly in "
-                              "forward() are not supported; use one of the supported modules")
+            _check_parameter_use(n)
+            continue
         if n.op == "call_module":
             mod = gm.get_submodule(n.target)
-            if type(mod) not in _SUPPORTED_MODULES:
+            if type(mod) not in _SUPPORTED_MODULES and not _is_stochastic_depth(mod):
                 _module_layer(n, mod)  # raises with the list of supported modules
         elif n.op == "call_method" and n.target in ("size", "dim"):
             continue
@@ -709,8 +929,7 @@ def _describe(module, example_input, name):
             functional_params.add(n.target)
             continue
         if n.op == "get_attr":
-            raise ExportError(f"node '{n.name}' (get_attr '{n.target}'): parameters or buffers used directly in "
-                              "forward() are not supported; use one of the supported modules")
+            continue  # an operand of the layer that reads it (checked by _check_supported)
         if _is_size_node(n):
             continue
         if n.op == "call_module":
@@ -742,6 +961,15 @@ def _describe(module, example_input, name):
             else:
                 layer, inputs = _function_layer(n, kind, batch)
                 lname = None if layer == "alias" else unique(n.name)
+            if isinstance(layer, dict) and "_name" in layer:
+                # A layer holding a submodule's parameters takes the submodule's name (state_dict keys).
+                used.discard(lname)
+                lname = layer.pop("_name")
+                if lname in used:
+                    raise ExportError(f"{_where(n)}: the parameters of '{lname}' are used by more than one operation "
+                                      "(or the name is taken); vkconv layers do not share weights")
+                used.add(lname)
+                used_modules.add(lname)
             functional = True
         else:
             raise ExportError(f"node '{n.name}': unsupported fx op '{n.op}'")
@@ -754,7 +982,7 @@ def _describe(module, example_input, name):
             continue
         in_names = [value_of[i] for i in inputs]
         entry = {"name": lname, "type": layer["type"]}
-        if layer["type"] == "Add" or in_names != [last]:
+        if len(in_names) != 1 or in_names != [last]:
             entry["inputs"] = in_names
         if functional:
             entry["functional"] = True
@@ -764,11 +992,14 @@ def _describe(module, example_input, name):
         layers.append(entry)
         value_of[n] = lname
         last = lname
+        if _is_inplace(n, gm):
+            # PyTorch's in-place op overwrote its input: later readers of that tensor see this output.
+            value_of[inputs[0]] = lname
 
     if not layers:
         raise ExportError("the model has no layers")
     # The first layer reading the model input needs no "inputs"; others name it.
-    if layers[0].get("inputs") == ["input"] and layers[0]["type"] != "Add":
+    if layers[0].get("inputs") == ["input"]:
         del layers[0]["inputs"]
 
     # The state_dict, restricted to the modules forward() calls.
@@ -801,6 +1032,30 @@ def _describe(module, example_input, name):
 
 def _pair(v):
     return tuple(v) if isinstance(v, list) else v
+
+
+class _BinaryOp(nn.Module):
+    """Add/Sub/Mul/Div as described: two tensors, a tensor and a scalar, or a parameter and a tensor."""
+
+    _OPS = {"Add": operator.add, "Sub": operator.sub, "Mul": operator.mul, "Div": operator.truediv}
+
+    def __init__(self, t, a):
+        super().__init__()
+        self.op = self._OPS[t]
+        self.scalar = a.get("scalar")
+        self.scalar_first = a.get("scalar_first", False)
+        self.pname = a.get("parameter")
+        self.pfirst = a.get("parameter_first", True)
+        if self.pname is not None:
+            self.register_parameter(self.pname, nn.Parameter(torch.ones(a["parameter_shape"])))
+
+    def forward(self, x, y=None):
+        if y is not None:
+            return self.op(x, y)
+        if self.pname is not None:
+            p = getattr(self, self.pname)
+            return self.op(p, x) if self.pfirst else self.op(x, p)
+        return self.op(self.scalar, x) if self.scalar_first else self.op(x, self.scalar)
 
 
 class _Described(nn.Module):
@@ -841,8 +1096,23 @@ class _Described(nn.Module):
                 m = nn.Dropout(a.get("p", 0.5))
             elif t == "Softmax":
                 m = nn.Softmax(a["dim"])
-            elif t == "Add":
-                m = None
+            elif t in ("Add", "Sub", "Mul", "Div"):
+                m = None if t == "Add" and "scalar" not in a and "parameter" not in a else _BinaryOp(t, a)
+            elif t == "LayerNorm":
+                m = nn.LayerNorm(tuple(a["normalized_shape"]), eps=a.get("eps", 1e-5),
+                                 elementwise_affine=a.get("elementwise_affine", True))
+            elif t == "PReLU":
+                m = nn.PReLU(a.get("num_parameters", 1))
+            elif t in ("ReLU6", "Sigmoid", "Tanh", "SiLU", "Hardswish", "Hardsigmoid"):
+                m = getattr(nn, t)()
+            elif t == "Hardtanh":
+                m = nn.Hardtanh(a.get("min_val", -1.0), a.get("max_val", 1.0))
+            elif t == "LeakyReLU":
+                m = nn.LeakyReLU(a.get("negative_slope", 0.01))
+            elif t == "ELU":
+                m = nn.ELU(a.get("alpha", 1.0))
+            elif t == "GELU":
+                m = nn.GELU(approximate=a.get("approximate", "none"))
             else:
                 m = _spatial_module(t, a)
             prev = desc["layers"][i - 1]["name"] if i else "input"
@@ -856,14 +1126,17 @@ class _Described(nn.Module):
             if key not in self.mods:
                 continue
             m = self.mods[key]
-            own = {k[len(lname) + 1:]: v for k, v in state.items() if k.startswith(lname + ".")}
+            # The layer's own entries: "<name>.<param>" (a layer named after a submodule that owns a
+            # parameter, e.g. ConvNeXt's "features.1.0" for layer_scale, shares the prefix with others).
+            own = {k[len(lname) + 1:]: v for k, v in state.items()
+                   if k.startswith(lname + ".") and "." not in k[len(lname) + 1:]}
             m.load_state_dict(own, strict=True)
 
     def forward(self, x):
         values = {"input": x}
         for lname, key, t, inputs in self.order:
             ins = [values[i] for i in inputs]
-            values[lname] = ins[0] + ins[1] if t == "Add" else self.mods[key](ins[0])
+            values[lname] = ins[0] + ins[1] if key not in self.mods else self.mods[key](*ins)
         return values[self.order[-1][0]]
 
 

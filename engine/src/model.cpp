@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "vkconv/activations.h"
 #include "vkconv/conv2d.h"
 #include "vkconv/error.h"
 #include "vkconv/layers.h"
@@ -20,7 +21,7 @@ struct Model::Plan {
         Layer* layer;
         std::vector<int> inputs;  // value ids (node index, or -1 for the model input)
         int output;               // value id
-        bool relu = false;        // ReLU fused into the layer's epilogue
+        Activation act;           // fused into the layer's epilogue (none: not fused)
     };
     std::vector<std::unique_ptr<Layer>> owned;  // folded Conv2d+BatchNorm2d layers
     std::vector<Step> steps;
@@ -311,7 +312,7 @@ Model::Plan& Model::plan_for(const Shape& input_shape, const std::vector<std::st
             step_of[static_cast<size_t>(i)] = in0 < 0 ? -1 : step_of[static_cast<size_t>(in0)];
             continue;
         }
-        if (fusion_ && producer && !producer->relu) {
+        if (fusion_ && producer && producer->act.is_none()) {
             auto* bn = dynamic_cast<BatchNorm2d*>(n.layer.get());
             auto* conv = dynamic_cast<Conv2d*>(producer->layer);
             if (bn && conv) {
@@ -342,15 +343,17 @@ Model::Plan& Model::plan_for(const Shape& input_shape, const std::vector<std::st
                 fused_alias[static_cast<size_t>(i)] = true;
                 continue;
             }
-            if (dynamic_cast<ReLU*>(n.layer.get()) && producer->layer->can_fuse_relu()) {
-                producer->relu = true;
+            // An activation (ReLU, ReLU6, SiLU, ...) applied by the producer's epilogue.
+            const Activation act = activation_of(*n.layer);
+            if (!act.is_none() && producer->layer->can_fuse_activation(act)) {
+                producer->act = act;
                 plan->root[static_cast<size_t>(i)] = plan->root[static_cast<size_t>(in0)];
                 step_of[static_cast<size_t>(i)] = step_of[static_cast<size_t>(in0)];
                 fused_alias[static_cast<size_t>(i)] = true;
                 continue;
             }
         }
-        Plan::Step s{n.layer.get(), {}, i, false};
+        Plan::Step s{n.layer.get(), {}, i, {}};
         for (int in : n.inputs) s.inputs.push_back(in < 0 ? -1 : plan->root[static_cast<size_t>(in)]);
         plan->root[static_cast<size_t>(i)] = i;
         step_of[static_cast<size_t>(i)] = static_cast<int>(plan->steps.size());
@@ -467,10 +470,10 @@ void Model::record_plan(Plan& plan, CommandRecorder& rec, const Tensor& input, c
             if (src >= 0) ins[k] = ins[k].reshaped(plan.shapes[static_cast<size_t>(src)]);
         }
         const Tensor out = value(s.output);
-        if (s.relu)
-            s.layer->record_with_relu(rec, ins, out);
-        else
+        if (s.act.is_none())
             s.layer->record(rec, ins, out);
+        else
+            s.layer->record_with_activation(rec, ins, out, s.act);
     }
 }
 

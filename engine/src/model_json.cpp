@@ -8,8 +8,11 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "vkconv/activations.h"
+#include "vkconv/binary.h"
 #include "vkconv/conv2d.h"
 #include "vkconv/error.h"
+#include "vkconv/layer_norm.h"
 #include "vkconv/layers.h"
 #include "vkconv/safetensors.h"
 #include "file_kind.h"
@@ -151,6 +154,11 @@ public:
         if (!has(k) || j_.at(k).is_null()) return std::nullopt;
         return integer(k);
     }
+    // The raw value of a present argument.
+    const json& raw(const std::string& k) {
+        used_.insert(k);
+        return j_.at(k);
+    }
     void done() {
         for (const auto& [k, v] : j_.items())
             if (!used_.count(k)) {
@@ -262,6 +270,69 @@ std::unique_ptr<Layer> make_spatial_layer(Context& ctx, const std::string& type,
     return nullptr;
 }
 
+// The activation modules (vkconv/activations.h), with PyTorch's constructor arguments.
+constexpr const char* kActivationTypes =
+    "ReLU6, Hardtanh, LeakyReLU, PReLU, ELU, Sigmoid, Tanh, SiLU, Hardswish, Hardsigmoid, GELU";
+
+std::unique_ptr<Layer> make_activation_layer(Context& ctx, const std::string& type, Args& a, ParameterBudget& parameters_left) {
+    if (type == "ReLU6") return std::make_unique<ReLU6>(ctx, a.boolean("inplace", false));
+    if (type == "Hardtanh") {
+        const double lo = a.number("min_val", -1.0), hi = a.number("max_val", 1.0);
+        return std::make_unique<Hardtanh>(ctx, lo, hi, a.boolean("inplace", false));
+    }
+    if (type == "LeakyReLU") {
+        const double slope = a.number("negative_slope", 0.01);
+        return std::make_unique<LeakyReLU>(ctx, slope, a.boolean("inplace", false));
+    }
+    if (type == "ELU") {
+        const double alpha = a.number("alpha", 1.0);
+        return std::make_unique<ELU>(ctx, alpha, a.boolean("inplace", false));
+    }
+    if (type == "PReLU") {
+        const int n = a.integer("num_parameters", 1);
+        if (n > 0) charge_parameters(parameters_left, n, type);
+        return std::make_unique<PReLU>(ctx, n, a.number("init", 0.25));
+    }
+    if (type == "Sigmoid") return std::make_unique<Sigmoid>(ctx);
+    if (type == "Tanh") return std::make_unique<Tanh>(ctx);
+    if (type == "SiLU") return std::make_unique<SiLU>(ctx, a.boolean("inplace", false));
+    if (type == "Hardswish") return std::make_unique<Hardswish>(ctx, a.boolean("inplace", false));
+    if (type == "Hardsigmoid") return std::make_unique<Hardsigmoid>(ctx, a.boolean("inplace", false));
+    if (type == "GELU") return std::make_unique<GELU>(ctx, a.string("approximate", "none"));
+    return nullptr;
+}
+
+// Add, Sub, Mul, Div (vkconv/binary.h): two tensors (Add: the residual layer), a tensor and
+// "scalar" ("scalar_first": scalar op tensor), or a stored "parameter" of "parameter_shape"
+// ("parameter_first", default true: parameter op tensor).
+std::unique_ptr<Layer> make_binary_layer(Context& ctx, const std::string& type, Args& a, ParameterBudget& parameters_left) {
+    const BinaryOp op = type == "Add" ? BinaryOp::Add : type == "Sub" ? BinaryOp::Sub : type == "Mul" ? BinaryOp::Mul
+                      : type == "Div" ? BinaryOp::Div : BinaryOp(99);
+    if (op == BinaryOp(99)) return nullptr;
+    if (a.has("scalar")) {
+        const double v = a.number("scalar", 0.0);
+        return std::make_unique<Binary>(ctx, op, v, a.boolean("scalar_first", false));
+    }
+    if (a.has("parameter")) {
+        const std::string name = a.string("parameter", "");
+        if (!a.has("parameter_shape")) a.fail("parameter_shape", "is required with 'parameter'");
+        Shape shape;
+        double count = 1;
+        const json& js = a.raw("parameter_shape");
+        if (!js.is_array() || js.size() > 8) a.fail("parameter_shape", "must be a list of at most 8 non-negative integers");
+        for (const auto& d : js) {
+            if (!d.is_number_integer() || d.get<int64_t>() < 0 || d.get<int64_t>() > std::numeric_limits<int32_t>::max())
+                a.fail("parameter_shape", "must be a list of at most 8 non-negative integers, got " + js.dump());
+            shape.push_back(d.get<int64_t>());
+            count *= double(shape.back());
+        }
+        charge_parameters(parameters_left, count, type);
+        return std::make_unique<Binary>(ctx, op, name, shape, a.boolean("parameter_first", true));
+    }
+    if (op == BinaryOp::Add) return nullptr;  // the Add layer
+    return std::make_unique<Binary>(ctx, op);
+}
+
 std::unique_ptr<Layer> make_layer(Context& ctx, const std::string& type, Args& a, ParameterBudget& parameters_left) {
     if (type == "Conv2d") {
         Conv2dParams p;
@@ -330,10 +401,32 @@ std::unique_ptr<Layer> make_layer(Context& ctx, const std::string& type, Args& a
         return std::make_unique<Dropout>(ctx, a.number("p", 0.5));
     }
     if (type == "Softmax") return std::make_unique<Softmax>(ctx, a.integer("dim"));
+    if (auto bin = make_binary_layer(ctx, type, a, parameters_left)) return bin;
     if (type == "Add") return std::make_unique<Add>(ctx, a.boolean("relu", false));
+    if (auto act = make_activation_layer(ctx, type, a, parameters_left)) return act;
+    if (type == "LayerNorm") {
+        const json& js = a.has("normalized_shape") ? a.raw("normalized_shape") : json();
+        Shape shape;
+        double count = 1;
+        if (js.is_number_integer()) shape.push_back(a.integer("normalized_shape"));
+        else if (js.is_array() && !js.empty() && js.size() <= 8)
+            for (const auto& d : js) {
+                if (!d.is_number_integer() || d.get<int64_t>() < 0 || d.get<int64_t>() > std::numeric_limits<int32_t>::max())
+                    a.fail("normalized_shape", "must be an integer or a list of 1 to 8 non-negative integers, got " + js.dump());
+                shape.push_back(d.get<int64_t>());
+            }
+        else
+            a.fail("normalized_shape", "must be an integer or a list of 1 to 8 non-negative integers, got " + js.dump());
+        for (auto d : shape) count *= double(std::max<int64_t>(d, 0));
+        const double eps = a.number("eps", 1e-5);
+        const bool affine = a.boolean("elementwise_affine", true);
+        if (affine) charge_parameters(parameters_left, 2 * count, type);
+        return std::make_unique<LayerNorm>(ctx, shape, eps, affine);
+    }
     throw Error("unknown layer type '" + type +
                 "'; supported: Conv2d, ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, BatchNorm2d, Linear, Flatten, Dropout, "
-                "Softmax, Add, ConvTranspose2d, Upsample, UpsamplingNearest2d, UpsamplingBilinear2d, AdaptiveMaxPool2d, Mean, Amax");
+                "Softmax, Add, Sub, Mul, Div, LayerNorm, ConvTranspose2d, Upsample, UpsamplingNearest2d, UpsamplingBilinear2d, "
+                "AdaptiveMaxPool2d, Mean, Amax, " + std::string(kActivationTypes));
 }
 
 // A file that is not JSON gets a message saying what it is (weights given as the model, ...).

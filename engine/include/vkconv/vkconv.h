@@ -2,6 +2,9 @@
 #pragma once
 
 #include "vkconv/activation.h"
+#include "vkconv/activations.h"
+#include "vkconv/binary.h"
+#include "vkconv/layer_norm.h"
 #include "vkconv/context.h"
 #include "vkconv/conv2d.h"
 #include "vkconv/error.h"
