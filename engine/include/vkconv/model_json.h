@@ -11,12 +11,13 @@
 //       {"name": "relu1", "type": "ReLU"},
 //       {"name": "skip", "type": "Add", "inputs": ["relu1", "conv2"]},
 //       ...
-//     ]
-//   }
+//     ],
+//     "outputs": [{"name": "out", "layer": "classifier.4"}, {"name": "aux", "layer": "aux.4"}]
+//   }                                                 (optional: named outputs, Model::set_outputs)
 //
 // Layer arguments carry PyTorch's names and meanings (kernel_size as n or [h, w], padding as n,
 // [h, w], "same" or "valid", ...). "inputs" names earlier layers ("input" is the model input);
-// without it a layer takes the previous layer's output. The file is untrusted input: anything
+// without it a layer takes the previous layer's output. Cat takes as many inputs as it lists. The file is untrusted input: anything
 // unknown, mistyped or out of range is refused with a message naming the layer and argument.
 #pragma once
 
