@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <algorithm>
 #include <functional>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -21,6 +22,7 @@
 #include "vkconv/conv_transpose2d.h"
 #include "vkconv/reduce.h"
 #include "vkconv/upsample.h"
+#include "vkconv/shape_ops.h"
 
 namespace vkconv {
 namespace {
@@ -150,6 +152,19 @@ public:
         if (!has(k) || j_.at(k).is_null()) return std::nullopt;
         return pair(k);
     }
+    // A list of integers (each within int64).
+    std::vector<int64_t> integers(const std::string& k) {
+        if (!has(k)) fail(k, "is required");
+        const json& v = j_.at(k);
+        if (!v.is_array() || v.size() > 64) fail(k, "must be a list of at most 64 integers, but got " + v.dump());
+        std::vector<int64_t> out;
+        for (const auto& e : v) {
+            if (!e.is_number_integer()) fail(k, "must be a list of integers, but got " + v.dump());
+            out.push_back(e.get<int64_t>());
+        }
+        return out;
+    }
+    bool is_array(const std::string& k) { return has(k) && j_.at(k).is_array(); }
     std::optional<int> optional_integer(const std::string& k) {
         if (!has(k) || j_.at(k).is_null()) return std::nullopt;
         return integer(k);
@@ -266,6 +281,35 @@ std::unique_ptr<Layer> make_spatial_layer(Context& ctx, const std::string& type,
         const bool keepdim = a.boolean("keepdim", false);
         if (type == "Mean") return std::make_unique<Mean>(ctx, dim, keepdim);
         return std::make_unique<Amax>(ctx, dim, keepdim);
+    }
+    return nullptr;
+}
+
+// The layers of vkconv/shape_ops.h; nullptr for other types.
+std::unique_ptr<Layer> make_shape_layer(Context& ctx, const std::string& type, Args& a, size_t num_inputs) {
+    auto ints = [&](const std::string& k) {
+        std::vector<int> out;
+        for (int64_t v : a.integers(k)) {
+            if (v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max()) a.fail(k, "is out of range");
+            out.push_back(static_cast<int>(v));
+        }
+        return out;
+    };
+    if (type == "Cat") return std::make_unique<Cat>(ctx, static_cast<int>(std::max<size_t>(num_inputs, 1)), a.integer("dim", 0));
+    if (type == "Chunk") {
+        const int chunks = a.integer("chunks"), dim = a.integer("dim", 0), index = a.integer("index");
+        return std::make_unique<Chunk>(ctx, chunks, dim, index);
+    }
+    if (type == "Split") {
+        const int dim = a.integer("dim", 0), index = a.integer("index");
+        if (a.is_array("split_size")) return std::make_unique<Split>(ctx, a.integers("split_size"), dim, index);
+        return std::make_unique<Split>(ctx, static_cast<int64_t>(a.integer("split_size")), dim, index);
+    }
+    if (type == "Reshape") return std::make_unique<Reshape>(ctx, a.integers("shape"));
+    if (type == "Permute") return std::make_unique<Permute>(ctx, ints("dims"));
+    if (type == "Transpose") {
+        const int d0 = a.integer("dim0"), d1 = a.integer("dim1");
+        return std::make_unique<Transpose>(ctx, d0, d1);
     }
     return nullptr;
 }
@@ -426,7 +470,7 @@ std::unique_ptr<Layer> make_layer(Context& ctx, const std::string& type, Args& a
     throw Error("unknown layer type '" + type +
                 "'; supported: Conv2d, ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, BatchNorm2d, Linear, Flatten, Dropout, "
                 "Softmax, Add, Sub, Mul, Div, LayerNorm, ConvTranspose2d, Upsample, UpsamplingNearest2d, UpsamplingBilinear2d, "
-                "AdaptiveMaxPool2d, Mean, Amax, " + std::string(kActivationTypes));
+                "AdaptiveMaxPool2d, Mean, Amax, Cat, Chunk, Split, Reshape, Permute, Transpose, " + std::string(kActivationTypes));
 }
 
 // A file that is not JSON gets a message saying what it is (weights given as the model, ...).
@@ -455,8 +499,8 @@ ModelDescription model_from_json(Context& ctx, const std::string& text, const st
     if (j.contains("format") && j["format"] != "vkconv-model") throw Error(src + ": 'format' must be \"vkconv-model\"");
     if (j.contains("version") && j["version"] != 1) throw Error(src + ": unsupported 'version' " + j["version"].dump() + " (this vkconv reads version 1)");
     for (const auto& [k, v] : j.items())
-        if (k != "format" && k != "version" && k != "name" && k != "input_shape" && k != "layers")
-            throw Error(src + ": unknown key '" + k + "'; expected format, version, name, input_shape, layers");
+        if (k != "format" && k != "version" && k != "name" && k != "input_shape" && k != "layers" && k != "outputs")
+            throw Error(src + ": unknown key '" + k + "'; expected format, version, name, input_shape, layers, outputs");
     std::string name = "Model";
     if (j.contains("name")) {
         if (!j["name"].is_string()) throw Error(src + ": 'name' must be a string");
@@ -501,7 +545,8 @@ ModelDescription model_from_json(Context& ctx, const std::string& text, const st
         Args args(l, where);
         std::unique_ptr<Layer> layer;
         try {
-            layer = make_layer(ctx, type, args, parameters_left);
+            layer = make_shape_layer(ctx, type, args, inputs.size());
+            if (!layer) layer = make_layer(ctx, type, args, parameters_left);
             args.done();
             if (functional)
                 out.model->add_functional(lname, std::move(layer), inputs);
@@ -510,6 +555,25 @@ ModelDescription model_from_json(Context& ctx, const std::string& text, const st
         } catch (const Error& e) {
             const std::string what = e.what();
             throw Error(what.rfind(src, 0) == 0 ? what : where + ": " + what);
+        }
+    }
+    // "outputs": [{"name": "out", "layer": "classifier.4"}, ...] for a forward returning a dict
+    // or tuple (Model::set_outputs); without it the last layer's output is the model's.
+    if (j.contains("outputs")) {
+        const auto& o = j["outputs"];
+        const std::string rule = ": 'outputs' must be a non-empty list of {\"name\": ..., \"layer\": ...} objects";
+        if (!o.is_array() || o.empty() || o.size() > kMaxLayers) throw Error(src + rule);
+        std::vector<std::pair<std::string, std::string>> outputs;
+        for (const auto& e : o) {
+            if (!e.is_object() || e.size() != 2 || !e.contains("name") || !e.contains("layer") || !e["name"].is_string() ||
+                !e["layer"].is_string())
+                throw Error(src + rule + ", got " + e.dump());
+            outputs.emplace_back(e["name"].get<std::string>(), e["layer"].get<std::string>());
+        }
+        try {
+            out.model->set_outputs(outputs);
+        } catch (const Error& e) {
+            throw Error(src + ": 'outputs': " + e.what());
         }
     }
     return out;

@@ -15,6 +15,7 @@
 #include "vkconv/model.h"
 #include "vkconv/npy.h"
 #include "vkconv/safetensors.h"
+#include "vkconv/shape_ops.h"
 #include "vkconv/simple_cnn.h"
 #include "vkconv/tuning.h"
 #include "vkconv/conv_transpose2d.h"
