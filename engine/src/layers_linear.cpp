@@ -141,7 +141,7 @@ void Linear::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, c
     for (int64_t n0 = 0; n0 < out_features_; n0 += slice) {
         const int64_t n = std::min<int64_t>(slice, out_features_ - n0);
         const host::BufferBinding w_range = n == out_features_ ? host::BufferBinding(w.buffer())
-                                                               : host::BufferBinding(w.buffer().handle(), n0 * row_bytes, n * row_bytes);
+                                                               : host::BufferBinding(w.buffer().handle(), w.buffer().offset() + n0 * row_bytes, n * row_bytes);
         LinearPushConstants pc{static_cast<int32_t>(rows), in_features_, static_cast<int32_t>(n), 0, 0, out_features_,
                                static_cast<int32_t>(n0)};
         const host::BufferBinding bindings[] = {x.buffer(), w_range, b.buffer(), output.buffer()};
