@@ -11,6 +11,7 @@ VKCONV_PACKAGES=(
   glslang-tools spirv-tools
   libglm-dev libgtest-dev libgmock-dev
   libcli11-dev nlohmann-json3-dev libstb-dev
+  libonnx-dev libprotobuf-dev libonnx-testdata
 )
 
 vkconv_install_deps() {

@@ -10,6 +10,7 @@
 #include "vkconv/layers.h"
 #include "vkconv/model.h"
 #include "vkconv/npy.h"
+#include "vkconv/onnx.h"
 #include "vkconv/safetensors.h"
 #include "vkconv/simple_cnn.h"
 #include "vkconv/tuning.h"
