@@ -106,7 +106,13 @@ private:
     const Value& input(const onnx::NodeProto& n, int k) const {
         if (k >= n.input_size() || n.input(k).empty()) throw Error(where(n) + ": input " + std::to_string(k) + " is missing");
         auto it = values_.find(n.input(k));
-        if (it == values_.end()) throw Error(where(n) + ": input '" + n.input(k) + "' is not produced by an earlier node");
+        if (it == values_.end()) {
+            for (const auto& gi : g_.input())
+                if (gi.name() == n.input(k))
+                    throw Error(where(n) + " reads graph input '" + n.input(k) + "', which has no value: give it (vkconv run --input " +
+                                n.input(k) + "=file.npy; OnnxLoadOptions::inputs)");
+            throw Error(where(n) + ": input '" + n.input(k) + "' is not produced by an earlier node");
+        }
         return it->second;
     }
     bool has_input(const onnx::NodeProto& n, int k) const { return k < n.input_size() && !n.input(k).empty(); }
