@@ -133,6 +133,7 @@ struct RunArgs {
     bool batch_time = false;
     int runs = 20;
     bool no_fusion = false;
+    bool random_weights = false;
 };
 
 HostArray load_run_input(const std::string& path) {
@@ -163,6 +164,7 @@ std::pair<std::string, std::string> split_named(const std::string& s) {
 int cmd_run_onnx(const RunArgs& a, const std::string& device) {
     if (!a.weights.empty())
         throw Error("--weights: " + a.model + " is an ONNX model, whose initializers are its weights; --weights is for JSON models");
+    if (a.random_weights) throw Error("--random-weights: " + a.model + " is an ONNX model, whose initializers are its weights");
     ContextOptions co;
     co.device = device;
     Context ctx(co);
@@ -218,9 +220,14 @@ int cmd_run(RunArgs a, const std::string& device) {
     ContextOptions co;
     co.device = device;
     Context ctx(co);
-    auto desc = load_model_json(ctx, a.model);
+    // Without weights a model would compute with its seeded initial values: only on request.
+    if (a.weights.empty() && !a.random_weights)
+        throw Error("run: --weights is required (a .safetensors file or a directory of .npy files); pass --random-weights "
+                    "to run with seeded random parameters instead");
+    if (!a.weights.empty() && a.random_weights) throw Error("run: --weights and --random-weights exclude each other");
+    auto desc = a.weights.empty() ? load_model_json(ctx, a.model) : load_model_json(ctx, a.model, a.weights);
     Model& model = *desc.model;
-    if (!a.weights.empty()) model.load_weights(a.weights);
+    if (a.random_weights) model.reset_parameters(1);
     model.set_fusion(!a.no_fusion);
     HostArray x;
     if (a.input.size() >= 4 && a.input.substr(a.input.size() - 4) == ".png") {
@@ -287,6 +294,7 @@ int main(int argc, char** argv) {
     run->add_flag("--batch-time", r.batch_time, "also time the forward pass (input resident on the device)");
     run->add_option("--runs", r.runs, "forward passes to time with --batch-time")->check(CLI::Range(1, 100000));
     run->add_flag("--no-fusion", r.no_fusion, "no BatchNorm folding or ReLU fusion");
+    run->add_flag("--random-weights", r.random_weights, "run without --weights, on seeded random parameters");
     run->add_option("--device", device, "device index or name substring");
 
     vkconv::tools::register_bench(app, device);  // `vkconv bench` (tools/bench.cpp)
