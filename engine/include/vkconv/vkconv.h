@@ -14,6 +14,7 @@
 #include "vkconv/layers.h"
 #include "vkconv/model.h"
 #include "vkconv/npy.h"
+#include "vkconv/onnx.h"
 #include "vkconv/safetensors.h"
 #include "vkconv/shape_ops.h"
 #include "vkconv/simple_cnn.h"
