@@ -1,4 +1,6 @@
 """vkconv.devices, vkconv.Context, the default context, vkconv.Tensor and device-resident chains."""
+import os
+
 import numpy as np
 import pytest
 
@@ -108,3 +110,18 @@ def test_tensor_from_torch():
     np.testing.assert_array_equal(vkconv.Tensor.from_numpy(OnlyDLPack(x)).numpy(), x.numpy())
     with pytest.raises(TypeError, match="torch.int64"):
         vkconv.Tensor.from_numpy(torch.zeros(2, dtype=torch.int64))
+
+
+def test_clean_exit_in_a_fresh_interpreter():
+    # Objects left alive at exit (a layer, a tensor, the default context) are released without a
+    # crash or a message.
+    import subprocess
+    import sys
+    code = ("import numpy as np, vkconv\n"
+            "conv = vkconv.nn.Conv2d(1, 2, 3)\n"
+            "t = conv(vkconv.Tensor.from_numpy(np.ones((1, 1, 5, 5), np.float32)))\n"
+            "print(t.shape)\n")
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(vkconv.__file__)))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "(1, 2, 3, 3)\n" and r.stderr == ""
