@@ -293,8 +293,13 @@ def from_torch(module, example_input, *, context=None):
     files) and returns the vkconv Model with its weights. The module is put in eval mode;
     `example_input` is one batch, e.g. torch.randn(1, 3, 224, 224). repr() of the result is the
     module's own."""
+    import numpy as np
+
     from . import _export_model as ex
     ctx = _context(context)
+    if not hasattr(example_input, "detach"):  # a numpy array
+        import torch
+        example_input = torch.from_numpy(np.ascontiguousarray(example_input))
     desc, state, reference = ex._describe(module, example_input, None)
     ex._verify(reference, desc, state, example_input)
     impl = _vkconv.Model.from_json_text(ctx, ex._json_text(desc), f"<from_torch {type(module).__name__}>")

@@ -122,6 +122,8 @@ def test_from_torch():
         want = module(x).numpy()
     assert_close(model(x), want, scale_tolerance(want))
     assert_close(model(x.numpy()), want, scale_tolerance(want))
+    from_numpy = vkconv.from_torch(module, np.zeros((1, 3, 12, 12), np.float32))  # numpy example input
+    assert_close(from_numpy(x), want, scale_tolerance(want))
     assert list(model.state_dict()) == [k for k in module.state_dict()]
     class Unsupported(tnn.Module):
         def forward(self, x):

@@ -114,13 +114,14 @@ def test_tensor_from_torch():
 
 def test_clean_exit_in_a_fresh_interpreter():
     # Objects left alive at exit (a layer, a tensor, the default context) are released without a
-    # crash or a message.
+    # crash or a message; vkconv does not import torch.
     import subprocess
     import sys
     code = ("import numpy as np, vkconv\n"
             "conv = vkconv.nn.Conv2d(1, 2, 3)\n"
             "t = conv(vkconv.Tensor.from_numpy(np.ones((1, 1, 5, 5), np.float32)))\n"
-            "print(t.shape)\n")
+            "print(t.shape)\n"
+            "import sys; assert 'torch' not in sys.modules\n")
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(vkconv.__file__)))
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 0, r.stderr
