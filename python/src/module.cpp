@@ -6,6 +6,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
+#include <array>
 #include <chrono>
 #include <cstring>
 #include <map>
@@ -51,7 +52,7 @@ struct ReleaseIfHeld {
 struct PyVkContext {
     std::unique_ptr<Context> ctx;
     std::mutex pool_mutex;
-    std::map<std::string, std::vector<std::unique_ptr<Conv2d>>> conv_pool;
+    std::map<std::array<int, 14>, std::vector<std::unique_ptr<Conv2d>>> conv_pool;
     ~PyVkContext() {
         ReleaseIfHeld nogil;  // waits for the device
         conv_pool.clear();
@@ -100,7 +101,7 @@ py::module_& numpy() {
 }
 
 bool is_float32(const py::dtype& d) {
-    return d.kind() == 'f' && d.itemsize() == 4 && (d.attr("byteorder").cast<std::string>() != ">");
+    return d.kind() == 'f' && d.itemsize() == 4 && d.byteorder() != '>';
 }
 
 // What a caller passed where an array goes: a device tensor, or a C-contiguous float32 numpy
@@ -310,13 +311,12 @@ py::dict device_dict(const DeviceInfo& d, bool chosen) {
 
 // ---- functional conv2d -------------------------------------------------------------------------
 
-std::string pool_key(const Conv2dParams& p) {
+using PoolKey = std::array<int, 14>;
+
+PoolKey pool_key(const Conv2dParams& p) {
     const auto& o = p.options;
-    return std::to_string(p.in_channels) + "," + std::to_string(p.out_channels) + "," + std::to_string(p.kernel.h) + "," +
-           std::to_string(p.kernel.w) + "," + std::to_string(o.stride.h) + "," + std::to_string(o.stride.w) + "," +
-           std::to_string(int(o.padding.kind)) + "," + std::to_string(o.padding.size.h) + "," + std::to_string(o.padding.size.w) +
-           "," + std::to_string(o.dilation.h) + "," + std::to_string(o.dilation.w) + "," + std::to_string(o.groups) + "," +
-           std::to_string(o.bias) + "," + std::to_string(int(o.padding_mode));
+    return {p.in_channels, p.out_channels, p.kernel.h, p.kernel.w, o.stride.h, o.stride.w, int(o.padding.kind), o.padding.size.h,
+            o.padding.size.w, o.dilation.h, o.dilation.w, o.groups, int(o.bias), int(o.padding_mode)};
 }
 
 // A Conv2d for these parameters from the context's pool (made when none is free); given back
@@ -324,7 +324,7 @@ std::string pool_key(const Conv2dParams& p) {
 // uploaded and transformed weights.
 struct PooledConv {
     PyVkContext& pc;
-    std::string key;
+    PoolKey key;
     std::unique_ptr<Conv2d> conv;
     PooledConv(PyVkContext& c, const Conv2dParams& p) : pc(c), key(pool_key(p)) {
         {
@@ -524,6 +524,7 @@ PYBIND11_MODULE(_vkconv, m) {
             Shape out_shape = l.layer->output_shape(x.shape);
             {
                 py::gil_scoped_release nogil;
+                std::lock_guard lock(*l.mutex);
                 out = l.layer->reference(x.shape, in);
             }
             py::array a = new_array(out_shape);
