@@ -269,7 +269,8 @@ class MaxPool2d(Module):
         fn = "MaxPool2d"
         if return_indices:
             raise ValueError("MaxPool2d: return_indices=True is not supported by vkconv")
-        self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride if stride is not None else kernel_size, padding, dilation
+        self.kernel_size, self.padding, self.dilation = kernel_size, padding, dilation
+        self.stride = stride if stride is not None else kernel_size
         self.return_indices, self.ceil_mode = return_indices, ceil_mode
         self._layer = _vkconv.make_max_pool2d(_context(context), _pair(kernel_size, "kernel_size", fn),
                                               None if stride is None else _pair(stride, "stride", fn),
