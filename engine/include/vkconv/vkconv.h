@@ -1,6 +1,7 @@
 // vkconv/vkconv.h: the public header. Include this and link vkconv::vkconv.
 #pragma once
 
+#include "vkconv/activation.h"
 #include "vkconv/context.h"
 #include "vkconv/conv2d.h"
 #include "vkconv/error.h"
