@@ -26,7 +26,8 @@ forward() methods both work, including the functional calls tutorials use:
 
 Layers from modules carry the module's qualified name ("features.0", "conv1"), so that the
 state_dict keys match vkconv's; layers from functions are named after the fx node ("relu_1",
-"add"), made unique. Anything else raises ExportError naming the node and its op.
+"add"), made unique. Layers from functions, and a module's second and later calls, are marked
+"functional": they run, but the model prints only the modules, as print(module) does. Anything else raises ExportError naming the node and its op.
 
 The export is verified before anything is written: the JSON's layers are rebuilt in PyTorch from
 the description alone and run on the example input (and on a batch one larger, which catches
@@ -533,11 +534,13 @@ def _describe(module, example_input, name):
                 raise ExportError(f"{_where(n)}: module '{n.target}' is called more than once; vkconv layers do not "
                                   "share weights (use a separate module for each call)")
             lname = n.target if k == 0 else unique(f"{n.target}_{k}")
+            functional = k > 0  # a second call is not another submodule: print(model) shows it once
             used_modules.add(n.target)
         elif n.op in ("call_function", "call_method"):
             kind = _function_kind(n)
             layer, inputs = _function_layer(n, kind, batch)
             lname = None if layer == "alias" else unique(n.name)
+            functional = True
         else:
             raise ExportError(f"node '{n.name}': unsupported fx op '{n.op}'")
 
@@ -551,6 +554,8 @@ def _describe(module, example_input, name):
         entry = {"name": lname, "type": layer["type"]}
         if layer["type"] == "Add" or in_names != [last]:
             entry["inputs"] = in_names
+        if functional:
+            entry["functional"] = True
         entry.update({k: v for k, v in layer.items() if k != "type"})
         if _shape(n) is None:
             raise ExportError(f"{_where(n)}: does not produce a tensor")

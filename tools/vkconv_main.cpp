@@ -130,15 +130,21 @@ struct RunArgs {
     bool batch_time = false;
     int runs = 20;
     bool no_fusion = false;
+    bool random_weights = false;
 };
 
 int cmd_run(const RunArgs& a, const std::string& device) {
     ContextOptions co;
     co.device = device;
     Context ctx(co);
-    auto desc = load_model_json(ctx, a.model);
+    // Without weights a model would compute with its seeded initial values: only on request.
+    if (a.weights.empty() && !a.random_weights)
+        throw Error("run: --weights is required (a .safetensors file or a directory of .npy files); pass --random-weights "
+                    "to run with seeded random parameters instead");
+    if (!a.weights.empty() && a.random_weights) throw Error("run: --weights and --random-weights exclude each other");
+    auto desc = a.weights.empty() ? load_model_json(ctx, a.model) : load_model_json(ctx, a.model, a.weights);
     Model& model = *desc.model;
-    if (!a.weights.empty()) model.load_weights(a.weights);
+    if (a.random_weights) model.reset_parameters(1);
     model.set_fusion(!a.no_fusion);
     HostArray x;
     if (a.input.size() >= 4 && a.input.substr(a.input.size() - 4) == ".png") {
@@ -204,6 +210,7 @@ int main(int argc, char** argv) {
     run->add_flag("--batch-time", r.batch_time, "also time the forward pass (input resident on the device)");
     run->add_option("--runs", r.runs, "forward passes to time with --batch-time")->check(CLI::Range(1, 100000));
     run->add_flag("--no-fusion", r.no_fusion, "no BatchNorm folding or ReLU fusion");
+    run->add_flag("--random-weights", r.random_weights, "run without --weights, on seeded random parameters");
     run->add_option("--device", device, "device index or name substring");
 
     vkconv::tools::register_bench(app, device);  // `vkconv bench` (tools/bench.cpp)

@@ -65,6 +65,18 @@ Layer& Model::add(const std::string& name, std::unique_ptr<Layer> layer, std::ve
     return *nodes_.back().layer;
 }
 
+Layer& Model::add_functional(const std::string& name, std::unique_ptr<Layer> layer, std::vector<std::string> inputs) {
+    Layer& l = add(name, std::move(layer), std::move(inputs));
+    nodes_.back().functional = true;
+    return l;
+}
+
+bool Model::is_functional(const std::string& name) const {
+    for (const auto& n : nodes_)
+        if (n.name == name) return n.functional;
+    throw Error(name_ + " has no layer named '" + name + "'");
+}
+
 Layer& Model::layer(const std::string& name) const {
     for (const auto& n : nodes_)
         if (n.name == name) return *n.layer;
@@ -93,6 +105,7 @@ std::string Model::summary() const {
     };
     Tree root;
     for (const auto& n : nodes_) {
+        if (n.functional) continue;
         Tree* t = &root;
         std::stringstream parts(n.name);
         std::string part;
@@ -113,7 +126,7 @@ std::string Model::summary() const {
         }
         o << std::string(indent, ' ') << ")";
     };
-    if (nodes_.empty()) return name_ + "()";
+    if (root.children.empty()) return name_ + "()";
     print(print, root, name_, 0);
     return o.str();
 }

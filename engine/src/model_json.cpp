@@ -1,5 +1,8 @@
 #include "vkconv/model_json.h"
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <functional>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -8,6 +11,8 @@
 #include "vkconv/conv2d.h"
 #include "vkconv/error.h"
 #include "vkconv/layers.h"
+#include "file_kind.h"
+#include "mapped_file.h"
 
 namespace vkconv {
 namespace {
@@ -19,15 +24,42 @@ constexpr size_t kMaxLayers = 10000;
 constexpr int kMaxDepth = 32;
 // Layers allocate and initialise their parameters (and buffers) on construction, so a few bytes
 // of JSON could otherwise ask for GiBs (Linear(46340, 46340) is 8 GiB) or overflow the layers'
-// own size arithmetic; the sizes are checked against this budget, summed over the file, first.
-constexpr double kMaxParameterValues = double(1 << 25);  // 128 MiB of float32
+// own size arithmetic; the sizes are summed over the file and checked against a budget first.
+// With a weights file the budget is what that file can hold (every value takes at least 2
+// bytes: F16/BF16), so a description cannot declare more than its weights contain; without
+// one (random weights) it is half the machine's memory.
+struct ParameterBudget {
+    double left;
+    std::string source;  // what bounds it, for the message
+};
+
+ParameterBudget memory_budget() {
+    const double pages = double(sysconf(_SC_PHYS_PAGES)), page = double(sysconf(_SC_PAGESIZE));
+    const double bytes = pages > 0 && page > 0 ? pages * page : double(1ull << 32);
+    return {bytes / 2 / sizeof(float), "half of this machine's memory"};
+}
+
+ParameterBudget weights_budget(const std::string& weights) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    double bytes = 0;
+    if (fs::is_directory(weights, ec)) {
+        for (const auto& e : fs::directory_iterator(weights, ec))
+            if (e.path().extension() == ".npy" && e.is_regular_file(ec)) bytes += double(e.file_size(ec));
+    } else {
+        bytes = double(fs::file_size(weights, ec));
+        if (ec) throw Error(weights + ": cannot open: " + ec.message());
+    }
+    return {bytes / 2, "what the weights file " + weights + " can hold (" + std::to_string(int64_t(bytes)) + " bytes)"};
+}
 
 // Charges a layer's parameter count (computed in double: cannot overflow) to the budget.
-void charge_parameters(double& left, double count, const std::string& type) {
-    if (count > left)
-        throw Error(type + ": the model's parameters would exceed the limit of " +
-                    std::to_string(static_cast<int64_t>(kMaxParameterValues)) + " values");
-    left -= count;
+void charge_parameters(ParameterBudget& budget, double count, const std::string& type) {
+    if (count > budget.left)
+        throw Error(type + ": the model declares more parameter values than " + budget.source + " (" +
+                    std::to_string(static_cast<int64_t>(count)) + " values in this layer, " +
+                    std::to_string(static_cast<int64_t>(budget.left)) + " left)");
+    budget.left -= count;
 }
 
 // Nesting depth of the raw text (brackets outside strings), checked before parsing so that a
@@ -115,7 +147,7 @@ public:
             if (!used_.count(k)) {
                 std::string known;
                 for (const auto& u : used_)
-                    if (u != "name" && u != "type" && u != "inputs") known += (known.empty() ? "" : ", ") + u;
+                    if (u != "name" && u != "type" && u != "inputs" && u != "functional") known += (known.empty() ? "" : ", ") + u;
                 throw Error(where_ + ": unknown argument '" + k + "'" + (known.empty() ? " (this layer takes none)" : "; expected one of: " + known));
             }
     }
@@ -128,10 +160,10 @@ private:
     }
     const json& j_;
     std::string where_;
-    std::set<std::string> used_{"name", "type", "inputs"};
+    std::set<std::string> used_{"name", "type", "inputs", "functional"};
 };
 
-std::unique_ptr<Layer> make_layer(Context& ctx, const std::string& type, Args& a, double& parameters_left) {
+std::unique_ptr<Layer> make_layer(Context& ctx, const std::string& type, Args& a, ParameterBudget& parameters_left) {
     if (type == "Conv2d") {
         Conv2dParams p;
         p.in_channels = a.integer("in_channels");
@@ -201,9 +233,20 @@ std::unique_ptr<Layer> make_layer(Context& ctx, const std::string& type, Args& a
                 "Softmax, Add");
 }
 
-}  // namespace
+// A file that is not JSON gets a message saying what it is (weights given as the model, ...).
+void refuse_other_kinds(std::span<const uint8_t> head, uint64_t size, const std::string& src) {
+    const auto kind = detail::sniff_file_kind(head, size, src);
+    if (kind == detail::FileKind::Json || kind == detail::FileKind::Unknown) return;
+    std::string hint;
+    if (kind == detail::FileKind::Safetensors) hint = ": were --model and --weights swapped?";
+    else if (kind == detail::FileKind::TorchZip || kind == detail::FileKind::Pickle)
+        hint = ": export the module with tools/export_model.py, which writes the description and its weights";
+    else if (kind == detail::FileKind::Onnx) hint = ": ONNX files are read by load_onnx";
+    throw Error(src + ": not a JSON model description: this is " + detail::describe(kind) + hint);
+}
 
-ModelDescription model_from_json(Context& ctx, const std::string& text, const std::string& src) {
+ModelDescription model_from_json(Context& ctx, const std::string& text, const std::string& src, ParameterBudget budget) {
+    refuse_other_kinds({reinterpret_cast<const uint8_t*>(text.data()), std::min<size_t>(text.size(), 16)}, text.size(), src);
     if (text.size() > kMaxFileBytes) throw Error(src + ": model description larger than 16 MiB");
     if (nesting_depth(text) > kMaxDepth) throw Error(src + ": JSON nested deeper than " + std::to_string(kMaxDepth) + " levels");
     json j;
@@ -237,7 +280,7 @@ ModelDescription model_from_json(Context& ctx, const std::string& text, const st
         throw Error(src + ": 'layers' must be a non-empty list of layers");
     if (j["layers"].size() > kMaxLayers) throw Error(src + ": more than " + std::to_string(kMaxLayers) + " layers");
     out.model = std::make_unique<Model>(ctx, name);
-    double parameters_left = kMaxParameterValues;
+    ParameterBudget& parameters_left = budget;
     size_t index = 0;
     for (const auto& l : j["layers"]) {
         const std::string at = src + ": layers[" + std::to_string(index++) + "]";
@@ -254,12 +297,20 @@ ModelDescription model_from_json(Context& ctx, const std::string& text, const st
                 inputs.push_back(i.get<std::string>());
             }
         }
+        bool functional = false;
+        if (l.contains("functional")) {
+            if (!l["functional"].is_boolean()) throw Error(where + ": 'functional' must be true or false");
+            functional = l["functional"].get<bool>();
+        }
         Args args(l, where);
         std::unique_ptr<Layer> layer;
         try {
             layer = make_layer(ctx, type, args, parameters_left);
             args.done();
-            out.model->add(lname, std::move(layer), inputs);
+            if (functional)
+                out.model->add_functional(lname, std::move(layer), inputs);
+            else
+                out.model->add(lname, std::move(layer), inputs);
         } catch (const Error& e) {
             const std::string what = e.what();
             throw Error(what.rfind(src, 0) == 0 ? what : where + ": " + what);
@@ -268,10 +319,36 @@ ModelDescription model_from_json(Context& ctx, const std::string& text, const st
     return out;
 }
 
-ModelDescription load_model_json(Context& ctx, const std::string& path) {
+}  // namespace
+
+ModelDescription model_from_json(Context& ctx, const std::string& text, const std::string& src) {
+    return model_from_json(ctx, text, src, memory_budget());
+}
+
+ModelDescription model_from_json(Context& ctx, const std::string& text, const std::string& src, double max_parameter_values) {
+    return model_from_json(ctx, text, src,
+                           ParameterBudget{max_parameter_values, "the limit of " + std::to_string(int64_t(max_parameter_values))});
+}
+
+namespace {
+std::string read_description(const std::string& path) {
+    std::string head;
+    uint64_t size = 0;
+    refuse_other_kinds(detail::read_file_head(path, 16, head, size), size, path);
+    if (size > kMaxFileBytes) throw Error(path + ": model description larger than 16 MiB");
     const auto bytes = read_file_bytes(path);
-    if (bytes.size() > kMaxFileBytes) throw Error(path + ": model description larger than 16 MiB");
-    return model_from_json(ctx, std::string(bytes.begin(), bytes.end()), path);
+    return std::string(bytes.begin(), bytes.end());
+}
+}  // namespace
+
+ModelDescription load_model_json(Context& ctx, const std::string& path) {
+    return model_from_json(ctx, read_description(path), path, memory_budget());
+}
+
+ModelDescription load_model_json(Context& ctx, const std::string& path, const std::string& weights, bool strict) {
+    ModelDescription d = model_from_json(ctx, read_description(path), path, weights_budget(weights));
+    d.model->load_weights(weights, strict);
+    return d;
 }
 
 }  // namespace vkconv
