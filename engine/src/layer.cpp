@@ -30,6 +30,13 @@ void Layer::record_with_relu(CommandRecorder&, std::span<const Tensor>, const Te
     throw Error(type() + " cannot fuse a ReLU into its output");
 }
 
+void Layer::record_with_activation(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output,
+                                   const Activation& a) {
+    if (a.kind == ActivationKind::ReLU && can_fuse_relu()) return record_with_relu(rec, inputs, output);
+    if (a.is_none()) return record(rec, inputs, output);
+    throw Error(type() + " cannot fuse " + to_string(a.kind) + " into its output");
+}
+
 void Layer::check_input_count(size_t n) const {
     if (n != static_cast<size_t>(num_inputs()))
         throw Error(type() + ": expected " + std::to_string(num_inputs()) + " input(s), got " + std::to_string(n));

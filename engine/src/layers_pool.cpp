@@ -133,8 +133,8 @@ void record_pool(Context& ctx, CommandRecorder& rec, const std::string& who, con
     for (int64_t p0 = 0; p0 < g.in.planes; p0 += chunk) {
         const int64_t pc_planes = std::min(chunk, g.in.planes - p0);
         const host::BufferBinding bindings[] = {
-            host::BufferBinding(in.buffer().handle(), static_cast<uint64_t>(p0) * in_plane, static_cast<uint64_t>(pc_planes) * in_plane),
-            host::BufferBinding(out.buffer().handle(), static_cast<uint64_t>(p0) * out_plane,
+            host::BufferBinding(in.buffer().handle(), in.buffer().offset() + static_cast<uint64_t>(p0) * in_plane, static_cast<uint64_t>(pc_planes) * in_plane),
+            host::BufferBinding(out.buffer().handle(), out.buffer().offset() + static_cast<uint64_t>(p0) * out_plane,
                                 static_cast<uint64_t>(pc_planes) * out_plane)};
         const std::array<int64_t, 3> groups{(g.ow + kTile - 1) / kTile, (g.oh + kTile - 1) / kTile, pc_planes};
         detail::split_dispatch(groups, detail::workgroup_count_limit(ctx), [&](auto base, auto count) {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "vkconv/activation.h"
 #include "vkconv/context.h"
 #include "vkconv/tensor.h"
 
@@ -73,6 +74,13 @@ public:
     // pass. Layers that can do it override both.
     virtual bool can_fuse_relu() const { return false; }
     virtual void record_with_relu(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output);
+    // Any activation fused into this layer's output (vkconv/activation.h). The defaults cover
+    // ReLU through the two above; layers whose epilogue applies every kind override both.
+    virtual bool can_fuse_activation(const Activation& a) const {
+        return a.kind == ActivationKind::ReLU && can_fuse_relu();
+    }
+    virtual void record_with_activation(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output,
+                                        const Activation& a);
 
 protected:
     explicit Layer(Context& ctx) : ctx_(&ctx) {}

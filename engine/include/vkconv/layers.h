@@ -9,7 +9,8 @@
 //
 // Every layer checks its parameters when constructed and its input shapes in output_shape(),
 // throwing vkconv::Error with PyTorch's message for the rule broken. Shaders:
-//   ReLU, Add, BatchNorm2d  elementwise.comp (op chosen by specialization constant)
+//   ReLU, Add, BatchNorm2d  elementwise.comp (op chosen by specialization constant; Add and
+//                           BatchNorm2d apply a fused activation, activation.glsl)
 //   MaxPool2d, AvgPool2d    pool2d.comp
 //   AdaptiveAvgPool2d       adaptive_avg_pool2d.comp
 // Other families have their own headers (vkconv/vkconv.h includes them all):
@@ -49,8 +50,9 @@ public:
     using Layer::reference;
 };
 
-// a + b for two tensors of exactly the same shape (no broadcasting: a residual connection),
-// optionally followed by ReLU in the same pass. Prints "Add()" ("Add(relu=True)" when fused).
+// a + b with PyTorch's broadcasting (vkconv/binary.h), optionally followed by ReLU in the same
+// pass. Two tensors of one shape (a residual connection) take elementwise.comp, others
+// binary.comp. Prints "Add()" ("Add(relu=True)" when fused).
 class Add : public Layer {
 public:
     explicit Add(Context& ctx, bool relu = false) : Layer(ctx), relu_(relu) {}
@@ -68,11 +70,15 @@ public:
     // A model fuses a following ReLU into the same pass.
     bool can_fuse_relu() const override { return true; }
     void record_with_relu(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output) override {
-        record_impl(rec, inputs, output, true);
+        record_impl(rec, inputs, output, Activation::relu());
     }
+    // Any activation in the same pass (the layer's own relu=True admits only ReLU after it).
+    bool can_fuse_activation(const Activation& a) const override { return !relu_ || a.kind == ActivationKind::ReLU; }
+    void record_with_activation(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output,
+                                const Activation& a) override;
 
 private:
-    void record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output, bool relu);
+    void record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output, const Activation& act);
     bool relu_;
 };
 
@@ -185,6 +191,10 @@ public:
     // Per channel: scale = weight / sqrt(running_var + eps), shift = bias - running_mean * scale,
     // computed in double; what a model folds into a preceding convolution.
     std::pair<std::vector<float>, std::vector<float>> scale_shift() const;
+    // An activation applied in the same pass (when no convolution absorbs the BatchNorm2d).
+    bool can_fuse_activation(const Activation&) const override { return true; }
+    void record_with_activation(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output,
+                                const Activation& a) override;
 
 private:
     void check_running_stats() const;
@@ -226,11 +236,15 @@ public:
     // A model fuses a following ReLU into the epilogue.
     bool can_fuse_relu() const override { return true; }
     void record_with_relu(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output) override {
-        record_impl(rec, inputs, output, true);
+        record_impl(rec, inputs, output, Activation::relu());
     }
+    // Any activation applied in the epilogue (linear.comp through activation.glsl).
+    bool can_fuse_activation(const Activation& a) const override { return !fused_relu_ || a.kind == ActivationKind::ReLU; }
+    void record_with_activation(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output,
+                                const Activation& a) override;
 
 private:
-    void record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output, bool relu);
+    void record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output, const Activation& act);
     int in_features_, out_features_;
     bool has_bias_;
     bool fused_relu_ = false;

@@ -1,6 +1,10 @@
 // vkconv/vkconv.h: the public header. Include this and link vkconv::vkconv.
 #pragma once
 
+#include "vkconv/activation.h"
+#include "vkconv/activations.h"
+#include "vkconv/binary.h"
+#include "vkconv/layer_norm.h"
 #include "vkconv/context.h"
 #include "vkconv/conv2d.h"
 #include "vkconv/error.h"
@@ -10,7 +14,9 @@
 #include "vkconv/layers.h"
 #include "vkconv/model.h"
 #include "vkconv/npy.h"
+#include "vkconv/onnx.h"
 #include "vkconv/safetensors.h"
+#include "vkconv/shape_ops.h"
 #include "vkconv/simple_cnn.h"
 #include "vkconv/tuning.h"
 #include "vkconv/conv_transpose2d.h"
