@@ -11,7 +11,8 @@
 // invocation does RM * RN FMAs per (RM + RN) shared loads. Each output is one fp32 FMA chain
 // over k = 0..K-1 in order.
 // Workgroup (x, y) of a dispatch is tile (x + p.x_base, y + p.y_base) (dispatches are split to
-// fit the device).
+// fit the device). A weight larger than maxStorageBufferRange is bound in slices of whole rows:
+// then w holds features [n_offset, n_offset + N) only, b all of them, and y's rows are y_stride long.
 #extension GL_GOOGLE_include_directive : require
 
 layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z = 1) in;
@@ -40,6 +41,7 @@ layout(std430, binding = 3) writeonly buffer Output { float y[]; };
 layout(push_constant) uniform LinearPushConstants {
     int M, K, N;
     int x_base, y_base;
+    int y_stride, n_offset;
 } p;
 
 shared float xs[BK * BM];  // [k][m]
@@ -85,9 +87,9 @@ void main() {
             const int n = n0 + tx + c * TX;
             if (n >= p.N) break;
             float v = acc[r * RN + c];
-            if (HAS_BIAS) v += b[n];
+            if (HAS_BIAS) v += b[p.n_offset + n];
             v = activate(v, ACT, ACT_ALPHA, ACT_BETA);
-            y[m * p.N + n] = v;
+            y[m * p.y_stride + p.n_offset + n] = v;
         }
     }
 }

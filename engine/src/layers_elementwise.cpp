@@ -40,9 +40,9 @@ void record_elementwise(Context& ctx, CommandRecorder& rec, const std::string& w
     for (int64_t u0 = 0; u0 < units; u0 += chunk) {
         const int64_t count = std::min(chunk, units - u0) * unit;
         const uint64_t offset = static_cast<uint64_t>(u0 * unit) * sizeof(float), bytes = static_cast<uint64_t>(count) * sizeof(float);
-        const host::BufferBinding a_range(a.buffer().handle(), offset, bytes);
-        const host::BufferBinding y_range(y.buffer().handle(), offset, bytes);
-        const host::BufferBinding b_range = op == OpAdd ? host::BufferBinding(b.buffer().handle(), offset, bytes)
+        const host::BufferBinding a_range(a.buffer().handle(), a.buffer().offset() + offset, bytes);
+        const host::BufferBinding y_range(y.buffer().handle(), y.buffer().offset() + offset, bytes);
+        const host::BufferBinding b_range = op == OpAdd ? host::BufferBinding(b.buffer().handle(), b.buffer().offset() + offset, bytes)
                                             : op == OpAffine ? host::BufferBinding(b.buffer()) : a_range;
         const host::BufferBinding c_range = op == OpAffine ? host::BufferBinding(c.buffer()) : a_range;
         ElementwisePushConstants pc{static_cast<uint32_t>(count), 0, inner, channels};

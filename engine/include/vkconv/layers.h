@@ -13,6 +13,11 @@
 //                           BatchNorm2d apply a fused activation, activation.glsl)
 //   MaxPool2d, AvgPool2d    pool2d.comp
 //   AdaptiveAvgPool2d       adaptive_avg_pool2d.comp
+// Other families have their own headers (vkconv/vkconv.h includes them all):
+//   ConvTranspose2d         vkconv/conv_transpose2d.h   conv_transpose2d.comp
+//   Upsample (interpolate)  vkconv/upsample.h           upsample2d.comp
+//   AdaptiveMaxPool2d       vkconv/adaptive_max_pool2d.h adaptive_max_pool2d.comp
+//   Mean, Amax over (H, W)  vkconv/reduce.h             reduce_hw.comp
 //   Linear                  linear.comp
 //   Softmax                 softmax.comp
 //   Flatten, Dropout        views: no shader (record() copies the input when called directly)
@@ -140,8 +145,10 @@ private:
 class AdaptiveAvgPool2d : public Layer {
 public:
     AdaptiveAvgPool2d(Context& ctx, Pair output_size);
+    // output_size entries that are None (std::nullopt) keep the input's size, as in PyTorch.
+    AdaptiveAvgPool2d(Context& ctx, std::optional<int> output_h, std::optional<int> output_w);
     std::string type() const override { return "AdaptiveAvgPool2d"; }
-    // "AdaptiveAvgPool2d(output_size=1)" / "AdaptiveAvgPool2d(output_size=(2, 3))".
+    // "AdaptiveAvgPool2d(output_size=1)" / "AdaptiveAvgPool2d(output_size=(2, 3))" / "(None, 3)".
     std::string repr() const override;
     Shape output_shape(std::span<const Shape> inputs) const override;
     void record(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output) override;
@@ -149,10 +156,13 @@ public:
     using Layer::output_shape;
     using Layer::reference;
 
-    Pair output_size() const { return output_size_; }
+    Pair output_size() const { return output_size_; }  // a None entry reads 0 (see output_h/output_w)
+    std::optional<int> output_h() const { return keep_h_ ? std::nullopt : std::optional<int>(output_size_.h); }
+    std::optional<int> output_w() const { return keep_w_ ? std::nullopt : std::optional<int>(output_size_.w); }
 
 private:
     Pair output_size_;
+    bool keep_h_ = false, keep_w_ = false;  // None entries
 };
 
 // nn.BatchNorm2d in eval mode: y = (x - running_mean) / sqrt(running_var + eps) * weight + bias

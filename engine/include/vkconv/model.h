@@ -10,7 +10,9 @@
 // Layers run in the order added. Each takes the previous layer's output, or the outputs named
 // in `inputs` ("input" is the model's input), so residual blocks are expressible:
 //   m.add("add1", std::make_unique<vkconv::Add>(ctx), {"relu1", "conv2"});
-// Dotted names ("features.0") nest in the printed summary as PyTorch's do.
+// Dotted names ("features.0") nest in the printed summary as PyTorch's do; functional calls
+// (add_functional: F.relu, F.max_pool2d, x.view, a module called a second time) run but are
+// not printed, as PyTorch prints only submodules.
 //
 // forward() compiles a plan once per input shape: output shapes, Conv2d+BatchNorm2d folding
 // and ReLU fusion where exact, and a memory plan that reuses device buffers between layers;
@@ -47,6 +49,11 @@ public:
     Model& operator=(const Model&) = delete;
 
     Layer& add(const std::string& name, std::unique_ptr<Layer> layer, std::vector<std::string> inputs = {});
+    // A functional call (F.relu, F.max_pool2d, x.view, or a second call of a module): it runs
+    // like any layer but is not a submodule, so summary() does not print it, as PyTorch prints
+    // only a module's children. Parameters it holds still appear in state_dict().
+    Layer& add_functional(const std::string& name, std::unique_ptr<Layer> layer, std::vector<std::string> inputs = {});
+    bool is_functional(const std::string& name) const;
     Layer& layer(const std::string& name) const;
     std::vector<std::string> layer_names() const;
     const std::string& name() const { return name_; }
@@ -77,6 +84,13 @@ public:
     void set_conv2d_storage_precision(StoragePrecision p);
 
     Tensor forward(const Tensor& input);
+    // Named outputs, for a forward that returns a dict or tuple (torchvision's segmentation
+    // models: {"out": ..., "aux": ...}): (output name, layer name) pairs, in order. Without
+    // them the model has one output, the last layer's, named "output". forward() returns the
+    // first; forward_all() all of them, computed in one submission.
+    void set_outputs(std::vector<std::pair<std::string, std::string>> outputs);
+    std::vector<std::pair<std::string, std::string>> outputs() const;
+    std::map<std::string, Tensor> forward_all(const Tensor& input);
     // Also returns the outputs of the named layers (downloaded after the forward).
     Tensor forward(const Tensor& input, const std::vector<std::string>& capture,
                    std::map<std::string, HostArray>* captured);
@@ -92,16 +106,21 @@ private:
         std::string name;
         std::unique_ptr<Layer> layer;
         std::vector<int> inputs;  // node indices; -1 is the model's input
+        bool functional = false;  // not printed by summary()
     };
     struct Plan;
 
     Plan& plan_for(const Shape& input_shape, const std::vector<std::string>& keep);
     void invalidate_plans();
     void record_plan(Plan& plan, CommandRecorder& rec, const Tensor& input, const Tensor& output);
+    Tensor run(const Tensor& input, const std::vector<std::string>& capture, std::map<std::string, HostArray>* captured,
+               std::map<std::string, Tensor>* outputs);
+    int node_index(const std::string& name) const;
 
     Context* ctx_;
     std::string name_;
     std::vector<Node> nodes_;
+    std::vector<std::pair<std::string, std::string>> outputs_;  // set_outputs()
     bool fusion_ = true;
     std::map<std::string, std::unique_ptr<Plan>> plans_;
     ForwardStats stats_;
