@@ -332,6 +332,37 @@ TEST_F(Activations, ExportedModelMatchesPyTorch) {
     check(d.model->reference_forward(x.shape, x.data), "reference");
 }
 
+// The JSON forms: defaults, every argument, and refusals naming the layer and the rule.
+TEST_F(Activations, JsonLayers) {
+    auto& ctx = test::context();
+    const auto d = model_from_json(ctx, R"({"layers": [
+        {"name": "a", "type": "ReLU6", "inplace": true},
+        {"name": "b", "type": "Hardtanh", "min_val": -2.5, "max_val": 0.5},
+        {"name": "c", "type": "LeakyReLU"},
+        {"name": "d", "type": "PReLU", "num_parameters": 1, "init": 0.1},
+        {"name": "e", "type": "ELU", "alpha": 0.5, "inplace": true},
+        {"name": "f", "type": "Sigmoid"}, {"name": "g", "type": "Tanh"}, {"name": "h", "type": "SiLU"},
+        {"name": "i", "type": "Hardswish", "inplace": true}, {"name": "j", "type": "Hardsigmoid"},
+        {"name": "k", "type": "GELU", "approximate": "tanh"}]})",
+                                   "t.json");
+    std::string reprs;
+    for (const auto& n : d.model->layer_names()) reprs += d.model->layer(n).repr() + ";";
+    EXPECT_EQ(reprs,
+              "ReLU6(inplace=True);Hardtanh(min_val=-2.5, max_val=0.5);LeakyReLU(negative_slope=0.01);PReLU(num_parameters=1);"
+              "ELU(alpha=0.5, inplace=True);Sigmoid();Tanh();SiLU();Hardswish();Hardsigmoid();GELU(approximate='tanh');");
+    EXPECT_EQ(d.model->layer("d").parameter("weight"), (std::vector<float>{0.1f}));
+    auto bad = [&](const std::string& layer, std::initializer_list<const char*> parts) {
+        expect_error([&] { model_from_json(ctx, R"({"layers": [)" + layer + "]}", "t.json"); }, parts);
+    };
+    bad(R"({"name": "g", "type": "GELU", "approximate": "fast"})", {"'g' (GELU)", "approximate argument must be either none or tanh."});
+    bad(R"({"name": "h", "type": "Hardtanh", "min_val": 2})", {"'h' (Hardtanh)", "max_val must be greater than min_val"});
+    bad(R"({"name": "h", "type": "Hardtanh", "min_val": "x"})", {"argument 'min_val' must be a number"});
+    bad(R"({"name": "p", "type": "PReLU", "num_parameters": -3})", {"'p' (PReLU)", "negative dimension -3"});
+    bad(R"({"name": "s", "type": "Sigmoid", "inplace": true})", {"unknown argument 'inplace'", "takes none"});
+    bad(R"({"name": "s", "type": "SiLU", "alpha": 1})", {"unknown argument 'alpha'"});
+    bad(R"({"name": "s", "type": "Swish"})", {"unknown layer type 'Swish'", "Hardswish", "GELU"});
+}
+
 // ---- fusion into the epilogue of the layer before -------------------------------------------
 
 // Every kind after Linear, Add and BatchNorm2d in a Model: fused (one dispatch fewer per

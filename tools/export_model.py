@@ -13,14 +13,23 @@ The module is traced with torch.fx.symbolic_trace, so nn.Sequential stacks and h
 forward() methods both work, including the functional calls tutorials use:
 
     modules     Conv2d, ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, BatchNorm2d, Linear,
-                Flatten, Dropout, Softmax (a module without parameters may be called several
-                times: every call becomes its own layer, the later ones named "<name>_1", ...)
+                Flatten, Dropout, Softmax, ReLU6, Hardtanh, LeakyReLU, PReLU, ELU, Sigmoid, Tanh,
+                SiLU, Hardswish, Hardsigmoid, GELU, LayerNorm, torchvision's StochasticDepth
+                (identity) (a module without parameters may be called several times: every call
+                becomes its own layer, the later ones named "<name>_1", ...)
     functions   F.relu / torch.relu / x.relu() (and the in-place spellings)
                 torch.flatten(x, 1) / x.flatten(1)
                 x.view(...) / x.reshape(...) / torch.reshape when the result is [N, features]
                 F.max_pool2d / F.avg_pool2d / F.adaptive_avg_pool2d
                 F.dropout (identity at inference)
-                x + y / torch.add / x.add(y) / operator.iadd on two tensors of one shape (Add)
+                x + y, x - y, x * y, x / y / torch.add, sub, mul, div / x.add(y), ... and the
+                in-place forms: two tensors with broadcasting, a tensor and a Python number on
+                either side (x * 0.5, 1 - x), or a submodule's parameter and a tensor
+                (self.layer_scale * x: a layer named after the submodule, holding the parameter)
+                F.relu6, F.hardtanh, F.leaky_relu, F.elu, torch.sigmoid / x.sigmoid(), torch.tanh,
+                F.silu, F.hardswish, F.hardsigmoid, F.gelu (and their in-place spellings)
+                F.layer_norm (weight and bias None, or a submodule's "weight" and "bias")
+                torchvision.ops.stochastic_depth in eval mode (identity)
                 F.softmax(x, dim=...) / torch.softmax / x.softmax(...)
                 x.contiguous() and nn.Identity (no layer)
     spatial     nn.ConvTranspose2d (forward's output_size becomes output_padding) / F.conv_transpose2d
@@ -49,6 +58,9 @@ every size (x.size(), x.shape, x.dim() and arithmetic on them) becomes the const
 that input; tensor operations are recorded as usual. The description is then exact for the
 example's height and width (views over the batch dimension are still written with -1, and the
 export is verified on a batch one larger); control flow on tensor values still fails.
+
+An in-place call (inplace=True, x.add_(...), F.relu_) overwrites its input as in PyTorch: later
+readers of that tensor read the call's output.
 
 Layers from modules carry the module's qualified name ("features.0", "conv1"), so that the
 state_dict keys match vkconv's; layers from functions are named after the fx node ("relu_1",
@@ -974,6 +986,18 @@ def _is_inplace(node, gm):
     return False
 
 
+def _eliminate_dead_code(gm):
+    """fx's eliminate_dead_code, keeping in-place calls whose result is unused (`y.sigmoid_()` changes y)."""
+    changed = True
+    while changed:
+        changed = False
+        for node in reversed(list(gm.graph.nodes)):
+            if node.op in ("placeholder", "output") or node.users or _is_inplace(node, gm):
+                continue
+            gm.graph.erase_node(node)
+            changed = True
+
+
 def _check_parameter_use(n):
     """A parameter used directly in forward() (get_attr) must feed add/sub/mul/div or layer_norm only."""
     for u in n.users:
@@ -1034,7 +1058,7 @@ def _describe(module, example_input, name):
         except Exception as e2:
             raise ExportError(f"torch.fx.symbolic_trace failed on {type(module).__name__}: {type(e).__name__}: {e}; "
                               f"the concrete-shape trace failed too: {type(e2).__name__}: {e2}") from e2
-    gm.graph.eliminate_dead_code()
+    _eliminate_dead_code(gm)
     gm.recompile()
     _check_supported(gm)
     with torch.no_grad():
