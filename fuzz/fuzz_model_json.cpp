@@ -58,7 +58,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string text(reinterpret_cast<const char*>(data), size);
     vkconv::ModelDescription desc;
-    expect_value_or_error([&] { desc = vkconv::model_from_json(*g_ctx, text, "fuzz.json"); });
+    expect_value_or_error([&] { desc = vkconv::model_from_json(*g_ctx, text, "fuzz.json", double(1 << 25)); });  // at most 128 MiB of float32
     if (!desc.model) return 0;
     expect_value_or_error([&] { (void)desc.model->summary(); });
     expect_value_or_error([&] { (void)desc.model->parameter_count(); });

@@ -1,5 +1,5 @@
 #version 450
-// linear: Linear, y[m][n] = sum_k x[m][k] * w[n][k] + b[n] (then ReLU when RELU).
+// linear: Linear, y[m][n] = act(sum_k x[m][k] * w[n][k] + b[n]) (act: the fused activation ACT).
 //
 // Layout: x [M][K] (all leading dims of the input flattened into M), w [N][K] (PyTorch's
 // [out_features, in_features]), b [N], y [M][N], float32, row-major.
@@ -11,7 +11,8 @@
 // invocation does RM * RN FMAs per (RM + RN) shared loads. Each output is one fp32 FMA chain
 // over k = 0..K-1 in order.
 // Workgroup (x, y) of a dispatch is tile (x + p.x_base, y + p.y_base) (dispatches are split to
-// fit the device).
+// fit the device). A weight larger than maxStorageBufferRange is bound in slices of whole rows:
+// then w holds features [n_offset, n_offset + N) only, b all of them, and y's rows are y_stride long.
 #extension GL_GOOGLE_include_directive : require
 
 layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z = 1) in;
@@ -21,12 +22,15 @@ layout(constant_id = 4) const int RN = 4;   // output features per invocation
 layout(constant_id = 5) const int RM = 4;   // rows per invocation
 layout(constant_id = 6) const int BK = 16;  // K chunk staged in shared memory
 layout(constant_id = 7) const bool HAS_BIAS = true;
-layout(constant_id = 8) const bool RELU = false;
+layout(constant_id = 8) const uint ACT = 0;          // fused activation (activation.glsl; ACT_RELU = 1)
+layout(constant_id = 9) const float ACT_ALPHA = 0.0;  // Activation::alpha
+layout(constant_id = 10) const float ACT_BETA = 0.0;  // Activation::beta
 
 const int BN = TX * RN;
 const int BM = TY * RM;
 const int THREADS = TX * TY;
 
+#include "activation.glsl"
 #include "layers_common.glsl"
 
 layout(std430, binding = 0) readonly buffer Input { float x[]; };
@@ -37,6 +41,7 @@ layout(std430, binding = 3) writeonly buffer Output { float y[]; };
 layout(push_constant) uniform LinearPushConstants {
     int M, K, N;
     int x_base, y_base;
+    int y_stride, n_offset;
 } p;
 
 shared float xs[BK * BM];  // [k][m]
@@ -82,9 +87,9 @@ void main() {
             const int n = n0 + tx + c * TX;
             if (n >= p.N) break;
             float v = acc[r * RN + c];
-            if (HAS_BIAS) v += b[n];
-            if (RELU) v = relu_keep_nan(v);
-            y[m * p.N + n] = v;
+            if (HAS_BIAS) v += b[p.n_offset + n];
+            v = activate(v, ACT, ACT_ALPHA, ACT_BETA);
+            y[m * p.y_stride + p.n_offset + n] = v;
         }
     }
 }

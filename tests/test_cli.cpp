@@ -117,11 +117,43 @@ TEST(Cli, RefusesBadInputWithOneLine) {
     expect_one_line_error(run_tool(base + " --bias " + w), "bias must be 1-D");
     expect_one_line_error(run_tool("conv2d --input " + kConv + "case00_bias.npy --weight " + w + " --output " + y), "Expected 3D");
     expect_one_line_error(run_tool(base + " --padding 2 --padding-mode reflect --dilation 9"), "Output size is too small");
-    expect_one_line_error(run_tool("run --model /nonexistent.json --input " + x), "/nonexistent.json");
+    expect_one_line_error(run_tool("run --model /nonexistent.json --random-weights --input " + x), "/nonexistent.json");
     // Usage errors come from the argument parser: non-zero, no crash.
     const auto usage = run_tool("conv2d --input " + x);
     EXPECT_NE(usage.status, 0);
     EXPECT_GE(usage.status, 0);
+}
+
+TEST(Cli, ModelFileMixUpsNameWhatWasGiven) {
+    // Each a one-line error naming the file's real kind, never a parser's confusion.
+    const std::string dir = kModels + "simple_cnn/", json = dir + "model.json", st = dir + "model.safetensors";
+    const std::string x = dir + "input_b2.npy", y = tmp("mixup_y.npy");
+    // torch.save(state_dict) as written by PyTorch 1.13 (zip) and the legacy pickle format.
+    const std::string pt = kModels + "torch_save/state_dict.pt", legacy = kModels + "torch_save/state_dict_legacy.pt";
+    for (const auto& p : {pt, legacy})
+        expect_one_line_error(run_tool("run --model " + json + " --weights " + p + " --input " + x),
+                              "this is a PyTorch pickle, not safetensors: export it with tools/export_model.py");
+    expect_one_line_error(run_tool("run --model " + st + " --weights " + json + " --input " + x),
+                          "not a JSON model description: this is a safetensors file (weights): were --model and --weights swapped?");
+    expect_one_line_error(run_tool("run --model " + json + " --weights " + json + " --input " + x),
+                          "this is a JSON document (a model description?), not safetensors weights");
+    expect_one_line_error(run_tool("run --model " + pt + " --random-weights --input " + x),
+                          "not a JSON model description: this is a PyTorch pickle (torch.save zip archive)");
+    expect_one_line_error(run_tool("run --model " + x + " --random-weights --input " + x), "this is a NumPy .npy array");
+    // No weights: refused unless random parameters are asked for.
+    expect_one_line_error(run_tool("run --model " + json + " --input " + x), "--weights is required");
+    const auto r = run_tool("run --model " + json + " --random-weights --input " + x + " --output " + y);
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(load_npy(y).shape, (Shape{2, 10}));
+    // A description declaring more parameters than its weights file can hold is refused before
+    // anything is allocated.
+    {
+        std::ofstream f(tmp("huge.json"));
+        f << R"({"format": "vkconv-model", "version": 1, "layers": [
+                 {"name": "fc", "type": "Linear", "in_features": 40000, "out_features": 40000}]})";
+    }
+    expect_one_line_error(run_tool("run --model " + tmp("huge.json") + " --weights " + st + " --input " + x),
+                          "declares more parameter values than what the weights file");
 }
 
 // `vkconv tune` measures every algorithm that can run a row, keeps the fastest in the cache

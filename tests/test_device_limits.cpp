@@ -174,6 +174,12 @@ std::vector<LayerCase> storage_cases() {
         {"batchnorm2d", [](Context& c) { return batchnorm(c, 4); }, {{5, 4, 8, 8}}},
         {"maxpool2d", [](Context& c) { return std::make_unique<MaxPool2d>(c, 2); }, {{2, 3, 16, 16}}},
         {"avgpool2d", [](Context& c) { return std::make_unique<AvgPool2d>(c, 3, Pair(2), 1); }, {{2, 3, 16, 16}}},
+        // A [100, 64] weight (25600 bytes) in slices of 16 rows (4096 bytes: aligned on any device).
+        {"linear_weight_slices", [](Context& c) {
+             auto l = std::make_unique<Linear>(c, 64, 100);
+             l->reset_parameters(3);
+             return l;
+         }, {{3, 64}}},
     };
 }
 

@@ -163,7 +163,7 @@ TEST_P(ModelJsonRegression, SucceedsOrThrowsVkconvError) {
     const std::string text(bytes.begin(), bytes.end());
     std::string message;
     vkconv::ModelDescription desc;
-    const auto got = outcome([&] { desc = vkconv::model_from_json(vkconv::test::context(), text, file); }, &message);
+    const auto got = outcome([&] { desc = vkconv::model_from_json(vkconv::test::context(), text, file, double(1 << 25)); }, &message);
     expect_outcome(got, expected_outcome(file), "model_from_json", message);
     if (!desc.model) return;
     outcome([&] { (void)desc.model->summary(); }, &message);

@@ -131,6 +131,32 @@ TEST_F(ModelTest, SummaryNestsDottedNamesLikePyTorch) {
     EXPECT_EQ(m->parameter_count(), 216 + 16 + 584 + 584 + 16 + 165);
 }
 
+TEST_F(ModelTest, FunctionalCallsRunButAreNotPrinted) {
+    // F.relu / F.max_pool2d / a module's second call: layers of the graph, not submodules.
+    Context& ctx = test::context();
+    Model m(ctx, "Net");
+    m.add("conv", std::make_unique<Conv2d>(ctx, 1, 2, 3, Conv2dOptions{.padding = 1}));
+    m.add_functional("relu", std::make_unique<ReLU>(ctx));
+    m.add_functional("max_pool2d", std::make_unique<MaxPool2d>(ctx, 2));
+    m.add("fc", std::make_unique<Linear>(ctx, 2 * 2 * 2, 3));
+    EXPECT_EQ(m.summary(), "Net(\n  (conv): Conv2d(1, 2, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))\n"
+                           "  (fc): Linear(in_features=8, out_features=3, bias=True)\n)");
+    EXPECT_TRUE(m.is_functional("relu"));
+    EXPECT_FALSE(m.is_functional("conv"));
+    EXPECT_THROW(m.is_functional("nope"), Error);
+    EXPECT_EQ(m.output_shape({1, 1, 4, 4}), (Shape{1, 2, 2, 3}));
+    // Functional calls compute like any layer: the forward equals the reference, ReLU included.
+    m.reset_parameters(3);
+    std::vector<float> x(16);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(float(i)) * 2;
+    const auto want = m.reference_forward({1, 1, 4, 4}, x);
+    const auto got = m.forward(Tensor::from_host(ctx, {1, 1, 4, 4}, x)).to_host();
+    EXPECT_TRUE(test::all_close(got, want, 1e-5f));
+    Model only(ctx, "Only");
+    only.add_functional("relu", std::make_unique<ReLU>(ctx));
+    EXPECT_EQ(only.summary(), "Only()");
+}
+
 TEST_F(ModelTest, StateDictRoundTripAndKeyErrors) {
     Context& ctx = test::context();
     auto a = residual_net(ctx);
@@ -190,6 +216,31 @@ TEST_F(ModelTest, JsonDescriptionBuildsTheModel) {
     const auto x = test::random_values(2 * 3 * 64, 9);
     const auto want = d.model->reference_forward({2, 3, 8, 8}, x);
     EXPECT_TRUE(test::all_close(d.model->forward(Tensor::from_host(test::context(), {2, 3, 8, 8}, x)).to_host(), want, 1e-5f));
+}
+
+TEST_F(ModelTest, JsonFunctionalFlag) {
+    auto d = from_json(R"({"layers": [{"name": "r", "type": "ReLU", "functional": true}, {"name": "s", "type": "ReLU"}]})");
+    EXPECT_TRUE(d.model->is_functional("r"));
+    EXPECT_FALSE(d.model->is_functional("s"));
+    EXPECT_EQ(d.model->summary(), "Model(\n  (s): ReLU()\n)");
+    try {
+        from_json(R"({"layers": [{"name": "r", "type": "ReLU", "functional": 1}]})");
+        ADD_FAILURE() << "a non-boolean 'functional' was accepted";
+    } catch (const Error& e) {
+        EXPECT_THAT(e.what(), HasSubstr("'functional' must be true or false"));
+    }
+}
+
+TEST_F(ModelTest, JsonParameterBudget) {
+    // The declared parameters are checked before any layer allocates them.
+    const std::string big = R"({"layers": [{"name": "fc", "type": "Linear", "in_features": 1000, "out_features": 1000}]})";
+    try {
+        model_from_json(test::context(), big, "m.json", 999999.0);
+        ADD_FAILURE() << "1000000 values accepted under a budget of 999999";
+    } catch (const Error& e) {
+        EXPECT_THAT(e.what(), HasSubstr("declares more parameter values than the limit of 999999"));
+    }
+    EXPECT_NO_THROW(model_from_json(test::context(), big, "m.json", 1001000.0));
 }
 
 TEST_F(ModelTest, JsonRefusals) {

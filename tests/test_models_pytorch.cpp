@@ -243,7 +243,7 @@ TEST(ModelsPyTorchFixtures, ArePresent) {
     EXPECT_GE(models.size(), 5u) << "missing " << kDir << "manifest.json";
     std::set<std::string> dirs;
     for (const auto& m : models) dirs.insert(m.at("dir").get<std::string>());
-    for (const char* d : {"simple_cnn", "landmark_cnn_small", "tiny_resnet", "misc_net", "functional_ops"})
+    for (const char* d : {"simple_cnn", "landmark_cnn", "tiny_resnet", "misc_net", "functional_ops"})
         EXPECT_TRUE(dirs.count(d)) << d;
 }
 
@@ -279,80 +279,76 @@ TEST_F(SimpleCnnPyTorch, EngineFactoryLoadsTheTutorialStateDict) {
     EXPECT_NEAR(simple_cnn_gflop(1), 2e-9 * (16 * 1024 * 27 + 32 * 256 * 144 + 64 * 64 * 288 + 10240), 1e-12);
 }
 
-TEST_F(SimpleCnnPyTorch, ReusedPoolModuleBecomesThreeLayers) {
+TEST_F(SimpleCnnPyTorch, FunctionalCallsRunButAreNotModules) {
+    // The tutorial's forward: F.max_pool2d(F.relu(self.convN(x)), 2) three times, x.view, self.fc.
     ModelDescription d = load_model_json(test::context(), kDir + "simple_cnn/model.json");
-    std::vector<std::string> pools;
-    for (const auto& n : d.model->layer_names())
-        if (d.model->layer(n).type() == "MaxPool2d") pools.push_back(n);
-    EXPECT_EQ(pools, (std::vector<std::string>{"pool", "pool_1", "pool_2"}));
+    std::vector<std::string> modules, functional;
+    for (const auto& n : d.model->layer_names()) (d.model->is_functional(n) ? functional : modules).push_back(n);
+    EXPECT_EQ(modules, (std::vector<std::string>{"conv1", "conv2", "conv3", "fc"}));
+    EXPECT_EQ(functional, (std::vector<std::string>{"relu", "max_pool2d", "relu_1", "max_pool2d_1", "relu_2",
+                                                    "max_pool2d_2", "view"}));
     const auto shapes = d.model->layer_shapes({2, 3, 32, 32});
     ASSERT_FALSE(shapes.empty());
     EXPECT_EQ(shapes.back().second, (Shape{2, 10}));
     for (const auto& [name, s] : shapes)
         if (name == "view") EXPECT_EQ(s, (Shape{2, 1024}));
+    // The engine's factory is the same graph, names included.
+    auto m = make_simple_cnn(test::context());
+    EXPECT_EQ(m->layer_names(), d.model->layer_names());
+    EXPECT_EQ(m->summary(), d.model->summary());
 }
 
-TEST_F(SimpleCnnPyTorch, SummaryConvAndLinearLinesMatchTorch) {
-    // The functional forward() (F.relu, x.view, one pool module called three times) cannot print
-    // as print(module) does; its Conv2d and Linear lines must.
+TEST_F(SimpleCnnPyTorch, SummaryEqualsTorch) {
+    // print(SimpleCNN()) lists conv1..conv3 and fc only: relu, pooling and view are functional.
     ModelDescription d = load_model_json(test::context(), kDir + "simple_cnn/model.json");
-    const std::string torch_summary = read_text(kDir + "simple_cnn/summary.txt");
-    const auto want = lines_containing(torch_summary, {"Conv2d(", "Linear("});
-    const auto got = lines_containing(d.model->summary(), {"Conv2d(", "Linear("});
-    EXPECT_EQ(want.size(), 4u);
-    EXPECT_EQ(got, want) << "vkconv:\n" << d.model->summary() << "\nPyTorch:\n" << torch_summary;
-    EXPECT_EQ(d.model->summary().rfind("SimpleCNN(\n", 0), 0u);
+    EXPECT_EQ(d.model->summary(), strip_trailing_newlines(read_text(kDir + "simple_cnn/summary.txt")));
+    EXPECT_EQ(make_simple_cnn(test::context())->summary(), strip_trailing_newlines(read_text(kDir + "simple_cnn/summary.txt")));
 }
 
 // ---- LandmarkCNN ------------------------------------------------------------------------------
 
 class LandmarkCnnPyTorch : public test::VulkanTest {};
 
-TEST_F(LandmarkCnnPyTorch, SmallSummaryEqualsTorch) {
-    ModelDescription d = load_fixture_model(manifest_entry("landmark_cnn_small"));
-    EXPECT_EQ(d.model->summary(), strip_trailing_newlines(read_text(kDir + "landmark_cnn_small/summary.txt")));
-}
-
-TEST_F(LandmarkCnnPyTorch, FullWidthSummaryShapesAndParameterCount) {
-    // Only the description of the full model is stored (its weights are about 4.6 MB).
+TEST_F(LandmarkCnnPyTorch, SummaryShapesAndParameterCountEqualTorch) {
+    // The tutorial's class: relu1 is applied again after fc1, which print(model) does not show.
     const json e = manifest_entry("landmark_cnn");
-    ModelDescription d = load_model_json(test::context(), kDir + "landmark_cnn/model.json");
+    ModelDescription d = load_fixture_model(e);
     EXPECT_EQ(d.model->summary(), strip_trailing_newlines(read_text(kDir + "landmark_cnn/summary.txt")));
     EXPECT_EQ(d.model->parameter_count(), e.at("parameter_count").get<int64_t>());
-    Shape in{1};
-    for (auto s : e.at("sample_shape")) in.push_back(s.get<int64_t>());
-    Shape out{1};
-    for (auto s : e.at("output_sample_shape")) out.push_back(s.get<int64_t>());
-    EXPECT_EQ(d.model->output_shape(in), out);
-    for (const auto& [name, s] : d.model->layer_shapes(in))
-        if (name == "classifier.0") EXPECT_EQ(s, (Shape{1, 2048}));
+    EXPECT_TRUE(d.model->is_functional("relu1_1"));
+    EXPECT_FALSE(d.model->is_functional("relu1"));
+    for (const auto& [name, s] : d.model->layer_shapes({1, 3, 32, 32})) {
+        if (name == "flatten") EXPECT_EQ(s, (Shape{1, 2048}));
+        if (name == "fc2") EXPECT_EQ(s, (Shape{1, 10}));
+    }
 }
 
 TEST_F(LandmarkCnnPyTorch, BatchNormBuffersLoadedFromI64AndFloat) {
-    ModelDescription d = load_fixture_model(manifest_entry("landmark_cnn_small"));
+    ModelDescription d = load_fixture_model(manifest_entry("landmark_cnn"));
     std::map<std::string, std::string> dtypes;
-    const auto st = load_safetensors(kDir + "landmark_cnn_small/model.safetensors", &dtypes);
-    EXPECT_EQ(dtypes.at("features.1.num_batches_tracked"), "I64");
+    const auto st = load_safetensors(kDir + "landmark_cnn/model.safetensors", &dtypes);
+    for (const char* bn : {"bn1", "bn2", "bn3"}) EXPECT_EQ(dtypes.at(std::string(bn) + ".num_batches_tracked"), "I64");
     const auto sd = d.model->state_dict();
-    for (const char* k : {"features.1.running_mean", "features.1.running_var", "features.5.weight", "features.9.bias",
-                          "features.1.num_batches_tracked"}) {
+    EXPECT_EQ(sd.size(), st.size());
+    for (const char* k : {"bn1.running_mean", "bn1.running_var", "bn2.weight", "bn3.bias", "bn1.num_batches_tracked",
+                          "conv1.weight", "fc1.weight", "fc2.bias"}) {
         ASSERT_TRUE(sd.count(k)) << k;
         EXPECT_EQ(sd.at(k).data, st.at(k).data) << k;
         EXPECT_EQ(sd.at(k).shape, st.at(k).shape) << k;
     }
     // Random running statistics: folding is not the identity.
-    const auto& var = sd.at("features.1.running_var").data;
+    const auto& var = sd.at("bn1.running_var").data;
     EXPECT_TRUE(std::any_of(var.begin(), var.end(), [](float v) { return std::fabs(v - 1.0f) > 0.05f; }));
 }
 
 TEST_F(LandmarkCnnPyTorch, NpyDirectoryAsNumpySaveWritesIt) {
     // load_weights documents a directory as numpy.save(f"{key}.npy", tensor.numpy()) per entry;
     // for BatchNorm2d's num_batches_tracked (int64) that writes a 0-d '<i8' array.
-    const json e = manifest_entry("landmark_cnn_small");
+    const json e = manifest_entry("landmark_cnn");
     const fs::path dir = fs::path(::testing::TempDir()) / "vkconv_models_landmark_npy";
     fs::remove_all(dir);
     fs::create_directories(dir);
-    for (const auto& [k, a] : load_safetensors(kDir + "landmark_cnn_small/model.safetensors")) {
+    for (const auto& [k, a] : load_safetensors(kDir + "landmark_cnn/model.safetensors")) {
         if (!k.ends_with("num_batches_tracked")) {
             save_npy((dir / (k + ".npy")).string(), a);
             continue;
@@ -367,7 +363,7 @@ TEST_F(LandmarkCnnPyTorch, NpyDirectoryAsNumpySaveWritesIt) {
         for (int i = 0; i < 8; ++i) bytes.push_back(static_cast<uint8_t>(static_cast<uint64_t>(v) >> (8 * i)));
         write_file_bytes((dir / (k + ".npy")).string(), bytes);
     }
-    ModelDescription d = load_model_json(test::context(), kDir + "landmark_cnn_small/model.json");
+    ModelDescription d = load_model_json(test::context(), kDir + "landmark_cnn/model.json");
     try {
         d.model->load_weights(dir.string());
         check_against_torch(*d.model, load_cases(e), "npy weights");
@@ -473,7 +469,7 @@ TEST_F(LoadWeightsErrors, MissingUnexpectedAndWrongShapeInOneError) {
     auto state = load_safetensors(kDir + "simple_cnn/model.safetensors");
     state.erase("conv2.bias");                                              // missing
     state["conv4.weight"] = HostArray{{2, 2}, {1, 2, 3, 4}};                // unexpected
-    state["fc1.weight"] = HostArray{{10, 1000}, std::vector<float>(10000)};  // wrong shape
+    state["fc.weight"] = HostArray{{10, 1000}, std::vector<float>(10000)};  // wrong shape
     const std::string p = (dir_ / "bad_keys.safetensors").string();
     save_safetensors(p, state);
     try {
@@ -484,21 +480,21 @@ TEST_F(LoadWeightsErrors, MissingUnexpectedAndWrongShapeInOneError) {
         EXPECT_THAT(msg, HasSubstr("SimpleCNN"));
         EXPECT_THAT(msg, HasSubstr("Missing key(s) in state_dict: \"conv2.bias\""));
         EXPECT_THAT(msg, HasSubstr("Unexpected key(s) in state_dict: \"conv4.weight\""));
-        EXPECT_THAT(msg, HasSubstr("size mismatch for fc1.weight"));
+        EXPECT_THAT(msg, HasSubstr("size mismatch for fc.weight"));
         EXPECT_THAT(msg, HasSubstr("[10, 1000]"));
         EXPECT_THAT(msg, HasSubstr("[10, 1024]"));
     }
     expect_unchanged();
     // Non-strict: missing and unexpected keys pass, a wrong shape still does not.
-    EXPECT_VKCONV_ERROR(model().load_weights(p, false), "size mismatch for fc1.weight");
+    EXPECT_VKCONV_ERROR(model().load_weights(p, false), "size mismatch for fc.weight");
     expect_unchanged();
 }
 
 TEST_F(LoadWeightsErrors, SeveralMissingKeysAllNamed) {
     auto raw = simple_cnn_raw();
-    std::erase_if(raw, [](const RawTensor& t) { return t.name == "conv1.weight" || t.name == "fc1.bias"; });
+    std::erase_if(raw, [](const RawTensor& t) { return t.name == "conv1.weight" || t.name == "fc.bias"; });
     const std::string p = write("missing.safetensors", make_safetensors(raw));
-    EXPECT_VKCONV_ERROR(model().load_weights(p), "\"conv1.weight\"", "\"fc1.bias\"", "Missing key(s)");
+    EXPECT_VKCONV_ERROR(model().load_weights(p), "\"conv1.weight\"", "\"fc.bias\"", "Missing key(s)");
     expect_unchanged();
 }
 
@@ -578,11 +574,11 @@ TEST_F(LoadWeightsErrors, NpyDirectoryErrors) {
     const fs::path cut = dir_ / "cut";
     fs::create_directories(cut);
     for (const auto& [k, a] : load_safetensors(kDir + "simple_cnn/model.safetensors")) save_npy((cut / (k + ".npy")).string(), a);
-    const std::string victim = (cut / "fc1.weight.npy").string();
+    const std::string victim = (cut / "fc.weight.npy").string();
     auto b = read_file_bytes(victim);
     b.resize(b.size() / 2);
     write_file_bytes(victim, b);
-    EXPECT_VKCONV_ERROR(model().load_weights(cut.string()), "fc1.weight.npy");
+    EXPECT_VKCONV_ERROR(model().load_weights(cut.string()), "fc.weight.npy");
     expect_unchanged();
 }
 

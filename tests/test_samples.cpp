@@ -53,7 +53,7 @@ TEST(Samples, SimpleCnnDefaultRunAndBadInput) {
     const auto r = run_sample("simple_cnn", "--runs 2 --batch 3");
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_THAT(r.out, HasSubstr("input: [3, 3, 32, 32] (built-in test picture"));
-    EXPECT_THAT(r.out, HasSubstr("fc1            [3, 10]"));
+    EXPECT_THAT(r.out, HasSubstr("fc             [3, 10]"));
     const auto bad = run_sample("simple_cnn", "--input " + kModels + "tiny_resnet/input_b2.npy");
     EXPECT_EQ(bad.status, 1);
     EXPECT_THAT(bad.err, HasSubstr("SimpleCNN expects [N, 3, 32, 32]"));
@@ -66,14 +66,32 @@ TEST(Samples, LandmarkCnnRunsWithBatchNormFolded) {
     SKIP_IF_NOT_BUILT("landmark_cnn");
     const auto r = run_sample("landmark_cnn", "--runs 1 --batch 2");
     ASSERT_EQ(r.status, 0) << r.err;
-    EXPECT_THAT(r.out, HasSubstr("(features): Sequential(\n    (0): Conv2d(3, 32, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))\n"
-                                 "    (1): BatchNorm2d(32, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)"));
-    EXPECT_THAT(r.out, HasSubstr("(3): Dropout(p=0.5, inplace=False)"));
+    EXPECT_THAT(r.out, HasSubstr("LandmarkCNN(\n  (conv1): Conv2d(3, 32, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))\n"
+                                 "  (bn1): BatchNorm2d(32, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)\n"
+                                 "  (relu1): ReLU()\n"));
+    EXPECT_THAT(r.out, HasSubstr("  (fc1): Linear(in_features=2048, out_features=512, bias=True)\n"
+                                 "  (dropout): Dropout(p=0.5, inplace=False)\n"
+                                 "  (fc2): Linear(in_features=512, out_features=10, bias=True)\n)"));
     // 3 convs (BN and ReLU folded in), 3 pools, 2 Linear (ReLU fused): 8 dispatches, plus one pack
     // pass per convolution where Auto picks packed_texel, or a pack and two transform passes where
     // it picks winograd (32 -> 64 at 16x16) (devices with texel buffers; not for the 3-channel
     // first one): 8 to 12. Without the folding there would be at least 3 more.
     EXPECT_THAT(r.out, ::testing::ContainsRegex(" (8|9|10|11|12) dispatches"));
+}
+
+TEST(Samples, LandmarkCnnLoadsTheTutorialStateDict) {
+    // A state_dict saved from the tutorial's LandmarkCNN class, unchanged (num_batches_tracked
+    // as int64 included), gives PyTorch's logits.
+    SKIP_IF_NOT_BUILT("landmark_cnn");
+    const std::string dir = kModels + "landmark_cnn/", out = ::testing::TempDir() + "/landmark_cnn_logits.npy";
+    const auto r = run_sample("landmark_cnn", "--weights " + dir + "model.safetensors --input " + dir + "input_b2.npy --output " +
+                                                  out + " --runs 1");
+    ASSERT_EQ(r.status, 0) << r.err;
+    const auto got = load_npy(out), want = load_npy(dir + "output_b2.npy");
+    ASSERT_EQ(got.shape, want.shape);
+    float scale = 0;
+    for (float v : want.data) scale = std::max(scale, std::fabs(v));
+    EXPECT_TRUE(test::all_close(got.data, want.data, 1e-4f * scale));
 }
 
 TEST(Samples, EdgeDetectPaddingModesDifferOnlyAtTheBorder) {

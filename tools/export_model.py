@@ -23,6 +23,13 @@ forward() methods both work, including the functional calls tutorials use:
                 x + y / torch.add / x.add(y) / operator.iadd on two tensors of one shape (Add)
                 F.softmax(x, dim=...) / torch.softmax / x.softmax(...)
                 x.contiguous() and nn.Identity (no layer)
+    spatial     nn.ConvTranspose2d (forward's output_size becomes output_padding) / F.conv_transpose2d
+                (its weight and bias parameters are exported as "<layer>.weight", "<layer>.bias"),
+                nn.Upsample / nn.UpsamplingNearest2d / nn.UpsamplingBilinear2d / F.interpolate /
+                F.upsample / F.upsample_nearest / F.upsample_bilinear (nearest, bilinear; a size
+                computed at run time, such as skip.shape[2:], is fixed to the traced size),
+                nn.AdaptiveMaxPool2d / F.adaptive_max_pool2d, None entries of adaptive output sizes,
+                x.mean / torch.mean / x.amax / torch.amax over dims (2, 3) with keepdim
                 torch.cat / torch.concat(tensors, dim) (Cat; written in place by vkconv)
                 torch.chunk / x.chunk / torch.split / x.split(size or sizes, dim), the pieces
                 taken by tuple unpacking or indexing (one Chunk/Split layer per piece used)
@@ -45,7 +52,8 @@ export is verified on a batch one larger); control flow on tensor values still f
 
 Layers from modules carry the module's qualified name ("features.0", "conv1"), so that the
 state_dict keys match vkconv's; layers from functions are named after the fx node ("relu_1",
-"add"), made unique. Anything else raises ExportError naming the node and its op.
+"add"), made unique. Layers from functions, and a module's second and later calls, are marked
+"functional": they run, but the model prints only the modules, as print(module) does. Anything else raises ExportError naming the node and its op.
 
 The export is verified before anything is written: the JSON's layers are rebuilt in PyTorch from
 the description alone and run on the example input (and on a batch one larger, which catches
@@ -93,6 +101,31 @@ _SIGNATURES = {
     "dropout": [("input", _NO_DEFAULT), ("p", 0.5), ("training", True), ("inplace", False)],
     "softmax": [("input", _NO_DEFAULT), ("dim", None), ("_stacklevel", 3), ("dtype", None)],
     "add": [("input", _NO_DEFAULT), ("other", _NO_DEFAULT), ("alpha", 1)],
+    "conv_transpose2d": [("input", _NO_DEFAULT), ("weight", _NO_DEFAULT), ("bias", None), ("stride", 1), ("padding", 0),
+                         ("output_padding", 0), ("groups", 1), ("dilation", 1)],
+    "interpolate": [("input", _NO_DEFAULT), ("size", None), ("scale_factor", None), ("mode", "nearest"),
+                    ("align_corners", None), ("recompute_scale_factor", None), ("antialias", False)],
+    "upsample_nearest": [("input", _NO_DEFAULT), ("size", None), ("scale_factor", None)],
+    "upsample_bilinear": [("input", _NO_DEFAULT), ("size", None), ("scale_factor", None)],
+    "adaptive_max_pool2d": [("input", _NO_DEFAULT), ("output_size", _NO_DEFAULT), ("return_indices", False)],
+    "mean": [("input", _NO_DEFAULT), ("dim", None), ("keepdim", False), ("dtype", None)],
+    "amax": [("input", _NO_DEFAULT), ("dim", ()), ("keepdim", False)],
+    "sub": [("input", _NO_DEFAULT), ("other", _NO_DEFAULT), ("alpha", 1)],
+    "mul": [("input", _NO_DEFAULT), ("other", _NO_DEFAULT)],
+    "div": [("input", _NO_DEFAULT), ("other", _NO_DEFAULT), ("rounding_mode", None)],
+    "relu6": [("input", _NO_DEFAULT), ("inplace", False)],
+    "hardtanh": [("input", _NO_DEFAULT), ("min_val", -1.0), ("max_val", 1.0), ("inplace", False)],
+    "leaky_relu": [("input", _NO_DEFAULT), ("negative_slope", 0.01), ("inplace", False)],
+    "elu": [("input", _NO_DEFAULT), ("alpha", 1.0), ("inplace", False)],
+    "sigmoid": [("input", _NO_DEFAULT)],
+    "tanh": [("input", _NO_DEFAULT)],
+    "silu": [("input", _NO_DEFAULT), ("inplace", False)],
+    "hardswish": [("input", _NO_DEFAULT), ("inplace", False)],
+    "hardsigmoid": [("input", _NO_DEFAULT), ("inplace", False)],
+    "gelu": [("input", _NO_DEFAULT), ("approximate", "none")],
+    "layer_norm": [("input", _NO_DEFAULT), ("normalized_shape", _NO_DEFAULT), ("weight", None), ("bias", None),
+                   ("eps", 1e-5)],
+    "stochastic_depth": [("input", _NO_DEFAULT), ("p", _NO_DEFAULT), ("mode", _NO_DEFAULT), ("training", True)],
     "cat": [("tensors", _NO_DEFAULT), ("dim", 0)],
     "chunk": [("input", _NO_DEFAULT), ("chunks", _NO_DEFAULT), ("dim", 0)],
     "split": [("tensor", _NO_DEFAULT), ("split_size_or_sections", _NO_DEFAULT), ("dim", 0)],
@@ -154,6 +187,29 @@ for _kind, _fns in {
     "dropout": [F.dropout, torch.dropout],
     "softmax": [F.softmax, torch.softmax],
     "add": [operator.add, operator.iadd, torch.add],
+    "conv_transpose2d": [F.conv_transpose2d],
+    "interpolate": [F.interpolate, getattr(F, "upsample", None)],
+    "upsample_nearest": [getattr(F, "upsample_nearest", None)],
+    "upsample_bilinear": [getattr(F, "upsample_bilinear", None)],
+    "adaptive_max_pool2d": [F.adaptive_max_pool2d],
+    "mean": [torch.mean],
+    "amax": [torch.amax],
+    "sub": [operator.sub, operator.isub, torch.sub, getattr(torch, "subtract", None)],
+    "mul": [operator.mul, operator.imul, torch.mul, getattr(torch, "multiply", None)],
+    "div": [operator.truediv, operator.itruediv, torch.div, getattr(torch, "divide", None), getattr(torch, "true_divide", None)],
+    "relu6": [F.relu6],
+    "hardtanh": [F.hardtanh, getattr(F, "hardtanh_", None), getattr(torch._C._nn, "hardtanh_", None),
+                 getattr(torch._C._nn, "hardtanh", None)],
+    "leaky_relu": [F.leaky_relu, getattr(F, "leaky_relu_", None), getattr(torch._C._nn, "leaky_relu_", None),
+                   getattr(torch._C._nn, "leaky_relu", None)],
+    "elu": [F.elu, getattr(F, "elu_", None), getattr(torch._C._nn, "elu_", None), getattr(torch._C._nn, "elu", None)],
+    "sigmoid": [torch.sigmoid, getattr(torch, "sigmoid_", None), F.sigmoid],
+    "tanh": [torch.tanh, getattr(torch, "tanh_", None), F.tanh],
+    "silu": [F.silu],
+    "hardswish": [F.hardswish],
+    "hardsigmoid": [F.hardsigmoid],
+    "gelu": [F.gelu, getattr(torch._C._nn, "gelu", None)],
+    "layer_norm": [F.layer_norm, torch.layer_norm],
     "cat": [torch.cat, getattr(torch, "concat", None)],
     "chunk": [torch.chunk],
     "split": [torch.split, torch.functional.split],
@@ -164,11 +220,20 @@ for _kind, _fns in {
     for _fn in _fns:
         if _fn is not None:
             _FUNCTIONS.setdefault(id(_fn), (_kind, _fn))
+try:  # torchvision's StochasticDepth calls this wrapped function (the identity in eval mode)
+    import torchvision.ops
+    _FUNCTIONS.setdefault(id(torchvision.ops.stochastic_depth), ("stochastic_depth", torchvision.ops.stochastic_depth))
+except ImportError:
+    pass
 
 _METHODS = {
     "relu": "relu", "relu_": "relu", "flatten": "flatten", "view": "reshape", "reshape": "reshape",
     "softmax": "softmax", "add": "add", "add_": "add", "__add__": "add", "__iadd__": "add",
+    "contiguous": "alias", "mean": "mean", "amax": "amax",
     "contiguous": "alias",
+    "sub": "sub", "sub_": "sub", "mul": "mul", "mul_": "mul", "div": "div", "div_": "div",
+    "true_divide": "div", "true_divide_": "div",
+    "sigmoid": "sigmoid", "sigmoid_": "sigmoid", "tanh": "tanh", "tanh_": "tanh",
     "chunk": "chunk", "split": "split", "permute": "permute", "transpose": "transpose",
 }
 
@@ -214,6 +279,14 @@ def _module_layer(node, mod):
                 "padding_mode": mod.padding_mode}
     if t is nn.ReLU:
         return {"type": "ReLU", **({"inplace": True} if mod.inplace else {})}
+    act = _activation_module_layer(mod)
+    if act is not None:
+        return act
+    if t is nn.LayerNorm:
+        return {"type": "LayerNorm", "normalized_shape": [int(d) for d in mod.normalized_shape], "eps": float(mod.eps),
+                "elementwise_affine": bool(mod.elementwise_affine)}
+    if _is_stochastic_depth(mod):
+        return "alias"  # the identity in eval mode
     if t is nn.MaxPool2d:
         if mod.return_indices:
             raise ExportError(f"{_where(node)}: MaxPool2d(return_indices=True) is not supported")
@@ -251,17 +324,321 @@ def _module_layer(node, mod):
         if mod.dim is None:
             raise ExportError(f"{_where(node)}: Softmax(dim=None) (implicit dim) is not supported; give dim")
         return {"type": "Softmax", "dim": int(mod.dim)}
+    spatial = _spatial_module_layer(node, mod)
+    if spatial is not None:
+        return spatial
     raise ExportError(f"{_where(node)}: unsupported module type {t.__module__}.{t.__qualname__}; supported: Conv2d, ReLU, "
-                      "MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, BatchNorm2d, Linear, Flatten, Dropout, Softmax, Identity")
+                      "MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, BatchNorm2d, Linear, Flatten, Dropout, Softmax, Identity, "
+                      "ConvTranspose2d, Upsample, UpsamplingNearest2d, UpsamplingBilinear2d, AdaptiveMaxPool2d, LayerNorm, StochasticDepth, " + ", ".join(c.__name__ for c in _ACTIVATION_MODULES))
+
+
+# ---- activations, binary ops, LayerNorm (vkconv/activations.h, binary.h, layer_norm.h) ----------
+
+_ACTIVATION_MODULES = (nn.ReLU6, nn.Hardtanh, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.Sigmoid, nn.Tanh, nn.SiLU, nn.Hardswish,
+                       nn.Hardsigmoid, nn.GELU)
+
+
+def _inplace(flag):
+    return {"inplace": True} if flag else {}
+
+
+def _activation_module_layer(mod):
+    """The JSON layer for an activation module, or None."""
+    t = type(mod)
+    if t is nn.ReLU6:
+        return {"type": "ReLU6", **_inplace(mod.inplace)}
+    if t is nn.Hardtanh:
+        return {"type": "Hardtanh", "min_val": float(mod.min_val), "max_val": float(mod.max_val), **_inplace(mod.inplace)}
+    if t is nn.LeakyReLU:
+        return {"type": "LeakyReLU", "negative_slope": float(mod.negative_slope), **_inplace(mod.inplace)}
+    if t is nn.PReLU:
+        return {"type": "PReLU", "num_parameters": int(mod.num_parameters)}
+    if t is nn.ELU:
+        return {"type": "ELU", "alpha": float(mod.alpha), **_inplace(mod.inplace)}
+    if t is nn.Sigmoid:
+        return {"type": "Sigmoid"}
+    if t is nn.Tanh:
+        return {"type": "Tanh"}
+    if t in (nn.SiLU, nn.Hardswish, nn.Hardsigmoid):
+        return {"type": t.__name__, **_inplace(mod.inplace)}
+    if t is nn.GELU:
+        return {"type": "GELU", "approximate": mod.approximate}
+    return None
+
+
+def _is_stochastic_depth(mod):
+    t = type(mod)
+    return t.__name__ == "StochasticDepth" and t.__module__.startswith("torchvision.")
+
+
+_ACTIVATION_FUNCTIONS = {"relu6", "hardtanh", "leaky_relu", "elu", "sigmoid", "tanh", "silu", "hardswish", "hardsigmoid",
+                         "gelu"}
+_BINARY_TYPES = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div"}
+
+
+def _activation_function_layer(node, kind):
+    if node.op == "call_method":
+        # x.sigmoid(), x.tanh() and their in-place forms take no arguments.
+        if len(node.args) != 1 or node.kwargs:
+            raise ExportError(f"{_where(node)}: unexpected arguments")
+        b = {"input": node.args[0]}
+    else:
+        b = _bind(kind, node)
+    x = [_tensor_arg(node, b["input"])]
+    lit = {k: _literal(node, v, k) for k, v in b.items() if k != "input"}
+    if kind == "relu6":
+        return {"type": "ReLU6"}, x
+    if kind == "hardtanh":
+        lo, hi = float(lit["min_val"]), float(lit["max_val"])
+        if (lo, hi) == (0.0, 6.0):
+            return {"type": "ReLU6"}, x
+        return {"type": "Hardtanh", "min_val": lo, "max_val": hi}, x
+    if kind == "leaky_relu":
+        return {"type": "LeakyReLU", "negative_slope": float(lit["negative_slope"])}, x
+    if kind == "elu":
+        return {"type": "ELU", "alpha": float(lit["alpha"])}, x
+    if kind == "gelu":
+        return {"type": "GELU", "approximate": str(lit["approximate"])}, x
+    return {"type": {"sigmoid": "Sigmoid", "tanh": "Tanh", "silu": "SiLU", "hardswish": "Hardswish",
+                     "hardsigmoid": "Hardsigmoid"}[kind]}, x
+
+
+def _is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _binary_function_layer(node, kind):
+    """add/sub/mul/div of two tensors, a tensor and a Python number, or a parameter (get_attr) and a tensor."""
+    if node.op == "call_method":
+        if len(node.args) < 2 and "other" not in node.kwargs:
+            raise ExportError(f"{_where(node)}: expected an operand")
+        b = {"input": node.args[0], "other": node.args[1] if len(node.args) > 1 else node.kwargs["other"],
+             "alpha": node.kwargs.get("alpha", node.args[2] if len(node.args) > 2 else 1),
+             "rounding_mode": node.kwargs.get("rounding_mode")}
+        if set(node.kwargs) - {"other", "alpha", "rounding_mode"}:
+            raise ExportError(f"{_where(node)}: unsupported arguments {dict(node.kwargs)!r}")
+    else:
+        b = _bind(kind, node)
+    if _literal(node, b.get("alpha", 1), "alpha") != 1:
+        raise ExportError(f"{_where(node)}: {kind} with alpha != 1 is not supported")
+    if _literal(node, b.get("rounding_mode"), "rounding_mode") is not None:
+        raise ExportError(f"{_where(node)}: div with rounding_mode is not supported (true division only)")
+    t = _BINARY_TYPES[kind]
+    lhs, rhs = b["input"], b["other"]
+
+    def is_param(v):
+        return isinstance(v, torch.fx.Node) and v.op == "get_attr"
+
+    def is_tensor(v):
+        return isinstance(v, torch.fx.Node) and v.op != "get_attr" and _shape(v) is not None
+
+    if is_tensor(lhs) and is_tensor(rhs):
+        return {"type": t}, [lhs, rhs]
+    if is_tensor(lhs) and _is_number(rhs):
+        return {"type": t, "scalar": float(rhs)}, [lhs]
+    if _is_number(lhs) and is_tensor(rhs):
+        if kind in ("add", "mul"):  # IEEE + and * commute exactly
+            return {"type": t, "scalar": float(lhs)}, [rhs]
+        return {"type": t, "scalar": float(lhs), "scalar_first": True}, [rhs]
+    if is_param(lhs) != is_param(rhs) and (is_tensor(lhs) or is_tensor(rhs)):
+        p, x = (lhs, rhs) if is_param(lhs) else (rhs, lhs)
+        owner, _, pname = p.target.rpartition(".")
+        if not owner:
+            raise ExportError(f"{_where(node)}: the parameter '{p.target}' belongs to the top module; vkconv names a "
+                              "parameter layer after the submodule that owns it (move it into a submodule)")
+        shape = _shape(p)
+        if shape is None:
+            raise ExportError(f"{_where(node)}: '{p.target}' is not a tensor")
+        return {"type": t, "_name": owner, "parameter": pname, "parameter_shape": [int(d) for d in shape],
+                "parameter_first": is_param(lhs)}, [x]
+    raise ExportError(f"{_where(node)}: unsupported operands {lhs!r} and {rhs!r}; supported: two tensors, a tensor and a "
+                      "Python number, or a parameter of a submodule and a tensor")
+
+
+def _layer_norm_function_layer(node):
+    b = _bind("layer_norm", node)
+    x = _tensor_arg(node, b["input"])
+    shape = _literal(node, b["normalized_shape"], "normalized_shape")
+    shape = [int(shape)] if isinstance(shape, int) else [int(d) for d in shape]
+    eps = float(_literal(node, b["eps"], "eps"))
+    w, bias = b["weight"], b["bias"]
+    if w is None and bias is None:
+        return {"type": "LayerNorm", "normalized_shape": shape, "eps": eps, "elementwise_affine": False}, [x]
+    # weight and bias of one submodule, named "weight" and "bias" (nn.LayerNorm subclasses such as
+    # torchvision's LayerNorm2d): the layer takes the submodule's name, so its state_dict keys match.
+    ok = (isinstance(w, torch.fx.Node) and w.op == "get_attr" and isinstance(bias, torch.fx.Node) and bias.op == "get_attr"
+          and w.target.endswith(".weight") and bias.target.endswith(".bias")
+          and w.target.rpartition(".")[0] == bias.target.rpartition(".")[0])
+    if not ok:
+        raise ExportError(f"{_where(node)}: layer_norm's weight and bias must both be None, or the 'weight' and 'bias' "
+                          "parameters of one submodule")
+    return {"type": "LayerNorm", "_name": w.target.rpartition(".")[0], "normalized_shape": shape, "eps": eps,
+            "elementwise_affine": True}, [x]
 
 
 def _adaptive_size(node, size):
-    if isinstance(size, (tuple, list)) and any(s is None for s in size):
-        raise ExportError(f"{_where(node)}: AdaptiveAvgPool2d output_size with None (keep the input's size) is not "
-                          f"supported: {size!r}")
+    if isinstance(size, (tuple, list)) and len(size) == 2 and any(s is None for s in size):
+        if not all(s is None or (isinstance(s, int) and not isinstance(s, bool)) for s in size):
+            raise ExportError(f"{_where(node)}: adaptive pooling output_size must be an int or a pair, got {size!r}")
+        return [None if s is None else int(s) for s in size]  # None keeps the input's size
     if not _is_pair_or_int(size):
-        raise ExportError(f"{_where(node)}: AdaptiveAvgPool2d output_size must be an int or a pair, got {size!r}")
+        raise ExportError(f"{_where(node)}: adaptive pooling output_size must be an int or a pair, got {size!r}")
     return _pair_json(size)
+
+
+# ---- spatial layers: ConvTranspose2d, Upsample, AdaptiveMaxPool2d, Mean/Amax over (H, W) ---------
+
+def _spatial_module_layer(node, mod):
+    """The JSON layer for a spatial module, or None for other modules."""
+    t = type(mod)
+    if t is nn.ConvTranspose2d:
+        if mod.padding_mode != "zeros":
+            raise ExportError(f"{_where(node)}: ConvTranspose2d supports only padding_mode='zeros'")
+        return {"type": "ConvTranspose2d", "in_channels": mod.in_channels, "out_channels": mod.out_channels,
+                "kernel_size": _pair_json(mod.kernel_size), "stride": _pair_json(mod.stride),
+                "padding": _pair_json(mod.padding), "output_padding": _pair_json(mod.output_padding),
+                "groups": mod.groups, "bias": mod.bias is not None, "dilation": _pair_json(mod.dilation)}
+    if t in (nn.Upsample, nn.UpsamplingNearest2d, nn.UpsamplingBilinear2d):
+        return _upsample_layer(node, t.__name__, mod.size, mod.scale_factor, mod.mode, mod.align_corners,
+                               mod.recompute_scale_factor)
+    if t is nn.AdaptiveMaxPool2d:
+        if mod.return_indices:
+            raise ExportError(f"{_where(node)}: AdaptiveMaxPool2d(return_indices=True) is not supported")
+        return {"type": "AdaptiveMaxPool2d", "output_size": _adaptive_size(node, mod.output_size)}
+    return None
+
+
+def _upsample_layer(node, type_name, size, scale_factor, mode, align_corners, recompute, antialias=False):
+    if mode not in ("nearest", "bilinear"):
+        raise ExportError(f"{_where(node)}: interpolation mode {mode!r} is not supported; supported: 'nearest', 'bilinear'")
+    if antialias:
+        raise ExportError(f"{_where(node)}: interpolate(antialias=True) is not supported")
+    shape = _shape(node)
+    if shape is None or len(shape) != 4:
+        raise ExportError(f"{_where(node)}: only 4-D (N, C, H, W) input is supported, got output shape {shape}")
+    d = {"type": type_name}
+    if size is not None:
+        if isinstance(size, torch.fx.Node) or (isinstance(size, (tuple, list)) and
+                                               any(isinstance(e, torch.fx.Node) for e in size)):
+            d["size"] = [int(shape[2]), int(shape[3])]  # computed at run time: fixed to the traced size
+        elif isinstance(size, (tuple, list)):
+            d["size"] = [int(e) for e in size] if len(size) == 2 else [int(size[0]), int(size[0])]
+        else:
+            d["size"] = int(size)
+    elif scale_factor is not None:
+        if isinstance(scale_factor, torch.fx.Node):
+            raise ExportError(f"{_where(node)}: scale_factor must be a constant")
+        if isinstance(scale_factor, (tuple, list)):
+            d["scale_factor"] = [float(e) for e in scale_factor] if len(scale_factor) == 2 else [float(scale_factor[0])] * 2
+        else:
+            d["scale_factor"] = float(scale_factor)
+    d["mode"] = mode
+    if align_corners is not None:
+        d["align_corners"] = bool(align_corners)
+    if recompute is not None:
+        d["recompute_scale_factor"] = bool(recompute)
+    return d
+
+
+def _conv_transpose_module_call(node, mod):
+    """(layer, inputs) for a ConvTranspose2d module call, forward's output_size mapped to output_padding."""
+    layer = _spatial_module_layer(node, mod)
+    if not node.args:
+        raise ExportError(f"{_where(node)}: a module call must take a tensor")
+    x = _tensor_arg(node, node.args[0])
+    extra = list(node.args[1:]) + [v for k, v in node.kwargs.items()]
+    if set(node.kwargs) - {"output_size"} or len(extra) > 1:
+        raise ExportError(f"{_where(node)}: ConvTranspose2d takes one tensor and an optional output_size")
+    if extra and extra[0] is not None:
+        # output_size (often computed, e.g. skip.size()): the traced output's size fixes output_padding.
+        in_shape, out_shape = _shape(x), _shape(node)
+        pad = []
+        for a in range(2):
+            k, s, p, d = (v[a] for v in (mod.kernel_size, mod.stride, mod.padding, mod.dilation))
+            min_size = (in_shape[-2 + a] - 1) * s - 2 * p + d * (k - 1) + 1
+            pad.append(int(out_shape[-2 + a] - min_size))
+        layer["output_padding"] = pad
+    return layer, [x]
+
+
+def _is_functional_param(node):
+    """A get_attr node (a parameter) used only as F.conv_transpose2d's weight or bias."""
+    if node.op != "get_attr" or not node.users:
+        return False
+    for u in node.users:
+        entry = _FUNCTIONS.get(id(u.target)) if u.op == "call_function" else None
+        if not entry or entry[0] != "conv_transpose2d" or entry[1] is not u.target:
+            return False
+        if node is u.args[0] or node is u.kwargs.get("input"):
+            return False
+    return True
+
+
+def _fetch_attr(gm, target):
+    obj = gm
+    for part in target.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _spatial_function_layer(node, kind, gm):
+    """(layer, inputs, {state suffix: tensor}) for the spatial functional kinds, or None."""
+    if kind == "conv_transpose2d":
+        b = _bind("conv_transpose2d", node)
+        w = b["weight"]
+        if not isinstance(w, torch.fx.Node) or w.op != "get_attr":
+            raise ExportError(f"{_where(node)}: conv_transpose2d's weight must be a parameter of the module")
+        weight = _fetch_attr(gm, w.target).detach()
+        bias = b["bias"]
+        state = {"weight": weight}
+        if bias is not None:
+            if not isinstance(bias, torch.fx.Node) or bias.op != "get_attr":
+                raise ExportError(f"{_where(node)}: conv_transpose2d's bias must be a parameter of the module or None")
+            state["bias"] = _fetch_attr(gm, bias.target).detach()
+        groups = int(_literal(node, b["groups"], "groups"))
+        layer = {"type": "ConvTranspose2d", "in_channels": int(weight.shape[0]), "out_channels": int(weight.shape[1]) * groups,
+                 "kernel_size": [int(weight.shape[2]), int(weight.shape[3])],
+                 "stride": _pair_json(_literal(node, b["stride"], "stride")),
+                 "padding": _pair_json(_literal(node, b["padding"], "padding")),
+                 "output_padding": _pair_json(_literal(node, b["output_padding"], "output_padding")),
+                 "groups": groups, "bias": bias is not None,
+                 "dilation": _pair_json(_literal(node, b["dilation"], "dilation"))}
+        return layer, [_tensor_arg(node, b["input"])], state
+    if kind in ("interpolate", "upsample_nearest", "upsample_bilinear"):
+        b = _bind(kind, node)
+        if kind == "interpolate":
+            mode = _literal(node, b["mode"], "mode")
+            layer = _upsample_layer(node, "Upsample", b["size"], _literal(node, b["scale_factor"], "scale_factor"), mode,
+                                    _literal(node, b["align_corners"], "align_corners"),
+                                    _literal(node, b["recompute_scale_factor"], "recompute_scale_factor"),
+                                    _literal(node, b["antialias"], "antialias"))
+        else:
+            bilinear = kind == "upsample_bilinear"
+            layer = _upsample_layer(node, "Upsample", b["size"], _literal(node, b["scale_factor"], "scale_factor"),
+                                    "bilinear" if bilinear else "nearest", True if bilinear else None, None)
+        return layer, [_tensor_arg(node, b["input"])], {}
+    if kind == "adaptive_max_pool2d":
+        b = _bind("adaptive_max_pool2d", node)
+        if _literal(node, b["return_indices"], "return_indices"):
+            raise ExportError(f"{_where(node)}: adaptive_max_pool2d(return_indices=True) is not supported")
+        size = _adaptive_size(node, _literal(node, b["output_size"], "output_size"))
+        return {"type": "AdaptiveMaxPool2d", "output_size": size}, [_tensor_arg(node, b["input"])], {}
+    if kind in ("mean", "amax"):
+        b = _bind(kind, node)
+        x = _tensor_arg(node, b["input"])
+        dim = _literal(node, b["dim"], "dim")
+        if isinstance(dim, int):
+            dim = [dim]
+        rank = len(_shape(x))
+        wrapped = sorted(d % rank for d in dim) if dim is not None and all(isinstance(d, int) for d in dim) else None
+        if wrapped != [rank - 2, rank - 1]:
+            raise ExportError(f"{_where(node)}: {kind} is supported over the last two dims (H, W) only, e.g. "
+                              f"x.{kind}((2, 3)), got dim={dim!r}")
+        if b.get("dtype") is not None:
+            raise ExportError(f"{_where(node)}: {kind}(dtype=...) is not supported")
+        return ({"type": "Mean" if kind == "mean" else "Amax", "dim": [int(d) for d in dim],
+                 "keepdim": bool(_literal(node, b["keepdim"], "keepdim"))}, [x], {})
+    return None
 
 
 # ---- tracing ----------------------------------------------------------------------------------
@@ -417,23 +794,18 @@ def _function_layer(node, kind, batch):
         if b["dtype"] is not None:
             raise ExportError(f"{_where(node)}: softmax(dtype=...) is not supported")
         return {"type": "Softmax", "dim": int(dim)}, [_tensor_arg(node, b["input"])]
-    if kind == "add":
-        if node.op == "call_method":
-            b = {"input": node.args[0], "other": node.args[1] if len(node.args) > 1 else node.kwargs.get("other"),
-                 "alpha": node.kwargs.get("alpha", node.args[2] if len(node.args) > 2 else 1)}
-        else:
-            b = _bind("add", node)
-        if _literal(node, b["alpha"], "alpha") != 1:
-            raise ExportError(f"{_where(node)}: add with alpha != 1 is not supported")
-        a = _tensor_arg(node, b["input"], "the first operand")
-        o = b["other"]
-        if not isinstance(o, torch.fx.Node) or _shape(o) is None:
-            raise ExportError(f"{_where(node)}: only the sum of two tensors (a residual connection) is supported, "
-                              f"not adding {o!r}")
-        if _shape(a) != _shape(o):
-            raise ExportError(f"{_where(node)}: Add needs two tensors of the same shape (no broadcasting), got "
-                              f"{_shape(a)} and {_shape(o)}")
-        return {"type": "Add"}, [a, o]
+    if kind in _ACTIVATION_FUNCTIONS:
+        return _activation_function_layer(node, kind)
+    if kind == "layer_norm":
+        return _layer_norm_function_layer(node)
+    if kind == "stochastic_depth":
+        b = _bind("stochastic_depth", node)
+        if _literal(node, b["training"], "training") and _literal(node, b["p"], "p") != 0:
+            raise ExportError(f"{_where(node)}: stochastic_depth with training=True is random; export the module in "
+                              "eval mode")
+        return "alias", [_tensor_arg(node, b["input"])]
+    if kind in ("add", "sub", "mul", "div"):
+        return _binary_function_layer(node, kind)
     if kind == "alias":
         if len(node.args) != 1 or node.kwargs:
             raise ExportError(f"{_where(node)}: unexpected arguments")
@@ -576,7 +948,9 @@ def _holds_tensors(node):
 
 
 _SUPPORTED_MODULES = (nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.BatchNorm2d, nn.Linear,
-                      nn.Flatten, nn.Dropout, nn.Softmax, nn.Identity)
+                      nn.Flatten, nn.Dropout, nn.Softmax, nn.Identity, nn.LayerNorm) + _ACTIVATION_MODULES
+_SUPPORTED_MODULES += (nn.ConvTranspose2d, nn.Upsample, nn.UpsamplingNearest2d, nn.UpsamplingBilinear2d,
+                       nn.AdaptiveMaxPool2d)
 
 
 def _function_kind(n):
@@ -587,20 +961,54 @@ def _function_kind(n):
         kind = _METHODS.get(n.target)
     if kind is None:
         raise ExportError(f"{_where(n)}: unsupported operation; supported: relu, flatten, view/reshape, "
-                          "max_pool2d, avg_pool2d, adaptive_avg_pool2d, dropout, softmax, add of two tensors, "
-                          "cat, chunk/split (and their pieces), permute, transpose")
+                          "max_pool2d, avg_pool2d, adaptive_avg_pool2d, dropout, softmax, "
+                          "conv_transpose2d, interpolate, adaptive_max_pool2d, mean/amax over (H, W), add/sub/mul/div (tensors with broadcasting, Python numbers, submodule parameters), "
+                          "relu6, hardtanh, leaky_relu, elu, sigmoid, tanh, silu, hardswish, hardsigmoid, gelu, "
+                          "layer_norm, stochastic_depth, cat, chunk/split (and their pieces), permute, transpose")
     return kind
+
+
+def _is_inplace(node, gm):
+    """Whether the node overwrites its first tensor argument (inplace=True, x.add_(...), F.relu_, ...)."""
+    if node.op == "call_module":
+        return bool(getattr(gm.get_submodule(node.target), "inplace", False))
+    if node.op == "call_method":
+        return node.target.endswith("_") and not node.target.startswith("__")
+    if node.op == "call_function":
+        if node.target in (operator.iadd, operator.isub, operator.imul, operator.itruediv):
+            return True
+        if node.kwargs.get("inplace") is True:
+            return True
+        return getattr(node.target, "__name__", "").endswith("_")
+    return False
+
+
+def _check_parameter_use(n):
+    """A parameter used directly in forward() (get_attr) must feed add/sub/mul/div or layer_norm only."""
+    for u in n.users:
+        kind = None
+        if u.op in ("call_function", "call_method"):
+            try:
+                kind = _function_kind(u)
+            except ExportError:
+                pass
+        if kind not in ("add", "sub", "mul", "div", "layer_norm"):
+            raise ExportError(f"node '{n.name}' (get_attr '{n.target}'): a parameter or buffer used directly in forward() "
+                              f"is supported only as an operand of add/sub/mul/div or as layer_norm's weight/bias; "
+                              f"here it feeds {_where(u)}")
 
 
 def _check_supported(gm):
     """Refuses unsupported operations before anything runs (their errors are clearer than a failed run)."""
     for n in gm.graph.nodes:
+        if _is_functional_param(n):
+            continue
         if n.op == "get_attr":
-            raise ExportError(f"node '{n.name}' (get_attr '{n.target}'): parameters or buffers used directly in "
-                              "forward() are not supported; use one of the supported modules")
+            _check_parameter_use(n)
+            continue
         if n.op == "call_module":
             mod = gm.get_submodule(n.target)
-            if type(mod) not in _SUPPORTED_MODULES:
+            if type(mod) not in _SUPPORTED_MODULES and not _is_stochastic_depth(mod):
                 _module_layer(n, mod)  # raises with the list of supported modules
         elif n.op == "call_method" and n.target in ("size", "dim"):
             continue
@@ -671,6 +1079,8 @@ def _describe(module, example_input, name):
         return cand
 
     call_index = {}
+    functional_state = {}     # "<layer>.weight" -> tensor, for F.conv_transpose2d's parameters
+    functional_params = set()  # their targets in the module's state_dict (exported under the layer's name)
     outputs = None  # forward() returning a dict/tuple/list: [{"name", "layer"}]
     value_of = {placeholders[0]: "input"}  # fx node -> vkconv layer name whose output it is
     layers = []
@@ -712,17 +1122,22 @@ def _describe(module, example_input, name):
                 raise ExportError(f"forward() returns the output of layer '{value_of[out]}', but layer '{last}' is "
                                   "computed after it; vkconv's model output is its last layer")
             continue
+        if _is_functional_param(n):
+            functional_params.add(n.target)
+            continue
         if n.op == "get_attr":
-            raise ExportError(f"node '{n.name}' (get_attr '{n.target}'): parameters or buffers used directly in "
-                              "forward() are not supported; use one of the supported modules")
+            continue  # an operand of the layer that reads it (checked by _check_supported)
         if _is_size_node(n):
             continue
         if n.op == "call_module":
             mod = gm.get_submodule(n.target)
-            layer = _module_layer(n, mod)
-            inputs = [_tensor_arg(n, a) for a in n.args]
-            if len(inputs) != 1 or n.kwargs:
-                raise ExportError(f"{_where(n)}: a module call must take exactly one tensor")
+            if type(mod) is nn.ConvTranspose2d:
+                layer, inputs = _conv_transpose_module_call(n, mod)
+            else:
+                layer = _module_layer(n, mod)
+                inputs = [_tensor_arg(n, a) for a in n.args]
+                if len(inputs) != 1 or n.kwargs:
+                    raise ExportError(f"{_where(n)}: a module call must take exactly one tensor")
             k = call_index.get(n.target, 0)
             call_index[n.target] = k + 1
             has_state = any(True for _ in mod.parameters(recurse=False)) or any(True for _ in mod.buffers(recurse=False))
@@ -730,11 +1145,29 @@ def _describe(module, example_input, name):
                 raise ExportError(f"{_where(n)}: module '{n.target}' is called more than once; vkconv layers do not "
                                   "share weights (use a separate module for each call)")
             lname = n.target if k == 0 else unique(f"{n.target}_{k}")
+            functional = k > 0  # a second call is not another submodule: print(model) shows it once
             used_modules.add(n.target)
         elif n.op in ("call_function", "call_method"):
             kind = _function_kind(n)
-            layer, inputs = _function_layer(n, kind, batch)
-            lname = None if layer in ("alias", ("pieces",)) else unique(n.name)
+            spatial = _spatial_function_layer(n, kind, gm)
+            if spatial is not None:
+                layer, inputs, own_state = spatial
+                lname = unique(n.name)
+                for suffix, tensor in own_state.items():
+                    functional_state[f"{lname}.{suffix}"] = tensor
+            else:
+                layer, inputs = _function_layer(n, kind, batch)
+                lname = None if layer in ("alias", ("pieces",)) else unique(n.name)
+            if isinstance(layer, dict) and "_name" in layer:
+                # A layer holding a submodule's parameters takes the submodule's name (state_dict keys).
+                used.discard(lname)
+                lname = layer.pop("_name")
+                if lname in used:
+                    raise ExportError(f"{_where(n)}: the parameters of '{lname}' are used by more than one operation "
+                                      "(or the name is taken); vkconv layers do not share weights")
+                used.add(lname)
+                used_modules.add(lname)
+            functional = True
         else:
             raise ExportError(f"node '{n.name}': unsupported fx op '{n.op}'")
 
@@ -751,12 +1184,17 @@ def _describe(module, example_input, name):
         entry = {"name": lname, "type": layer["type"]}
         if len(in_names) != 1 or in_names != [last]:
             entry["inputs"] = in_names
+        if functional:
+            entry["functional"] = True
         entry.update({k: v for k, v in layer.items() if k != "type"})
         if _shape(n) is None:
             raise ExportError(f"{_where(n)}: does not produce a tensor")
         layers.append(entry)
         value_of[n] = lname
         last = lname
+        if _is_inplace(n, gm):
+            # PyTorch's in-place op overwrote its input: later readers of that tensor see this output.
+            value_of[inputs[0]] = lname
 
     if not layers:
         raise ExportError("the model has no layers")
@@ -772,8 +1210,9 @@ def _describe(module, example_input, name):
         owner = key.rsplit(".", 1)[0] if "." in key else ""
         if owner in used_modules:
             keep[key] = value
-        else:
+        elif key not in functional_params:
             dropped.append(key)
+    keep.update(functional_state)
     if dropped:
         warnings.warn("state_dict entries of modules forward() never calls are not exported: " + ", ".join(dropped),
                       stacklevel=2)
@@ -893,6 +1332,30 @@ def _pair(v):
     return tuple(v) if isinstance(v, list) else v
 
 
+class _BinaryOp(nn.Module):
+    """Add/Sub/Mul/Div as described: two tensors, a tensor and a scalar, or a parameter and a tensor."""
+
+    _OPS = {"Add": operator.add, "Sub": operator.sub, "Mul": operator.mul, "Div": operator.truediv}
+
+    def __init__(self, t, a):
+        super().__init__()
+        self.op = self._OPS[t]
+        self.scalar = a.get("scalar")
+        self.scalar_first = a.get("scalar_first", False)
+        self.pname = a.get("parameter")
+        self.pfirst = a.get("parameter_first", True)
+        if self.pname is not None:
+            self.register_parameter(self.pname, nn.Parameter(torch.ones(a["parameter_shape"])))
+
+    def forward(self, x, y=None):
+        if y is not None:
+            return self.op(x, y)
+        if self.pname is not None:
+            p = getattr(self, self.pname)
+            return self.op(p, x) if self.pfirst else self.op(x, p)
+        return self.op(self.scalar, x) if self.scalar_first else self.op(x, self.scalar)
+
+
 class _Described(nn.Module):
     """The described model rebuilt in PyTorch from the JSON alone (for verification)."""
 
@@ -931,12 +1394,27 @@ class _Described(nn.Module):
                 m = nn.Dropout(a.get("p", 0.5))
             elif t == "Softmax":
                 m = nn.Softmax(a["dim"])
-            elif t == "Add":
-                m = None
+            elif t in ("Add", "Sub", "Mul", "Div"):
+                m = None if t == "Add" and "scalar" not in a and "parameter" not in a else _BinaryOp(t, a)
+            elif t == "LayerNorm":
+                m = nn.LayerNorm(tuple(a["normalized_shape"]), eps=a.get("eps", 1e-5),
+                                 elementwise_affine=a.get("elementwise_affine", True))
+            elif t == "PReLU":
+                m = nn.PReLU(a.get("num_parameters", 1))
+            elif t in ("ReLU6", "Sigmoid", "Tanh", "SiLU", "Hardswish", "Hardsigmoid"):
+                m = getattr(nn, t)()
+            elif t == "Hardtanh":
+                m = nn.Hardtanh(a.get("min_val", -1.0), a.get("max_val", 1.0))
+            elif t == "LeakyReLU":
+                m = nn.LeakyReLU(a.get("negative_slope", 0.01))
+            elif t == "ELU":
+                m = nn.ELU(a.get("alpha", 1.0))
+            elif t == "GELU":
+                m = nn.GELU(approximate=a.get("approximate", "none"))
             elif t in _DESCRIBED_SHAPE_OPS:
                 m = _DescribedShapeOp(t, a)
             else:
-                raise AssertionError(t)
+                m = _spatial_module(t, a)
             prev = desc["layers"][i - 1]["name"] if i else "input"
             key = f"m{i}"
             if m is not None:
@@ -949,17 +1427,50 @@ class _Described(nn.Module):
             if key not in self.mods:
                 continue
             m = self.mods[key]
-            own = {k[len(lname) + 1:]: v for k, v in state.items() if k.startswith(lname + ".")}
+            # The layer's own entries: "<name>.<param>" (a layer named after a submodule that owns a
+            # parameter, e.g. ConvNeXt's "features.1.0" for layer_scale, shares the prefix with others).
+            own = {k[len(lname) + 1:]: v for k, v in state.items()
+                   if k.startswith(lname + ".") and "." not in k[len(lname) + 1:]}
             m.load_state_dict(own, strict=True)
 
     def forward(self, x):
         values = {"input": x}
         for lname, key, t, inputs in self.order:
             ins = [values[i] for i in inputs]
-            values[lname] = ins[0] + ins[1] if t == "Add" else self.mods[key](*ins)
+            values[lname] = ins[0] + ins[1] if key not in self.mods else self.mods[key](*ins)
         if self.outputs is not None:
             return {o["name"]: values[o["layer"]] for o in self.outputs}
         return values[self.order[-1][0]]
+
+
+class _ReduceHW(nn.Module):
+    """x.mean(dim, keepdim) / x.amax(dim, keepdim), for the rebuilt model."""
+
+    def __init__(self, kind, dim, keepdim):
+        super().__init__()
+        self.kind, self.dim, self.keepdim = kind, tuple(dim), keepdim
+
+    def forward(self, x):
+        return (torch.mean if self.kind == "Mean" else torch.amax)(x, self.dim, keepdim=self.keepdim)
+
+
+def _spatial_module(t, a):
+    if t == "ConvTranspose2d":
+        return nn.ConvTranspose2d(a["in_channels"], a["out_channels"], _pair(a["kernel_size"]), stride=_pair(a.get("stride", 1)),
+                                  padding=_pair(a.get("padding", 0)), output_padding=_pair(a.get("output_padding", 0)),
+                                  groups=a.get("groups", 1), bias=a.get("bias", True), dilation=_pair(a.get("dilation", 1)))
+    if t in ("Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"):
+        size, sf = a.get("size"), a.get("scale_factor")
+        return nn.Upsample(size=_pair(size) if size is not None else None,
+                           scale_factor=tuple(sf) if isinstance(sf, list) else sf,
+                           mode=a.get("mode", "bilinear" if t == "UpsamplingBilinear2d" else "nearest"),
+                           align_corners=a.get("align_corners", True if t == "UpsamplingBilinear2d" else None),
+                           recompute_scale_factor=a.get("recompute_scale_factor"))
+    if t == "AdaptiveMaxPool2d":
+        return nn.AdaptiveMaxPool2d(_pair(a["output_size"]))
+    if t in ("Mean", "Amax"):
+        return _ReduceHW(t, a.get("dim", [2, 3]), a.get("keepdim", False))
+    raise AssertionError(t)
 
 
 _DESCRIBED_SHAPE_OPS = ("Cat", "Chunk", "Split", "Reshape", "Permute", "Transpose")

@@ -2,6 +2,7 @@
 //   vkconv devices                     list Vulkan devices and the limits that matter
 //   vkconv conv2d --input X.npy ...    one convolution, torch.nn.functional.conv2d's arguments
 //   vkconv run --model M.json ...      a whole model from a JSON description and PyTorch weights
+//   vkconv run --model M.onnx ...      an ONNX model (its initializers are the weights)
 //   vkconv bench [--rows S4,S5] ...   the performance suite (tools/bench.cpp)
 //   vkconv soak [--iterations N]      leak and stability check (tools/soak.cpp)
 // Every failure is one line on stderr and exit status 1.
@@ -16,6 +17,7 @@
 #include <string>
 
 #include "vkconv/model_json.h"
+#include "vkconv/onnx.h"
 #include "vkconv/vkconv.h"
 #include "bench.h"
 #include "soak.h"
@@ -128,19 +130,103 @@ int cmd_conv2d(const Conv2dArgs& a, const std::string& device) {
 
 struct RunArgs {
     std::string model, weights, input, output;
-    std::vector<std::string> named_outputs;  // --output NAME=PATH (models with named outputs)
+    std::vector<std::string> inputs, outputs;  // as given: [NAME=]path, repeatable for ONNX models
     bool batch_time = false;
     int runs = 20;
     bool no_fusion = false;
+    bool random_weights = false;
 };
 
-int cmd_run(const RunArgs& a, const std::string& device) {
+HostArray load_run_input(const std::string& path) {
+    if (path.size() >= 4 && path.substr(path.size() - 4) == ".png") {
+        HostArray x = load_image(path);  // [3, H, W] in [0, 1], no normalisation
+        x.shape.insert(x.shape.begin(), 1);
+        return x;
+    }
+    return load_npy(path);
+}
+
+bool is_onnx_file(const std::string& path) {
+    if (path.size() >= 5 && path.substr(path.size() - 5) == ".onnx") return true;
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) return false;
+    const int c = std::fgetc(f);
+    std::fclose(f);
+    return c == 0x08;  // a ModelProto starts with ir_version (field 1, varint)
+}
+
+// "NAME=path" -> {NAME, path}; a bare path -> {"", path} (the first input or output).
+std::pair<std::string, std::string> split_named(const std::string& s) {
+    const auto eq = s.find('=');
+    if (eq == std::string::npos) return {"", s};
+    return {s.substr(0, eq), s.substr(eq + 1)};
+}
+
+int cmd_run_onnx(const RunArgs& a, const std::string& device) {
+    if (!a.weights.empty())
+        throw Error("--weights: " + a.model + " is an ONNX model, whose initializers are its weights; --weights is for JSON models");
+    if (a.random_weights) throw Error("--random-weights: " + a.model + " is an ONNX model, whose initializers are its weights");
     ContextOptions co;
     co.device = device;
     Context ctx(co);
-    auto desc = load_model_json(ctx, a.model);
+    OnnxLoadOptions opts;
+    for (const auto& in : a.inputs) {
+        auto [name, path] = split_named(in);
+        if (opts.inputs.count(name)) throw Error("--input: " + (name.empty() ? "the first input" : "'" + name + "'") + " given twice");
+        opts.inputs[name] = load_run_input(path);
+    }
+    OnnxModel m = load_onnx(ctx, a.model, opts);
+    m.model->set_fusion(!a.no_fusion);
+    const HostArray& x = opts.inputs.count(m.input_name) ? opts.inputs.at(m.input_name) : opts.inputs.at("");
+    const auto outputs = m.run(x);
+    std::map<std::string, std::string> wanted;  // graph output -> file
+    for (const auto& o : a.outputs) {
+        auto [name, path] = split_named(o);
+        if (name.empty()) name = m.output_names.front();
+        if (!outputs.count(name)) {
+            std::string names;
+            for (const auto& n : m.output_names) names += (names.empty() ? "'" : ", '") + n + "'";
+            throw Error("--output: the model has no output '" + name + "' (outputs: " + names + ")");
+        }
+        wanted[name] = path;
+    }
+    for (const auto& [name, path] : wanted) save_npy(path, outputs.at(name));
+    for (const auto& name : m.output_names) {
+        auto w = wanted.find(name);
+        std::fprintf(stderr, "%s: input '%s' %s -> output '%s' %s%s\n", m.model->name().c_str(), m.input_name.c_str(),
+                     shape_str(x.shape).c_str(), name.c_str(), shape_str(outputs.at(name).shape).c_str(),
+                     w == wanted.end() ? "" : (" written to " + w->second).c_str());
+    }
+    if (a.batch_time) {
+        const Tensor xt = Tensor::from_host(ctx, x.shape, x.data);
+        std::vector<double> ms;
+        for (int r = 0; r < a.runs; ++r) {
+            const auto t0 = std::chrono::steady_clock::now();
+            m.model->forward(xt);
+            ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        }
+        std::sort(ms.begin(), ms.end());
+        std::printf("batch %lld: median %.3f ms per forward over %d runs (min %.3f, max %.3f)\n",
+                    static_cast<long long>(x.shape.empty() ? 0 : x.shape[0]), ms[ms.size() / 2], a.runs, ms.front(), ms.back());
+    }
+    return 0;
+}
+
+int cmd_run(RunArgs a, const std::string& device) {
+    if (is_onnx_file(a.model)) return cmd_run_onnx(a, device);
+    if (a.inputs.size() != 1) throw Error("--input: a JSON model takes one input (given " + std::to_string(a.inputs.size()) + ")");
+    a.input = a.inputs[0];
+    ContextOptions co;
+    co.device = device;
+    Context ctx(co);
+    // Without weights a model would compute with its seeded initial values: only on request.
+    if (a.weights.empty() && !a.random_weights)
+        throw Error("run: --weights is required (a .safetensors file or a directory of .npy files); pass --random-weights "
+                    "to run with seeded random parameters instead");
+    if (!a.weights.empty() && a.random_weights) throw Error("run: --weights and --random-weights exclude each other");
+    auto desc = a.weights.empty() ? load_model_json(ctx, a.model) : load_model_json(ctx, a.model, a.weights);
     Model& model = *desc.model;
-    if (!a.weights.empty()) model.load_weights(a.weights);
+    if (a.random_weights) model.reset_parameters(1);
     model.set_fusion(!a.no_fusion);
     HostArray x;
     if (a.input.size() >= 4 && a.input.substr(a.input.size() - 4) == ".png") {
@@ -151,10 +237,10 @@ int cmd_run(const RunArgs& a, const std::string& device) {
     }
     const Tensor xt = Tensor::from_host(ctx, x.shape, x.data);
     // --output PATH takes the first output; --output NAME=PATH a named one (Model::outputs()).
-    std::string first_path = a.output;
+    std::string first_path;
     std::map<std::string, std::string> named;
     const auto model_outputs = model.outputs();
-    for (const auto& o : a.named_outputs) {
+    for (const auto& o : a.outputs) {
         const auto eq = o.find('=');
         const std::string name = eq == std::string::npos ? "" : o.substr(0, eq);
         const bool known = std::any_of(model_outputs.begin(), model_outputs.end(), [&](const auto& m) { return m.first == name; });
@@ -222,13 +308,15 @@ int main(int argc, char** argv) {
 
     RunArgs r;
     auto* run = app.add_subcommand("run", "run a model description (JSON) with PyTorch weights on an input");
-    run->add_option("--model", r.model, "model description (.json, see tools/export_model.py)")->required();
-    run->add_option("--weights", r.weights, "state_dict as .safetensors or a directory of <key>.npy");
-    run->add_option("--input", r.input, "input .npy (float32), or a PNG read as [1, 3, H, W] in [0, 1]")->required();
-    run->add_option("--output", r.named_outputs, "where to write the output .npy; NAME=PATH for one of the model's named outputs (repeatable)");
+    run->add_option("--model", r.model, "model description (.json, see tools/export_model.py) or an ONNX model (.onnx)")->required();
+    run->add_option("--weights", r.weights, "state_dict as .safetensors or a directory of <key>.npy (JSON models)");
+    run->add_option("--input", r.inputs, "input .npy (float32), or a PNG read as [1, 3, H, W] in [0, 1]; ONNX: [NAME=]file, "
+                    "repeatable (bare: the first input; other inputs are bound as constants)")->required();
+    run->add_option("--output", r.outputs, "where to write the output .npy: [NAME=]file, repeatable (bare: the first output; NAME: one of the model's named outputs)");
     run->add_flag("--batch-time", r.batch_time, "also time the forward pass (input resident on the device)");
     run->add_option("--runs", r.runs, "forward passes to time with --batch-time")->check(CLI::Range(1, 100000));
     run->add_flag("--no-fusion", r.no_fusion, "no BatchNorm folding or ReLU fusion");
+    run->add_flag("--random-weights", r.random_weights, "run without --weights, on seeded random parameters");
     run->add_option("--device", device, "device index or name substring");
 
     vkconv::tools::register_bench(app, device);  // `vkconv bench` (tools/bench.cpp)

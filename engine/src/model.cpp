@@ -8,6 +8,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "vkconv/activations.h"
 #include "vkconv/conv2d.h"
 #include "vkconv/error.h"
 #include "vkconv/layers.h"
@@ -22,7 +23,7 @@ struct Model::Plan {
         Layer* layer;
         std::vector<int> inputs;  // value ids (node index, or -1 for the model input)
         int output;               // value id
-        bool relu = false;        // ReLU fused into the layer's epilogue
+        Activation act;           // fused into the layer's epilogue (none: not fused)
         std::vector<bool> in_place;  // Cat: inputs whose producers wrote into the output's slices
     };
     std::vector<std::unique_ptr<Layer>> owned;  // folded Conv2d+BatchNorm2d layers
@@ -132,6 +133,18 @@ Layer& Model::add(const std::string& name, std::unique_ptr<Layer> layer, std::ve
     return *nodes_.back().layer;
 }
 
+Layer& Model::add_functional(const std::string& name, std::unique_ptr<Layer> layer, std::vector<std::string> inputs) {
+    Layer& l = add(name, std::move(layer), std::move(inputs));
+    nodes_.back().functional = true;
+    return l;
+}
+
+bool Model::is_functional(const std::string& name) const {
+    for (const auto& n : nodes_)
+        if (n.name == name) return n.functional;
+    throw Error(name_ + " has no layer named '" + name + "'");
+}
+
 Layer& Model::layer(const std::string& name) const {
     for (const auto& n : nodes_)
         if (n.name == name) return *n.layer;
@@ -160,6 +173,7 @@ std::string Model::summary() const {
     };
     Tree root;
     for (const auto& n : nodes_) {
+        if (n.functional) continue;
         Tree* t = &root;
         std::stringstream parts(n.name);
         std::string part;
@@ -180,7 +194,7 @@ std::string Model::summary() const {
         }
         o << std::string(indent, ' ') << ")";
     };
-    if (nodes_.empty()) return name_ + "()";
+    if (root.children.empty()) return name_ + "()";
     print(print, root, name_, 0);
     return o.str();
 }
@@ -395,7 +409,7 @@ Model::Plan& Model::plan_for(const Shape& input_shape, const std::vector<std::st
             step_of[static_cast<size_t>(i)] = in0 < 0 ? -1 : step_of[static_cast<size_t>(in0)];
             continue;
         }
-        if (fusion_ && producer && !producer->relu) {
+        if (fusion_ && producer && producer->act.is_none()) {
             auto* bn = dynamic_cast<BatchNorm2d*>(n.layer.get());
             auto* conv = dynamic_cast<Conv2d*>(producer->layer);
             if (bn && conv) {
@@ -426,15 +440,17 @@ Model::Plan& Model::plan_for(const Shape& input_shape, const std::vector<std::st
                 fused_alias[static_cast<size_t>(i)] = true;
                 continue;
             }
-            if (dynamic_cast<ReLU*>(n.layer.get()) && producer->layer->can_fuse_relu()) {
-                producer->relu = true;
+            // An activation (ReLU, ReLU6, SiLU, ...) applied by the producer's epilogue.
+            const Activation act = activation_of(*n.layer);
+            if (!act.is_none() && producer->layer->can_fuse_activation(act)) {
+                producer->act = act;
                 plan->root[static_cast<size_t>(i)] = plan->root[static_cast<size_t>(in0)];
                 step_of[static_cast<size_t>(i)] = step_of[static_cast<size_t>(in0)];
                 fused_alias[static_cast<size_t>(i)] = true;
                 continue;
             }
         }
-        Plan::Step s{n.layer.get(), {}, i, false};
+        Plan::Step s{n.layer.get(), {}, i, {}};
         for (int in : n.inputs) s.inputs.push_back(in < 0 ? -1 : plan->root[static_cast<size_t>(in)]);
         plan->root[static_cast<size_t>(i)] = i;
         step_of[static_cast<size_t>(i)] = static_cast<int>(plan->steps.size());
@@ -682,8 +698,8 @@ void Model::record_plan(Plan& plan, CommandRecorder& rec, const Tensor& input, c
         const Tensor out = plan.tensor(s.output, input, output, &rec);
         if (auto* cat = dynamic_cast<Cat*>(s.layer); cat && !s.in_place.empty())
             cat->record_copies(rec, ins, out, s.in_place);
-        else if (s.relu)
-            s.layer->record_with_relu(rec, ins, out);
+        else if (!s.act.is_none())
+            s.layer->record_with_activation(rec, ins, out, s.act);
         else
             s.layer->record(rec, ins, out);
     }

@@ -15,6 +15,9 @@
 // built with -fsanitize=fuzzer,address,undefined.
 #include "vkconv/safetensors.h"
 
+#include "file_kind.h"
+#include "mapped_file.h"
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -370,6 +373,22 @@ HostArray convert(const TensorInfo& info, std::span<const uint8_t> buffer) {
 std::map<std::string, HostArray> parse_safetensors(std::span<const uint8_t> bytes,
                                                    const std::string& name,
                                                    std::map<std::string, std::string>* dtypes_out) {
+    // A file of another kind gets a message saying what it is rather than a header error.
+    switch (const auto kind = detail::sniff_file_kind(bytes.first(std::min<size_t>(bytes.size(), 16)), bytes.size(), name)) {
+        case detail::FileKind::TorchZip:
+        case detail::FileKind::Pickle:
+            fail(name, "this is a PyTorch pickle, not safetensors: export it with tools/export_model.py (or save the "
+                       "state_dict with safetensors.torch.save_file)");
+        case detail::FileKind::Json:
+            fail(name, "this is a JSON document (a model description?), not safetensors weights: were --model and "
+                       "--weights swapped?");
+        case detail::FileKind::Npy:
+        case detail::FileKind::Png:
+        case detail::FileKind::Jpeg:
+        case detail::FileKind::Onnx:
+            fail(name, "this is " + detail::describe(kind) + ", not safetensors weights");
+        default: break;
+    }
     const uint64_t header_length = read_header_length(bytes, name);
     const json header = parse_header_json(bytes.subspan(kLengthFieldSize, header_length), name);
     const std::span<const uint8_t> buffer = bytes.subspan(kLengthFieldSize + header_length);
@@ -399,7 +418,8 @@ std::map<std::string, HostArray> parse_safetensors(std::span<const uint8_t> byte
 
 std::map<std::string, HostArray> load_safetensors(const std::string& path,
                                                   std::map<std::string, std::string>* dtypes_out) {
-    return parse_safetensors(read_file_bytes(path), path, dtypes_out);
+    const detail::MappedFile file(path);
+    return parse_safetensors(file.bytes(), path, dtypes_out);
 }
 
 void save_safetensors(const std::string& path, const std::map<std::string, HostArray>& tensors) {

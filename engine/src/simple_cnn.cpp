@@ -11,15 +11,19 @@ constexpr int kChannels[] = {3, 16, 32, 64};
 }
 
 std::unique_ptr<Model> make_simple_cnn(Context& ctx, uint64_t seed) {
+    // The tutorial's forward: x = F.max_pool2d(F.relu(self.convN(x)), 2) three times, then
+    // x.view(-1, 64 * 4 * 4) and self.fc(x). The functional calls carry torch.fx's node names,
+    // as tools/export_model.py writes them for the tutorial's class.
     auto m = std::make_unique<Model>(ctx, "SimpleCNN");
     for (int b = 1; b <= 3; ++b) {
-        const std::string i = std::to_string(b);
-        m->add("conv" + i, std::make_unique<Conv2d>(ctx, kChannels[b - 1], kChannels[b], 3, Conv2dOptions{.padding = 1}));
-        m->add("relu" + i, std::make_unique<ReLU>(ctx));
-        m->add("pool" + i, std::make_unique<MaxPool2d>(ctx, 2));
+        const std::string suffix = b == 1 ? "" : "_" + std::to_string(b - 1);
+        m->add("conv" + std::to_string(b),
+               std::make_unique<Conv2d>(ctx, kChannels[b - 1], kChannels[b], 3, Conv2dOptions{.padding = 1}));
+        m->add_functional("relu" + suffix, std::make_unique<ReLU>(ctx));
+        m->add_functional("max_pool2d" + suffix, std::make_unique<MaxPool2d>(ctx, 2));
     }
-    m->add("flatten", std::make_unique<Flatten>(ctx));
-    m->add("fc1", std::make_unique<Linear>(ctx, 64 * 4 * 4, 10));
+    m->add_functional("view", std::make_unique<Flatten>(ctx));
+    m->add("fc", std::make_unique<Linear>(ctx, 64 * 4 * 4, 10));
     m->reset_parameters(seed);
     return m;
 }

@@ -10,7 +10,9 @@
 // Layers run in the order added. Each takes the previous layer's output, or the outputs named
 // in `inputs` ("input" is the model's input), so residual blocks are expressible:
 //   m.add("add1", std::make_unique<vkconv::Add>(ctx), {"relu1", "conv2"});
-// Dotted names ("features.0") nest in the printed summary as PyTorch's do.
+// Dotted names ("features.0") nest in the printed summary as PyTorch's do; functional calls
+// (add_functional: F.relu, F.max_pool2d, x.view, a module called a second time) run but are
+// not printed, as PyTorch prints only submodules.
 //
 // forward() compiles a plan once per input shape: output shapes, Conv2d+BatchNorm2d folding
 // and ReLU fusion where exact, and a memory plan that reuses device buffers between layers;
@@ -47,6 +49,11 @@ public:
     Model& operator=(const Model&) = delete;
 
     Layer& add(const std::string& name, std::unique_ptr<Layer> layer, std::vector<std::string> inputs = {});
+    // A functional call (F.relu, F.max_pool2d, x.view, or a second call of a module): it runs
+    // like any layer but is not a submodule, so summary() does not print it, as PyTorch prints
+    // only a module's children. Parameters it holds still appear in state_dict().
+    Layer& add_functional(const std::string& name, std::unique_ptr<Layer> layer, std::vector<std::string> inputs = {});
+    bool is_functional(const std::string& name) const;
     Layer& layer(const std::string& name) const;
     std::vector<std::string> layer_names() const;
     const std::string& name() const { return name_; }
@@ -99,6 +106,7 @@ private:
         std::string name;
         std::unique_ptr<Layer> layer;
         std::vector<int> inputs;  // node indices; -1 is the model's input
+        bool functional = false;  // not printed by summary()
     };
     struct Plan;
 
