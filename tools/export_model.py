@@ -1097,7 +1097,7 @@ def _describe(module, example_input, name):
                 outputs = []
                 for i in range(len(out.meta["vkconv_value"])):
                     lname = unique(f"{out.name}_{i}")
-                    layers.append({"name": lname, "type": fields["type"], "inputs": [value_of[x]],
+                    layers.append({"name": lname, "type": fields["type"], "inputs": [value_of[x]], "functional": True,
                                    **{k: v for k, v in fields.items() if k != "type"}, "index": i})
                     outputs.append({"name": str(i), "layer": lname})
                 continue
