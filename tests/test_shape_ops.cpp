@@ -251,6 +251,19 @@ TEST_F(ShapeOps, Refusals) {
                  {"at most 6 dimensions of size > 1"});
 }
 
+TEST_F(ShapeOps, RefusesTensorsBeyondMaxStorageBufferRange) {
+    ContextOptions o;
+    o.limit_overrides.max_storage_buffer_range = 1024;  // 256 floats
+    test::OwnedContext ctx(o);
+    Permute p(*ctx, {1, 0});
+    expect_error([&] { p.forward(Tensor::zeros(*ctx, {16, 17})); }, {"Permute", "maxStorageBufferRange (1024 bytes)"});
+    Cat c(*ctx, 2, 0);
+    expect_error([&] { c.forward(Tensor::zeros(*ctx, {8, 16}), Tensor::zeros(*ctx, {9, 16})); }, {"Cat", "maxStorageBufferRange"});
+    // A tensor of exactly maxStorageBufferRange is bound whole.
+    const auto x = test::random_values(256, 5);
+    EXPECT_TRUE(bit_equal(p.forward(Tensor::from_host(*ctx, {16, 16}, x)).to_host(), p.reference(Shape{16, 16}, x)));
+}
+
 // ---- in models ----------------------------------------------------------------------------
 
 void expect_model_matches_reference(Model& m, const Shape& in, const std::string& what, float tol = 0.0f) {
@@ -374,6 +387,26 @@ TEST_F(ShapeOps, ModelCapturesSlicesAndPlacedValues) {
     std::map<std::string, std::vector<float>> want;
     m->reference_forward(in, x, &want);
     for (const char* name : {"a", "b", "cat", "half"}) EXPECT_TRUE(bit_equal(got[name].data, want[name])) << name;
+}
+
+TEST_F(ShapeOps, ModelOutputsRefusals) {
+    Context& ctx = test::context();
+    auto m = three_branch_model(ctx);
+    expect_error([&] { m->set_outputs({{"", "a"}}); }, {"an output name is empty"});
+    expect_error([&] { m->set_outputs({{"x", "a"}, {"x", "b"}}); }, {"output 'x' is named twice"});
+    expect_error([&] { m->set_outputs({{"x", "nope"}}); }, {"no layer named 'nope'"});
+    EXPECT_EQ(m->outputs(), (std::vector<std::pair<std::string, std::string>>{{"output", "out"}}));
+    // The first output need not be the last layer; forward() returns it.
+    m->set_outputs({{"b", "b"}, {"out", "out"}});
+    const Shape in{1, 4, 4, 4};
+    const auto x = test::random_values(64, 4);
+    std::map<std::string, std::vector<float>> want;
+    m->reference_forward(in, x, &want);
+    const Tensor xt = Tensor::from_host(ctx, in, x);
+    EXPECT_TRUE(bit_equal(m->forward(xt).to_host(), want["b"]));
+    const auto all = m->forward_all(xt);
+    EXPECT_TRUE(bit_equal(all.at("b").to_host(), want["b"]));
+    EXPECT_TRUE(bit_equal(all.at("out").to_host(), want["out"]));
 }
 
 }  // namespace

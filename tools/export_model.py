@@ -740,6 +740,15 @@ def _function_layer(node, kind, batch):
         try:
             return _flatten_view(node, x, sizes), [x]
         except ExportError:
+            if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+                sizes = list(sizes[0])
+            first = sizes[0] if sizes else None
+            # A literal batch size is right only for the example's batch (a concrete-shape trace
+            # has every size literal: there -1 stands for the batch dimension, see _reshape_layer).
+            if (isinstance(first, int) and first != -1 and first == batch and _shape(x)[0] == batch
+                    and not getattr(node.graph, "_vkconv_concrete", False)):
+                raise ExportError(f"{_where(node)}: view/reshape hard-codes the batch size ({first!r}); write "
+                                  "x.view(x.size(0), ...) or x.view(-1, ...)")
             return _reshape_layer(node, x, batch), [x]
     if kind in _SHAPE_KINDS:
         return _shape_op_layer(node, kind)
@@ -1106,6 +1115,16 @@ def _describe(module, example_input, name):
             continue
         if n.op == "output":
             out = n.args[0]
+            if isinstance(out, torch.fx.Node) and value_of.get(out) == ("pieces",):
+                # forward() returns chunk/split's tuple itself: one layer per piece.
+                fields, x = _pieces(out)
+                outputs = []
+                for i in range(len(out.meta["vkconv_value"])):
+                    lname = unique(f"{out.name}_{i}")
+                    layers.append({"name": lname, "type": fields["type"], "inputs": [value_of[x]], "functional": True,
+                                   **{k: v for k, v in fields.items() if k != "type"}, "index": i})
+                    outputs.append({"name": str(i), "layer": lname})
+                continue
             if isinstance(out, (dict, tuple, list)) and out:
                 named = list(out.items()) if isinstance(out, dict) else [(str(i), o) for i, o in enumerate(out)]
                 outputs = []
@@ -1326,7 +1345,9 @@ def _concrete_trace(module, example_input):
     tracer = _ConcreteTracer(example_input)
     with torch.no_grad():
         graph = tracer.trace(module)
-    return torch.fx.GraphModule(tracer.root, graph, type(module).__name__)
+    gm = torch.fx.GraphModule(tracer.root, graph, type(module).__name__)
+    gm.graph._vkconv_concrete = True
+    return gm
 
 
 # ---- verification -----------------------------------------------------------------------------

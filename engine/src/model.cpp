@@ -637,8 +637,9 @@ Tensor Model::run(const Tensor& input, const std::vector<std::string>& capture, 
                   std::map<std::string, Tensor>* outputs) {
     const uint64_t submissions = ctx_->submissions(), transfers = ctx_->host_transfers();
     std::vector<std::string> keep = capture;
-    if (outputs)
-        for (const auto& [name, layer] : this->outputs()) keep.push_back(layer);
+    if (outputs)  // the last layer is kept anyway: single-output models share forward()'s plan
+        for (const auto& [name, layer] : this->outputs())
+            if (node_index(layer) != static_cast<int>(nodes_.size()) - 1) keep.push_back(layer);
     Plan& plan = plan_for(input.shape(), keep);
     const Shape out_shape = plan.shapes.back();
     Tensor output = plan.root.back() < 0 ? input.reshaped(out_shape) : Tensor(*ctx_, out_shape);

@@ -15,8 +15,9 @@
 // not printed, as PyTorch prints only submodules.
 //
 // forward() compiles a plan once per input shape: output shapes, Conv2d+BatchNorm2d folding
-// and ReLU fusion where exact, and a memory plan that reuses device buffers between layers;
-// then it records every layer into one command buffer and submits it once.
+// and ReLU fusion where exact, and a memory plan that reuses device buffers between layers
+// (concatenations written in place and channel slices taken as views where the layout allows:
+// vkconv/shape_ops.h); then it records every layer into one command buffer and submits it once.
 #pragma once
 
 #include <cstdint>
