@@ -40,12 +40,15 @@ def test_load_matches_pytorch(entry):
             assert repr(model) == f.read().rstrip("\n")
 
 
-def test_load_npy_folder_weights_and_state_dict_round_trip():
+def test_load_npy_folder_weights_and_state_dict_round_trip(tmp_path):
     d = os.path.join(MODELS, "simple_cnn")
-    a = vkconv.load(os.path.join(d, "model.json"), weights=os.path.join(d, "npy"))
+    a = vkconv.load(os.path.join(d, "model.json"), weights=os.path.join(d, "model.safetensors"))
     b = vkconv.load(os.path.join(d, "model.json"))  # seeded default initialisation
     x = np.load(os.path.join(d, "input_b2.npy"))
     assert not np.allclose(a(x), b(x))
+    for k, v in a.state_dict().items():  # a folder of <key>.npy files
+        np.save(tmp_path / f"{k}.npy", v)
+    np.testing.assert_array_equal(vkconv.load(os.path.join(d, "model.json"), weights=tmp_path)(x), a(x))
     sd = a.state_dict()
     assert list(sd)[:2] == ["conv1.weight", "conv1.bias"]  # layer order, weight before bias, as PyTorch
     r = b.load_state_dict(sd)
