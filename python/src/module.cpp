@@ -617,13 +617,17 @@ PYBIND11_MODULE(_vkconv, m) {
     });
 
     py::class_<PyModel, std::shared_ptr<PyModel>>(m, "Model")
-        .def_static("from_json_file", [](const ContextPtr& ctx, const std::string& path) {
+        // With weights (a .safetensors file or a folder of .npy files), the description's size is
+        // checked against what the weights can hold before anything is allocated, then they load.
+        .def_static("from_json_file", [](const ContextPtr& ctx, const std::string& path, std::optional<std::string> weights) {
             auto pm = std::make_shared<PyModel>();
             pm->ctx = ctx;
             ModelDescription d;
             {
                 py::gil_scoped_release nogil;
-                d = as_value_error([&] { return load_model_json(*ctx->ctx, path); });
+                d = as_value_error([&] {
+                    return weights ? load_model_json(*ctx->ctx, path, *weights, true) : load_model_json(*ctx->ctx, path);
+                });
             }
             pm->model = std::move(d.model);
             pm->input_shape = d.input_shape;

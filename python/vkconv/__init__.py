@@ -281,10 +281,10 @@ def load(path, weights=None, *, context=None):
             raise ValueError(f"vkconv.load: '{path}': ONNX models are not supported by this build of vkconv; "
                              "export the module with vkconv.from_torch or tools/export_model.py instead")
         impl = _vkconv.Model.from_onnx_file(ctx, path)
+        if weights is not None:
+            impl.load_weights(os.fspath(weights), True)
     else:
-        impl = _vkconv.Model.from_json_file(ctx, path)
-    if weights is not None:
-        impl.load_weights(os.fspath(weights), True)
+        impl = _vkconv.Model.from_json_file(ctx, path, None if weights is None else os.fspath(weights))
     return Model(impl)
 
 

@@ -77,8 +77,10 @@ def test_load_errors(tmp_path):
     with pytest.raises(ValueError, match="Nope"):
         vkconv.load(tmp_path / "bad.json")
     d = os.path.join(MODELS, "simple_cnn")
-    with pytest.raises(RuntimeError, match="no_such.safetensors"):
+    with pytest.raises(ValueError, match="no_such.safetensors"):
         vkconv.load(os.path.join(d, "model.json"), weights=tmp_path / "no_such.safetensors")
+    with pytest.raises(ValueError, match="model.safetensors"):  # weights given as the description
+        vkconv.load(os.path.join(d, "model.safetensors"))
     model = vkconv.load(os.path.join(d, "model.json"))
     with pytest.raises(RuntimeError, match="expected input\\[2, 4, 32, 32\\] to have 3 channels"):
         model(np.zeros((2, 4, 32, 32), np.float32))
