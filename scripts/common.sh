@@ -11,6 +11,7 @@ VKCONV_PACKAGES=(
   glslang-tools spirv-tools
   libglm-dev libgtest-dev libgmock-dev
   libcli11-dev nlohmann-json3-dev libstb-dev
+  libonnx-dev libprotobuf-dev libonnx-testdata
   python3-torch python3-torchvision   # the exporter, fixture scripts and end-to-end model tests
   pybind11-dev python3-dev python3-numpy python3-pytest   # the Python package and its tests
 )

@@ -2,6 +2,7 @@
 //   vkconv devices                     list Vulkan devices and the limits that matter
 //   vkconv conv2d --input X.npy ...    one convolution, torch.nn.functional.conv2d's arguments
 //   vkconv run --model M.json ...      a whole model from a JSON description and PyTorch weights
+//   vkconv run --model M.onnx ...      an ONNX model (its initializers are the weights)
 //   vkconv bench [--rows S4,S5] ...   the performance suite (tools/bench.cpp)
 //   vkconv soak [--iterations N]      leak and stability check (tools/soak.cpp)
 // Every failure is one line on stderr and exit status 1.
@@ -11,10 +12,12 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <string>
 
 #include "vkconv/model_json.h"
+#include "vkconv/onnx.h"
 #include "vkconv/vkconv.h"
 #include "bench.h"
 #include "soak.h"
@@ -127,13 +130,92 @@ int cmd_conv2d(const Conv2dArgs& a, const std::string& device) {
 
 struct RunArgs {
     std::string model, weights, input, output;
+    std::vector<std::string> inputs, outputs;  // as given: [NAME=]path, repeatable for ONNX models
     bool batch_time = false;
     int runs = 20;
     bool no_fusion = false;
     bool random_weights = false;
 };
 
-int cmd_run(const RunArgs& a, const std::string& device) {
+HostArray load_run_input(const std::string& path) {
+    if (path.size() >= 4 && path.substr(path.size() - 4) == ".png") {
+        HostArray x = load_image(path);  // [3, H, W] in [0, 1], no normalisation
+        x.shape.insert(x.shape.begin(), 1);
+        return x;
+    }
+    return load_npy(path);
+}
+
+bool is_onnx_file(const std::string& path) {
+    if (path.size() >= 5 && path.substr(path.size() - 5) == ".onnx") return true;
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) return false;
+    const int c = std::fgetc(f);
+    std::fclose(f);
+    return c == 0x08;  // a ModelProto starts with ir_version (field 1, varint)
+}
+
+// "NAME=path" -> {NAME, path}; a bare path -> {"", path} (the first input or output).
+std::pair<std::string, std::string> split_named(const std::string& s) {
+    const auto eq = s.find('=');
+    if (eq == std::string::npos) return {"", s};
+    return {s.substr(0, eq), s.substr(eq + 1)};
+}
+
+int cmd_run_onnx(const RunArgs& a, const std::string& device) {
+    if (!a.weights.empty())
+        throw Error("--weights: " + a.model + " is an ONNX model, whose initializers are its weights; --weights is for JSON models");
+    if (a.random_weights) throw Error("--random-weights: " + a.model + " is an ONNX model, whose initializers are its weights");
+    ContextOptions co;
+    co.device = device;
+    Context ctx(co);
+    OnnxLoadOptions opts;
+    for (const auto& in : a.inputs) {
+        auto [name, path] = split_named(in);
+        if (opts.inputs.count(name)) throw Error("--input: " + (name.empty() ? "the first input" : "'" + name + "'") + " given twice");
+        opts.inputs[name] = load_run_input(path);
+    }
+    OnnxModel m = load_onnx(ctx, a.model, opts);
+    m.model->set_fusion(!a.no_fusion);
+    const HostArray& x = opts.inputs.count(m.input_name) ? opts.inputs.at(m.input_name) : opts.inputs.at("");
+    const auto outputs = m.run(x);
+    std::map<std::string, std::string> wanted;  // graph output -> file
+    for (const auto& o : a.outputs) {
+        auto [name, path] = split_named(o);
+        if (name.empty()) name = m.output_names.front();
+        if (!outputs.count(name)) {
+            std::string names;
+            for (const auto& n : m.output_names) names += (names.empty() ? "'" : ", '") + n + "'";
+            throw Error("--output: the model has no output '" + name + "' (outputs: " + names + ")");
+        }
+        wanted[name] = path;
+    }
+    for (const auto& [name, path] : wanted) save_npy(path, outputs.at(name));
+    for (const auto& name : m.output_names) {
+        auto w = wanted.find(name);
+        std::fprintf(stderr, "%s: input '%s' %s -> output '%s' %s%s\n", m.model->name().c_str(), m.input_name.c_str(),
+                     shape_str(x.shape).c_str(), name.c_str(), shape_str(outputs.at(name).shape).c_str(),
+                     w == wanted.end() ? "" : (" written to " + w->second).c_str());
+    }
+    if (a.batch_time) {
+        const Tensor xt = Tensor::from_host(ctx, x.shape, x.data);
+        std::vector<double> ms;
+        for (int r = 0; r < a.runs; ++r) {
+            const auto t0 = std::chrono::steady_clock::now();
+            m.model->forward(xt);
+            ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        }
+        std::sort(ms.begin(), ms.end());
+        std::printf("batch %lld: median %.3f ms per forward over %d runs (min %.3f, max %.3f)\n",
+                    static_cast<long long>(x.shape.empty() ? 0 : x.shape[0]), ms[ms.size() / 2], a.runs, ms.front(), ms.back());
+    }
+    return 0;
+}
+
+int cmd_run(RunArgs a, const std::string& device) {
+    if (is_onnx_file(a.model)) return cmd_run_onnx(a, device);
+    if (a.inputs.size() != 1) throw Error("--input: a JSON model takes one input (given " + std::to_string(a.inputs.size()) + ")");
+    a.input = a.inputs[0];
     ContextOptions co;
     co.device = device;
     Context ctx(co);
@@ -154,11 +236,34 @@ int cmd_run(const RunArgs& a, const std::string& device) {
         x = load_npy(a.input);
     }
     const Tensor xt = Tensor::from_host(ctx, x.shape, x.data);
-    const Tensor y = model.forward(xt);
-    HostArray out{y.shape(), y.to_host()};
-    if (!a.output.empty()) save_npy(a.output, out);
+    // --output PATH takes the first output; --output NAME=PATH a named one (Model::outputs()).
+    std::string first_path;
+    std::map<std::string, std::string> named;
+    const auto model_outputs = model.outputs();
+    for (const auto& o : a.outputs) {
+        const auto eq = o.find('=');
+        const std::string name = eq == std::string::npos ? "" : o.substr(0, eq);
+        const bool known = std::any_of(model_outputs.begin(), model_outputs.end(), [&](const auto& m) { return m.first == name; });
+        if (eq == std::string::npos || !known) {
+            if (!first_path.empty() || eq != std::string::npos) {
+                std::string names;
+                for (const auto& m : model_outputs) names += (names.empty() ? "" : ", ") + m.first;
+                throw Error("--output " + o + ": expected PATH (once) or NAME=PATH with NAME one of the model's outputs: " + names);
+            }
+            first_path = o;
+        } else {
+            named[name] = o.substr(eq + 1);
+        }
+    }
+    const auto ys = model.forward_all(xt);
+    const Tensor y = ys.at(model_outputs.front().first);
+    if (!first_path.empty()) save_npy(first_path, HostArray{y.shape(), y.to_host()});
+    for (const auto& [name, path] : named) save_npy(path, HostArray{ys.at(name).shape(), ys.at(name).to_host()});
     std::fprintf(stderr, "%s: input %s -> output %s%s\n", model.name().c_str(), shape_str(x.shape).c_str(), shape_str(y.shape()).c_str(),
-                 a.output.empty() ? "" : (" written to " + a.output).c_str());
+                 first_path.empty() ? "" : (" written to " + first_path).c_str());
+    for (const auto& [name, path] : named)
+        std::fprintf(stderr, "%s: output '%s' %s written to %s\n", model.name().c_str(), name.c_str(), shape_str(ys.at(name).shape()).c_str(),
+                     path.c_str());
     if (a.batch_time) {
         std::vector<double> ms;
         for (int r = 0; r < a.runs; ++r) {
@@ -203,10 +308,11 @@ int main(int argc, char** argv) {
 
     RunArgs r;
     auto* run = app.add_subcommand("run", "run a model description (JSON) with PyTorch weights on an input");
-    run->add_option("--model", r.model, "model description (.json, see tools/export_model.py)")->required();
-    run->add_option("--weights", r.weights, "state_dict as .safetensors or a directory of <key>.npy");
-    run->add_option("--input", r.input, "input .npy (float32), or a PNG read as [1, 3, H, W] in [0, 1]")->required();
-    run->add_option("--output", r.output, "where to write the output .npy");
+    run->add_option("--model", r.model, "model description (.json, see tools/export_model.py) or an ONNX model (.onnx)")->required();
+    run->add_option("--weights", r.weights, "state_dict as .safetensors or a directory of <key>.npy (JSON models)");
+    run->add_option("--input", r.inputs, "input .npy (float32), or a PNG read as [1, 3, H, W] in [0, 1]; ONNX: [NAME=]file, "
+                    "repeatable (bare: the first input; other inputs are bound as constants)")->required();
+    run->add_option("--output", r.outputs, "where to write the output .npy: [NAME=]file, repeatable (bare: the first output; NAME: one of the model's named outputs)");
     run->add_flag("--batch-time", r.batch_time, "also time the forward pass (input resident on the device)");
     run->add_option("--runs", r.runs, "forward passes to time with --batch-time")->check(CLI::Range(1, 100000));
     run->add_flag("--no-fusion", r.no_fusion, "no BatchNorm folding or ReLU fusion");

@@ -1,0 +1,212 @@
+// test_onnx.cpp: load_onnx on committed fixtures (tools/fixtures/gen_onnx_fixtures.py): the
+// PyTorch route (torch.onnx.export at opsets 13 and 17 of a width-reduced ResNet-18, matching
+// PyTorch within 1e-4 of the output's scale), external data, a weight given as a graph input,
+// the refusals of bad files (each one line naming what is wrong), and `vkconv run` on ONNX
+// models. ONNX's own backend tests are in test_onnx_conformance.cpp.
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "support/test_support.h"
+#include "vkconv/onnx.h"
+
+namespace vkconv::test {
+namespace {
+
+namespace fs = std::filesystem;
+const fs::path kDir = fs::path(VKCONV_TEST_DATA_DIR) / "onnx";
+std::string data(const std::string& f) { return (kDir / f).string(); }
+
+double max_abs(const std::vector<float>& v) {
+    double m = 0;
+    for (float x : v) m = std::max(m, std::fabs(double(x)));
+    return m;
+}
+
+// |got - want| <= 1e-4 max|want|: the criterion for models exported from PyTorch (fp32 sums in
+// another order than PyTorch's, through ~10 layers).
+void expect_matches(const HostArray& got, const HostArray& want, const std::string& what) {
+    ASSERT_EQ(got.shape, want.shape) << what;
+    EXPECT_TRUE(all_close(got.data, want.data, static_cast<float>(1e-4 * max_abs(want.data)))) << what;
+}
+
+class Onnx : public VulkanTest {};
+
+class OnnxTinyResNet : public VulkanTest, public ::testing::WithParamInterface<int> {};
+
+TEST_P(OnnxTinyResNet, MatchesPyTorchAndFoldsShapeSubgraph) {
+    const int opset = GetParam();
+    SCOPED_TRACE("opset " + std::to_string(opset));
+    const HostArray x = load_npy(data("tiny_resnet_input.npy"));
+    const HostArray want = load_npy(data("tiny_resnet_output.npy"));
+    const std::string file = data("tiny_resnet_opset" + std::to_string(opset) + ".onnx");
+    // The batch dimension is symbolic ("N"): the input fixes it.
+    expect_error([&] { load_onnx(context(), file); }, {"input 'x' has dynamic dimensions ('N' in [-1, 3, 64, 64])"});
+    OnnxLoadOptions o;
+    o.inputs["x"] = x;
+    OnnxModel m = load_onnx(context(), file, o);
+    EXPECT_EQ(m.opset, opset);
+    EXPECT_EQ(m.input_name, "x");
+    EXPECT_EQ(m.input_shape, (Shape{2, 3, 64, 64}));
+    ASSERT_EQ(m.output_names, std::vector<std::string>{"logits"});
+    // x.view(x.size(0), -1): Shape/Gather/Unsqueeze/Concat fold on the host, the Reshape is a view.
+    std::map<std::string, int> types;
+    for (const auto& name : m.model->layer_names()) ++types[m.model->layer(name).type()];
+    EXPECT_EQ(types["Conv2d"], 12);
+    EXPECT_EQ(types["BatchNorm2d"], 12);
+    EXPECT_EQ(types["Add"], 4);
+    EXPECT_EQ(types["Flatten"], 1);
+    EXPECT_EQ(types["Linear"], 1);
+    EXPECT_EQ(types["Constant"], 0);
+    EXPECT_EQ(types.size(), 9u) << m.model->summary();  // + ReLU, MaxPool2d, AdaptiveAvgPool2d
+    const auto out = m.run(x);
+    expect_matches(out.at("logits"), want, "logits");
+    // Conv+BN folding and ReLU fusion are the Model's: one submission, and the same result
+    // without them.
+    EXPECT_EQ(m.model->last_forward_stats().submissions, 1u);
+    m.model->set_fusion(false);
+    expect_matches(m.run(x).at("logits"), want, "logits without fusion");
+}
+
+INSTANTIATE_TEST_SUITE_P(Opsets, OnnxTinyResNet, ::testing::Values(13, 17),
+                         [](const auto& info) { return "opset" + std::to_string(info.param); });
+
+TEST_F(Onnx, ExternalDataInsideTheFolder) {
+    OnnxModel m = load_onnx(context(), data("external/conv.onnx"));
+    expect_matches(m.run(load_npy(data("external/input.npy"))).at("y"), load_npy(data("external/output.npy")), "y");
+}
+
+TEST_F(Onnx, WeightGivenAsGraphInput) {
+    OnnxLoadOptions o;
+    o.inputs["w"] = load_npy(data("conv_weight_input_w.npy"));
+    OnnxModel m = load_onnx(context(), data("conv_weight_input.onnx"), o);
+    EXPECT_EQ(m.bound_inputs, std::vector<std::string>{"w"});
+    expect_matches(m.run(load_npy(data("conv_weight_input_x.npy"))).at("y"), load_npy(data("conv_weight_input_y.npy")), "y");
+    expect_error([&] { load_onnx(context(), data("conv_weight_input.onnx")); },
+                 {"node 'conv' (Conv) reads graph input 'w', which has no value", "--input w=file.npy"});
+    o.inputs["nope"] = o.inputs["w"];
+    expect_error([&] { load_onnx(context(), data("conv_weight_input.onnx"), o); }, {"no graph input named 'nope'", "inputs: x, w"});
+}
+
+TEST_F(Onnx, SupportedOperatorsAndGraphInfo) {
+    const auto ops = onnx_supported_operators();
+    EXPECT_TRUE(std::is_sorted(ops.begin(), ops.end()));
+    for (const char* op : {"Conv", "BatchNormalization", "Relu", "Gemm", "Shape", "Gather", "Unsqueeze", "Concat", "Reshape"})
+        EXPECT_NE(std::find(ops.begin(), ops.end(), op), ops.end()) << op;
+    const OnnxGraphInfo info = onnx_graph_info(data("conv_weight_input.onnx"));
+    EXPECT_EQ(info.inputs, (std::vector<std::string>{"x", "w"}));
+    EXPECT_EQ(info.outputs, std::vector<std::string>{"y"});
+    EXPECT_EQ(info.operators, std::vector<std::string>{"Conv"});
+    EXPECT_EQ(info.opset, 13);
+}
+
+// ---- bad files: one clear line each ----
+
+struct BadFile {
+    const char* file;
+    std::vector<const char*> parts;
+    bool unsupported;  // OnnxUnsupported (a valid model vkconv cannot run) rather than a bad file
+};
+
+class OnnxBadFile : public VulkanTest, public ::testing::WithParamInterface<BadFile> {};
+
+TEST_P(OnnxBadFile, RefusedWithOneLine) {
+    const BadFile& b = GetParam();
+    SCOPED_TRACE(b.file);
+    try {
+        load_onnx(context(), data(b.file));
+        ADD_FAILURE() << "loaded";
+    } catch (const OnnxUnsupported& e) {
+        EXPECT_TRUE(b.unsupported) << e.what();
+        for (const char* p : b.parts) EXPECT_THAT(e.what(), ::testing::HasSubstr(p));
+        EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos);
+    } catch (const Error& e) {
+        EXPECT_FALSE(b.unsupported) << e.what();
+        for (const char* p : b.parts) EXPECT_THAT(e.what(), ::testing::HasSubstr(p));
+        EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos);
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Files, OnnxBadFile,
+    ::testing::Values(
+        BadFile{"bad_unknown_op.onnx", {"node 'mystery_celu' (Celu)", "unsupported operator 'Celu'", "supported: Add, AveragePool"}, true},
+        BadFile{"bad_opset5.onnx", {"opset 5 is outside the supported range 6-17"}, true},
+        BadFile{"bad_opset18.onnx", {"opset 18 is outside the supported range 6-17"}, true},
+        BadFile{"bad_dynamic.onnx", {"input 'x' has dynamic dimensions ('N' in [-1, 2, 5, 5]) that cannot be resolved"}, false},
+        BadFile{"bad_tensor_size.onnx", {"tensor 'w' declares dims [3, 2, 3, 3]", "216 bytes) but holds 212 bytes"}, false},
+        BadFile{"bad_external_escape.onnx", {"tensor 'w'", "external data location '../external/conv.data' leaves the model's folder"}, false},
+        BadFile{"bad_external_absolute.onnx", {"external data location '/etc/passwd' is absolute"}, false},
+        BadFile{"bad_conv1d.onnx", {"node 'conv1d' (Conv): 1-D convolution (input [1, 2, 5])", "2-D images (4-D NCHW input) only"}, true}),
+    [](const auto& info) {
+        std::string s = info.param.file;
+        return s.substr(0, s.find('.'));
+    });
+
+TEST_F(Onnx, TruncatedAndCorruptProtobuf) {
+    const auto bytes = read_file_bytes(data("tiny_resnet_opset13.onnx"));
+    for (size_t keep : {bytes.size() / 2, bytes.size() - 7, size_t(3)}) {
+        SCOPED_TRACE("truncated to " + std::to_string(keep) + " bytes");
+        expect_error([&] { load_onnx_bytes(context(), std::span(bytes.data(), keep), "", "m.onnx"); },
+                     {"m.onnx: not a valid ONNX model"});
+    }
+    std::vector<uint8_t> corrupt = bytes;
+    for (size_t i = 16; i < 64; ++i) corrupt[i] = 0xff;
+    expect_error([&] { load_onnx_bytes(context(), corrupt, "", "m.onnx"); }, {"m.onnx: not a valid ONNX model"});
+    const std::string text = "{\"layers\": []}";
+    expect_error([&] { load_onnx_bytes(context(), std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()), "", "j.onnx"); },
+                 {"j.onnx: not a valid ONNX model"});
+    // External data needs the model's folder.
+    const auto ext = read_file_bytes(data("external/conv.onnx"));
+    expect_error([&] { load_onnx_bytes(context(), ext, "", "conv.onnx"); }, {"external data 'conv.data' but the model was not read from a file"});
+}
+
+TEST_F(Onnx, InputShapeMustFit) {
+    OnnxLoadOptions o;
+    o.inputs[""] = HostArray{{1, 3, 32, 32}, std::vector<float>(3 * 32 * 32)};
+    expect_error([&] { load_onnx(context(), data("tiny_resnet_opset13.onnx"), o); },
+                 {"input 'x' has shape [1, 3, 32, 32]; the model declares [-1, 3, 64, 64]"});
+    o.inputs[""] = HostArray{{1, 3, 64, 64}, std::vector<float>(3 * 64 * 64)};
+    OnnxModel m = load_onnx(context(), data("tiny_resnet_opset13.onnx"), o);
+    EXPECT_EQ(m.input_shape, (Shape{1, 3, 64, 64}));
+    expect_error([&] { m.run(HostArray{{1, 3}, {0.f, 0.f, 0.f}}); }, {"input 'x' has shape [1, 3]; the model was loaded for [1, 3, 64, 64]"});
+}
+
+// ---- vkconv run ----
+
+std::string tool() { return VKCONV_TOOL_PATH; }
+std::string tmp(const std::string& name) { return (fs::temp_directory_path() / ("vkconv_onnx_" + name)).string(); }
+
+TEST(OnnxCli, RunWritesNamedOutputs) {
+    const std::string y = tmp("logits.npy");
+    fs::remove(y);
+    auto r = run_command(tool() + " run --model " + data("tiny_resnet_opset17.onnx") + " --input " + data("tiny_resnet_input.npy") +
+                         " --output logits=" + y);
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_THAT(r.err, ::testing::HasSubstr("input 'x' [2, 3, 64, 64] -> output 'logits' [2, 10] written to"));
+    expect_matches(load_npy(y), load_npy(data("tiny_resnet_output.npy")), "cli logits");
+
+    const std::string y2 = tmp("y.npy");
+    r = run_command(tool() + " run --model " + data("conv_weight_input.onnx") + " --input x=" + data("conv_weight_input_x.npy") +
+                    " --input w=" + data("conv_weight_input_w.npy") + " --output " + y2);
+    ASSERT_EQ(r.status, 0) << r.err;
+    expect_matches(load_npy(y2), load_npy(data("conv_weight_input_y.npy")), "cli y");
+}
+
+TEST(OnnxCli, Errors) {
+    const std::string m = data("tiny_resnet_opset13.onnx"), x = data("tiny_resnet_input.npy");
+    auto r = run_command(tool() + " run --model " + m + " --input " + x + " --weights w.safetensors");
+    EXPECT_EQ(r.status, 1);
+    EXPECT_THAT(r.err, ::testing::HasSubstr("is an ONNX model, whose initializers are its weights"));
+    r = run_command(tool() + " run --model " + m + " --input " + x + " --output nope=" + tmp("n.npy"));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_THAT(r.err, ::testing::HasSubstr("the model has no output 'nope' (outputs: 'logits')"));
+    r = run_command(tool() + " run --model " + data("bad_unknown_op.onnx") + " --input " + data("conv_weight_input_x.npy"));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_THAT(r.err, ::testing::HasSubstr("unsupported operator 'Celu'"));
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+}  // namespace
+}  // namespace vkconv::test
