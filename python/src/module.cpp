@@ -17,8 +17,14 @@
 #include <vector>
 
 #include "host/buffer.h"
-#include "vkconv/vkconv.h"
+#include "vkconv/activations.h"
+#include "vkconv/adaptive_max_pool2d.h"
+#include "vkconv/conv_transpose2d.h"
+#include "vkconv/layer_norm.h"
 #include "vkconv/model_json.h"
+#include "vkconv/onnx.h"
+#include "vkconv/upsample.h"
+#include "vkconv/vkconv.h"
 
 namespace py = pybind11;
 using namespace vkconv;
@@ -535,6 +541,7 @@ PYBIND11_MODULE(_vkconv, m) {
             std::lock_guard lock(*l.mutex);
             if (auto* c = dynamic_cast<Conv2d*>(l.layer)) c->reset_parameters(seed);
             else if (auto* f = dynamic_cast<Linear*>(l.layer)) f->reset_parameters(seed);
+            else if (auto* t = dynamic_cast<ConvTranspose2d*>(l.layer)) t->reset_parameters(seed);
         });
 
     auto own = [](const ContextPtr& ctx, auto make) {
@@ -566,8 +573,63 @@ PYBIND11_MODULE(_vkconv, m) {
             return std::make_unique<AvgPool2d>(*ctx->ctx, to_pair(k), stride, to_pair(p), ceil, include_pad, divisor);
         });
     });
-    m.def("make_adaptive_avg_pool2d", [own](const ContextPtr& ctx, IntPair size) {
-        return own(ctx, [&] { return std::make_unique<AdaptiveAvgPool2d>(*ctx->ctx, to_pair(size)); });
+    m.def("make_adaptive_avg_pool2d", [own](const ContextPtr& ctx, std::optional<int> h, std::optional<int> w) {
+        return own(ctx, [&] { return std::make_unique<AdaptiveAvgPool2d>(*ctx->ctx, h, w); });
+    });
+    m.def("make_adaptive_max_pool2d", [own](const ContextPtr& ctx, std::optional<int> h, std::optional<int> w) {
+        return own(ctx, [&] { return std::make_unique<AdaptiveMaxPool2d>(*ctx->ctx, h, w); });
+    });
+    // The element-wise activation modules by PyTorch's class name; a and b are their arguments
+    // (Hardtanh min_val/max_val, LeakyReLU negative_slope, ELU alpha).
+    m.def("make_activation", [own](const ContextPtr& ctx, const std::string& kind, double a, double b, bool inplace,
+                                   const std::string& approximate) {
+        return own(ctx, [&]() -> std::unique_ptr<Layer> {
+            Context& c = *ctx->ctx;
+            if (kind == "ReLU6") return std::make_unique<ReLU6>(c, inplace);
+            if (kind == "Hardtanh") return std::make_unique<Hardtanh>(c, a, b, inplace);
+            if (kind == "LeakyReLU") return std::make_unique<LeakyReLU>(c, a, inplace);
+            if (kind == "ELU") return std::make_unique<ELU>(c, a, inplace);
+            if (kind == "Sigmoid") return std::make_unique<Sigmoid>(c);
+            if (kind == "Tanh") return std::make_unique<Tanh>(c);
+            if (kind == "SiLU") return std::make_unique<SiLU>(c, inplace);
+            if (kind == "Hardswish") return std::make_unique<Hardswish>(c, inplace);
+            if (kind == "Hardsigmoid") return std::make_unique<Hardsigmoid>(c, inplace);
+            if (kind == "GELU") return std::make_unique<GELU>(c, approximate);
+            throw Error("unknown activation '" + kind + "'");
+        });
+    });
+    m.def("make_prelu", [own](const ContextPtr& ctx, int n, double init) {
+        return own(ctx, [&] { return std::make_unique<PReLU>(*ctx->ctx, n, init); });
+    });
+    m.def("make_conv_transpose2d", [own](const ContextPtr& ctx, int in, int out, IntPair k, IntPair stride, IntPair padding,
+                                         IntPair output_padding, int groups, bool bias, IntPair dilation) {
+        return own(ctx, [&] {
+            ConvTranspose2dOptions o;
+            o.stride = to_pair(stride);
+            o.padding = to_pair(padding);
+            o.output_padding = to_pair(output_padding);
+            o.groups = groups;
+            o.bias = bias;
+            o.dilation = to_pair(dilation);
+            return std::make_unique<ConvTranspose2d>(*ctx->ctx, in, out, to_pair(k), o);
+        });
+    });
+    m.def("make_upsample", [own](const ContextPtr& ctx, std::vector<int64_t> size, std::vector<double> scale_factor,
+                                 const std::string& mode, std::optional<bool> align_corners,
+                                 std::optional<bool> recompute_scale_factor, const std::string& class_name) {
+        return own(ctx, [&] {
+            UpsampleOptions o;
+            o.size = std::move(size);
+            o.scale_factor = std::move(scale_factor);
+            o.mode = mode;
+            o.align_corners = align_corners;
+            o.recompute_scale_factor = recompute_scale_factor;
+            o.class_name = class_name;
+            return std::make_unique<Upsample>(*ctx->ctx, o);
+        });
+    });
+    m.def("make_layer_norm", [own](const ContextPtr& ctx, std::vector<int64_t> shape, double eps, bool affine) {
+        return own(ctx, [&] { return std::make_unique<LayerNorm>(*ctx->ctx, shape, eps, affine); });
     });
     m.def("make_batch_norm2d", [own](const ContextPtr& ctx, int n, double eps, double momentum, bool affine, bool track) {
         return own(ctx, [&] { return std::make_unique<BatchNorm2d>(*ctx->ctx, n, eps, momentum, affine, track); });
@@ -617,18 +679,45 @@ PYBIND11_MODULE(_vkconv, m) {
     });
 
     py::class_<PyModel, std::shared_ptr<PyModel>>(m, "Model")
-        .def_static("from_json_file", [](const ContextPtr& ctx, const std::string& path) {
+        // With weights (a .safetensors file or a folder of .npy files), the description's size is
+        // checked against what the weights can hold before anything is allocated, then they load.
+        .def_static("from_json_file", [](const ContextPtr& ctx, const std::string& path, std::optional<std::string> weights) {
             auto pm = std::make_shared<PyModel>();
             pm->ctx = ctx;
             ModelDescription d;
             {
                 py::gil_scoped_release nogil;
-                d = as_value_error([&] { return load_model_json(*ctx->ctx, path); });
+                d = as_value_error([&] {
+                    return weights ? load_model_json(*ctx->ctx, path, *weights, true) : load_model_json(*ctx->ctx, path);
+                });
             }
             pm->model = std::move(d.model);
             pm->input_shape = d.input_shape;
             return pm;
         })
+        // An ONNX file; `input_shape` fixes the data input's dynamic dimensions (e.g. the batch).
+        .def_static("from_onnx_file", [](const ContextPtr& ctx, const std::string& path,
+                                          std::optional<std::vector<int64_t>> input_shape) {
+            auto pm = std::make_shared<PyModel>();
+            pm->ctx = ctx;
+            OnnxModel om;
+            {
+                py::gil_scoped_release nogil;
+                om = as_value_error([&] {
+                    OnnxLoadOptions o;
+                    if (input_shape) {
+                        HostArray a;
+                        a.shape = *input_shape;
+                        a.data.assign(size_t(a.numel()), 0.0f);
+                        o.inputs[""] = std::move(a);
+                    }
+                    return load_onnx(*ctx->ctx, path, o);
+                });
+            }
+            pm->model = std::move(om.model);
+            pm->input_shape = om.input_shape;
+            return pm;
+        }, py::arg("ctx"), py::arg("path"), py::arg("input_shape") = py::none())
         .def_static("from_json_text", [](const ContextPtr& ctx, const std::string& text, const std::string& source) {
             auto pm = std::make_shared<PyModel>();
             pm->ctx = ctx;

@@ -270,21 +270,21 @@ class Model:
         return self._get(name)
 
 
-def load(path, weights=None, *, context=None):
+def load(path, weights=None, *, input_shape=None, context=None):
     """A model from a description: a vkconv JSON file (tools/export_model.py writes them) with
     `weights` a .safetensors file or a folder of <key>.npy files (None: PyTorch's default
-    initialisation, seeded), or an .onnx file."""
+    initialisation, seeded), or an .onnx file (its initializers are the weights; `input_shape`,
+    the whole input's shape, fixes dynamic dimensions such as the batch)."""
     path = os.fspath(path)
     ctx = _context(context)
     if path.lower().endswith(".onnx"):
-        if not hasattr(_vkconv.Model, "from_onnx_file"):
-            raise ValueError(f"vkconv.load: '{path}': ONNX models are not supported by this build of vkconv; "
-                             "export the module with vkconv.from_torch or tools/export_model.py instead")
-        impl = _vkconv.Model.from_onnx_file(ctx, path)
+        impl = _vkconv.Model.from_onnx_file(ctx, path, None if input_shape is None else [int(d) for d in input_shape])
+        if weights is not None:
+            impl.load_weights(os.fspath(weights), True)
     else:
-        impl = _vkconv.Model.from_json_file(ctx, path)
-    if weights is not None:
-        impl.load_weights(os.fspath(weights), True)
+        if input_shape is not None:
+            raise ValueError("vkconv.load: input_shape applies to .onnx files only")
+        impl = _vkconv.Model.from_json_file(ctx, path, None if weights is None else os.fspath(weights))
     return Model(impl)
 
 

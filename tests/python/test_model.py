@@ -40,12 +40,15 @@ def test_load_matches_pytorch(entry):
             assert repr(model) == f.read().rstrip("\n")
 
 
-def test_load_npy_folder_weights_and_state_dict_round_trip():
+def test_load_npy_folder_weights_and_state_dict_round_trip(tmp_path):
     d = os.path.join(MODELS, "simple_cnn")
-    a = vkconv.load(os.path.join(d, "model.json"), weights=os.path.join(d, "npy"))
+    a = vkconv.load(os.path.join(d, "model.json"), weights=os.path.join(d, "model.safetensors"))
     b = vkconv.load(os.path.join(d, "model.json"))  # seeded default initialisation
     x = np.load(os.path.join(d, "input_b2.npy"))
     assert not np.allclose(a(x), b(x))
+    for k, v in a.state_dict().items():  # a folder of <key>.npy files
+        np.save(tmp_path / f"{k}.npy", v)
+    np.testing.assert_array_equal(vkconv.load(os.path.join(d, "model.json"), weights=tmp_path)(x), a(x))
     sd = a.state_dict()
     assert list(sd)[:2] == ["conv1.weight", "conv1.bias"]  # layer order, weight before bias, as PyTorch
     r = b.load_state_dict(sd)
@@ -74,8 +77,10 @@ def test_load_errors(tmp_path):
     with pytest.raises(ValueError, match="Nope"):
         vkconv.load(tmp_path / "bad.json")
     d = os.path.join(MODELS, "simple_cnn")
-    with pytest.raises(RuntimeError, match="no_such.safetensors"):
+    with pytest.raises(ValueError, match="no_such.safetensors"):
         vkconv.load(os.path.join(d, "model.json"), weights=tmp_path / "no_such.safetensors")
+    with pytest.raises(ValueError, match="model.safetensors"):  # weights given as the description
+        vkconv.load(os.path.join(d, "model.safetensors"))
     model = vkconv.load(os.path.join(d, "model.json"))
     with pytest.raises(RuntimeError, match="expected input\\[2, 4, 32, 32\\] to have 3 channels"):
         model(np.zeros((2, 4, 32, 32), np.float32))
@@ -83,12 +88,30 @@ def test_load_errors(tmp_path):
         model(np.zeros((2, 3, 32, 32)))
 
 
-def test_onnx(tmp_path):
-    if hasattr(vkconv._vkconv.Model, "from_onnx_file"):
-        pytest.skip("ONNX is supported by this build: tested with the ONNX models")
-    (tmp_path / "m.onnx").write_bytes(b"")
-    with pytest.raises(ValueError, match="ONNX models are not supported"):
-        vkconv.load(tmp_path / "m.onnx")
+@pytest.mark.parametrize("name", ["tiny_resnet_opset13.onnx", "tiny_resnet_opset17.onnx"])
+def test_load_onnx(name):
+    d = os.path.join(DATA, "onnx")
+    x = np.load(os.path.join(d, "tiny_resnet_input.npy"))
+    want = np.load(os.path.join(d, "tiny_resnet_output.npy"))
+    model = vkconv.load(os.path.join(d, name), input_shape=x.shape)
+    assert_close(model(x), want, scale_tolerance(want), name)
+    assert_close(model(vkconv.Tensor.from_numpy(x)).numpy(), want, scale_tolerance(want), name)
+    assert model.state_dict()  # the initializers
+
+
+def test_load_onnx_errors(tmp_path):
+    d = os.path.join(DATA, "onnx")
+    with pytest.raises(ValueError, match="dynamic dimensions"):
+        vkconv.load(os.path.join(d, "bad_dynamic.onnx"))
+    with pytest.raises(ValueError, match="opset"):
+        vkconv.load(os.path.join(d, "bad_opset18.onnx"))
+    with pytest.raises(ValueError, match="Conv1d|unsupported|not supported|kernel"):
+        vkconv.load(os.path.join(d, "bad_unknown_op.onnx"))
+    (tmp_path / "empty.onnx").write_bytes(b"not a protobuf")
+    with pytest.raises(ValueError):
+        vkconv.load(tmp_path / "empty.onnx")
+    with pytest.raises(ValueError, match="input_shape applies to .onnx files only"):
+        vkconv.load(os.path.join(MODELS, "simple_cnn", "model.json"), input_shape=(1, 3, 32, 32))
 
 
 @pytest.mark.skipif(not has_torch(), reason="PyTorch is not installed")
@@ -127,9 +150,9 @@ def test_from_torch():
     assert list(model.state_dict()) == [k for k in module.state_dict()]
     class Unsupported(tnn.Module):
         def forward(self, x):
-            return torch.sigmoid(x) * 2
+            return torch.cumsum(x, dim=1)
 
-    with pytest.raises(ValueError, match="sigmoid"):  # the exporter's ExportError, a ValueError
+    with pytest.raises(ValueError, match="cumsum"):  # the exporter's ExportError, a ValueError
         vkconv.from_torch(Unsupported(), torch.randn(1, 3, 4, 4))
 
 

@@ -187,7 +187,6 @@ def test_batchnorm2d():
     (lambda: nn.AvgPool2d(2, padding=2), "pad should be at most half of kernel size"),
     (lambda: nn.Linear(-1, 3), "in_features must be non-negative"),
     (lambda: nn.Dropout(1.5), "dropout probability has to be between 0 and 1"),
-    (lambda: nn.AdaptiveAvgPool2d((None, 3)), "None is not supported"),
     (lambda: nn.BatchNorm2d(-1), "num_features must be non-negative"),
 ])
 def test_layer_constructor_errors(make, message):

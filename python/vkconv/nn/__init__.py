@@ -17,8 +17,10 @@ import numpy as np
 from .. import (Context, Tensor, _IncompatibleKeys, _context, _entry_key, _pair, _padding, _state_dict_out, _state_value,
                _vkconv)
 
-__all__ = ["Module", "Conv2d", "ReLU", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm2d", "Linear", "Flatten",
-           "Dropout", "Softmax", "Sequential"]
+__all__ = ["Module", "Conv2d", "ConvTranspose2d", "ReLU", "ReLU6", "Hardtanh", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "SiLU",
+           "Hardswish", "Hardsigmoid", "GELU", "PReLU", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d",
+           "BatchNorm2d", "LayerNorm", "Linear", "Flatten", "Dropout", "Softmax", "Upsample", "UpsamplingNearest2d",
+           "UpsamplingBilinear2d", "Sequential"]
 
 
 def _module_context(device, context):
@@ -294,15 +296,33 @@ class AvgPool2d(Module):
                                               divisor_override)
 
 
+def _optional_size(v, name, fn):
+    """An output size: an int, or a pair whose entries may be None (keep the input's size)."""
+    if isinstance(v, (tuple, list)) and len(v) == 2:
+        return tuple(None if e is None else _int(e, name, fn) for e in v)
+    if v is None:
+        return (None, None)
+    return (_int(v, name, fn),) * 2
+
+
 class AdaptiveAvgPool2d(Module):
-    """torch.nn.AdaptiveAvgPool2d (output_size an int or a pair of ints; None entries are not supported)."""
+    """torch.nn.AdaptiveAvgPool2d (output_size an int or a pair; None keeps the input's size)."""
 
     def __init__(self, output_size, *, context=None):
-        fn = "AdaptiveAvgPool2d"
-        if output_size is None or (isinstance(output_size, (tuple, list)) and None in output_size):
-            raise ValueError("AdaptiveAvgPool2d: output_size with None is not supported by vkconv")
         self.output_size = output_size
-        self._layer = _vkconv.make_adaptive_avg_pool2d(_context(context), _pair(output_size, "output_size", fn))
+        self._layer = _vkconv.make_adaptive_avg_pool2d(_context(context),
+                                                       *_optional_size(output_size, "output_size", "AdaptiveAvgPool2d"))
+
+
+class AdaptiveMaxPool2d(Module):
+    """torch.nn.AdaptiveMaxPool2d (return_indices=True is not supported)."""
+
+    def __init__(self, output_size, return_indices=False, *, context=None):
+        if return_indices:
+            raise ValueError("AdaptiveMaxPool2d: return_indices=True is not supported by vkconv")
+        self.output_size, self.return_indices = output_size, return_indices
+        self._layer = _vkconv.make_adaptive_max_pool2d(_context(context),
+                                                       *_optional_size(output_size, "output_size", "AdaptiveMaxPool2d"))
 
 
 class BatchNorm2d(Module):
@@ -395,6 +415,170 @@ class Softmax(Module):
         return _vkconv.make_softmax(self._ctx, dim).reference(input)
 
 
+class _Activation(Module):
+    """An element-wise activation: inplace=True writes the result into the input array."""
+
+    def _make(self, context, a=0.0, b=0.0, inplace=False, approximate="none"):
+        self.inplace = bool(inplace)
+        self._layer = _vkconv.make_activation(_context(context), type(self).__name__, float(a), float(b), self.inplace,
+                                              approximate)
+
+    def forward(self, input):
+        y = self._layer.forward(input, type(self).__name__)
+        if self.inplace and not isinstance(input, Tensor):
+            np.asarray(input)[...] = y
+            return input
+        return y
+
+
+class ReLU6(_Activation):
+    def __init__(self, inplace=False, *, context=None):
+        self._make(context, inplace=inplace)
+
+
+class Hardtanh(_Activation):
+    def __init__(self, min_val=-1.0, max_val=1.0, inplace=False, *, context=None):
+        self.min_val, self.max_val = min_val, max_val
+        self._make(context, min_val, max_val, inplace)
+
+
+class LeakyReLU(_Activation):
+    def __init__(self, negative_slope=0.01, inplace=False, *, context=None):
+        self.negative_slope = negative_slope
+        self._make(context, negative_slope, inplace=inplace)
+
+
+class ELU(_Activation):
+    def __init__(self, alpha=1.0, inplace=False, *, context=None):
+        self.alpha = alpha
+        self._make(context, alpha, inplace=inplace)
+
+
+class Sigmoid(_Activation):
+    def __init__(self, *, context=None):
+        self._make(context)
+
+
+class Tanh(_Activation):
+    def __init__(self, *, context=None):
+        self._make(context)
+
+
+class SiLU(_Activation):
+    def __init__(self, inplace=False, *, context=None):
+        self._make(context, inplace=inplace)
+
+
+class Hardswish(_Activation):
+    def __init__(self, inplace=False, *, context=None):
+        self._make(context, inplace=inplace)
+
+
+class Hardsigmoid(_Activation):
+    def __init__(self, inplace=False, *, context=None):
+        self._make(context, inplace=inplace)
+
+
+class GELU(_Activation):
+    def __init__(self, approximate="none", *, context=None):
+        if not isinstance(approximate, str):
+            raise TypeError(f"GELU: argument 'approximate' must be str, not {type(approximate).__name__}")
+        self.approximate = approximate
+        self._make(context, approximate=approximate)
+
+
+class PReLU(Module):
+    """torch.nn.PReLU: `weight` is the learnable slope (num_parameters values)."""
+
+    weight = _parameter("weight")
+
+    def __init__(self, num_parameters=1, init=0.25, device=None, dtype=None, *, context=None):
+        _check_dtype(dtype, "PReLU")
+        self.num_parameters = _int(num_parameters, "num_parameters", "PReLU")
+        self._layer = _vkconv.make_prelu(_module_context(device, context), num_parameters, float(init))
+
+
+class ConvTranspose2d(Module):
+    """torch.nn.ConvTranspose2d (padding_mode 'zeros'); forward(input, output_size=None)."""
+
+    weight = _parameter("weight")
+    bias = _parameter("bias", optional=True)
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1, bias=True,
+                 dilation=1, padding_mode="zeros", device=None, dtype=None, *, context=None):
+        fn = "ConvTranspose2d"
+        _check_dtype(dtype, fn)
+        if padding_mode != "zeros":
+            raise ValueError(f'Only "zeros" padding mode is supported for {fn}')
+        self.in_channels = _int(in_channels, "in_channels", fn)
+        self.out_channels = _int(out_channels, "out_channels", fn)
+        self.kernel_size = _pair(kernel_size, "kernel_size", fn)
+        self.stride = _pair(stride, "stride", fn)
+        self.padding = _pair(padding, "padding", fn)
+        self.output_padding = _pair(output_padding, "output_padding", fn)
+        self.groups = _int(groups, "groups", fn)
+        self.dilation = _pair(dilation, "dilation", fn)
+        self.padding_mode = padding_mode
+        self._layer = _vkconv.make_conv_transpose2d(_module_context(device, context), in_channels, out_channels,
+                                                    self.kernel_size, self.stride, self.padding, self.output_padding,
+                                                    groups, bool(bias), self.dilation)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """PyTorch's initialisation, from a seed drawn from Python's `random`."""
+        self._layer.reset_parameters(_seed())
+
+    def forward(self, input, output_size=None):
+        if output_size is not None:
+            raise NotImplementedError("ConvTranspose2d: output_size is not supported by vkconv's Python API; "
+                                      "use output_padding")
+        return self._layer.forward(input, "ConvTranspose2d")
+
+
+def _upsample_args(size, scale_factor):
+    sizes = [] if size is None else ([int(size)] if isinstance(size, int) else [int(v) for v in size])
+    scales = [] if scale_factor is None else (
+        [float(scale_factor)] if isinstance(scale_factor, (int, float)) else [float(v) for v in scale_factor])
+    return sizes, scales
+
+
+class Upsample(Module):
+    """torch.nn.Upsample, modes 'nearest' and 'bilinear' (4-D input)."""
+
+    def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None, recompute_scale_factor=None, *,
+                 context=None):
+        self.size, self.scale_factor, self.mode = size, scale_factor, mode
+        self.align_corners, self.recompute_scale_factor = align_corners, recompute_scale_factor
+        sizes, scales = _upsample_args(size, scale_factor)
+        self._layer = _vkconv.make_upsample(_context(context), sizes, scales, mode, align_corners, recompute_scale_factor,
+                                            type(self).__name__ if type(self).__name__.startswith("Upsampling")
+                                            else "Upsample")
+
+
+class UpsamplingNearest2d(Upsample):
+    def __init__(self, size=None, scale_factor=None, *, context=None):
+        super().__init__(size, scale_factor, "nearest", context=context)
+
+
+class UpsamplingBilinear2d(Upsample):
+    def __init__(self, size=None, scale_factor=None, *, context=None):
+        super().__init__(size, scale_factor, "bilinear", align_corners=True, context=context)
+
+
+class LayerNorm(Module):
+    """torch.nn.LayerNorm over the last dimensions."""
+
+    weight = _parameter("weight", optional=True)
+    bias = _parameter("bias", optional=True)
+
+    def __init__(self, normalized_shape, eps=1e-05, elementwise_affine=True, device=None, dtype=None, *, context=None):
+        _check_dtype(dtype, "LayerNorm")
+        shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        self.normalized_shape, self.eps, self.elementwise_affine = shape, eps, elementwise_affine
+        self._layer = _vkconv.make_layer_norm(_module_context(device, context), [int(d) for d in shape], float(eps),
+                                              bool(elementwise_affine))
+
+
 class Sequential(Module):
     """torch.nn.Sequential: a numpy input goes to the device once, every module runs on device
     tensors, and the result comes back once."""
@@ -431,8 +615,10 @@ class Sequential(Module):
         return x
 
 
-_CLASSES = {c.__name__: c for c in (Conv2d, ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, BatchNorm2d, Linear, Flatten,
-                                    Dropout)}
+_CLASSES = {c.__name__: c for c in (Conv2d, ConvTranspose2d, ReLU, ReLU6, Hardtanh, LeakyReLU, ELU, Sigmoid, Tanh, SiLU,
+                                    Hardswish, Hardsigmoid, GELU, PReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d,
+                                    AdaptiveMaxPool2d, BatchNorm2d, LayerNorm, Linear, Flatten, Dropout, Upsample,
+                                    UpsamplingNearest2d, UpsamplingBilinear2d)}
 
 
 class _Layer(Module):
@@ -447,7 +633,7 @@ def _wrap(layer):
     cls = _CLASSES.get(layer.type(), _Layer)
     obj = cls.__new__(cls)
     obj._layer = layer
-    if cls is ReLU or cls is Dropout:
+    if cls is ReLU or cls is Dropout or issubclass(cls, _Activation):
         obj.inplace = "inplace=True" in layer.repr()
     return obj
 

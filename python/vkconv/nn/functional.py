@@ -8,7 +8,9 @@ import numpy as np
 
 from .. import Tensor, _context, _pair, _vkconv, conv2d
 
-__all__ = ["conv2d", "relu", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "linear", "flatten", "dropout", "softmax"]
+__all__ = ["conv2d", "relu", "relu6", "hardtanh", "leaky_relu", "elu", "sigmoid", "tanh", "silu", "hardswish", "hardsigmoid",
+           "gelu", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d", "interpolate", "linear",
+           "flatten", "dropout", "softmax"]
 
 # Layers made for functional calls, reused per (context, operation, arguments).
 _cache = {}
@@ -67,9 +69,10 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
 
 
 def adaptive_avg_pool2d(input, output_size):
-    size = _pair(output_size, "output_size", "adaptive_avg_pool2d()")
+    from . import _optional_size
+    size = _optional_size(output_size, "output_size", "adaptive_avg_pool2d()")
     return _layer(input, ("adaptive_avg_pool2d", size),
-                  lambda ctx: _vkconv.make_adaptive_avg_pool2d(ctx, size)).forward(input, "adaptive_avg_pool2d")
+                  lambda ctx: _vkconv.make_adaptive_avg_pool2d(ctx, *size)).forward(input, "adaptive_avg_pool2d")
 
 
 def flatten(input, start_dim=0, end_dim=-1):
@@ -104,3 +107,75 @@ def linear(input, weight, bias=None):
     if bias is not None:
         layer.set("bias", bias, "linear")
     return layer.forward(input, "linear")
+
+
+def _activation(input, kind, a=0.0, b=0.0, inplace=False, approximate="none"):
+    layer = _layer(input, ("activation", kind, float(a), float(b), approximate),
+                   lambda ctx: _vkconv.make_activation(ctx, kind, float(a), float(b), False, approximate))
+    y = layer.forward(input, kind.lower())
+    if inplace and not isinstance(input, Tensor):
+        np.asarray(input)[...] = y
+        return input
+    return y
+
+
+def relu6(input, inplace=False):
+    return _activation(input, "ReLU6", inplace=inplace)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    return _activation(input, "Hardtanh", min_val, max_val, inplace)
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    return _activation(input, "LeakyReLU", negative_slope, inplace=inplace)
+
+
+def elu(input, alpha=1.0, inplace=False):
+    return _activation(input, "ELU", alpha, inplace=inplace)
+
+
+def sigmoid(input):
+    return _activation(input, "Sigmoid")
+
+
+def tanh(input):
+    return _activation(input, "Tanh")
+
+
+def silu(input, inplace=False):
+    return _activation(input, "SiLU", inplace=inplace)
+
+
+def hardswish(input, inplace=False):
+    return _activation(input, "Hardswish", inplace=inplace)
+
+
+def hardsigmoid(input, inplace=False):
+    return _activation(input, "Hardsigmoid", inplace=inplace)
+
+
+def gelu(input, approximate="none"):
+    return _activation(input, "GELU", approximate=approximate)
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    if return_indices:
+        raise ValueError("adaptive_max_pool2d: return_indices=True is not supported by vkconv")
+    from . import _optional_size
+    size = _optional_size(output_size, "output_size", "adaptive_max_pool2d()")
+    return _layer(input, ("adaptive_max_pool2d", size),
+                  lambda ctx: _vkconv.make_adaptive_max_pool2d(ctx, *size)).forward(input, "adaptive_max_pool2d")
+
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None, recompute_scale_factor=None,
+                antialias=False):
+    """F.interpolate for 4-D input, modes 'nearest' and 'bilinear'."""
+    if antialias:
+        raise ValueError("interpolate: antialias=True is not supported by vkconv")
+    from . import _upsample_args
+    sizes, scales = _upsample_args(size, scale_factor)
+    key = ("interpolate", tuple(sizes), tuple(scales), mode, align_corners, recompute_scale_factor)
+    return _layer(input, key, lambda ctx: _vkconv.make_upsample(ctx, sizes, scales, mode, align_corners,
+                                                                recompute_scale_factor, "Upsample")).forward(input,
+                                                                                                             "interpolate")
