@@ -138,13 +138,14 @@ TEST_F(ModelTest, FunctionalCallsRunButAreNotPrinted) {
     m.add("conv", std::make_unique<Conv2d>(ctx, 1, 2, 3, Conv2dOptions{.padding = 1}));
     m.add_functional("relu", std::make_unique<ReLU>(ctx));
     m.add_functional("max_pool2d", std::make_unique<MaxPool2d>(ctx, 2));
+    m.add_functional("view", std::make_unique<Flatten>(ctx));
     m.add("fc", std::make_unique<Linear>(ctx, 2 * 2 * 2, 3));
     EXPECT_EQ(m.summary(), "Net(\n  (conv): Conv2d(1, 2, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))\n"
                            "  (fc): Linear(in_features=8, out_features=3, bias=True)\n)");
     EXPECT_TRUE(m.is_functional("relu"));
     EXPECT_FALSE(m.is_functional("conv"));
     EXPECT_THROW(m.is_functional("nope"), Error);
-    EXPECT_EQ(m.output_shape({1, 1, 4, 4}), (Shape{1, 2, 2, 3}));
+    EXPECT_EQ(m.output_shape({1, 1, 4, 4}), (Shape{1, 3}));
     // Functional calls compute like any layer: the forward equals the reference, ReLU included.
     m.reset_parameters(3);
     std::vector<float> x(16);
