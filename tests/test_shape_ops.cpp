@@ -411,3 +411,38 @@ TEST_F(ShapeOps, ModelOutputsRefusals) {
 
 }  // namespace
 }  // namespace vkconv
+
+namespace vkconv {
+namespace {
+
+// Every layer family that binds sub-ranges writes its own slice of a concatenation in place:
+// activation, binary op, Upsample, ConvTranspose2d, LayerNorm, then AdaptiveMaxPool2d reads it.
+TEST_F(ShapeOps, ModelCatInPlaceFromEveryLayerFamily) {
+    Context& ctx = test::context();
+    Model m(ctx, "CatFamilies");
+    m.add("a", std::make_unique<Sigmoid>(ctx), {"input"});
+    m.add("b", std::make_unique<Binary>(ctx, BinaryOp::Mul), {"input", "input"});
+    m.add("pool", std::make_unique<AvgPool2d>(ctx, 2), {"input"});
+    UpsampleOptions up;
+    up.scale_factor = {2.0};
+    m.add("c", std::make_unique<Upsample>(ctx, up), {"pool"});
+    ConvTranspose2dParams p;
+    p.in_channels = 4;
+    p.out_channels = 4;
+    p.kernel = 2;
+    p.options.stride = 2;
+    m.add("d", std::make_unique<ConvTranspose2d>(ctx, p), {"pool"});
+    m.add("e", std::make_unique<LayerNorm>(ctx, Shape{8}), {"input"});
+    m.add("cat", std::make_unique<Cat>(ctx, 5, 1), {"a", "b", "c", "d", "e"});
+    m.add("out", std::make_unique<AdaptiveMaxPool2d>(ctx, Pair(3)));
+    m.reset_parameters(4);
+    // Tolerance: LayerNorm and ConvTranspose2d sum in another order than the reference (fp32
+    // rounding of sums of a few terms of size ~1: 1e-5 is over 50 ulps of margin).
+    expect_model_matches_reference(m, {1, 4, 8, 8}, "batch 1", 1e-5f);
+    const uint32_t in_place = m.last_forward_stats().dispatches;
+    expect_model_matches_reference(m, {2, 4, 8, 8}, "batch 2", 1e-5f);
+    EXPECT_EQ(m.last_forward_stats().dispatches, in_place + 5) << "batch 2 copies each of the 5 inputs; batch 1 none";
+}
+
+}  // namespace
+}  // namespace vkconv

@@ -311,9 +311,9 @@ void ConvTranspose2d::record(CommandRecorder& rec, const Tensor& input, const Te
         const int64_t nc = std::min(chunk, g.n - n0);
         pc.N = static_cast<int32_t>(nc);
         const host::BufferBinding bindings[] = {
-            host::BufferBinding(input.buffer().handle(), static_cast<uint64_t>(n0) * in_image, static_cast<uint64_t>(nc) * in_image),
+            host::BufferBinding(input.buffer().handle(), input.buffer().offset() + static_cast<uint64_t>(n0) * in_image, static_cast<uint64_t>(nc) * in_image),
             weight_dev.buffer(), bias_dev.buffer(),
-            host::BufferBinding(output.buffer().handle(), static_cast<uint64_t>(n0) * out_image,
+            host::BufferBinding(output.buffer().handle(), output.buffer().offset() + static_cast<uint64_t>(n0) * out_image,
                                 static_cast<uint64_t>(nc) * out_image)};
         const std::array<int64_t, 3> groups{(g.ow + kTile - 1) / kTile, (g.oh + kTile - 1) / kTile, nc * o.groups * blocks};
         detail::split_dispatch(groups, detail::workgroup_count_limit(*ctx_), [&](auto base, auto count) {

@@ -39,8 +39,8 @@ void record_activation(Context& ctx, CommandRecorder& rec, const std::string& wh
     for (int64_t u0 = 0; u0 < units; u0 += chunk) {
         const int64_t count = std::min(chunk, units - u0) * unit;
         const uint64_t offset = static_cast<uint64_t>(u0 * unit) * sizeof(float), bytes = static_cast<uint64_t>(count) * sizeof(float);
-        const host::BufferBinding x_range(x.buffer().handle(), offset, bytes);
-        const host::BufferBinding y_range(y.buffer().handle(), offset, bytes);
+        const host::BufferBinding x_range(x.buffer().handle(), x.buffer().offset() + offset, bytes);
+        const host::BufferBinding y_range(y.buffer().handle(), y.buffer().offset() + offset, bytes);
         const host::BufferBinding w_range = per_channel ? host::BufferBinding(weight->buffer()) : x_range;
         ActivationPushConstants pc{static_cast<uint32_t>(count), 0, inner, channels};
         const host::BufferBinding bindings[] = {x_range, w_range, y_range};

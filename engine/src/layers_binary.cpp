@@ -79,9 +79,9 @@ void record_flat(Context& ctx, CommandRecorder& rec, const std::string& who, con
     for (int64_t e0 = 0; e0 < n; e0 += chunk) {
         const int64_t count = std::min(chunk, n - e0);
         const uint64_t offset = static_cast<uint64_t>(e0) * sizeof(float), bytes = static_cast<uint64_t>(count) * sizeof(float);
-        const host::BufferBinding a_range(a.buffer().handle(), offset, bytes);
-        const host::BufferBinding y_range(y.buffer().handle(), offset, bytes);
-        const host::BufferBinding b_range = b ? host::BufferBinding(b->buffer().handle(), offset, bytes) : a_range;
+        const host::BufferBinding a_range(a.buffer().handle(), a.buffer().offset() + offset, bytes);
+        const host::BufferBinding y_range(y.buffer().handle(), y.buffer().offset() + offset, bytes);
+        const host::BufferBinding b_range = b ? host::BufferBinding(b->buffer().handle(), b->buffer().offset() + offset, bytes) : a_range;
         const host::BufferBinding bindings[] = {a_range, b_range, y_range};
         pc.n = static_cast<uint32_t>(count);
         const int64_t blocks = (count + kBlock - 1) / kBlock;

@@ -83,8 +83,8 @@ void LayerNorm::record(CommandRecorder& rec, std::span<const Tensor> inputs, con
     for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
         const int64_t count = std::min(chunk, rows - r0);
         const uint64_t offset = static_cast<uint64_t>(r0) * row_bytes, bytes = static_cast<uint64_t>(count) * row_bytes;
-        const host::BufferBinding x_range(x.buffer().handle(), offset, bytes);
-        const host::BufferBinding y_range(output.buffer().handle(), offset, bytes);
+        const host::BufferBinding x_range(x.buffer().handle(), x.buffer().offset() + offset, bytes);
+        const host::BufferBinding y_range(output.buffer().handle(), output.buffer().offset() + offset, bytes);
         const host::BufferBinding w_range = affine_ ? host::BufferBinding(w.buffer()) : x_range;
         const host::BufferBinding b_range = affine_ ? host::BufferBinding(b.buffer()) : x_range;
         const host::BufferBinding bindings[] = {x_range, w_range, b_range, y_range};

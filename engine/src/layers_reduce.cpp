@@ -89,9 +89,9 @@ void ReduceHW::record(CommandRecorder& rec, std::span<const Tensor> inputs, cons
         // An empty plane (mean: NaN) still binds one float of input.
         const host::BufferBinding bindings[] = {
             g.hw == 0 ? host::BufferBinding(inputs[0].buffer())
-                      : host::BufferBinding(inputs[0].buffer().handle(), static_cast<uint64_t>(p0) * in_plane,
+                      : host::BufferBinding(inputs[0].buffer().handle(), inputs[0].buffer().offset() + static_cast<uint64_t>(p0) * in_plane,
                                             static_cast<uint64_t>(np) * in_plane),
-            host::BufferBinding(output.buffer().handle(), static_cast<uint64_t>(p0) * sizeof(float), static_cast<uint64_t>(np) * sizeof(float))};
+            host::BufferBinding(output.buffer().handle(), output.buffer().offset() + static_cast<uint64_t>(p0) * sizeof(float), static_cast<uint64_t>(np) * sizeof(float))};
         detail::split_dispatch({np, 1, 1}, detail::workgroup_count_limit(*ctx_), [&](auto base, auto count) {
             pc.plane_base = base[0];
             rec.dispatch(*pipeline, bindings, pc, count[0], 1, 1);

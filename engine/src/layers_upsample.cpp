@@ -197,8 +197,8 @@ void Upsample::record(CommandRecorder& rec, std::span<const Tensor> inputs, cons
     for (int64_t p0 = 0; p0 < g.planes; p0 += chunk) {
         const int64_t np = std::min(chunk, g.planes - p0);
         const host::BufferBinding bindings[] = {
-            host::BufferBinding(inputs[0].buffer().handle(), static_cast<uint64_t>(p0) * in_plane, static_cast<uint64_t>(np) * in_plane),
-            host::BufferBinding(output.buffer().handle(), static_cast<uint64_t>(p0) * out_plane, static_cast<uint64_t>(np) * out_plane)};
+            host::BufferBinding(inputs[0].buffer().handle(), inputs[0].buffer().offset() + static_cast<uint64_t>(p0) * in_plane, static_cast<uint64_t>(np) * in_plane),
+            host::BufferBinding(output.buffer().handle(), output.buffer().offset() + static_cast<uint64_t>(p0) * out_plane, static_cast<uint64_t>(np) * out_plane)};
         const std::array<int64_t, 3> groups{(g.w.out + kTile - 1) / kTile, (g.h.out + kTile - 1) / kTile, np};
         detail::split_dispatch(groups, detail::workgroup_count_limit(*ctx_), [&](auto base, auto count) {
             pc.x_base = base[0];

@@ -9,6 +9,12 @@
 #include <tuple>
 
 #include "vkconv/activations.h"
+#include "vkconv/adaptive_max_pool2d.h"
+#include "vkconv/binary.h"
+#include "vkconv/conv_transpose2d.h"
+#include "vkconv/layer_norm.h"
+#include "vkconv/reduce.h"
+#include "vkconv/upsample.h"
 #include "vkconv/conv2d.h"
 #include "vkconv/error.h"
 #include "vkconv/layers.h"
@@ -96,7 +102,9 @@ bool binds_sub_ranges(const Layer& l) {
            dynamic_cast<const BatchNorm2d*>(&l) || dynamic_cast<const MaxPool2d*>(&l) || dynamic_cast<const AvgPool2d*>(&l) ||
            dynamic_cast<const AdaptiveAvgPool2d*>(&l) || dynamic_cast<const Linear*>(&l) || dynamic_cast<const Softmax*>(&l) ||
            dynamic_cast<const Cat*>(&l) || dynamic_cast<const Slice*>(&l) || dynamic_cast<const Permute*>(&l) ||
-           l.is_view();
+           dynamic_cast<const ActivationLayer*>(&l) || dynamic_cast<const PReLU*>(&l) || dynamic_cast<const Binary*>(&l) ||
+           dynamic_cast<const LayerNorm*>(&l) || dynamic_cast<const ReduceHW*>(&l) || dynamic_cast<const Upsample*>(&l) ||
+           dynamic_cast<const AdaptiveMaxPool2d*>(&l) || dynamic_cast<const ConvTranspose2d*>(&l) || l.is_view();
 }
 }  // namespace
 
