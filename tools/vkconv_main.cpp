@@ -18,6 +18,7 @@
 #include "vkconv/vkconv.h"
 #include "bench.h"
 #include "soak.h"
+#include "env_options.h"
 
 namespace {
 
@@ -65,6 +66,10 @@ int cmd_devices(const std::string& selector) {
         std::printf("      device-local memory %llu MiB%s, timestamps %s\n",
                     static_cast<unsigned long long>(d.device_local_bytes >> 20),
                     d.unified_memory ? " (host-visible: no staging)" : "", d.timestamps ? "yes" : "no");
+        const auto policy = host::make_device_policy(d, {});
+        std::printf("      class %s (kernel workgroup %u, pack pixels %u)\n", host::to_string(policy.device_class), policy.kernel_workgroup,
+                    policy.pack_pixels);
+        for (const auto& q : policy.quirks()) std::printf("      quirk %s: %s (%s)\n", q.name, q.reason, q.drivers);
     }
     std::printf("* = the device vkconv would choose (override with --device or VKCONV_DEVICE)\n");
     return 0;
@@ -114,7 +119,7 @@ int cmd_conv2d(const Conv2dArgs& a, const std::string& device) {
     } else {
         ContextOptions co;
         co.device = device;
-        Context ctx(co);
+        Context ctx(tools::with_env_tiles(co));
         Conv2d conv(ctx, p);
         conv.set_algorithm(parse_conv2d_algorithm(a.algorithm));
         conv.set_weight(w.data);
@@ -135,7 +140,7 @@ struct RunArgs {
 int cmd_run(const RunArgs& a, const std::string& device) {
     ContextOptions co;
     co.device = device;
-    Context ctx(co);
+    Context ctx(tools::with_env_tiles(co));
     auto desc = load_model_json(ctx, a.model);
     Model& model = *desc.model;
     if (!a.weights.empty()) model.load_weights(a.weights);
@@ -191,7 +196,7 @@ int main(int argc, char** argv) {
     conv->add_option("--dilation", c.dilation, "n or h,w")->capture_default_str();
     conv->add_option("--groups", c.groups)->capture_default_str();
     conv->add_option("--padding-mode", c.padding_mode, "zeros|reflect|replicate|circular")->capture_default_str();
-    conv->add_option("--algorithm", c.algorithm, "auto|direct_tiled|direct_texel|depthwise|packed_texel|gemm_1x1|depthwise_texel|grouped_texel|winograd")->capture_default_str();
+    conv->add_option("--algorithm", c.algorithm, conv2d_algorithm_names())->capture_default_str();
     conv->add_option("--device", device, "device index or name substring");
     conv->add_flag("--reference", c.reference, "compute with the CPU reference instead of the GPU");
 
