@@ -1,17 +1,27 @@
-# vkconv_embed_shaders(<out_var> SOURCES <.comp files> INCLUDES <.glsl files>)
+# vkconv_embed_shaders(<out_var> SOURCES <.comp files> INCLUDES <.glsl files>
+#                      [VARIANTS <name>=<.comp file> ...])
 #
 # Compiles each compute shader to SPIR-V with glslangValidator, checks it with spirv-val,
 # and turns it into a C++ array; writes one registry source (returned in <out_var>) that
-# maps the shader's file stem ("conv2d_direct_tiled") to its words. Nothing is read from
-# disk at run time and no .spv is committed.
+# maps the shader's file stem ("conv2d_direct_tiled") to its words. A variant embeds a source
+# under another name (an algorithm that runs another one's kernel keeps its own name, e.g.
+# conv2d_gemm_1x1 = conv2d_packed_texel.comp). Nothing is read from disk at run time and no
+# .spv is committed.
 function(vkconv_embed_shaders out_var)
-  cmake_parse_arguments(ARG "" "" "SOURCES;INCLUDES" ${ARGN})
+  cmake_parse_arguments(ARG "" "" "SOURCES;INCLUDES;VARIANTS" ${ARGN})
   set(out_dir ${CMAKE_CURRENT_BINARY_DIR}/shaders)
   file(MAKE_DIRECTORY ${out_dir})
   set(generated)
   set(names)
+  set(entries)
   foreach(src IN LISTS ARG_SOURCES)
     get_filename_component(stem ${src} NAME_WE)
+    list(APPEND entries "${stem}=${src}")
+  endforeach()
+  list(APPEND entries ${ARG_VARIANTS})
+  foreach(entry IN LISTS entries)
+    string(REGEX REPLACE "=.*$" "" stem "${entry}")
+    string(REGEX REPLACE "^[^=]*=" "" src "${entry}")
     set(spv ${out_dir}/${stem}.spv)
     set(inc ${out_dir}/${stem}.spv.inc)
     add_custom_command(

@@ -1,5 +1,8 @@
-// host/context.cpp: instance, device choice, device, queue, validation messages, transfers.
+// host/context.cpp: instance, device, queue, pipelines, loss and retirement, validation messages.
+// Device description and choice: device_choice.cpp; the pipeline-cache file: pipeline_cache_file.cpp;
+// memory and transfers: memory.cpp; texel buffers: texel_buffer.cpp.
 #include "host/context.h"
+#include "host/context_internal.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -34,6 +37,7 @@ namespace {
 #endif
 
 namespace vkconv::host {
+using namespace detail;  // context_internal.h
 namespace {
 
 constexpr const char* kValidationLayer = "VK_LAYER_KHRONOS_validation";
@@ -41,16 +45,6 @@ constexpr const char* kValidationLayer = "VK_LAYER_KHRONOS_validation";
 bool env_flag(const char* name) {
     const char* v = std::getenv(name);
     return v && *v && std::strcmp(v, "0") != 0;
-}
-
-std::string type_name(vk::PhysicalDeviceType t) {
-    switch (t) {
-        case vk::PhysicalDeviceType::eDiscreteGpu: return "discrete";
-        case vk::PhysicalDeviceType::eIntegratedGpu: return "integrated";
-        case vk::PhysicalDeviceType::eVirtualGpu: return "virtual";
-        case vk::PhysicalDeviceType::eCpu: return "cpu";
-        default: return "other";
-    }
 }
 
 bool has_instance_extension(const vk::raii::Context& ctx, const char* name) {
@@ -63,100 +57,6 @@ bool has_layer(const vk::raii::Context& ctx, const char* name) {
     for (const auto& l : ctx.enumerateInstanceLayerProperties())
         if (std::strcmp(l.layerName, name) == 0) return true;
     return false;
-}
-
-DeviceInfo describe(const vk::raii::PhysicalDevice& pd, uint32_t index) {
-    DeviceInfo d;
-    d.index = index;
-    const auto p = pd.getProperties();
-    d.api_version = p.apiVersion;
-    // Structures newer than the device's version may not be chained: ask for each only when
-    // the device's version has it in core.
-    const bool v12 = p.apiVersion >= VK_API_VERSION_1_2, v13 = p.apiVersion >= VK_API_VERSION_1_3;
-    d.name = p.deviceName.data();
-    d.type = type_name(p.deviceType);
-    d.vendor_id = p.vendorID;
-    d.device_id = p.deviceID;
-    d.driver_version = p.driverVersion;
-    std::copy(p.pipelineCacheUUID.begin(), p.pipelineCacheUUID.end(), d.pipeline_cache_uuid.begin());
-    const auto& l = p.limits;
-    for (int i = 0; i < 3; ++i) {
-        d.max_workgroup_size[i] = l.maxComputeWorkGroupSize[i];
-        d.max_workgroup_count[i] = l.maxComputeWorkGroupCount[i];
-    }
-    d.max_workgroup_invocations = l.maxComputeWorkGroupInvocations;
-    d.max_shared_memory = l.maxComputeSharedMemorySize;
-    d.max_push_constants = l.maxPushConstantsSize;
-    d.max_storage_buffer_range = l.maxStorageBufferRange;
-    d.max_texel_buffer_elements = l.maxTexelBufferElements;
-    d.min_storage_buffer_offset_alignment = l.minStorageBufferOffsetAlignment;
-    d.timestamps = l.timestampComputeAndGraphics;
-    d.timestamp_period_ns = l.timestampPeriod;
-
-    auto props = pd.getProperties2<vk::PhysicalDeviceProperties2, vk::PhysicalDeviceSubgroupProperties,
-                                   vk::PhysicalDeviceMaintenance3Properties>();
-    const auto& sg = props.get<vk::PhysicalDeviceSubgroupProperties>();
-    d.subgroup_size = sg.subgroupSize;
-    d.subgroup_shuffle = (sg.supportedOperations & vk::SubgroupFeatureFlagBits::eShuffle) &&
-                         (sg.supportedStages & vk::ShaderStageFlagBits::eCompute);
-    d.max_memory_allocation_size = props.get<vk::PhysicalDeviceMaintenance3Properties>().maxMemoryAllocationSize;
-    d.min_subgroup_size = d.max_subgroup_size = d.subgroup_size;
-    if (v12) {
-        auto p12 = pd.getProperties2<vk::PhysicalDeviceProperties2, vk::PhysicalDeviceDriverProperties>();
-        d.driver_name = p12.get<vk::PhysicalDeviceDriverProperties>().driverName.data();
-        d.driver_info = p12.get<vk::PhysicalDeviceDriverProperties>().driverInfo.data();
-        auto f = pd.getFeatures2<vk::PhysicalDeviceFeatures2, vk::PhysicalDeviceVulkan11Features,
-                                 vk::PhysicalDeviceVulkan12Features>();
-        d.shader_float16 = f.get<vk::PhysicalDeviceVulkan12Features>().shaderFloat16;
-        d.storage_buffer_16bit = f.get<vk::PhysicalDeviceVulkan11Features>().storageBuffer16BitAccess;
-    }
-    if (v13) {
-        auto p13 = pd.getProperties2<vk::PhysicalDeviceProperties2, vk::PhysicalDeviceSubgroupSizeControlProperties>();
-        d.min_subgroup_size = p13.get<vk::PhysicalDeviceSubgroupSizeControlProperties>().minSubgroupSize;
-        d.max_subgroup_size = p13.get<vk::PhysicalDeviceSubgroupSizeControlProperties>().maxSubgroupSize;
-        auto f13 = pd.getFeatures2<vk::PhysicalDeviceFeatures2, vk::PhysicalDeviceVulkan13Features>();
-        d.subgroup_size_control = f13.get<vk::PhysicalDeviceVulkan13Features>().subgroupSizeControl;
-    }
-
-    auto mem = pd.getMemoryProperties();
-    for (uint32_t h = 0; h < mem.memoryHeapCount; ++h)
-        if (mem.memoryHeaps[h].flags & vk::MemoryHeapFlagBits::eDeviceLocal) d.device_local_bytes += mem.memoryHeaps[h].size;
-    const auto unified = vk::MemoryPropertyFlagBits::eDeviceLocal | vk::MemoryPropertyFlagBits::eHostVisible |
-                         vk::MemoryPropertyFlagBits::eHostCoherent;
-    for (uint32_t t = 0; t < mem.memoryTypeCount; ++t)
-        if ((mem.memoryTypes[t].propertyFlags & unified) == unified) d.unified_memory = true;
-    return d;
-}
-
-// Index of the device the selector names, or the best by type. Throws when nothing matches.
-uint32_t choose_device(const std::vector<DeviceInfo>& devices, const std::string& selector_option) {
-    if (devices.empty()) throw Error("no Vulkan device found (install a driver, e.g. mesa-vulkan-drivers for lavapipe)");
-    std::string selector = selector_option;
-    std::string source = "device option";
-    if (selector.empty()) {
-        if (const char* env = std::getenv("VKCONV_DEVICE")) {
-            selector = env;
-            source = "VKCONV_DEVICE";
-        }
-    }
-    if (!selector.empty()) {
-        const bool numeric = std::all_of(selector.begin(), selector.end(), [](char c) { return c >= '0' && c <= '9'; });
-        if (numeric && selector.size() < 6) {
-            const auto i = static_cast<uint32_t>(std::stoul(selector));
-            if (i < devices.size()) return i;
-        } else {
-            for (const auto& d : devices)
-                if (d.name.find(selector) != std::string::npos) return d.index;
-        }
-        std::ostringstream msg;
-        msg << source << " '" << selector << "' matches no Vulkan device; the devices are:";
-        for (const auto& d : devices) msg << " [" << d.index << "] " << d.name << " (" << d.type << ")";
-        throw Error(msg.str());
-    }
-    uint32_t best = 0;
-    for (const auto& d : devices)
-        if (d.type_rank() > devices[best].type_rank()) best = d.index;
-    return best;
 }
 
 vk::raii::Instance make_instance(const vk::raii::Context& ctx, bool validation, bool sync_validation,
@@ -187,58 +87,7 @@ vk::raii::Instance make_instance(const vk::raii::Context& ctx, bool validation, 
     return vk::raii::Instance(ctx, info);
 }
 
-// The persisted pipeline cache: vkconv's header, then the driver's data (which starts with
-// VkPipelineCacheHeaderVersionOne). Checked field by field before the data reaches the driver.
-struct CacheFileHeader {
-    char magic[8];  // "VKCONVPC"
-    uint32_t format_version;
-    uint32_t vendor_id, device_id, driver_version;
-    uint8_t uuid[VK_UUID_SIZE];
-    uint64_t data_size;
-    uint64_t checksum;  // FNV-1a 64 of the data
-};
-static_assert(sizeof(CacheFileHeader) == 56);
-constexpr char kCacheMagic[8] = {'V', 'K', 'C', 'O', 'N', 'V', 'P', 'C'};
-constexpr uint32_t kCacheFormatVersion = 1;
-constexpr uint64_t kMaxCacheFileBytes = uint64_t(1) << 30;
-
-uint64_t fnv1a(const uint8_t* p, size_t n) {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
-    return h;
-}
-
-std::string hex(const uint8_t* p, size_t n) {
-    static const char* d = "0123456789abcdef";
-    std::string s;
-    for (size_t i = 0; i < n; ++i) s += {d[p[i] >> 4], d[p[i] & 15]};
-    return s;
-}
-
-// The directory the cache goes in, or "" when persistence is off.
-std::string cache_directory(const std::string& option) {
-    std::string dir = option;
-    if (dir.empty())
-        if (const char* env = std::getenv("VKCONV_CACHE_DIR")) dir = env;
-    if (dir == "off") return {};
-    if (dir.empty()) {
-        if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg)
-            dir = std::string(xdg) + "/vkconv";
-        else if (const char* home = std::getenv("HOME"); home && *home)
-            dir = std::string(home) + "/.cache/vkconv";
-    }
-    return dir;
-}
-
 }  // namespace
-
-int DeviceInfo::type_rank() const {
-    if (type == "discrete") return 4;
-    if (type == "integrated") return 3;
-    if (type == "virtual") return 2;
-    if (type == "cpu") return 1;
-    return 0;
-}
 
 std::vector<DeviceInfo> list_devices(const std::string& selector, uint32_t* chosen) {
     vk::raii::Context ctx;
@@ -317,6 +166,7 @@ Context::Context(const ContextOptions& options) : options_(options) {
 }
 
 void Context::init_device_objects(VkPipelineCache borrowed_cache) {
+    policy_ = make_device_policy(info_, options_.tiles);
     cache_dir_ = cache_directory(options_.cache_dir);
     memory_properties_ = physical_device_.getMemoryProperties();
     borrowed_cache_ = borrowed_cache != VK_NULL_HANDLE;
@@ -412,123 +262,6 @@ void Context::release_borrowed() {
     (void)instance_.release();
 }
 
-std::vector<uint8_t> Context::load_pipeline_cache_file() {
-    std::lock_guard lock(cache_status_mutex_);
-    std::error_code ec;
-    if (!std::filesystem::exists(cache_path_, ec)) {
-        cache_status_ = "none yet";
-        return {};
-    }
-    const auto size = std::filesystem::file_size(cache_path_, ec);
-    if (ec || size > kMaxCacheFileBytes) {
-        cache_status_ = "ignored: unreadable or larger than 1 GiB";
-        return {};
-    }
-    std::ifstream f(cache_path_, std::ios::binary);
-    std::vector<uint8_t> bytes(static_cast<size_t>(size));
-    if (!f.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size))) {
-        cache_status_ = "ignored: unreadable";
-        return {};
-    }
-    CacheFileHeader h{};
-    if (bytes.size() < sizeof h) {
-        cache_status_ = "ignored: truncated header";
-        return {};
-    }
-    std::memcpy(&h, bytes.data(), sizeof h);
-    const uint8_t* data = bytes.data() + sizeof h;
-    const uint64_t data_size = bytes.size() - sizeof h;
-    if (std::memcmp(h.magic, kCacheMagic, sizeof kCacheMagic) != 0 || h.format_version != kCacheFormatVersion) {
-        cache_status_ = "ignored: not a vkconv pipeline cache (or another format version)";
-        return {};
-    }
-    if (h.vendor_id != info_.vendor_id || h.device_id != info_.device_id ||
-        std::memcmp(h.uuid, info_.pipeline_cache_uuid.data(), VK_UUID_SIZE) != 0) {
-        cache_status_ = "ignored: written for another device";
-        return {};
-    }
-    if (h.driver_version != info_.driver_version) {
-        cache_status_ = "ignored: written by another driver version";
-        return {};
-    }
-    if (h.data_size != data_size || h.checksum != fnv1a(data, data_size)) {
-        cache_status_ = "ignored: corrupt (size or checksum mismatch)";
-        return {};
-    }
-    // Vulkan's own header (VkPipelineCacheHeaderVersionOne), checked too: the driver would
-    // ignore a foreign one, but not every driver is careful.
-    uint32_t vk_header[4] = {0, 0, 0, 0};
-    if (data_size < 16 + VK_UUID_SIZE) {
-        cache_status_ = "ignored: the driver's header is truncated";
-        return {};
-    }
-    std::memcpy(vk_header, data, sizeof vk_header);
-    if (vk_header[0] < 16 + VK_UUID_SIZE || vk_header[0] > data_size || vk_header[1] != VK_PIPELINE_CACHE_HEADER_VERSION_ONE ||
-        vk_header[2] != info_.vendor_id || vk_header[3] != info_.device_id ||
-        std::memcmp(data + 16, info_.pipeline_cache_uuid.data(), VK_UUID_SIZE) != 0) {
-        cache_status_ = "ignored: the driver's header does not match this device";
-        return {};
-    }
-    cache_status_ = "loaded " + std::to_string(data_size) + " bytes";
-    return std::vector<uint8_t>(data, data + data_size);
-}
-
-std::string Context::pipeline_cache_status() const {
-    std::lock_guard lock(cache_status_mutex_);
-    return cache_status_;
-}
-
-bool Context::save_pipeline_cache() {
-    if (cache_path_.empty() || !*pipeline_cache_) return false;
-    {
-        std::lock_guard lock(pipelines_mutex_);
-        if (!pipelines_created_) return true;  // nothing new since it was loaded
-    }
-    std::vector<uint8_t> data;
-    try {
-        data = pipeline_cache_.getData();
-    } catch (const vk::SystemError& e) {
-        std::lock_guard lock(cache_status_mutex_);
-        cache_status_ = std::string("save failed: ") + e.what();
-        return false;
-    }
-    CacheFileHeader h{};
-    std::memcpy(h.magic, kCacheMagic, sizeof kCacheMagic);
-    h.format_version = kCacheFormatVersion;
-    h.vendor_id = info_.vendor_id;
-    h.device_id = info_.device_id;
-    h.driver_version = info_.driver_version;
-    std::memcpy(h.uuid, info_.pipeline_cache_uuid.data(), VK_UUID_SIZE);
-    h.data_size = data.size();
-    h.checksum = fnv1a(data.data(), data.size());
-    // Written to a temporary file and renamed over the old one: readers never see half a file.
-    std::error_code ec;
-    const std::filesystem::path path(cache_path_);
-    std::filesystem::create_directories(path.parent_path(), ec);
-    const std::string tmp = cache_path_ + ".tmp" + std::to_string(std::random_device{}());
-    {
-        std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-        f.write(reinterpret_cast<const char*>(&h), sizeof h);
-        f.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
-        if (!f) {
-            std::filesystem::remove(tmp, ec);
-            std::lock_guard lock(cache_status_mutex_);
-            cache_status_ = "save failed: cannot write " + tmp;
-            return false;
-        }
-    }
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) {
-        std::filesystem::remove(tmp, ec);
-        std::lock_guard lock(cache_status_mutex_);
-        cache_status_ = "save failed: cannot rename to " + cache_path_;
-        return false;
-    }
-    std::lock_guard lock(pipelines_mutex_);
-    pipelines_created_ = false;
-    return true;
-}
-
 Context::~Context() {
     // Everything the context made goes before the device does, in this body, so that the
     // messages the validation layer sends while the device is destroyed (objects not destroyed)
@@ -579,7 +312,7 @@ Context::~Context() {
 }
 
 const vk::AllocationCallbacks* Context::command_pool_allocator() const {
-    if (info_.driver_name == "llvmpipe") return nullptr;
+    if (policy_.command_pool_driver_allocator) return nullptr;
     return allocator_;
 }
 
@@ -697,60 +430,6 @@ void Context::rethrow_vulkan_error(const vk::SystemError& e, const std::string& 
     throw Error(what + " failed on '" + info_.name + "': " + e.what());
 }
 
-vk::raii::DeviceMemory Context::allocate_memory(uint64_t bytes, uint32_t type, const std::string& what) {
-    check_usable();
-    const uint32_t heap = memory_properties_.memoryTypes[type].heapIndex;
-    const uint64_t heap_size = memory_properties_.memoryHeaps[heap].size;
-    auto describe_heap = [&] {
-        const bool local = static_cast<bool>(memory_properties_.memoryHeaps[heap].flags & vk::MemoryHeapFlagBits::eDeviceLocal);
-        return "memory heap " + std::to_string(heap) + " (" + std::to_string(heap_size) + " bytes, " +
-               (local ? "device-local" : "host") + ") of '" + info_.name + "'";
-    };
-    if (bytes > info_.max_memory_allocation_size)
-        throw Error(what + ": an allocation of " + std::to_string(bytes) + " bytes exceeds the device's maxMemoryAllocationSize (" +
-                    std::to_string(info_.max_memory_allocation_size) + " bytes)");
-    const uint64_t number = ++allocation_count_;
-    const auto& f = options_.faults;
-    const bool inject = (f.fail_allocation_number != 0 && number == f.fail_allocation_number) ||
-                        (f.fail_allocations_above != 0 && bytes > f.fail_allocations_above);
-    vk::Result r = vk::Result::eSuccess;
-    vk::raii::DeviceMemory memory{nullptr};
-    if (inject) {
-        r = f.out_of_host_memory ? vk::Result::eErrorOutOfHostMemory : vk::Result::eErrorOutOfDeviceMemory;
-    } else {
-        try {
-            memory = vk::raii::DeviceMemory(device_, vk::MemoryAllocateInfo(bytes, type), allocator_);
-        } catch (const vk::SystemError& e) {
-            r = static_cast<vk::Result>(e.code().value());
-            if (r != vk::Result::eErrorOutOfDeviceMemory && r != vk::Result::eErrorOutOfHostMemory)
-                rethrow_vulkan_error(e, what + ": vkAllocateMemory of " + std::to_string(bytes) + " bytes");
-        }
-    }
-    if (r == vk::Result::eErrorOutOfDeviceMemory)
-        throw Error(what + ": out of device memory (VK_ERROR_OUT_OF_DEVICE_MEMORY) allocating " + std::to_string(bytes) +
-                    " bytes from " + describe_heap() + "; " + std::to_string(live_bytes()) + " bytes in " +
-                    std::to_string(live_allocations()) + " allocations are held by this context");
-    if (r == vk::Result::eErrorOutOfHostMemory)
-        throw Error(what + ": out of host memory (VK_ERROR_OUT_OF_HOST_MEMORY) allocating " + std::to_string(bytes) +
-                    " bytes from " + describe_heap());
-    return memory;
-}
-
-uint32_t Context::memory_type(uint32_t type_bits, vk::MemoryPropertyFlags required,
-                              vk::MemoryPropertyFlags preferred) const {
-    int fallback = -1;
-    for (uint32_t t = 0; t < memory_properties_.memoryTypeCount; ++t) {
-        if (!(type_bits & (1u << t))) continue;
-        const auto flags = memory_properties_.memoryTypes[t].propertyFlags;
-        if ((flags & required) != required) continue;
-        if ((flags & preferred) == preferred) return t;
-        if (fallback < 0) fallback = static_cast<int>(t);
-    }
-    if (fallback < 0)
-        throw Error("device '" + info_.name + "' has no memory type with the required properties " + vk::to_string(required));
-    return static_cast<uint32_t>(fallback);
-}
-
 std::shared_ptr<const ComputePipeline> Context::pipeline(const std::string& shader,
                                                          const std::vector<uint32_t>& specialization,
                                                          uint32_t storage_buffers, uint32_t push_constant_bytes) {
@@ -790,204 +469,6 @@ std::shared_ptr<const ComputePipeline> Context::pipeline(const std::string& shad
     pipelines_.emplace(key, p);
     pipelines_created_ = true;
     return p;
-}
-
-namespace {
-bool hidden_format(const ContextOptions& o, vk::Format format) {
-    const auto& h = o.limit_overrides.hidden_texel_formats;
-    return std::find(h.begin(), h.end(), format) != h.end();
-}
-}  // namespace
-
-bool Context::uniform_texel_format(vk::Format format) const {
-    if (hidden_format(options_, format)) return false;
-    const auto props = physical_device_.getFormatProperties(format);
-    return static_cast<bool>(props.bufferFeatures & vk::FormatFeatureFlagBits::eUniformTexelBuffer);
-}
-
-bool Context::storage_texel_format(vk::Format format) const {
-    if (hidden_format(options_, format)) return false;
-    const auto props = physical_device_.getFormatProperties(format);
-    return static_cast<bool>(props.bufferFeatures & vk::FormatFeatureFlagBits::eStorageTexelBuffer);
-}
-
-TexelBuffer::TexelBuffer(Context& ctx, uint64_t bytes) : ctx_(&ctx), size_(bytes) {
-    const auto& info = ctx.info();
-    ctx.check_usable();
-    if (bytes > info.max_memory_allocation_size)
-        throw Error("texel buffer of " + std::to_string(bytes) + " bytes exceeds the device's maxMemoryAllocationSize (" +
-                    std::to_string(info.max_memory_allocation_size) + " bytes)");
-    const uint64_t request = std::max<uint64_t>(16, (bytes + 15) / 16 * 16);
-    auto usage = vk::BufferUsageFlagBits::eStorageBuffer | vk::BufferUsageFlagBits::eUniformTexelBuffer |
-                 vk::BufferUsageFlagBits::eTransferSrc | vk::BufferUsageFlagBits::eTransferDst;
-    if (ctx.storage_texel_format(vk::Format::eR32G32B32A32Sfloat)) usage |= vk::BufferUsageFlagBits::eStorageTexelBuffer;
-    const auto& dev = ctx.device();
-    try {
-        buffer_ = vk::raii::Buffer(dev, vk::BufferCreateInfo({}, request, usage, vk::SharingMode::eExclusive), ctx.allocator());
-        const auto req = buffer_.getMemoryRequirements();
-        const bool map = ctx.host_visible_device_memory();
-        const auto required = map ? vk::MemoryPropertyFlagBits::eDeviceLocal | vk::MemoryPropertyFlagBits::eHostVisible |
-                                        vk::MemoryPropertyFlagBits::eHostCoherent
-                                  : vk::MemoryPropertyFlags(vk::MemoryPropertyFlagBits::eDeviceLocal);
-        memory_ = ctx.allocate_memory(req.size, ctx.memory_type(req.memoryTypeBits, required),
-                                      "texel buffer of " + std::to_string(bytes) + " bytes");
-        buffer_.bindMemory(*memory_, 0);
-        if (map) mapped_ = memory_.mapMemory(0, VK_WHOLE_SIZE);
-        allocated_ = req.size;
-    } catch (const vk::SystemError& e) {
-        ctx.rethrow_vulkan_error(e, "creating a texel buffer of " + std::to_string(bytes) + " bytes");
-    }
-    ctx.note_allocation(static_cast<int64_t>(allocated_), 1);
-}
-
-TexelBuffer::~TexelBuffer() {
-    if (ctx_->defer_destructions()) {
-        // Work that was abandoned (fence timeout) may still read the buffer: keep it until the
-        // context is destroyed.
-        struct Kept {
-            vk::raii::DeviceMemory memory;
-            vk::raii::Buffer buffer;
-            decltype(views_) views;  // destroyed first
-        };
-        ctx_->defer_destruction(std::make_shared<Kept>(Kept{std::move(memory_), std::move(buffer_), std::move(views_)}));
-    }
-    views_.clear();
-    if (allocated_) ctx_->note_allocation(-static_cast<int64_t>(allocated_), -1);
-}
-
-vk::BufferView TexelBuffer::view(vk::Format format, uint64_t texels) {
-    const uint64_t texel_bytes = format == vk::Format::eR32G32B32A32Sfloat   ? 16
-                                 : format == vk::Format::eR16G16B16A16Sfloat ? 8
-                                 : format == vk::Format::eR32Sfloat          ? 4
-                                                                             : 0;
-    if (texel_bytes == 0) throw Error("TexelBuffer: unsupported view format " + vk::to_string(format));
-    // "Whole buffer" is resolved before the look-up: keyed by 0, every call made a new view that
-    // lived as long as the buffer (about 1 KiB per forward pass, found by heaptrack on the soak).
-    if (texels == 0) texels = std::max<uint64_t>(1, size_ / texel_bytes);
-    for (const auto& [k, v] : views_)
-        if (k.first == format && k.second == texels) return *v;
-    if (texels > ctx_->info().max_texel_buffer_elements)
-        throw Error("TexelBuffer: a view of " + std::to_string(texels) + " texels exceeds maxTexelBufferElements (" +
-                    std::to_string(ctx_->info().max_texel_buffer_elements) + ")");
-    if (texels * texel_bytes > std::max<uint64_t>(16, (size_ + 15) / 16 * 16)) throw Error("TexelBuffer: view larger than the buffer");
-    try {
-        views_.emplace_back(std::make_pair(format, texels),
-                            vk::raii::BufferView(ctx_->device(), vk::BufferViewCreateInfo({}, *buffer_, format, 0, texels * texel_bytes),
-                                                 ctx_->allocator()));
-    } catch (const vk::SystemError& e) {
-        ctx_->rethrow_vulkan_error(e, "creating a texel buffer view");
-    }
-    return *views_.back().second;
-}
-
-void TexelBuffer::upload(const void* data, uint64_t bytes) {
-    if (bytes > size_) throw Error("TexelBuffer::upload: range exceeds the buffer's size");
-    if (bytes == 0) return;
-    ctx_->check_usable();
-    ++ctx_->host_transfers_;
-    if (mapped_) {
-        std::memcpy(mapped_, data, bytes);
-        return;
-    }
-    std::lock_guard lock(ctx_->staging_mutex_);
-    auto& staging = ctx_->staging_;
-    if (!staging || staging->size() < bytes) {
-        staging.reset();
-        staging = std::make_unique<Buffer>(*ctx_, bytes, MemoryKind::Staging);
-    }
-    std::memcpy(staging->mapped(), data, bytes);
-    ctx_->transfer(staging->handle(), *buffer_, 0, bytes, true);
-}
-
-void Context::note_allocation(int64_t bytes, int count) {
-    live_bytes_ += static_cast<uint64_t>(bytes);
-    live_allocations_ += static_cast<uint64_t>(count);
-}
-
-void Context::upload(Buffer& dst, uint64_t offset, const void* src, uint64_t bytes) {
-    if (offset + bytes > dst.size()) throw Error("upload: range exceeds the buffer's size");
-    if (bytes == 0) return;
-    check_usable();
-    ++host_transfers_;
-    if (dst.mapped()) {
-        std::memcpy(static_cast<char*>(dst.mapped()) + offset, src, bytes);
-        return;
-    }
-    std::lock_guard lock(staging_mutex_);
-    if (!staging_ || staging_->size() < bytes) {
-        staging_.reset();
-        staging_ = std::make_unique<Buffer>(*this, bytes, MemoryKind::Staging);
-    }
-    std::memcpy(staging_->mapped(), src, bytes);
-    transfer(*staging_, dst, offset, bytes, true);
-}
-
-void Context::download(const Buffer& src, uint64_t offset, void* dst, uint64_t bytes) {
-    if (offset + bytes > src.size()) throw Error("download: range exceeds the buffer's size");
-    if (bytes == 0) return;
-    check_usable();
-    ++host_transfers_;
-    if (src.mapped()) {
-        std::memcpy(dst, static_cast<const char*>(src.mapped()) + offset, bytes);
-        return;
-    }
-    std::lock_guard lock(staging_mutex_);
-    if (!staging_ || staging_->size() < bytes) {
-        staging_.reset();
-        staging_ = std::make_unique<Buffer>(*this, bytes, MemoryKind::Staging);
-    }
-    transfer(*staging_, src, offset, bytes, false);
-    std::memcpy(dst, staging_->mapped(), bytes);
-}
-
-void Context::transfer(Buffer& staging, const Buffer& buffer, uint64_t offset, uint64_t bytes, bool to_device) {
-    transfer(staging.handle(), buffer.handle(), buffer.offset() + offset, bytes, to_device);
-}
-
-void Context::transfer(vk::Buffer staging, vk::Buffer buffer, uint64_t offset, uint64_t bytes, bool to_device) {
-    check_usable();
-    try {
-        transfer_impl(staging, buffer, offset, bytes, to_device);
-    } catch (const vk::SystemError& e) {
-        rethrow_vulkan_error(e, to_device ? "upload" : "download");
-    }
-}
-
-void Context::transfer_impl(vk::Buffer staging, vk::Buffer buffer, uint64_t offset, uint64_t bytes, bool to_device) {
-    auto cbs = std::make_shared<vk::raii::CommandBuffers>(
-        device_, vk::CommandBufferAllocateInfo(*transfer_pool_, vk::CommandBufferLevel::ePrimary, 1));
-    auto& cb = (*cbs)[0];
-    cb.begin(vk::CommandBufferBeginInfo(vk::CommandBufferUsageFlagBits::eOneTimeSubmit));
-    // Earlier compute work may have written (or still read) the buffer.
-    vk::MemoryBarrier before(vk::AccessFlagBits::eShaderWrite | vk::AccessFlagBits::eTransferWrite,
-                             vk::AccessFlagBits::eTransferRead | vk::AccessFlagBits::eTransferWrite);
-    cb.pipelineBarrier(vk::PipelineStageFlagBits::eComputeShader | vk::PipelineStageFlagBits::eTransfer,
-                       vk::PipelineStageFlagBits::eTransfer, {}, before, {}, {});
-    if (to_device)
-        cb.copyBuffer(staging, buffer, vk::BufferCopy(0, offset, bytes));
-    else
-        cb.copyBuffer(buffer, staging, vk::BufferCopy(offset, 0, bytes));
-    vk::MemoryBarrier after(vk::AccessFlagBits::eTransferWrite,
-                            vk::AccessFlagBits::eHostRead | vk::AccessFlagBits::eShaderRead | vk::AccessFlagBits::eShaderWrite);
-    cb.pipelineBarrier(vk::PipelineStageFlagBits::eTransfer,
-                       vk::PipelineStageFlagBits::eHost | vk::PipelineStageFlagBits::eComputeShader, {}, after, {}, {});
-    cb.end();
-    auto fence = std::make_shared<vk::raii::Fence>(device_, vk::FenceCreateInfo(), allocator_);
-    {
-        QueueLock qlock(*this);
-        vk::CommandBuffer h = *cb;
-        queue_.submit(vk::SubmitInfo({}, {}, h), **fence);
-        ++submissions_;
-    }
-    try {
-        wait_fence(**fence, to_device ? "upload" : "download");
-    } catch (...) {
-        // The copy may still be running: its command buffer, fence and staging memory stay alive
-        // until the context is destroyed.
-        defer_destruction(cbs);
-        defer_destruction(fence);
-        throw;
-    }
 }
 
 VKAPI_ATTR VkBool32 VKAPI_CALL Context::debug_callback(VkDebugUtilsMessageSeverityFlagBitsEXT severity,

@@ -17,6 +17,7 @@
 #include <vulkan/vulkan_raii.hpp>
 
 #include "vkconv/error.h"
+#include "host/device_policy.h"
 
 namespace vkconv::host {
 
@@ -53,6 +54,10 @@ struct ContextOptions {
     // once it holds this many dispatches, so that no single submission runs long enough to trip a
     // driver's watchdog. 0: no bound (Model::forward is then one submission).
     uint32_t max_dispatches_per_submission = 0;
+
+    // Tile sizes of the convolution kernels (unset: the device class's defaults; see
+    // host/device_policy.h). For experiments; the tools read them from VKCONV_* variables.
+    TileOverrides tiles;
 
     // Test-only: clamp what the context believes about the device (DeviceInfo), so that the
     // paths which split work to fit the device's limits run on any device.
@@ -262,6 +267,13 @@ public:
     bool defer_destructions() const;
     // Test-only fault injection, adjustable at run time.
     ContextOptions::FaultInjection& faults() { return options_.faults; }
+    // What vkconv decided from the device once (class, quirks, default tiles and the overrides).
+    const DevicePolicy& policy() const { return policy_; }
+    // Tests: replaces the tile overrides (convolutions prepared before keep their plans).
+    void set_tile_overrides(const TileOverrides& tiles) {
+        options_.tiles = tiles;
+        policy_.tiles = tiles;
+    }
     // Device-memory allocations attempted so far (successful or not).
     uint64_t allocations_made() const { return allocation_count_.load(); }
 
@@ -304,6 +316,7 @@ private:
     vk::raii::DebugUtilsMessengerEXT messenger_{nullptr};
     vk::raii::PhysicalDevice physical_device_{nullptr};
     DeviceInfo info_;
+    DevicePolicy policy_;
     uint32_t queue_family_ = 0;
     vk::raii::Device device_{nullptr};
     vk::raii::Queue queue_{nullptr};

@@ -11,11 +11,9 @@
 #extension GL_GOOGLE_include_directive : require
 
 layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z = 1) in;
-layout(constant_id = 2) const int MT = 1;         // output channels per invocation
-layout(constant_id = 4) const int PAD_MODE = 0;
-layout(constant_id = 5) const bool HAS_BIAS = false;
-layout(constant_id = 6) const bool RELU = false;
+layout(constant_id = 7) const int MT = 1;         // output channels per invocation
 
+#include "conv2d_epilogue.glsl"
 #include "padding.glsl"
 #include "conv2d_params.glsl"
 
@@ -59,9 +57,6 @@ void main() {
     const int out_plane = p.OH * p.OW;
     for (int o = 0; o < MT; ++o) {
         if (o >= oc_count) break;
-        float v = acc[o];
-        if (HAS_BIAS) v += b[oc0 + o];
-        if (RELU) v = conv_relu(v);
-        y[(n * p.K + oc0 + o) * out_plane + oy * p.OW + ox] = v;
+        y[(n * p.K + oc0 + o) * out_plane + oy * p.OW + ox] = conv_epilogue(acc[o], HAS_BIAS ? b[oc0 + o] : 0.0);
     }
 }

@@ -2,7 +2,7 @@
 // conv2d_depthwise_texel: depthwise convolution (groups == in_channels, any channel multiplier
 // M = out_channels / in_channels), register-tiled, reading the NCHW input and the weights
 // straight from their tensors' buffers through R32F uniform texel buffer views (no pack pass, no
-// weight transform); any padding mode (pad_index), stride, dilation; bias and fused ReLU.
+// weight transform); any padding mode (pad_index), stride, dilation; bias and the fused activation.
 //
 // Layout: input X NCHW and weights Wt [K][1][KH][KW] as R32F texel buffers; bias [K] and output
 // NCHW float32 as storage buffers.
@@ -21,18 +21,16 @@
 #extension GL_EXT_control_flow_attributes : require
 
 layout(local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
-layout(constant_id = 1) const int PY = 4;         // output rows per invocation
-layout(constant_id = 2) const int PX = 8;         // output columns per invocation
-layout(constant_id = 3) const int KW = 3;
-layout(constant_id = 4) const int SW = 1;
-layout(constant_id = 5) const int DW = 1;
-layout(constant_id = 6) const bool HAS_BIAS = false;
-layout(constant_id = 7) const bool RELU = false;
-layout(constant_id = 8) const int KH = 3;
-layout(constant_id = 9) const int SH = 1;
-layout(constant_id = 10) const int DH = 1;
-layout(constant_id = 11) const int PAD_MODE = 0;  // see padding.glsl
+layout(constant_id = 7) const int PY = 4;         // output rows per invocation
+layout(constant_id = 8) const int PX = 8;         // output columns per invocation
+layout(constant_id = 9) const int KW = 3;
+layout(constant_id = 10) const int SW = 1;
+layout(constant_id = 11) const int DW = 1;
+layout(constant_id = 12) const int KH = 3;
+layout(constant_id = 13) const int SH = 1;
+layout(constant_id = 14) const int DH = 1;
 
+#include "conv2d_epilogue.glsl"
 #include "padding.glsl"
 #include "conv2d_params.glsl"
 
@@ -92,9 +90,7 @@ void main() {
         const int base = (n * p.K + oc) * out_plane + oy * p.OW;
         [[unroll]] for (int i = 0; i < PX; ++i) {
             if (ox0 + i >= p.OW) break;
-            float v = acc[py * PX + i] + bias;
-            if (RELU) v = max(v, 0.0);
-            y[base + ox0 + i] = v;
+            y[base + ox0 + i] = conv_epilogue(acc[py * PX + i], bias);
         }
     }
 }

@@ -11,12 +11,10 @@
 #extension GL_GOOGLE_include_directive : require
 
 layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z = 1) in;
-layout(constant_id = 2) const int OCT = 4;        // output channels per invocation
-layout(constant_id = 3) const int KCHUNK = 64;    // reduction elements staged per round
-layout(constant_id = 4) const int PAD_MODE = 0;   // see padding.glsl
-layout(constant_id = 5) const bool HAS_BIAS = false;
-layout(constant_id = 6) const bool RELU = false;  // fused ReLU epilogue
+layout(constant_id = 7) const int OCT = 4;        // output channels per invocation
+layout(constant_id = 8) const int KCHUNK = 64;    // reduction elements staged per round
 
+#include "conv2d_epilogue.glsl"
 #include "padding.glsl"
 #include "conv2d_params.glsl"
 
@@ -80,9 +78,6 @@ void main() {
     const int out_plane = p.OH * p.OW;
     for (int o = 0; o < OCT; ++o) {
         if (o >= oc_count) break;
-        float v = acc[o];
-        if (HAS_BIAS) v += b[oc0 + o];
-        if (RELU) v = conv_relu(v);
-        y[(n * p.K + oc0 + o) * out_plane + oy * p.OW + ox] = v;
+        y[(n * p.K + oc0 + o) * out_plane + oy * p.OW + ox] = conv_epilogue(acc[o], HAS_BIAS ? b[oc0 + o] : 0.0);
     }
 }

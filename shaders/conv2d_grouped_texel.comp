@@ -2,7 +2,7 @@
 // conv2d_grouped_texel: grouped (and dense) convolution with few channels per group, register-
 // tiled, reading the NCHW input straight from its buffer through an R32F uniform texel buffer
 // view (no pack pass) and the weights, transformed once at load time, as RGBA32F texels; any
-// padding mode (pad_index), stride, dilation; bias and fused ReLU.
+// padding mode (pad_index), stride, dilation; bias and the fused activation.
 //
 // Layout: input X NCHW (R32F texels); weights Wt [groups][blocks][cin_g][KH][KW] RGBA32F texels
 // (4 consecutive output channels of the block, zero past cout_g); bias [K] and output NCHW
@@ -23,18 +23,16 @@
 #extension GL_EXT_control_flow_attributes : require
 
 layout(local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
-layout(constant_id = 1) const int PY = 4;         // output rows per invocation
-layout(constant_id = 2) const int PX = 8;         // output columns per invocation
-layout(constant_id = 3) const int KW = 3;
-layout(constant_id = 4) const int SW = 1;
-layout(constant_id = 5) const int DW = 1;
-layout(constant_id = 6) const bool HAS_BIAS = false;
-layout(constant_id = 7) const bool RELU = false;
-layout(constant_id = 8) const int KH = 3;
-layout(constant_id = 9) const int SH = 1;
-layout(constant_id = 10) const int DH = 1;
-layout(constant_id = 11) const int PAD_MODE = 0;  // see padding.glsl
+layout(constant_id = 7) const int PY = 4;         // output rows per invocation
+layout(constant_id = 8) const int PX = 8;         // output columns per invocation
+layout(constant_id = 9) const int KW = 3;
+layout(constant_id = 10) const int SW = 1;
+layout(constant_id = 11) const int DW = 1;
+layout(constant_id = 12) const int KH = 3;
+layout(constant_id = 13) const int SH = 1;
+layout(constant_id = 14) const int DH = 1;
 
+#include "conv2d_epilogue.glsl"
 #include "padding.glsl"
 #include "conv2d_params.glsl"
 
@@ -111,9 +109,7 @@ void main() {
             const int base = (n * p.K + oc0 + c) * out_plane + oy * p.OW;
             [[unroll]] for (int i = 0; i < PX; ++i) {
                 if (ox0 + i >= p.OW) break;
-                float v = acc[py * PX + i][c] + bias;
-                if (RELU) v = max(v, 0.0);
-                y[base + ox0 + i] = v;
+                y[base + ox0 + i] = conv_epilogue(acc[py * PX + i][c], bias);
             }
         }
     }

@@ -24,7 +24,4 @@ ivec2 conv_global_xy() {
                  int(gl_GlobalInvocationID.y) + p.y_base * int(gl_WorkGroupSize.y));
 }
 
-// torch.relu in the fused epilogue: NaN stays NaN (GLSL's max() leaves NaN undefined).
-float conv_relu(float v) { return v < 0.0 ? 0.0 : v; }
-
 #endif

@@ -3,7 +3,7 @@
 // M[pos][k][t] = sum_c U[pos][k][c] V[pos][c][t], register-tiled.
 //
 // Layout: V [P][Q4][TP] RGBA32F texels (4 input channels per texel, from
-// conv2d_winograd_input.comp / conv2d_winograd4_input.comp); U, transformed once at load time (G g G^T, in double on the CPU),
+// conv2d_winograd_input.comp); U, transformed once at load time (G g G^T, in double on the CPU),
 // [P][blocks][Q4][4][OCT/4] RGBA32F texels: texel ((((pos * blocks + b) * Q4 + q) * 4 + c) * OCT/4
 // + j) holds output channels b * OCT + 4j .. 4j + 3 for input channel 4q + c (zero past K and C);
 // output M [P][KQ][TP] vec4 (a storage buffer, read by the output transform as RGBA32F texels;
@@ -20,8 +20,8 @@
 #extension GL_EXT_control_flow_attributes : require
 
 layout(local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
-layout(constant_id = 1) const int OCT = 8;  // output channels per invocation, a multiple of 4
-layout(constant_id = 2) const int TT = 8;   // tiles per invocation
+layout(constant_id = 7) const int OCT = 8;  // output channels per invocation, a multiple of 4
+layout(constant_id = 8) const int TT = 8;   // tiles per invocation
 
 #include "winograd_params.glsl"
 

@@ -1,7 +1,7 @@
 // pack_nc4hw4.glsl: the pack pass, included by pack_nc4hw4.comp (RGBA32F output) and
 // pack_nc4hw4_f16.comp (RGBA16F output, fp16 storage); PACK_FORMAT is the output's image format.
 // NCHW float32 input (read as an R32F uniform texel buffer) -> NC4HW4 texels for the packed
-// convolution (conv2d_packed), with the padding materialised for every padding
+// convolution (conv2d_packed_texel, conv2d_gemm_1x1, Winograd), with the padding materialised for every padding
 // mode (pad_index), so the convolutions read no borders and do no bounds checks.
 //
 // Output layout: [N][G][Q4][plane] vec4 (Q4 = ceil(CP / 4) channel quads per group), written as a
@@ -26,8 +26,8 @@
 #endif
 
 layout(local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
-layout(constant_id = 1) const int PAD_MODE = 0;  // see padding.glsl
-layout(constant_id = 2) const int PXP = 1;       // logical pixels per invocation along x
+layout(constant_id = 2) const int PAD_MODE = 0;  // see padding.glsl (ids as conv2d_epilogue.glsl)
+layout(constant_id = 7) const int PXP = 1;       // logical pixels per invocation along x
 
 #include "padding.glsl"
 

@@ -1,8 +1,8 @@
-// winograd_params.glsl: the push constants shared by the three Winograd F(2x2, 3x3) passes
+// winograd_params.glsl: the push constants shared by the three Winograd F(m x m, 3x3) passes
 // (conv2d_winograd_input/_gemm/_output.comp; mirrors WinogradPushConstants in
-// engine/src/conv2d_winograd.cpp, keep the two in the same order).
+// engine/src/conv2d/winograd.cpp, keep the two in the same order).
 //
-// (and conv2d_winograd4_input/_output.comp for F(4x4, 3x3)).
+// (m is their WINO_M specialization constant.)
 //
 // Tiles (m = 2 for F(2x2, 3x3), 4 for F(4x4, 3x3)): output tile (ty, tx) of image n covers output
 // rows m ty .. m ty + m - 1 and columns m tx .. m tx + m - 1 and reads the (m + 2) x (m + 2) patch

@@ -42,6 +42,7 @@ TEST(Cli, DevicesMarksTheChosenOne) {
     EXPECT_THAT(r.out, HasSubstr("subgroup size"));
     EXPECT_THAT(r.out, HasSubstr("storage buffer range"));
     EXPECT_THAT(r.out, HasSubstr("fp16"));
+    EXPECT_THAT(r.out, HasSubstr("class "));  // the device policy's class
 }
 
 // Cases from tests/data/conv2d/manifest.json: case01 = Conv2d(4, 6, (3,2), stride (2,1), padding (2,1),

@@ -8,7 +8,7 @@
 // (VKCONV_PACKED_PX / _OCT / _PY / _WG). Also: Auto's choice, forcing an algorithm where it does
 // not apply (the error names the algorithm and the reason), two recordings in one submission.
 //
-// Tolerance as tests/test_conv2d_fast_paths.cpp: the fp32 recursive-summation bound per output
+// Tolerance as tests/test_conv2d_direct_texel.cpp: the fp32 recursive-summation bound per output
 // (the packed kernels sum in a different order than the reference; the bound holds for any order).
 #include <gtest/gtest.h>
 
@@ -47,8 +47,8 @@ class Conv2dPacked : public test::VulkanTest, public ::testing::WithParamInterfa
 
 TEST_P(Conv2dPacked, MatchesReference) {
     const PackedCase& c = GetParam();
-    test::ScopedKnobs knobs(c.knobs);
     Context& ctx = c.staging ? test::staging_context() : test::context();
+    test::ScopedKnobs knobs(ctx, c.knobs);
     const int in_channels = static_cast<int>(c.input[c.input.size() - 3]);
     Conv2d conv(ctx, in_channels, c.out_channels, c.kernel, c.opt);
     conv.set_algorithm(c.algorithm);

@@ -71,11 +71,11 @@ int64_t pad_index(int64_t i, int64_t n, PaddingMode mode) {
     return -1;
 }
 
-// The output tile of the algorithm under the current knobs: VKCONV_WINOGRAD_TILE (2 or 4; the
-// engine's default, 4, when unset).
-int winograd_tile() {
-    const char* e = std::getenv("VKCONV_WINOGRAD_TILE");
-    return e && std::string(e) == "2" ? 2 : 4;
+// The output tile of the algorithm under the context's tile overrides: winograd_tile (2 or 4;
+// the engine's default, 4, when unset).
+int winograd_tile(const Context& ctx) {
+    const auto& t = ctx.policy().tiles.winograd_tile;
+    return t && *t == 2 ? 2 : 4;
 }
 
 // E (see the header) + |bias| per output, in double, for F(m x m, 3x3): for an output in tile
@@ -159,12 +159,12 @@ class Conv2dWinograd : public test::VulkanTest, public ::testing::WithParamInter
 
 TEST_P(Conv2dWinograd, MatchesReference) {
     const WinogradCase& c = GetParam();
-    test::ScopedKnobs knobs(c.knobs);
     struct LimitGuard {
         explicit LimitGuard(uint32_t l) { if (l) set_layer_workgroup_count_limit_for_testing(l); }
         ~LimitGuard() { set_layer_workgroup_count_limit_for_testing(0); }
     } limit(c.workgroup_limit);
     Context& ctx = c.staging ? test::staging_context() : test::context();
+    test::ScopedKnobs knobs(ctx, c.knobs);
     const int in_channels = static_cast<int>(c.input[c.input.size() - 3]);
     Conv2d conv(ctx, in_channels, c.out_channels, 3, c.opt);
     conv.set_algorithm(Conv2dAlgorithm::Winograd);
@@ -183,7 +183,7 @@ TEST_P(Conv2dWinograd, MatchesReference) {
     ASSERT_EQ(yt.shape(), conv.output_shape(c.input)) << c.str();
     auto check = [&](const std::vector<float>& got, const char* when) {
         const auto want = conv2d_reference(p, c.input, x, conv.weight(), conv.bias(), c.relu);
-        const int mt = winograd_tile();
+        const int mt = winograd_tile(ctx);
         const auto e = abs_winograd(p, c.input, x, conv.weight(), conv.bias(), mt);
         // terms + 1 = R, the roundings along a term's path (see the header).
         const int R = in_channels + (mt == 4 ? 16 : 8);

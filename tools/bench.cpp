@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "vkconv/vkconv.h"
+#include "env_options.h"
 
 #ifndef VKCONV_SOURCE_DIR
 #define VKCONV_SOURCE_DIR "."
@@ -310,7 +311,7 @@ int cmd_bench(const BenchArgs& a, const std::string& device) {
     }
     ContextOptions co;
     co.device = device;
-    Context ctx(co);
+    Context ctx(tools::with_env_tiles(co));
     std::vector<StoragePrecision> precisions;
     {
         std::stringstream ss(a.fp16 ? std::string("fp16") : a.precision);
@@ -446,7 +447,7 @@ std::vector<RowSpec> tune_specs(const RowSpec& row) {
 int cmd_tune(const TuneArgs& a, const std::string& device) {
     ContextOptions co;
     co.device = device;
-    Context ctx(co);
+    Context ctx(tools::with_env_tiles(co));
     std::printf("device: %s (%s, driver %s %s)\n", ctx.info().name.c_str(), ctx.info().type.c_str(), ctx.info().driver_name.c_str(),
                 ctx.info().driver_info.c_str());
     std::vector<std::string> wanted;

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "vkconv/vkconv.h"
+#include "env_options.h"
 
 namespace vkconv::tools {
 namespace {
@@ -70,7 +71,7 @@ long rss_kib() {
 int cmd_soak(const SoakArgs& a, const std::string& device) {
     ContextOptions o;
     o.device = device;
-    Context ctx(o);
+    Context ctx(tools::with_env_tiles(o));
     auto model = make_simple_cnn(ctx);
     const int batches[2] = {1, a.large_batch};
     std::vector<float> inputs[2], first[2];

@@ -21,6 +21,7 @@
 #include "vkconv/vkconv.h"
 #include "bench.h"
 #include "soak.h"
+#include "env_options.h"
 
 namespace {
 
@@ -68,6 +69,10 @@ int cmd_devices(const std::string& selector) {
         std::printf("      device-local memory %llu MiB%s, timestamps %s\n",
                     static_cast<unsigned long long>(d.device_local_bytes >> 20),
                     d.unified_memory ? " (host-visible: no staging)" : "", d.timestamps ? "yes" : "no");
+        const auto policy = host::make_device_policy(d, {});
+        std::printf("      class %s (kernel workgroup %u, pack pixels %u)\n", host::to_string(policy.device_class), policy.kernel_workgroup,
+                    policy.pack_pixels);
+        for (const auto& q : policy.quirks()) std::printf("      quirk %s: %s (%s)\n", q.name, q.reason, q.drivers);
     }
     std::printf("* = the device vkconv would choose (override with --device or VKCONV_DEVICE)\n");
     return 0;
@@ -117,7 +122,7 @@ int cmd_conv2d(const Conv2dArgs& a, const std::string& device) {
     } else {
         ContextOptions co;
         co.device = device;
-        Context ctx(co);
+        Context ctx(tools::with_env_tiles(co));
         Conv2d conv(ctx, p);
         conv.set_algorithm(parse_conv2d_algorithm(a.algorithm));
         conv.set_weight(w.data);
@@ -168,7 +173,7 @@ int cmd_run_onnx(const RunArgs& a, const std::string& device) {
     if (a.random_weights) throw Error("--random-weights: " + a.model + " is an ONNX model, whose initializers are its weights");
     ContextOptions co;
     co.device = device;
-    Context ctx(co);
+    Context ctx(tools::with_env_tiles(co));
     OnnxLoadOptions opts;
     for (const auto& in : a.inputs) {
         auto [name, path] = split_named(in);
@@ -218,7 +223,7 @@ int cmd_run(RunArgs a, const std::string& device) {
     a.input = a.inputs[0];
     ContextOptions co;
     co.device = device;
-    Context ctx(co);
+    Context ctx(tools::with_env_tiles(co));
     // Without weights a model would compute with its seeded initial values: only on request.
     if (a.weights.empty() && !a.random_weights)
         throw Error("run: --weights is required (a .safetensors file or a directory of .npy files); pass --random-weights "
@@ -302,7 +307,7 @@ int main(int argc, char** argv) {
     conv->add_option("--dilation", c.dilation, "n or h,w")->capture_default_str();
     conv->add_option("--groups", c.groups)->capture_default_str();
     conv->add_option("--padding-mode", c.padding_mode, "zeros|reflect|replicate|circular")->capture_default_str();
-    conv->add_option("--algorithm", c.algorithm, "auto|direct_tiled|direct_texel|depthwise|packed_texel|gemm_1x1|depthwise_texel|grouped_texel|winograd")->capture_default_str();
+    conv->add_option("--algorithm", c.algorithm, conv2d_algorithm_names())->capture_default_str();
     conv->add_option("--device", device, "device index or name substring");
     conv->add_flag("--reference", c.reference, "compute with the CPU reference instead of the GPU");
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdlib>
+#include <stdexcept>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -11,28 +12,29 @@
 
 namespace vkconv::test {
 
-// Sets environment variables ("NAME=value,NAME2=value2": the algorithms' tile knobs) for one test
-// and unsets them after.
+// Sets a context's tile overrides ("NAME=value,NAME2=value2", the names the tools read from the
+// environment: VKCONV_PACKED_PX, ...) for one test and restores them after. Convolutions made
+// while it lives prepare their plans with these tiles.
 class ScopedKnobs {
 public:
-    explicit ScopedKnobs(const std::string& knobs) {
+    ScopedKnobs(Context& ctx, const std::string& knobs) : ctx_(ctx), saved_(ctx.policy().tiles) {
+        host::TileOverrides t = saved_;
         std::stringstream ss(knobs);
         std::string kv;
         while (std::getline(ss, kv, ',')) {
             const auto eq = kv.find('=');
-            const std::string k = kv.substr(0, eq);
-            names_.push_back(k);
-            setenv(k.c_str(), eq == std::string::npos ? "" : kv.substr(eq + 1).c_str(), 1);
+            if (eq == std::string::npos || !host::set_tile_override(t, kv.substr(0, eq), std::atoi(kv.substr(eq + 1).c_str())))
+                throw std::invalid_argument("not a tile override: '" + kv + "'");
         }
+        ctx_.set_tile_overrides(t);
     }
-    ~ScopedKnobs() {
-        for (const auto& k : names_) unsetenv(k.c_str());
-    }
+    ~ScopedKnobs() { ctx_.set_tile_overrides(saved_); }
     ScopedKnobs(const ScopedKnobs&) = delete;
     ScopedKnobs& operator=(const ScopedKnobs&) = delete;
 
 private:
-    std::vector<std::string> names_;
+    Context& ctx_;
+    host::TileOverrides saved_;
 };
 
 // Conv2dOptions from every field, for the sweep tables.

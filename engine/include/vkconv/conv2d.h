@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "vkconv/activation.h"
 #include "vkconv/context.h"
 #include "vkconv/layer.h"
 #include "vkconv/tensor.h"
@@ -88,23 +89,28 @@ Shape conv2d_output_shape(const Conv2dParams& params, const Shape& input_shape);
 std::vector<float> conv2d_reference(const Conv2dParams& params, const Shape& input_shape,
                                     std::span<const float> input, std::span<const float> weight,
                                     std::span<const float> bias, bool relu = false);
+// The same followed by an activation, as PyTorch's conv2d then the activation function: the
+// convolution rounded to fp32, then activation_reference (in double) rounded to fp32.
+std::vector<float> conv2d_reference(const Conv2dParams& params, const Shape& input_shape,
+                                    std::span<const float> input, std::span<const float> weight,
+                                    std::span<const float> bias, const Activation& activation);
 
 // Which shader computes a convolution. Auto picks by the parameters and the device:
 //   direct_tiled  conv2d_direct_tiled.comp: storage buffers only; any convolution (the portable
 //                 fallback)
 //   depthwise     conv2d_depthwise.comp: groups == in_channels
-//   direct_texel  conv2d_texel.comp: register-tiled direct convolution reading input and weights
+//   direct_texel  conv2d_direct_texel.comp: register-tiled direct convolution reading input and weights
 //                 (transformed once at load time) through uniform texel buffers; any convolution,
 //                 where the device reads R32F/RGBA32F uniform texel buffers and the tensors fit
 //                 maxTexelBufferElements
-//   packed_texel  pack_nc4hw4.comp + conv2d_packed.comp: the input packed 4 channels per RGBA32F
+//   packed_texel  pack_nc4hw4.comp + conv2d_packed_texel.comp: the input packed 4 channels per RGBA32F
 //                 texel with its padding (every mode) materialised, then a register-tiled direct
 //                 convolution (8 output channels, 4 for cout/groups <= 4, x up to 8 pixels per
 //                 invocation, a sliding input window along width, weights transformed once at
 //                 load time); any groups, stride, dilation where the kernel's extent along width,
 //                 (kw - 1) * dilation + 1, is at most 32; needs R32F/RGBA32F uniform and RGBA32F
 //                 storage texel buffers and the tensors within maxTexelBufferElements
-//   gemm_1x1      the same two shaders for 1x1 kernels (any stride, padding, padding mode,
+//   gemm_1x1      the same two shaders (conv2d_gemm_1x1, a build-time variant of conv2d_packed_texel) for 1x1 kernels (any stride, padding, padding mode,
 //                 groups): the strided output grid is packed as one flat row and the convolution
 //                 is a register-tiled GEMM (16 output channels x 8 pixels per invocation)
 //   depthwise_texel  conv2d_depthwise_texel.comp: groups == in_channels (any channel multiplier),
@@ -114,12 +120,13 @@ std::vector<float> conv2d_reference(const Conv2dParams& params, const Shape& inp
 //   grouped_texel conv2d_grouped_texel.comp: any groups (meant for few input channels per group): NCHW
 //                 input read through an R32F view of its buffer (no pack pass), 4 output channels
 //                 x 4 rows x 8 columns per invocation; kernel extents at most 16 as depthwise_texel
-//   winograd      Winograd F(4x4, 3x3) (F(2x2, 3x3) under VKCONV_WINOGRAD_TILE=2): pack_nc4hw4.comp,
-//                 then conv2d_winograd4_input.comp (V = B^T d B), conv2d_winograd_gemm.comp (36
+//   winograd      Winograd F(4x4, 3x3) (F(2x2, 3x3) with the winograd_tile override): pack_nc4hw4.comp,
+//                 then conv2d_winograd_input.comp (V = B^T d B), conv2d_winograd_gemm.comp (36
 //                 batched register-tiled GEMMs, 16 output channels x 8 tiles per invocation, with
-//                 the weights U = G g G^T transformed once at load time), conv2d_winograd4_output.comp
-//                 (A^T M A + bias, ReLU); 3x3 kernels, stride 1, dilation 1, groups 1, any padding
+//                 the weights U = G g G^T transformed once at load time), conv2d_winograd_output.comp
+//                 (A^T M A + bias, activation); 3x3 kernels, stride 1, dilation 1, groups 1, any padding
 //                 and padding mode; the same texel-buffer needs as packed_texel
+// Each is a kernel of engine/src/conv2d/, listed in Auto's order in conv2d/registry.cpp.
 // Auto: depthwise_texel, else depthwise, for groups == in_channels > 1; gemm_1x1 for 1x1 kernels;
 // grouped_texel where in_channels/groups <= 16 (dense or grouped); winograd where it applies with
 // in_channels, out_channels >= 32, in_channels * out_channels >= 2048 and N * out_h * out_w >= 196
@@ -129,8 +136,10 @@ std::vector<float> conv2d_reference(const Conv2dParams& params, const Shape& inp
 enum class Conv2dAlgorithm { Auto, DirectTiled, Depthwise, DirectTexel, PackedTexel, Gemm1x1, DepthwiseTexel, GroupedTexel, Winograd };
 std::string to_string(Conv2dAlgorithm a);
 Conv2dAlgorithm parse_conv2d_algorithm(const std::string& s);
-// Every algorithm but Auto.
+// Every algorithm but Auto, in the order Auto considers them.
 std::vector<Conv2dAlgorithm> conv2d_algorithms();
+// "auto", then every algorithm's name, joined by `separator` (CLI help).
+std::string conv2d_algorithm_names(const char* separator = "|");
 
 // How a convolution stores what it reads (opt-in; Float32 by default).
 //   Float32  weights and activations as fp32.
@@ -173,7 +182,13 @@ public:
     using Layer::reference;
     bool can_fuse_relu() const override { return true; }
     void record_with_relu(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output) override {
-        record_impl(rec, inputs, output, true);
+        record_impl(rec, inputs, output, Activation::relu());
+    }
+    // Every activation kind is applied in the shaders' epilogue (shaders/conv2d_epilogue.glsl).
+    bool can_fuse_activation(const Activation&) const override { return true; }
+    void record_with_activation(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output,
+                                const Activation& a) override {
+        record_impl(rec, inputs, output, a);
     }
 
     const Conv2dParams& params() const { return params_; }
@@ -188,8 +203,11 @@ public:
     void reset_parameters(uint64_t seed);
 
     // ReLU applied in the shader's epilogue (Conv2d followed by ReLU in one pass).
-    void set_fused_relu(bool on) { fused_relu_ = on; }
-    bool fused_relu() const { return fused_relu_; }
+    void set_fused_relu(bool on) { fused_activation_ = on ? Activation::relu() : Activation::none(); }
+    bool fused_relu() const { return fused_activation_.kind == ActivationKind::ReLU; }
+    // Any activation applied in the epilogue (forward() and record() apply it; reference() too).
+    void set_fused_activation(const Activation& a) { fused_activation_ = a; }
+    const Activation& fused_activation() const { return fused_activation_; }
     void set_algorithm(Conv2dAlgorithm a);
     Conv2dAlgorithm algorithm() const { return algorithm_; }
     // The algorithm record() uses for this input shape (Auto resolved); throws when a forced
@@ -202,7 +220,7 @@ public:
 
     // Storage precision requested for the weights and packed activations (see
     // StoragePrecision); Float32 by default.
-    void set_storage_precision(StoragePrecision p) { storage_precision_ = p; }
+    void set_storage_precision(StoragePrecision p);
     StoragePrecision storage_precision() const { return storage_precision_; }
     // The precision record() uses for this input shape: Float16 only when requested and the
     // algorithm it uses (algorithm_for) stores fp16.
@@ -215,15 +233,14 @@ public:
     }
 
 private:
-    void record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output, bool relu);
-    void record_packed(CommandRecorder& rec, Conv2dAlgorithm algorithm, const Tensor& input, const Tensor& output, bool relu);
-    struct FastPath;  // device state of the fast paths (transformed weights, texel copies)
+    void record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output, const Activation& act);
+    struct State;  // the kernels' device state and the plans prepared per input shape
     // Why `a` cannot honour the requested storage precision (empty when it can, or at Float32).
     std::string fp16_refusal(Conv2dAlgorithm a) const;
 
-    std::unique_ptr<FastPath> fast_;
+    std::unique_ptr<State> state_;
     Conv2dParams params_;
-    bool fused_relu_ = false;
+    Activation fused_activation_;
     Conv2dAlgorithm algorithm_ = Conv2dAlgorithm::Auto;
     StoragePrecision storage_precision_ = StoragePrecision::Float32;
 };

@@ -1,33 +1,29 @@
-// conv2d_winograd.cpp: Conv2d's winograd algorithm (see conv2d_winograd.h).
-#include "conv2d_winograd.h"
-
+// conv2d/winograd.cpp: Winograd F(4x4, 3x3) or F(2x2, 3x3) for 3x3 kernels, stride 1,
+// dilation 1, groups 1 (any padding and padding mode, batch, bias, fused ReLU), as four passes:
+//   pack_nc4hw4.comp                NCHW -> NC4HW4 with the padding materialised (shared with packed_texel)
+//   conv2d_winograd_input.comp      V = B^T d B per (m + 2) x (m + 2) patch
+//   conv2d_winograd_gemm.comp       (m + 2)^2 batched GEMMs M = U V over the input channels
+//   conv2d_winograd_output.comp     Y = A^T M A + bias (+ ReLU), NCHW
+// F(4x4, 3x3) by default, F(2x2, 3x3) with TileOverrides::winograd_tile = 2 (the input and output
+// passes take m as a specialization constant). The weights U = G g G^T are computed once per
+// weight version (on the CPU, in double). Tiles (TileOverrides): winograd_tile (2, 4),
+// winograd_oct (GEMM output channels per invocation, 4..32), winograd_tt (tiles per invocation,
+// 1..16), winograd_wg (workgroup size).
 #include <algorithm>
 #include <array>
-#include <cstdlib>
 #include <vector>
 
-#include "host/pipeline.h"
+#include "conv2d/kernel.h"
 #include "layers_common.h"
 #include "vkconv/error.h"
 
 namespace vkconv::detail {
 namespace {
 
-// Mirrors shaders/pack_nc4hw4.comp (as PackPushConstants in conv2d.cpp).
-struct PackPushConstants {
-    int32_t C, H, W, G, cin_g, CP, M, Q4, plane, RS, XW, RH, CW, sy, sx, pad_top, pad_left, z_base;
-};
 // Mirrors shaders/winograd_params.glsl.
 struct WinogradPushConstants {
     int32_t Q4, KQ, K, blocks, TH, TW, T, TP, PH, PW, OH, OW, z_base;
 };
-
-int env_int(const char* name, int lo, int hi, int def) {
-    const char* e = std::getenv(name);
-    if (!e || !*e) return def;
-    const int v = std::atoi(e);
-    return v >= lo && v <= hi ? v : def;
-}
 
 struct Grid {
     uint32_t gx = 1, gy = 1;
@@ -44,7 +40,7 @@ bool linear_grid(int64_t invocations, uint32_t wg, const std::array<uint32_t, 3>
     return y <= limit[1];
 }
 
-struct WinogradPlan {
+struct WinogradPlan : Conv2dPlan {
     std::string reason;  // empty: it can run
     PackPushConstants pack{};
     WinogradPushConstants pc{};
@@ -53,10 +49,11 @@ struct WinogradPlan {
     int64_t pack_planes = 0, packed_texels = 0, v_texels = 0, m_texels = 0, u_texels = 0;
     int64_t in_z = 0, gemm_z = 0, out_z = 0;
     Grid in_grid, gemm_grid, out_grid;
+    std::shared_ptr<const host::ComputePipeline> pack_pipe, in_pipe, gemm_pipe, out_pipe;
+    std::array<uint32_t, 3> limit{};
 };
 
-WinogradPlan plan_winograd(Context& ctx, const Conv2dParams& params, const Conv2dGeometry* g) {
-    WinogradPlan pl;
+void plan_winograd(WinogradPlan& pl, Context& ctx, const Conv2dParams& params, const Conv2dGeometry* g) {
     const auto& o = params.options;
     const auto& info = ctx.info();
     if (params.kernel != Pair(3) || o.stride != Pair(1) || o.dilation != Pair(1) || o.groups != 1) {
@@ -65,35 +62,34 @@ WinogradPlan plan_winograd(Context& ctx, const Conv2dParams& params, const Conv2
                         std::to_string(o.stride.h) + ", " + std::to_string(o.stride.w) + "), dilation=(" +
                         std::to_string(o.dilation.h) + ", " + std::to_string(o.dilation.w) + "), groups=" + std::to_string(o.groups);
         pl.reason = s;
-        return pl;
+        return;
     }
-    if (!ctx.uniform_texel_format(vk::Format::eR32Sfloat) || !ctx.uniform_texel_format(vk::Format::eR32G32B32A32Sfloat) ||
-        !ctx.storage_texel_format(vk::Format::eR32G32B32A32Sfloat)) {
-        pl.reason = "the device cannot read R32F and RGBA32F uniform texel buffers and write RGBA32F storage texel buffers";
-        return pl;
+    if (auto why = texel_formats_refusal(ctx); !why.empty()) {
+        pl.reason = why;
+        return;
     }
-    // Workgroup: on CPU devices one SIMD vector (a workgroup runs on one thread: more workgroups
-    // balance better); 64 invocations elsewhere. Knobs for tests and experiments.
+    // Workgroup: the device class's (one SIMD vector on CPU devices, 64 elsewhere) or the override.
+    const auto& policy = ctx.policy();
+    const auto& tiles = policy.tiles;
     const uint32_t cap = std::min(info.max_workgroup_size[0], info.max_workgroup_invocations);
-    uint32_t wg = info.type == "cpu" ? std::max<uint32_t>(info.subgroup_size, 1) : 64;
-    wg = static_cast<uint32_t>(env_int("VKCONV_WINOGRAD_WG", 1, 1024, static_cast<int>(wg)));
+    const uint32_t wg = static_cast<uint32_t>(host::tile_or(tiles.winograd_wg, 1, 1024, static_cast<int>(policy.kernel_workgroup)));
     pl.wg = std::clamp<uint32_t>(wg, 1, cap);
     const int C = params.in_channels, K = params.out_channels;
     uint32_t oct = K <= 4 ? 4 : K <= 8 ? 8 : 16;
-    oct = static_cast<uint32_t>(env_int("VKCONV_WINOGRAD_OCT", 4, 32, static_cast<int>(oct))) / 4 * 4;
+    oct = static_cast<uint32_t>(host::tile_or(tiles.winograd_oct, 4, 32, static_cast<int>(oct))) / 4 * 4;
     pl.oct = oct;
-    pl.tt = static_cast<uint32_t>(env_int("VKCONV_WINOGRAD_TT", 1, 16, 8));
-    pl.m = env_int("VKCONV_WINOGRAD_TILE", 2, 4, 4) >= 4 ? 4 : 2;
+    pl.tt = static_cast<uint32_t>(host::tile_or(tiles.winograd_tt, 1, 16, 8));
+    pl.m = host::tile_or(tiles.winograd_tile, 2, 4, 4) >= 4 ? 4 : 2;
     const int64_t P = int64_t(pl.m + 2) * (pl.m + 2);  // Winograd positions
     pl.pack_wg = pl.wg;
-    pl.pack_px = static_cast<uint32_t>(env_int("VKCONV_PACK_PX", 1, 32, info.type == "cpu" ? 8 : 1));
+    pl.pack_px = static_cast<uint32_t>(host::tile_or(tiles.pack_px, 1, 32, static_cast<int>(policy.pack_pixels)));
     const int64_t Q4 = (C + 3) / 4, blocks = (K + oct - 1) / oct, KQ = blocks * oct / 4;
     pl.u_texels = P * blocks * Q4 * 4 * (oct / 4);
     if (pl.u_texels * 4 >= (int64_t(1) << 31) || static_cast<uint64_t>(pl.u_texels) > info.max_texel_buffer_elements) {
         pl.reason = "the transformed weights (" + std::to_string(pl.u_texels) + " RGBA32F texels) exceed maxTexelBufferElements";
-        return pl;
+        return;
     }
-    if (!g) return pl;
+    if (!g) return;
 
     const int64_t N = g->n, OH = g->out_h, OW = g->out_w;
     const int64_t TH = (OH + pl.m - 1) / pl.m, TW = (OW + pl.m - 1) / pl.m, T = N * TH * TW;
@@ -108,12 +104,12 @@ WinogradPlan plan_winograd(Context& ctx, const Conv2dParams& params, const Conv2
     const uint64_t out_elems = uint64_t(N) * K * uint64_t(OH) * uint64_t(OW);
     if (out_elems * sizeof(float) > info.max_storage_buffer_range || out_elems >= (uint64_t(1) << 31)) {
         pl.reason = "the output is larger than maxStorageBufferRange (" + std::to_string(info.max_storage_buffer_range) + " bytes)";
-        return pl;
+        return;
     }
     const uint64_t in_elems = uint64_t(N) * C * uint64_t(g->h) * uint64_t(g->w);
     if (in_elems >= (uint64_t(1) << 31) || in_elems > info.max_texel_buffer_elements) {
         pl.reason = "the input has more elements than maxTexelBufferElements (or 2^31)";
-        return pl;
+        return;
     }
     for (const auto& [what, texels] : {std::pair<const char*, int64_t>{"packed input", pl.packed_texels},
                                        {"transformed input", pl.v_texels}, {"transformed output", pl.m_texels}}) {
@@ -122,7 +118,7 @@ WinogradPlan plan_winograd(Context& ctx, const Conv2dParams& params, const Conv2
             bytes > info.max_storage_buffer_range || bytes > info.max_memory_allocation_size) {
             pl.reason = std::string("the ") + what + " (" + std::to_string(texels) +
                         " RGBA32F texels) exceeds the device's texel buffer or storage buffer limits";
-            return pl;
+            return;
         }
     }
     auto& pk = pl.pack;
@@ -164,9 +160,9 @@ WinogradPlan plan_winograd(Context& ctx, const Conv2dParams& params, const Conv2
     if (pl.pack_gx > limit[0] || pl.pack_gy > limit[1] || !linear_grid(TP, pl.wg, limit, pl.in_grid) ||
         !linear_grid(TP / pl.tt * blocks, pl.wg, limit, pl.gemm_grid) || !linear_grid(T, pl.wg, limit, pl.out_grid)) {
         pl.reason = "the output needs more workgroups than maxComputeWorkGroupCount allows";
-        return pl;
+        return;
     }
-    return pl;
+    return;
 }
 
 // U = G g G^T per (output channel, input channel), in double, into the GEMM's texel layout
@@ -198,91 +194,113 @@ std::vector<float> transform_weights(const Conv2dParams& params, std::span<const
     return u;
 }
 
+
+class Winograd final : public Conv2dKernel {
+public:
+    Conv2dAlgorithm algorithm() const override { return Conv2dAlgorithm::Winograd; }
+    const char* name() const override { return "winograd"; }
+
+    std::string unsupported_reason(Context& ctx, const Conv2dParams& params, const Shape* input_shape) const override {
+        WinogradPlan pl;
+        if (!input_shape || input_shape->empty()) {
+            plan_winograd(pl, ctx, params, nullptr);
+        } else {
+            const auto g = conv2d_geometry(params, *input_shape);
+            plan_winograd(pl, ctx, params, &g);
+        }
+        return pl.reason;
+    }
+
+    bool auto_candidate(const Conv2dParams& params, const Shape* input_shape) const override {
+        // Measured on lavapipe (tools/bench.cpp rows and custom shapes, against packed_texel, on a
+        // loaded machine): 1.3-3x faster for 64->64 56x56 (S4, S10), 256->256 14x14 (S5), 128->128
+        // 28x28, 8x 64->64 14x14, 2x 32->64 16x16; about even for 32->32 28x28, 24->24 112x112,
+        // 512->512 7x7; slower with few channels (64->8 56x56, 32->32 14x14) or small outputs (32->64
+        // 8x8), where the pack and transform passes dominate. Only for a given input shape.
+        if (!input_shape || input_shape->empty()) return false;
+        const auto g = conv2d_geometry(params, *input_shape);
+        const int64_t C = params.in_channels, K = params.out_channels;
+        return C >= 32 && K >= 32 && C * K >= 2048 && g.n * g.out_h * g.out_w >= 196;
+    }
+
+    std::unique_ptr<Conv2dPlan> prepare(Context& ctx, const Conv2dProblem& p) const override {
+        auto pl = std::make_unique<WinogradPlan>();
+        plan_winograd(*pl, ctx, p.params, &p.g);
+        if (!pl->reason.empty()) throw_cannot_run(*this, p.params, pl->reason);
+        using host::BindingType;
+        const auto T = BindingType::UniformTexelBuffer, S = BindingType::StorageBuffer, I = BindingType::StorageTexelBuffer;
+        const auto& o = p.params.options;
+        pl->limit = workgroup_count_limit(ctx);
+        const Activation none;
+        pl->pack_pipe = ctx.pipeline("pack_nc4hw4", conv2d_spec(pl->pack_wg, 1, o.padding_mode, false, none, {pl->pack_px}), {T, I},
+                                     sizeof(PackPushConstants));
+        pl->in_pipe = ctx.pipeline("conv2d_winograd_input", conv2d_spec(pl->wg, 1, PaddingMode::Zeros, false, none, {pl->m}), {T, S},
+                                   sizeof(WinogradPushConstants));
+        pl->gemm_pipe = ctx.pipeline("conv2d_winograd_gemm", conv2d_spec(pl->wg, 1, PaddingMode::Zeros, false, none, {pl->oct, pl->tt}),
+                                     {T, T, S}, sizeof(WinogradPushConstants));
+        pl->out_pipe = ctx.pipeline("conv2d_winograd_output", conv2d_spec(pl->wg, 1, PaddingMode::Zeros, o.bias, p.act, {pl->m}),
+                                    {T, S, S}, sizeof(WinogradPushConstants));
+        return pl;
+    }
+
+    void record(const Conv2dPlan& plan, Conv2dIo& io) const override {
+        const auto& pl = static_cast<const WinogradPlan&>(plan);
+        auto& st = io.state;
+        auto& rec = io.rec;
+        Context& ctx = io.ctx;
+        const auto input_view = input_texel_view(rec, st.input_copy, io.input);
+        const uint64_t key = (uint64_t(algorithm()) << 32) | (uint64_t(pl.oct) << 8) | pl.m;
+        if (!st.weights_current(io.weight_version, key)) {
+            st.weights = upload_texels(ctx, transform_weights(io.params, io.weight, pl.m, pl.oct, pl.u_texels), false);
+            st.weights_version = io.weight_version;
+            st.weights_key = key;
+        }
+        auto buffer = [&](std::shared_ptr<host::TexelBuffer>& b, int64_t texels) -> host::TexelBuffer& {
+            return scratch(rec, ctx, b, static_cast<uint64_t>(texels) * 16);
+        };
+        rec.keep_alive(st.weights);
+        auto& packed_buf = buffer(st.scratch[0], pl.packed_texels);
+        auto& v_buf = buffer(st.scratch[1], pl.v_texels);
+        auto& m_buf = buffer(st.scratch[2], pl.m_texels);
+        const host::BufferBinding packed(packed_buf.view(vk::Format::eR32G32B32A32Sfloat, static_cast<uint64_t>(pl.packed_texels)));
+        const host::BufferBinding v(v_buf.view(vk::Format::eR32G32B32A32Sfloat, static_cast<uint64_t>(pl.v_texels)));
+        const host::BufferBinding m(m_buf.view(vk::Format::eR32G32B32A32Sfloat, static_cast<uint64_t>(pl.m_texels)));
+        const host::BufferBinding u(st.weights->view(vk::Format::eR32G32B32A32Sfloat, static_cast<uint64_t>(pl.u_texels)));
+        const auto& limit = pl.limit;
+
+        // 1. Pack: NCHW -> NC4HW4, the padding (every mode) materialised, zero past the padded image.
+        {
+            const host::BufferBinding b[] = {input_view, packed};
+            dispatch_z(rec, *pl.pack_pipe, b, pl.pack, pl.pack_gx, pl.pack_gy, pl.pack_planes, limit[2]);
+            rec.barrier();
+        }
+        auto run = [&](const host::ComputePipeline& pipe, std::span<const host::BufferBinding> b, const Grid& grid, int64_t z_total) {
+            dispatch_z(rec, pipe, b, pl.pc, grid.gx, grid.gy, z_total, limit[2]);
+            rec.barrier();
+        };
+        // 2. V = B^T d B.
+        {
+            const host::BufferBinding b[] = {packed, host::BufferBinding(v_buf.handle(), 0, static_cast<uint64_t>(pl.v_texels) * 16)};
+            run(*pl.in_pipe, b, pl.in_grid, pl.in_z);
+        }
+        // 3. M = U V.
+        {
+            const host::BufferBinding b[] = {v, u, host::BufferBinding(m_buf.handle(), 0, static_cast<uint64_t>(pl.m_texels) * 16)};
+            run(*pl.gemm_pipe, b, pl.gemm_grid, pl.gemm_z);
+        }
+        // 4. Y = A^T M A + bias (+ ReLU).
+        {
+            const host::BufferBinding b[] = {m, io.bias_dev.buffer(), io.output.buffer()};
+            run(*pl.out_pipe, b, pl.out_grid, pl.out_z);
+        }
+    }
+};
+
 }  // namespace
 
-bool winograd_preferred(const Conv2dParams& params, const Conv2dGeometry& g) {
-    // Measured on lavapipe (tools/bench.cpp rows and custom shapes, against packed_texel, on a
-    // loaded machine): 1.3-3x faster for 64->64 56x56 (S4, S10), 256->256 14x14 (S5), 128->128
-    // 28x28, 8x 64->64 14x14, 2x 32->64 16x16; about even for 32->32 28x28, 24->24 112x112,
-    // 512->512 7x7; slower with few channels (64->8 56x56, 32->32 14x14) or small outputs (32->64
-    // 8x8), where the pack and transform passes dominate.
-    const int64_t C = params.in_channels, K = params.out_channels;
-    return C >= 32 && K >= 32 && C * K >= 2048 && g.n * g.out_h * g.out_w >= 196;
-}
-
-std::string winograd_unsupported_reason(Context& ctx, const Conv2dParams& params, const Conv2dGeometry* g) {
-    return plan_winograd(ctx, params, g).reason;
-}
-
-void record_winograd(CommandRecorder& rec, Context& ctx, const Conv2dParams& params, WinogradState& st, uint64_t weight_version,
-                     std::span<const float> weight, const Tensor& bias, bool has_bias, const Shape& input_shape, host::BufferBinding input_view,
-                     const Tensor& output, bool relu) {
-    const auto g = conv2d_geometry(params, input_shape);
-    const auto pl = plan_winograd(ctx, params, &g);
-    if (!pl.reason.empty()) throw Error("Conv2d: algorithm 'winograd' cannot run " + params.str() + ": " + pl.reason);
-    if (!st.weights || st.weights_version != weight_version || st.weights_oct != pl.oct || st.weights_m != pl.m) {
-        const auto u = transform_weights(params, weight, pl.m, pl.oct, pl.u_texels);
-        // A pending recording that used the old buffer holds it (CommandRecorder::keep_alive).
-        st.weights = std::make_shared<host::TexelBuffer>(ctx, u.size() * sizeof(float));
-        st.weights->upload(u.data(), u.size() * sizeof(float));
-        st.weights_version = weight_version;
-        st.weights_oct = pl.oct;
-        st.weights_m = pl.m;
-    }
-    auto scratch = [&](std::shared_ptr<host::TexelBuffer>& b, int64_t texels) {
-        const uint64_t bytes = static_cast<uint64_t>(texels) * 16;
-        if (!b || b->size() < bytes) b = std::make_shared<host::TexelBuffer>(ctx, bytes);
-        rec.keep_alive(b);
-        return host::BufferBinding(b->view(vk::Format::eR32G32B32A32Sfloat, static_cast<uint64_t>(texels)));
-    };
-    rec.keep_alive(st.weights);
-    const auto packed = scratch(st.packed, pl.packed_texels);
-    const auto v = scratch(st.v, pl.v_texels);
-    const auto m = scratch(st.m, pl.m_texels);
-    const auto u = host::BufferBinding(st.weights->view(vk::Format::eR32G32B32A32Sfloat, static_cast<uint64_t>(pl.u_texels)));
-    const auto limit = workgroup_count_limit(ctx);
-    using host::BindingType;
-    const auto T = BindingType::UniformTexelBuffer, S = BindingType::StorageBuffer, I = BindingType::StorageTexelBuffer;
-    const uint32_t pad_mode = static_cast<uint32_t>(params.options.padding_mode);
-
-    // 1. Pack: NCHW -> NC4HW4, the padding (every mode) materialised, zero past the padded image.
-    {
-        auto pipe = ctx.pipeline("pack_nc4hw4", {pl.pack_wg, pad_mode, pl.pack_px}, {T, I}, sizeof(PackPushConstants));
-        const host::BufferBinding b[] = {input_view, packed};
-        auto pk = pl.pack;
-        for (int64_t z0 = 0; z0 < pl.pack_planes; z0 += limit[2]) {
-            pk.z_base = static_cast<int32_t>(z0);
-            rec.dispatch(*pipe, b, pk, pl.pack_gx, pl.pack_gy, static_cast<uint32_t>(std::min<int64_t>(limit[2], pl.pack_planes - z0)));
-        }
-        rec.barrier();
-    }
-    auto run = [&](const host::ComputePipeline& pipe, std::span<const host::BufferBinding> b, const Grid& grid, int64_t z_total) {
-        auto pc = pl.pc;
-        for (int64_t z0 = 0; z0 < z_total; z0 += limit[2]) {
-            pc.z_base = static_cast<int32_t>(z0);
-            rec.dispatch(pipe, b, pc, grid.gx, grid.gy, static_cast<uint32_t>(std::min<int64_t>(limit[2], z_total - z0)));
-        }
-        rec.barrier();
-    };
-    // 2. V = B^T d B.
-    {
-        auto pipe = ctx.pipeline(pl.m == 4 ? "conv2d_winograd4_input" : "conv2d_winograd_input", {pl.wg}, {T, S}, sizeof(WinogradPushConstants));
-        const host::BufferBinding b[] = {packed, host::BufferBinding(st.v->handle(), 0, static_cast<uint64_t>(pl.v_texels) * 16)};
-        run(*pipe, b, pl.in_grid, pl.in_z);
-    }
-    // 3. M = U V.
-    {
-        auto pipe = ctx.pipeline("conv2d_winograd_gemm", {pl.wg, pl.oct, pl.tt}, {T, T, S}, sizeof(WinogradPushConstants));
-        const host::BufferBinding b[] = {v, u, host::BufferBinding(st.m->handle(), 0, static_cast<uint64_t>(pl.m_texels) * 16)};
-        run(*pipe, b, pl.gemm_grid, pl.gemm_z);
-    }
-    // 4. Y = A^T M A + bias (+ ReLU).
-    {
-        auto pipe = ctx.pipeline(pl.m == 4 ? "conv2d_winograd4_output" : "conv2d_winograd_output", {pl.wg, has_bias ? 1u : 0u, relu ? 1u : 0u}, {T, S, S},
-                                 sizeof(WinogradPushConstants));
-        const host::BufferBinding b[] = {m, bias.buffer(), output.buffer()};
-        run(*pipe, b, pl.out_grid, pl.out_z);
-    }
+const Conv2dKernel& winograd_kernel() {
+    static const Winograd k;
+    return k;
 }
 
 }  // namespace vkconv::detail

@@ -1,5 +1,5 @@
-// Conv2d's fast paths against the CPU reference, each forced, across the parameter ranges they
-// accept: every padding mode, padding kinds, strides, dilations, groups (dense, grouped,
+// Conv2d's direct_texel kernel (and direct_tiled, the portable fallback, on the same shapes)
+// against the CPU reference, each forced, across the parameter ranges they accept: every padding mode, padding kinds, strides, dilations, groups (dense, grouped,
 // depthwise), bias, fused ReLU, odd sizes, batches, unbatched input, the staging memory path; and
 // the direct_texel variants selected by its tuning knobs (pixels and channels per invocation,
 // rows per workgroup, subgroup-shared weights). Also: Auto's choice, forcing an algorithm through
@@ -8,6 +8,7 @@
 // Tolerance as tests/test_conv2d.cpp: the fp32 recursive-summation bound per output.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <sstream>
@@ -18,7 +19,7 @@
 namespace vkconv {
 namespace {
 
-struct FastCase {
+struct DirectTexelCase {
     Shape input;
     int out_channels;
     Pair kernel;
@@ -37,14 +38,14 @@ struct FastCase {
     }
 };
 
-void PrintTo(const FastCase& c, std::ostream* os) { *os << c.str(); }
+void PrintTo(const DirectTexelCase& c, std::ostream* os) { *os << c.str(); }
 
-class Conv2dFastPaths : public test::VulkanTest, public ::testing::WithParamInterface<FastCase> {};
+class Conv2dDirectTexel : public test::VulkanTest, public ::testing::WithParamInterface<DirectTexelCase> {};
 
-TEST_P(Conv2dFastPaths, MatchesReference) {
-    const FastCase& c = GetParam();
-    test::ScopedKnobs knobs(c.knobs);
+TEST_P(Conv2dDirectTexel, MatchesReference) {
+    const DirectTexelCase& c = GetParam();
     Context& ctx = c.staging ? test::staging_context() : test::context();
+    test::ScopedKnobs knobs(ctx, c.knobs);
     const int in_channels = static_cast<int>(c.input[c.input.size() - 3]);
     Conv2d conv(ctx, in_channels, c.out_channels, c.kernel, c.opt);
     conv.set_algorithm(c.algorithm);
@@ -75,7 +76,7 @@ TEST_P(Conv2dFastPaths, MatchesReference) {
     EXPECT_TRUE(test::all_close(got2, want2, test::fp32_sum_tolerance(abs_sums2, terms))) << c.str() << " (after set_weight)";
 }
 
-std::string case_name(const ::testing::TestParamInfo<FastCase>& info) { return "case" + std::to_string(info.index); }
+std::string case_name(const ::testing::TestParamInfo<DirectTexelCase>& info) { return "case" + std::to_string(info.index); }
 
 Conv2dOptions opts(Pair stride, Padding padding, Pair dilation, int groups, bool bias, PaddingMode mode) {
     return test::conv2d_options(stride, padding, dilation, groups, bias, mode);
@@ -86,8 +87,8 @@ const Conv2dAlgorithm kGeneral[] = {Conv2dAlgorithm::DirectTexel, Conv2dAlgorith
 
 // Padding modes x paddings x strides x dilations, rectangular kernels, batch 2, odd sizes,
 // output channels not a multiple of the 8-channel block, alternating bias and ReLU.
-std::vector<FastCase> geometry_cases() {
-    std::vector<FastCase> cases;
+std::vector<DirectTexelCase> geometry_cases() {
+    std::vector<DirectTexelCase> cases;
     const Padding paddings[] = {Padding(1), Padding(2, 1), Padding::same(), Padding::valid()};
     const Pair strides[] = {Pair(1), Pair(2, 1), Pair(3)};
     const Pair dilations[] = {Pair(1), Pair(2, 1)};
@@ -99,37 +100,37 @@ std::vector<FastCase> geometry_cases() {
                     for (auto dil : dilations) {
                         if (pad.kind == Padding::Kind::Same && stride != Pair(1)) continue;
                         const Pair kernel = (i % 3 == 0) ? Pair(3, 2) : (i % 3 == 1) ? Pair(3) : Pair(2, 4);
-                        FastCase c{{2, 5, 11, 19}, i % 2 ? 11 : 3, kernel, opts(stride, pad, dil, 1, i % 2 == 0, mode), algo};
+                        DirectTexelCase c{{2, 5, 11, 19}, i % 2 ? 11 : 3, kernel, opts(stride, pad, dil, 1, i % 2 == 0, mode), algo};
                         c.relu = i % 4 == 1;
                         cases.push_back(c);
                         ++i;
                     }
     return cases;
 }
-INSTANTIATE_TEST_SUITE_P(Geometry, Conv2dFastPaths, ::testing::ValuesIn(geometry_cases()), case_name);
+INSTANTIATE_TEST_SUITE_P(Geometry, Conv2dDirectTexel, ::testing::ValuesIn(geometry_cases()), case_name);
 
 // Groups (grouped, depthwise with and without multiplier) and every padding mode.
-std::vector<FastCase> group_cases() {
+std::vector<DirectTexelCase> group_cases() {
     struct G { int c, k, groups; };
     const G gs[] = {{4, 6, 2}, {6, 9, 3}, {6, 6, 6}, {3, 6, 3}, {16, 16, 4}, {8, 40, 2}, {64, 64, 32}};
-    std::vector<FastCase> cases;
+    std::vector<DirectTexelCase> cases;
     int i = 0;
     for (auto algo : kGeneral)
         for (const auto& g : gs)
             for (auto mode : kModes) {
                 const Pair stride = i % 3 == 2 ? Pair(2) : Pair(1);
-                FastCase c{{2, g.c, 10, 13}, g.k, Pair(3), opts(stride, 1, i % 4 == 3 ? Pair(2, 1) : Pair(1), g.groups, i % 2 == 0, mode), algo};
+                DirectTexelCase c{{2, g.c, 10, 13}, g.k, Pair(3), opts(stride, 1, i % 4 == 3 ? Pair(2, 1) : Pair(1), g.groups, i % 2 == 0, mode), algo};
                 c.relu = i % 5 == 0;
                 cases.push_back(c);
                 ++i;
             }
     return cases;
 }
-INSTANTIATE_TEST_SUITE_P(Groups, Conv2dFastPaths, ::testing::ValuesIn(group_cases()), case_name);
+INSTANTIATE_TEST_SUITE_P(Groups, Conv2dDirectTexel, ::testing::ValuesIn(group_cases()), case_name);
 
 // Suite-like shapes (smaller): 1x1, 7x7 stride 2, long reductions, 3-D input, tiny images.
-std::vector<FastCase> shape_cases() {
-    std::vector<FastCase> cases;
+std::vector<DirectTexelCase> shape_cases() {
+    std::vector<DirectTexelCase> cases;
     for (auto algo : kGeneral) {
         cases.push_back({{1, 64, 7, 9}, 72, Pair(1), opts(1, 0, 1, 1, true, PaddingMode::Zeros), algo});
         cases.push_back({{1, 3, 30, 29}, 16, Pair(7), opts(2, 3, 1, 1, true, PaddingMode::Zeros), algo});
@@ -138,35 +139,35 @@ std::vector<FastCase> shape_cases() {
         cases.push_back({{5, 9, 9}, 6, Pair(3), opts(1, Padding::same(), Pair(2), 1, true, PaddingMode::Replicate), algo});
         cases.push_back({{1, 1, 1, 1}, 1, Pair(3), opts(1, 1, 1, 1, true, PaddingMode::Circular), algo});
         cases.push_back({{2, 3, 1, 9}, 5, Pair(1, 3), opts(1, Padding(0, 1), 1, 1, true, PaddingMode::Reflect), algo});
-        FastCase st{{2, 7, 9, 10}, 13, Pair(3), opts(1, 1, 1, 1, true, PaddingMode::Reflect), algo, true, true};
+        DirectTexelCase st{{2, 7, 9, 10}, 13, Pair(3), opts(1, 1, 1, 1, true, PaddingMode::Reflect), algo, true, true};
         cases.push_back(st);
     }
     return cases;
 }
-INSTANTIATE_TEST_SUITE_P(Shapes, Conv2dFastPaths, ::testing::ValuesIn(shape_cases()), case_name);
+INSTANTIATE_TEST_SUITE_P(Shapes, Conv2dDirectTexel, ::testing::ValuesIn(shape_cases()), case_name);
 
 // direct_texel's variants (tuning knobs): pixels per invocation, channels per invocation, rows per
 // workgroup, subgroup-shared weights (where the device has shuffles; skipped otherwise).
-std::vector<FastCase> variant_cases() {
-    std::vector<FastCase> cases;
+std::vector<DirectTexelCase> variant_cases() {
+    std::vector<DirectTexelCase> cases;
     const char* knobs[] = {"VKCONV_TEXEL_PX=1", "VKCONV_TEXEL_PX=3,VKCONV_TEXEL_OCT=4", "VKCONV_TEXEL_PX=8,VKCONV_TEXEL_OCT=12",
                            "VKCONV_TEXEL_LY=4", "VKCONV_TEXEL_SG=1", "VKCONV_TEXEL_SG=1,VKCONV_TEXEL_OCT=4",
                            "VKCONV_TEXEL_SG=1,VKCONV_TEXEL_OCT=12,VKCONV_TEXEL_PX=2", "VKCONV_TEXEL_SG=1,VKCONV_TEXEL_OCT=16"};
     int i = 0;
     for (const char* k : knobs)
         for (auto mode : {PaddingMode::Zeros, PaddingMode::Reflect}) {
-            FastCase c{{2, 13, 12, 17}, 21, Pair(3), opts(i % 2 ? Pair(2, 1) : Pair(1), 1, 1, 1, true, mode), Conv2dAlgorithm::DirectTexel};
+            DirectTexelCase c{{2, 13, 12, 17}, 21, Pair(3), opts(i % 2 ? Pair(2, 1) : Pair(1), 1, 1, 1, true, mode), Conv2dAlgorithm::DirectTexel};
             c.knobs = k;
             c.relu = i % 2 == 0;
             cases.push_back(c);
-            FastCase gr{{1, 12, 9, 11}, 18, Pair(3, 2), opts(1, Padding::same(), Pair(1, 2), 3, false, mode), Conv2dAlgorithm::DirectTexel};
+            DirectTexelCase gr{{1, 12, 9, 11}, 18, Pair(3, 2), opts(1, Padding::same(), Pair(1, 2), 3, false, mode), Conv2dAlgorithm::DirectTexel};
             gr.knobs = k;
             cases.push_back(gr);
             ++i;
         }
     return cases;
 }
-INSTANTIATE_TEST_SUITE_P(Variants, Conv2dFastPaths, ::testing::ValuesIn(variant_cases()), case_name);
+INSTANTIATE_TEST_SUITE_P(Variants, Conv2dDirectTexel, ::testing::ValuesIn(variant_cases()), case_name);
 
 class Conv2dAlgorithmChoice : public test::VulkanTest {};
 
@@ -188,9 +189,21 @@ TEST_F(Conv2dAlgorithmChoice, AutoPicksTheFastPathWhereItApplies) {
     if (dw.supports(Conv2dAlgorithm::DirectTexel, xd)) EXPECT_EQ(dw.algorithm_for(xd), Conv2dAlgorithm::DirectTexel);
 }
 
+// Every algorithm of the registry: its name parses back, appears once in the list and in the
+// CLI's help string, and stores_fp16 agrees with the kernel.
 TEST_F(Conv2dAlgorithmChoice, NamesRoundTrip) {
-    for (auto a : {Conv2dAlgorithm::Auto, Conv2dAlgorithm::DirectTiled, Conv2dAlgorithm::Depthwise, Conv2dAlgorithm::DirectTexel})
+    EXPECT_EQ(parse_conv2d_algorithm("auto"), Conv2dAlgorithm::Auto);
+    const auto all = conv2d_algorithms();
+    const std::string names = conv2d_algorithm_names();
+    EXPECT_EQ(names.rfind("auto|", 0), 0u) << names;
+    for (auto a : all) {
         EXPECT_EQ(parse_conv2d_algorithm(to_string(a)), a);
+        EXPECT_EQ(std::count(all.begin(), all.end(), a), 1) << to_string(a);
+        EXPECT_NE(names.find("|" + to_string(a)), std::string::npos) << names;
+    }
+    EXPECT_TRUE(stores_fp16(Conv2dAlgorithm::PackedTexel));
+    EXPECT_TRUE(stores_fp16(Conv2dAlgorithm::Gemm1x1));
+    EXPECT_FALSE(stores_fp16(Conv2dAlgorithm::DirectTiled));
     EXPECT_THROW(parse_conv2d_algorithm("winograd9"), Error);
 }
 

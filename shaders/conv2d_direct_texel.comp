@@ -1,5 +1,5 @@
 #version 450
-// conv2d_texel: register-tiled direct convolution reading the input and the weights through
+// conv2d_direct_texel: register-tiled direct convolution reading the input and the weights through
 // uniform texel buffers. Any groups, stride, dilation, padding mode (pad_index), bias, fused ReLU.
 //
 // Layout: input NCHW float32 read as an R32F texel buffer (X); weights transformed once at load
@@ -25,13 +25,11 @@
 #extension GL_KHR_shader_subgroup_shuffle : enable
 
 layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z = 1) in;
-layout(constant_id = 2) const int OCT = 8;        // output channels per invocation, multiple of 4
-layout(constant_id = 3) const int PX = 4;         // output pixels per invocation along width
-layout(constant_id = 4) const int PAD_MODE = 0;   // see padding.glsl
-layout(constant_id = 5) const bool HAS_BIAS = false;
-layout(constant_id = 6) const bool RELU = false;  // fused ReLU epilogue
-layout(constant_id = 7) const bool SG = false;    // weights shared through subgroup shuffles
+layout(constant_id = 7) const int OCT = 8;        // output channels per invocation, multiple of 4
+layout(constant_id = 8) const int PX = 4;         // output pixels per invocation along width
+layout(constant_id = 9) const bool SG = false;    // weights shared through subgroup shuffles
 
+#include "conv2d_epilogue.glsl"
 #include "padding.glsl"
 #include "conv2d_params.glsl"
 
@@ -118,10 +116,7 @@ void main() {
             for (int c = 0; c < 4; ++c) {
                 const int o = q * 4 + c;
                 if (o >= oc_count) break;
-                float r = acc[i * Q + q][c];
-                if (HAS_BIAS) r += b[oc0 + o];
-                if (RELU) r = conv_relu(r);
-                y[(n * p.K + oc0 + o) * out_plane + oy * p.OW + ox] = r;
+                y[(n * p.K + oc0 + o) * out_plane + oy * p.OW + ox] = conv_epilogue(acc[i * Q + q][c], HAS_BIAS ? b[oc0 + o] : 0.0);
             }
     }
 }

@@ -1,7 +1,7 @@
 #version 450
-// conv2d_packed: register-tiled direct convolution (an implicit GEMM) on NC4HW4 input packed by
+// conv2d_packed_texel: register-tiled direct convolution (an implicit GEMM) on NC4HW4 input packed by
 // pack_nc4hw4.comp with its padding already materialised; any groups, stride, dilation; bias and
-// fused ReLU in the epilogue. A 1x1 convolution (gemm_1x1) runs as the same kernel over its
+// the fused activation in the epilogue (conv2d_epilogue.glsl). A 1x1 convolution (gemm_1x1) runs as the same kernel over its
 // output grid packed as one flat row (kh = KW = 1, strides 1, OH = 1).
 //
 // Layout: input X [N][G][Q4][PH][PW] RGBA32F texels (4 input channels of a group per texel);
@@ -27,14 +27,13 @@
 #extension GL_EXT_control_flow_attributes : require
 
 layout(local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
-layout(constant_id = 1) const int OCT = 8;        // output channels per invocation, a multiple of 4
-layout(constant_id = 2) const int PX = 8;         // output pixels per invocation along width
-layout(constant_id = 3) const int KW = 3;         // kernel width
-layout(constant_id = 4) const int SW = 1;         // stride along width
-layout(constant_id = 5) const int DW = 1;         // dilation along width
-layout(constant_id = 6) const bool HAS_BIAS = false;
-layout(constant_id = 7) const bool RELU = false;  // fused ReLU epilogue
+layout(constant_id = 7) const int OCT = 8;        // output channels per invocation, a multiple of 4
+layout(constant_id = 8) const int PX = 8;         // output pixels per invocation along width
+layout(constant_id = 9) const int KW = 3;         // kernel width
+layout(constant_id = 10) const int SW = 1;        // stride along width
+layout(constant_id = 11) const int DW = 1;        // dilation along width
 
+#include "conv2d_epilogue.glsl"
 #include "conv2d_packed_params.glsl"
 
 layout(binding = 0) uniform samplerBuffer X;   // RGBA32F (or RGBA16F), packed input
@@ -93,9 +92,7 @@ void main() {
             const int base = (n * p.K + oc0 + o) * out_plane + oy * p.OW;
             [[unroll]] for (int i = 0; i < PX; ++i) {
                 if (ox0 + i >= p.OW) break;
-                float r = acc[i * Q + q][c] + bias;
-                if (RELU) r = max(r, 0.0);
-                y[base + ox0 + i] = r;
+                y[base + ox0 + i] = conv_epilogue(acc[i * Q + q][c], bias);
             }
         }
 }

@@ -1,0 +1,77 @@
+// host/device_policy.h: what vkconv decides from the device once per context: its class, the
+// driver quirks it works around, and the tile sizes the convolution kernels use (the class's
+// defaults, or typed overrides from ContextOptions::tiles).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vkconv::host {
+
+struct DeviceInfo;
+
+// How the device executes compute work, which decides the default tiles.
+//   Cpu         a software rasteriser (lavapipe, SwiftShader): a workgroup runs on one thread, its
+//               invocations in SIMD vectors of the subgroup size
+//   Discrete    a GPU with its own memory
+//   Integrated  a desktop GPU sharing the host's memory
+//   Mobile      a mobile GPU, by vendor (ARM Mali, Qualcomm Adreno, Imagination PowerVR, Samsung)
+//   Other       virtual or unknown devices (GPU defaults)
+enum class DeviceClass { Cpu, Discrete, Integrated, Mobile, Other };
+const char* to_string(DeviceClass c);
+
+// Tile sizes of the convolution kernels. Unset fields (and values out of a field's range) take
+// the device class's default. For experiments and tests: the tools read them from the
+// environment variables named in tile_override_names() (tools/env_options.cpp); the library
+// never reads the environment for them.
+struct TileOverrides {
+    std::optional<int> texel_oct, texel_px, texel_ly, texel_sg;                  // direct_texel
+    std::optional<int> packed_px, packed_oct, packed_py, packed_wg, pack_px;     // the packed and texel-window kernels
+    std::optional<int> winograd_tile, winograd_oct, winograd_tt, winograd_wg;  // winograd
+};
+// The environment-variable name of each TileOverrides field ("VKCONV_PACKED_PX", ...).
+const std::vector<std::string>& tile_override_names();
+// Sets the field named `name` (one of tile_override_names()); false when there is none.
+bool set_tile_override(TileOverrides& t, const std::string& name, int value);
+
+// `v` when set and within [lo, hi], else `def`.
+inline int tile_or(const std::optional<int>& v, int lo, int hi, int def) { return v && *v >= lo && *v <= hi ? *v : def; }
+
+// A driver bug vkconv works around: its name, why, and the drivers it applies to.
+struct DeviceQuirk {
+    const char* name;
+    const char* reason;
+    const char* drivers;
+};
+
+struct DevicePolicy {
+    DeviceClass device_class = DeviceClass::Other;
+
+    // Quirks (each listed in kQuirks of device_policy.cpp with its reason and drivers).
+    // command_pool_driver_allocator: command pools use the driver's allocator, not the
+    // application's callbacks.
+    bool command_pool_driver_allocator = false;
+
+    // Default tiles of the class.
+    // Workgroup size of the packed, texel-window and winograd kernels: one SIMD vector on CPU
+    // devices (a workgroup runs on one thread: more workgroups balance better), 64 elsewhere.
+    uint32_t kernel_workgroup = 64;
+    // Pixels per invocation of the pack pass: 8 on CPU devices (invocations are costly there),
+    // 1 elsewhere.
+    uint32_t pack_pixels = 1;
+    // Rows per workgroup of direct_texel: 1 on CPU devices (more workgroups balance better), at
+    // most 8 elsewhere.
+    uint32_t texel_rows = 8;
+
+    TileOverrides tiles;
+
+    // The quirks that apply, for `vkconv devices` and logs.
+    std::vector<DeviceQuirk> quirks() const;
+};
+
+// The policy for a device (its limits as the context sees them) and the given overrides.
+DevicePolicy make_device_policy(const DeviceInfo& info, const TileOverrides& tiles);
+
+}  // namespace vkconv::host
