@@ -604,7 +604,9 @@ ModelDescription load_model_json(Context& ctx, const std::string& path) {
 }
 
 ModelDescription load_model_json(Context& ctx, const std::string& path, const std::string& weights, bool strict) {
-    ModelDescription d = model_from_json(ctx, read_description(path), path, weights_budget(weights));
+    // The description first: a swapped pair is named by what --model really is.
+    const std::string text = read_description(path);
+    ModelDescription d = model_from_json(ctx, text, path, weights_budget(weights));
     d.model->load_weights(weights, strict);
     return d;
 }
