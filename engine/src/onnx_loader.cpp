@@ -824,7 +824,7 @@ void Loader::map_node(const onnx::NodeProto& n) {
     // Shape of a device value is known at load time.
     if (fold_ops().count(op) && (all_const || op == "Shape")) return fold_node(n);
     if (!layer_ops().count(op) && fold_ops().count(op))
-        unsupported(n, "'" + op + "' of values computed at run time: vkconv folds it only on constants (shape computations)");
+        unsupported(n, op + " of values computed at run time: vkconv folds it only on constants (shape computations)");
     if (!layer_ops().count(op)) {
         throw OnnxUnsupported(where(n) + ": unsupported operator '" + op + "' (opset " + std::to_string(opset_) + "); supported: " +
                               join(onnx_supported_operators()));
