@@ -13,6 +13,7 @@ VKCONV_PACKAGES=(
   libcli11-dev nlohmann-json3-dev libstb-dev
   libonnx-dev libprotobuf-dev libonnx-testdata
   python3-torch python3-torchvision   # the exporter, fixture scripts and end-to-end model tests
+  pybind11-dev python3-dev python3-numpy python3-pytest   # the Python package and its tests
 )
 
 vkconv_install_deps() {
@@ -27,6 +28,16 @@ vkconv_install_deps() {
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
   fi
+}
+
+# Makes Debian's python3 import the package from the build: a .pth file naming
+# $VKCONV_BUILD_DIR/python in the user's site-packages of /usr/bin/python3 (what it prints).
+vkconv_python_path() {
+  local dir="$VKCONV_BUILD_DIR/python" site
+  [ -f "$dir/vkconv/__init__.py" ] || return 0
+  site=$(/usr/bin/python3 -m site --user-site 2>/dev/null) || return 0
+  mkdir -p "$site" && echo "$dir" >"$site/vkconv-build.pth"
+  echo "== python3 imports vkconv from $dir (via $site/vkconv-build.pth)"
 }
 
 vkconv_build() {

@@ -2,13 +2,14 @@
 // adaptive_avg_pool2d: AdaptiveAvgPool2d, PyTorch's windows.
 //
 // Layout: input [planes][H][W], output [planes][OH][OW], float32 (planes = N * C or C).
-// Output cell i along an axis of In inputs and Out outputs averages inputs
-// [floor(i * In / Out), ceil((i + 1) * In / Out)). The products i * In can pass 2^32, so with
-// In = q * Out + r they are computed as i * q + floor(i * r / Out), where i * r < Out^2 fits
-// uint because the engine requires r == 0 or Out <= 65535.
+// Windows: adaptive_pool.glsl.
 // Each invocation owns one output element; a workgroup is an 8 x 8 tile of one plane.
 // Workgroup (x, y, z) of a dispatch is tile (x + p.x_base, y + p.y_base) of plane z + p.z_base.
+#extension GL_GOOGLE_include_directive : require
+
 layout(local_size_x = 8, local_size_y = 8, local_size_z = 1) in;
+
+#include "adaptive_pool.glsl"
 
 layout(std430, binding = 0) readonly buffer Input { float x[]; };
 layout(std430, binding = 1) writeonly buffer Output { float y[]; };
@@ -17,16 +18,6 @@ layout(push_constant) uniform AdaptivePoolPushConstants {
     int H, W, OH, OW;
     int x_base, y_base, z_base;
 } p;
-
-int window_start(uint i, uint out_size, uint in_size) {
-    const uint q = in_size / out_size, r = in_size % out_size;
-    return int(i * q + (i * r) / out_size);
-}
-
-int window_end(uint i, uint out_size, uint in_size) {
-    const uint q = in_size / out_size, r = in_size % out_size;
-    return int((i + 1u) * q + ((i + 1u) * r + out_size - 1u) / out_size);
-}
 
 void main() {
     const int ox = (int(gl_WorkGroupID.x) + p.x_base) * 8 + int(gl_LocalInvocationID.x);

@@ -3,9 +3,10 @@
 //
 // Layout: every tensor is a flat float32 array of p.n elements (any shape, row-major).
 //   OP_RELU   y[i] = relu(a[i])                                     (ReLU)
-//   OP_ADD    y[i] = a[i] + b[i], then relu when RELU               (Add)
-//   OP_AFFINE y[i] = a[i] * b[c] + c_[c], c = (i / p.inner) % p.channels
+//   OP_ADD    y[i] = act(a[i] + b[i])                               (Add)
+//   OP_AFFINE y[i] = act(a[i] * b[c] + c_[c]), c = (i / p.inner) % p.channels
 //             (per-channel scale b and shift c_: BatchNorm2d in eval mode on NCHW, inner = H*W)
+// act is the fused activation ACT (activation.glsl; ACT_NONE: the identity).
 // Each workgroup owns 64 * ITEMS consecutive elements; invocation l handles elements
 // l, l + 64, l + 128, ... of that block (consecutive invocations touch consecutive addresses).
 // Workgroup w of a dispatch is block w + p.group_base (dispatches are split to fit the device).
@@ -14,13 +15,16 @@
 
 layout(local_size_x = 64, local_size_y = 1, local_size_z = 1) in;
 layout(constant_id = 0) const int OP = 0;        // OP_RELU, OP_ADD, OP_AFFINE
-layout(constant_id = 1) const bool RELU = false; // fused ReLU after OP_ADD
+layout(constant_id = 1) const uint ACT = 0;      // fused activation after OP_ADD / OP_AFFINE (ACT_RELU = 1)
 layout(constant_id = 2) const int ITEMS = 4;     // elements per invocation
+layout(constant_id = 3) const float ACT_ALPHA = 0.0;  // Activation::alpha
+layout(constant_id = 4) const float ACT_BETA = 0.0;   // Activation::beta
 
 #define OP_RELU 0
 #define OP_ADD 1
 #define OP_AFFINE 2
 
+#include "activation.glsl"
 #include "layers_common.glsl"
 
 layout(std430, binding = 0) readonly buffer A { float a[]; };
@@ -46,11 +50,10 @@ void main() {
         if (OP == OP_RELU) {
             r = relu_keep_nan(v);
         } else if (OP == OP_ADD) {
-            r = v + b[i];
-            if (RELU) r = relu_keep_nan(r);
+            r = activate(v + b[i], ACT, ACT_ALPHA, ACT_BETA);
         } else {
             const uint ch = (i / p.inner) % p.channels;
-            r = fma(v, b[ch], c_[ch]);
+            r = activate(fma(v, b[ch], c_[ch]), ACT, ACT_ALPHA, ACT_BETA);
         }
         y[i] = r;
     }

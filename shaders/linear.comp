@@ -1,5 +1,5 @@
 #version 450
-// linear: Linear, y[m][n] = sum_k x[m][k] * w[n][k] + b[n] (then ReLU when RELU).
+// linear: Linear, y[m][n] = act(sum_k x[m][k] * w[n][k] + b[n]) (act: the fused activation ACT).
 //
 // Layout: x [M][K] (all leading dims of the input flattened into M), w [N][K] (PyTorch's
 // [out_features, in_features]), b [N], y [M][N], float32, row-major.
@@ -22,12 +22,15 @@ layout(constant_id = 4) const int RN = 4;   // output features per invocation
 layout(constant_id = 5) const int RM = 4;   // rows per invocation
 layout(constant_id = 6) const int BK = 16;  // K chunk staged in shared memory
 layout(constant_id = 7) const bool HAS_BIAS = true;
-layout(constant_id = 8) const bool RELU = false;
+layout(constant_id = 8) const uint ACT = 0;          // fused activation (activation.glsl; ACT_RELU = 1)
+layout(constant_id = 9) const float ACT_ALPHA = 0.0;  // Activation::alpha
+layout(constant_id = 10) const float ACT_BETA = 0.0;  // Activation::beta
 
 const int BN = TX * RN;
 const int BM = TY * RM;
 const int THREADS = TX * TY;
 
+#include "activation.glsl"
 #include "layers_common.glsl"
 
 layout(std430, binding = 0) readonly buffer Input { float x[]; };
@@ -85,7 +88,7 @@ void main() {
             if (n >= p.N) break;
             float v = acc[r * RN + c];
             if (HAS_BIAS) v += b[p.n_offset + n];
-            if (RELU) v = relu_keep_nan(v);
+            v = activate(v, ACT, ACT_ALPHA, ACT_BETA);
             y[m * p.y_stride + p.n_offset + n] = v;
         }
     }

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -214,9 +215,7 @@ int cmd_run_onnx(const RunArgs& a, const std::string& device) {
 int cmd_run(RunArgs a, const std::string& device) {
     if (is_onnx_file(a.model)) return cmd_run_onnx(a, device);
     if (a.inputs.size() != 1) throw Error("--input: a JSON model takes one input (given " + std::to_string(a.inputs.size()) + ")");
-    if (a.outputs.size() > 1) throw Error("--output: a JSON model has one output (given " + std::to_string(a.outputs.size()) + ")");
     a.input = a.inputs[0];
-    if (!a.outputs.empty()) a.output = a.outputs[0];
     ContextOptions co;
     co.device = device;
     Context ctx(co);
@@ -237,11 +236,34 @@ int cmd_run(RunArgs a, const std::string& device) {
         x = load_npy(a.input);
     }
     const Tensor xt = Tensor::from_host(ctx, x.shape, x.data);
-    const Tensor y = model.forward(xt);
-    HostArray out{y.shape(), y.to_host()};
-    if (!a.output.empty()) save_npy(a.output, out);
+    // --output PATH takes the first output; --output NAME=PATH a named one (Model::outputs()).
+    std::string first_path;
+    std::map<std::string, std::string> named;
+    const auto model_outputs = model.outputs();
+    for (const auto& o : a.outputs) {
+        const auto eq = o.find('=');
+        const std::string name = eq == std::string::npos ? "" : o.substr(0, eq);
+        const bool known = std::any_of(model_outputs.begin(), model_outputs.end(), [&](const auto& m) { return m.first == name; });
+        if (eq == std::string::npos || !known) {
+            if (!first_path.empty() || eq != std::string::npos) {
+                std::string names;
+                for (const auto& m : model_outputs) names += (names.empty() ? "" : ", ") + m.first;
+                throw Error("--output " + o + ": expected PATH (once) or NAME=PATH with NAME one of the model's outputs: " + names);
+            }
+            first_path = o;
+        } else {
+            named[name] = o.substr(eq + 1);
+        }
+    }
+    const auto ys = model.forward_all(xt);
+    const Tensor y = ys.at(model_outputs.front().first);
+    if (!first_path.empty()) save_npy(first_path, HostArray{y.shape(), y.to_host()});
+    for (const auto& [name, path] : named) save_npy(path, HostArray{ys.at(name).shape(), ys.at(name).to_host()});
     std::fprintf(stderr, "%s: input %s -> output %s%s\n", model.name().c_str(), shape_str(x.shape).c_str(), shape_str(y.shape()).c_str(),
-                 a.output.empty() ? "" : (" written to " + a.output).c_str());
+                 first_path.empty() ? "" : (" written to " + first_path).c_str());
+    for (const auto& [name, path] : named)
+        std::fprintf(stderr, "%s: output '%s' %s written to %s\n", model.name().c_str(), name.c_str(), shape_str(ys.at(name).shape()).c_str(),
+                     path.c_str());
     if (a.batch_time) {
         std::vector<double> ms;
         for (int r = 0; r < a.runs; ++r) {
@@ -290,7 +312,7 @@ int main(int argc, char** argv) {
     run->add_option("--weights", r.weights, "state_dict as .safetensors or a directory of <key>.npy (JSON models)");
     run->add_option("--input", r.inputs, "input .npy (float32), or a PNG read as [1, 3, H, W] in [0, 1]; ONNX: [NAME=]file, "
                     "repeatable (bare: the first input; other inputs are bound as constants)")->required();
-    run->add_option("--output", r.outputs, "where to write the output .npy; ONNX: [NAME=]file, repeatable (bare: the first output)");
+    run->add_option("--output", r.outputs, "where to write the output .npy: [NAME=]file, repeatable (bare: the first output; NAME: one of the model's named outputs)");
     run->add_flag("--batch-time", r.batch_time, "also time the forward pass (input resident on the device)");
     run->add_option("--runs", r.runs, "forward passes to time with --batch-time")->check(CLI::Range(1, 100000));
     run->add_flag("--no-fusion", r.no_fusion, "no BatchNorm folding or ReLU fusion");

@@ -797,10 +797,10 @@ void Conv2d::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, c
     const uint64_t out_image = output.bytes() / static_cast<uint64_t>(g.n);
     const int64_t chunk = detail::storage_chunk_units(*ctx_, "Conv2d", "image", g.n, {in_image, out_image});
     auto input_range = [&](int64_t n0, int64_t nc) {
-        return host::BufferBinding(input.buffer().handle(), static_cast<uint64_t>(n0) * in_image, static_cast<uint64_t>(nc) * in_image);
+        return host::BufferBinding(input.buffer().handle(), input.buffer().offset() + static_cast<uint64_t>(n0) * in_image, static_cast<uint64_t>(nc) * in_image);
     };
     auto output_range = [&](int64_t n0, int64_t nc) {
-        return host::BufferBinding(output.buffer().handle(), static_cast<uint64_t>(n0) * out_image,
+        return host::BufferBinding(output.buffer().handle(), output.buffer().offset() + static_cast<uint64_t>(n0) * out_image,
                                    static_cast<uint64_t>(nc) * out_image);
     };
     const auto& o = params_.options;

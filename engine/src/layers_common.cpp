@@ -60,6 +60,19 @@ std::string pair_tuple(Pair p) {
 
 std::string pair_repr(Pair p) { return p.h == p.w ? std::to_string(p.h) : pair_tuple(p); }
 
+std::string optional_pair_repr(std::optional<int> h, std::optional<int> w) {
+    if (h && w) return pair_repr(Pair(*h, *w));
+    return "(" + (h ? std::to_string(*h) : std::string("None")) + ", " + (w ? std::to_string(*w) : std::string("None")) + ")";
+}
+
+Pair resolve_output_size(std::optional<int> h, std::optional<int> w, const Shape& input) {
+    const size_t n = input.size();
+    auto dim = [&](size_t from_end) {
+        return n >= from_end ? static_cast<int>(std::min<int64_t>(input[n - from_end], INT32_MAX)) : 0;
+    };
+    return Pair(h ? *h : dim(2), w ? *w : dim(1));
+}
+
 int wrap_dim(int64_t dim, size_t ndim, const std::string& who) {
     const int64_t n = ndim == 0 ? 1 : static_cast<int64_t>(ndim);
     if (dim < -n || dim > n - 1)

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <initializer_list>
+#include <optional>
 #include <cstdint>
 #include <string>
 
@@ -18,6 +19,11 @@ std::string pair_repr(Pair p);
 // "(2, 3)" always.
 std::string pair_tuple(Pair p);
 inline const char* py_bool(bool b) { return b ? "True" : "False"; }
+// An adaptive pooling's output_size with None entries (std::nullopt): "3", "(2, 3)", "(None, 3)".
+std::string optional_pair_repr(std::optional<int> h, std::optional<int> w);
+// The output size for an input [..., H, W]: None entries take the input's size (0 for an input
+// of rank below 2, which the layer then refuses).
+Pair resolve_output_size(std::optional<int> h, std::optional<int> w, const Shape& input);
 
 // PyTorch's maybe_wrap_dim: a dim in [-n, n-1] (n = max(ndim, 1)) made non-negative; throws
 // "Dimension out of range (expected to be in range of [-2, 1], but got 2)" otherwise.

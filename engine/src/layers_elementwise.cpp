@@ -1,9 +1,11 @@
 // ReLU, Add and BatchNorm2d (eval): the layers computed by shaders/elementwise.comp.
+#include <bit>
 #include <cmath>
 #include <sstream>
 
 #include "host/pipeline.h"
 #include "layers_common.h"
+#include "vkconv/binary.h"
 #include "vkconv/error.h"
 #include "vkconv/layers.h"
 
@@ -22,12 +24,15 @@ constexpr uint32_t kBlock = 64 * kItems;  // elements per workgroup
 // Records y = op(a, b, c) over all of y's elements and a barrier. b and c may repeat a where
 // the op does not read them. Tensors larger than maxStorageBufferRange are processed in chunks
 // bound as sub-ranges (whole images for the affine op, whose channel index restarts per image).
-void record_elementwise(Context& ctx, CommandRecorder& rec, const std::string& who, ElementwiseOp op, bool relu,
+void record_elementwise(Context& ctx, CommandRecorder& rec, const std::string& who, ElementwiseOp op, const Activation& act,
                         const Tensor& a, const Tensor& b, const Tensor& c, const Tensor& y, uint32_t inner = 1,
                         uint32_t channels = 1) {
     const int64_t n = y.numel();
     if (n == 0) return;
-    const auto pipeline = ctx.pipeline("elementwise", {op, relu ? 1u : 0u, kItems}, 4, sizeof(ElementwisePushConstants));
+    const auto pipeline = ctx.pipeline("elementwise",
+                                       {op, static_cast<uint32_t>(act.kind), kItems, std::bit_cast<uint32_t>(act.alpha),
+                                        std::bit_cast<uint32_t>(act.beta)},
+                                       4, sizeof(ElementwisePushConstants));
     const int64_t unit = op == OpAffine ? int64_t(inner) * channels : 1;
     const int64_t units = n / unit;
     const int64_t chunk = detail::storage_chunk_units(ctx, who, op == OpAffine ? "image" : "element", units,
@@ -35,9 +40,9 @@ void record_elementwise(Context& ctx, CommandRecorder& rec, const std::string& w
     for (int64_t u0 = 0; u0 < units; u0 += chunk) {
         const int64_t count = std::min(chunk, units - u0) * unit;
         const uint64_t offset = static_cast<uint64_t>(u0 * unit) * sizeof(float), bytes = static_cast<uint64_t>(count) * sizeof(float);
-        const host::BufferBinding a_range(a.buffer().handle(), offset, bytes);
-        const host::BufferBinding y_range(y.buffer().handle(), offset, bytes);
-        const host::BufferBinding b_range = op == OpAdd ? host::BufferBinding(b.buffer().handle(), offset, bytes)
+        const host::BufferBinding a_range(a.buffer().handle(), a.buffer().offset() + offset, bytes);
+        const host::BufferBinding y_range(y.buffer().handle(), y.buffer().offset() + offset, bytes);
+        const host::BufferBinding b_range = op == OpAdd ? host::BufferBinding(b.buffer().handle(), b.buffer().offset() + offset, bytes)
                                             : op == OpAffine ? host::BufferBinding(b.buffer()) : a_range;
         const host::BufferBinding c_range = op == OpAffine ? host::BufferBinding(c.buffer()) : a_range;
         ElementwisePushConstants pc{static_cast<uint32_t>(count), 0, inner, channels};
@@ -66,7 +71,7 @@ Shape ReLU::output_shape(std::span<const Shape> inputs) const {
 void ReLU::record(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output) {
     check_input_count(inputs.size());
     detail::check_output_shape(*this, output, output_shape(inputs[0].shape()));
-    record_elementwise(*ctx_, rec, type(), OpRelu, false, inputs[0], inputs[0], inputs[0], output);
+    record_elementwise(*ctx_, rec, type(), OpRelu, Activation::none(), inputs[0], inputs[0], inputs[0], output);
 }
 
 std::vector<float> ReLU::reference(std::span<const Shape> shapes, std::span<const std::vector<float>> inputs) const {
@@ -81,30 +86,30 @@ std::vector<float> ReLU::reference(std::span<const Shape> shapes, std::span<cons
 
 Shape Add::output_shape(std::span<const Shape> inputs) const {
     check_input_count(inputs.size());
-    const Shape& a = inputs[0];
-    const Shape& b = inputs[1];
-    shape_numel(a);
-    shape_numel(b);
-    if (a.size() != b.size())
-        throw Error("Add: tensor a " + shape_str(a) + " has " + std::to_string(a.size()) + " dimensions but tensor b " +
-                    shape_str(b) + " has " + std::to_string(b.size()) + "; Add needs equal shapes (it does not broadcast)");
-    for (size_t d = 0; d < a.size(); ++d)
-        if (a[d] != b[d])
-            throw Error("Add: The size of tensor a (" + std::to_string(a[d]) + ") must match the size of tensor b (" +
-                        std::to_string(b[d]) + ") at dimension " + std::to_string(d) + " (shapes " + shape_str(a) + " and " +
-                        shape_str(b) + "; Add does not broadcast)");
-    return a;
+    return broadcast_shapes(inputs[0], inputs[1], "Add");
 }
 
 void Add::record(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output) {
-    record_impl(rec, inputs, output, relu_);
+    record_impl(rec, inputs, output, relu_ ? Activation::relu() : Activation::none());
 }
 
-void Add::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output, bool relu) {
+void Add::record_with_activation(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output,
+                                 const Activation& a) {
+    // The layer's own ReLU comes first (Add(relu=True) then the fused activation).
+    if (relu_ && !a.is_none() && a.kind != ActivationKind::ReLU)
+        throw Error("Add(relu=True) cannot fuse " + std::string(to_string(a.kind)) + " as well");
+    record_impl(rec, inputs, output, a.is_none() && relu_ ? Activation::relu() : a);
+}
+
+void Add::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output, const Activation& act) {
     check_input_count(inputs.size());
     const Shape shapes[] = {inputs[0].shape(), inputs[1].shape()};
     detail::check_output_shape(*this, output, output_shape(shapes));
-    record_elementwise(*ctx_, rec, type(), OpAdd, relu, inputs[0], inputs[1], inputs[0], output);
+    // Same shapes (a residual connection): elementwise.comp, chunked to any size; else binary.comp.
+    if (shapes[0] == shapes[1])
+        record_elementwise(*ctx_, rec, type(), OpAdd, act, inputs[0], inputs[1], inputs[0], output);
+    else
+        record_binary(rec, type(), BinaryOp::Add, inputs[0], inputs[1], output, act);
 }
 
 std::vector<float> Add::reference(std::span<const Shape> shapes, std::span<const std::vector<float>> inputs) const {
@@ -112,6 +117,9 @@ std::vector<float> Add::reference(std::span<const Shape> shapes, std::span<const
     output_shape(shapes);
     detail::check_reference_input(*this, shapes[0], inputs[0], "a");
     detail::check_reference_input(*this, shapes[1], inputs[1], "b");
+    if (shapes[0] != shapes[1])
+        return binary_reference(BinaryOp::Add, shapes[0], inputs[0], shapes[1], inputs[1],
+                                relu_ ? Activation::relu() : Activation::none());
     std::vector<float> out(inputs[0].size());
     for (size_t i = 0; i < out.size(); ++i) {
         const float v = inputs[0][i] + inputs[1][i];  // one fp32 rounding, as torch.add
@@ -184,6 +192,11 @@ Shape BatchNorm2d::output_shape(std::span<const Shape> inputs) const {
 }
 
 void BatchNorm2d::record(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output) {
+    record_with_activation(rec, inputs, output, Activation::none());
+}
+
+void BatchNorm2d::record_with_activation(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output,
+                                         const Activation& act) {
     check_input_count(inputs.size());
     const Tensor& x = inputs[0];
     detail::check_output_shape(*this, output, output_shape(x.shape()));
@@ -197,7 +210,7 @@ void BatchNorm2d::record(CommandRecorder& rec, std::span<const Tensor> inputs, c
     rec.keep_alive(scale_dev_.storage());
     rec.keep_alive(shift_dev_.storage());
     const auto& s = x.shape();
-    record_elementwise(*ctx_, rec, type(), OpAffine, false, x, scale_dev_, shift_dev_, output, static_cast<uint32_t>(s[2] * s[3]),
+    record_elementwise(*ctx_, rec, type(), OpAffine, act, x, scale_dev_, shift_dev_, output, static_cast<uint32_t>(s[2] * s[3]),
                        static_cast<uint32_t>(num_features_));
 }
 

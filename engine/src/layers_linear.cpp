@@ -1,4 +1,5 @@
 // Linear: shaders/linear.comp.
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -105,10 +106,18 @@ Shape Linear::output_shape(std::span<const Shape> inputs) const {
 }
 
 void Linear::record(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output) {
-    record_impl(rec, inputs, output, fused_relu_);
+    record_impl(rec, inputs, output, fused_relu_ ? Activation::relu() : Activation::none());
 }
 
-void Linear::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output, bool relu) {
+void Linear::record_with_activation(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output,
+                                    const Activation& a) {
+    // The layer's own fused ReLU comes first; ReLU after ReLU is ReLU.
+    if (fused_relu_ && !a.is_none() && a.kind != ActivationKind::ReLU)
+        throw Error("Linear with a fused ReLU cannot fuse " + std::string(to_string(a.kind)) + " as well");
+    record_impl(rec, inputs, output, a.is_none() && fused_relu_ ? Activation::relu() : a);
+}
+
+void Linear::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output, const Activation& act) {
     check_input_count(inputs.size());
     const Tensor& x = inputs[0];
     detail::check_output(*this, output, output_shape(x.shape()));
@@ -121,7 +130,8 @@ void Linear::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, c
     const int64_t rows = in_features_ > 0 ? x.numel() / in_features_ : output.numel() / out_features_;
     const LinearTile t = linear_tile(rows);
     const auto pipeline = ctx_->pipeline("linear", {t.tx, t.ty, t.tx, t.ty, t.rn, t.rm, kBK, has_bias_ ? 1u : 0u,
-                                                    relu ? 1u : 0u},
+                                                    static_cast<uint32_t>(act.kind), std::bit_cast<uint32_t>(act.alpha),
+                                                    std::bit_cast<uint32_t>(act.beta)},
                                          4, sizeof(LinearPushConstants));
     // A weight beyond maxStorageBufferRange (VGG's classifier: 25088 x 4096 floats) is bound in
     // slices of whole output features, each its own dispatches.
@@ -131,7 +141,7 @@ void Linear::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, c
     for (int64_t n0 = 0; n0 < out_features_; n0 += slice) {
         const int64_t n = std::min<int64_t>(slice, out_features_ - n0);
         const host::BufferBinding w_range = n == out_features_ ? host::BufferBinding(w.buffer())
-                                                               : host::BufferBinding(w.buffer().handle(), n0 * row_bytes, n * row_bytes);
+                                                               : host::BufferBinding(w.buffer().handle(), w.buffer().offset() + n0 * row_bytes, n * row_bytes);
         LinearPushConstants pc{static_cast<int32_t>(rows), in_features_, static_cast<int32_t>(n), 0, 0, out_features_,
                                static_cast<int32_t>(n0)};
         const host::BufferBinding bindings[] = {x.buffer(), w_range, b.buffer(), output.buffer()};

@@ -133,8 +133,8 @@ void record_pool(Context& ctx, CommandRecorder& rec, const std::string& who, con
     for (int64_t p0 = 0; p0 < g.in.planes; p0 += chunk) {
         const int64_t pc_planes = std::min(chunk, g.in.planes - p0);
         const host::BufferBinding bindings[] = {
-            host::BufferBinding(in.buffer().handle(), static_cast<uint64_t>(p0) * in_plane, static_cast<uint64_t>(pc_planes) * in_plane),
-            host::BufferBinding(out.buffer().handle(), static_cast<uint64_t>(p0) * out_plane,
+            host::BufferBinding(in.buffer().handle(), in.buffer().offset() + static_cast<uint64_t>(p0) * in_plane, static_cast<uint64_t>(pc_planes) * in_plane),
+            host::BufferBinding(out.buffer().handle(), out.buffer().offset() + static_cast<uint64_t>(p0) * out_plane,
                                 static_cast<uint64_t>(pc_planes) * out_plane)};
         const std::array<int64_t, 3> groups{(g.ow + kTile - 1) / kTile, (g.oh + kTile - 1) / kTile, pc_planes};
         detail::split_dispatch(groups, detail::workgroup_count_limit(ctx), [&](auto base, auto count) {
@@ -306,16 +306,25 @@ AdaptiveAvgPool2d::AdaptiveAvgPool2d(Context& ctx, Pair output_size) : Layer(ctx
                     "received {" + std::to_string(output_size.h) + ", " + std::to_string(output_size.w) + "}");
 }
 
-std::string AdaptiveAvgPool2d::repr() const { return "AdaptiveAvgPool2d(output_size=" + detail::pair_repr(output_size_) + ")"; }
+AdaptiveAvgPool2d::AdaptiveAvgPool2d(Context& ctx, std::optional<int> output_h, std::optional<int> output_w)
+    : AdaptiveAvgPool2d(ctx, Pair(output_h.value_or(0), output_w.value_or(0))) {
+    keep_h_ = !output_h;
+    keep_w_ = !output_w;
+}
+
+std::string AdaptiveAvgPool2d::repr() const {
+    return "AdaptiveAvgPool2d(output_size=" + detail::optional_pair_repr(output_h(), output_w()) + ")";
+}
 
 Shape AdaptiveAvgPool2d::output_shape(std::span<const Shape> inputs) const {
     check_input_count(inputs.size());
-    return adaptive_geometry(inputs[0], output_size_).out_shape;
+    return adaptive_geometry(inputs[0], detail::resolve_output_size(output_h(), output_w(), inputs[0])).out_shape;
 }
 
 void AdaptiveAvgPool2d::record(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output) {
     check_input_count(inputs.size());
-    const auto g = adaptive_geometry(inputs[0].shape(), output_size_);
+    const Pair output_size = detail::resolve_output_size(output_h(), output_w(), inputs[0].shape());
+    const auto g = adaptive_geometry(inputs[0].shape(), output_size);
     detail::check_output(*this, output, g.out_shape);
     detail::check_buffer_range(*this, inputs[0]);
     if (output.numel() == 0) return;
@@ -323,10 +332,10 @@ void AdaptiveAvgPool2d::record(CommandRecorder& rec, std::span<const Tensor> inp
     AdaptivePoolPushConstants pc{};
     pc.H = static_cast<int32_t>(g.h);
     pc.W = static_cast<int32_t>(g.w);
-    pc.OH = output_size_.h;
-    pc.OW = output_size_.w;
+    pc.OH = output_size.h;
+    pc.OW = output_size.w;
     const host::BufferBinding bindings[] = {inputs[0].buffer(), output.buffer()};
-    const std::array<int64_t, 3> groups{(output_size_.w + kTile - 1) / kTile, (output_size_.h + kTile - 1) / kTile, g.planes};
+    const std::array<int64_t, 3> groups{(output_size.w + kTile - 1) / kTile, (output_size.h + kTile - 1) / kTile, g.planes};
     detail::split_dispatch(groups, detail::workgroup_count_limit(*ctx_), [&](auto base, auto count) {
         pc.x_base = base[0];
         pc.y_base = base[1];
@@ -338,10 +347,11 @@ void AdaptiveAvgPool2d::record(CommandRecorder& rec, std::span<const Tensor> inp
 
 std::vector<float> AdaptiveAvgPool2d::reference(std::span<const Shape> shapes, std::span<const std::vector<float>> inputs) const {
     check_input_count(shapes.size());
-    const auto g = adaptive_geometry(shapes[0], output_size_);
+    const Pair output_size = detail::resolve_output_size(output_h(), output_w(), shapes[0]);
+    const auto g = adaptive_geometry(shapes[0], output_size);
     detail::check_reference_input(*this, shapes[0], inputs[0]);
     const auto& x = inputs[0];
-    const int64_t OH = output_size_.h, OW = output_size_.w;
+    const int64_t OH = output_size.h, OW = output_size.w;
     std::vector<float> out(static_cast<size_t>(shape_numel(g.out_shape)));
     // PyTorch's adaptive_avg_pool2d: cell i of Out covers [floor(i * In / Out), ceil((i+1) * In / Out)).
     auto start = [](int64_t i, int64_t out_size, int64_t in_size) { return (i * in_size) / out_size; };

@@ -6,11 +6,14 @@
 #include <filesystem>
 #include <set>
 #include <sstream>
+#include <tuple>
 
+#include "vkconv/activations.h"
 #include "vkconv/conv2d.h"
 #include "vkconv/error.h"
 #include "vkconv/layers.h"
 #include "vkconv/safetensors.h"
+#include "vkconv/shape_ops.h"
 
 namespace vkconv {
 
@@ -20,17 +23,82 @@ struct Model::Plan {
         Layer* layer;
         std::vector<int> inputs;  // value ids (node index, or -1 for the model input)
         int output;               // value id
-        bool relu = false;        // ReLU fused into the layer's epilogue
+        Activation act;           // fused into the layer's epilogue (none: not fused)
+        std::vector<bool> in_place;  // Cat: inputs whose producers wrote into the output's slices
     };
     std::vector<std::unique_ptr<Layer>> owned;  // folded Conv2d+BatchNorm2d layers
     std::vector<Step> steps;
     std::vector<Shape> shapes;       // per node
     std::vector<int> root;           // per node: the node whose storage holds its value (-1: the input)
+    std::vector<int64_t> root_offset;  // per node: element offset into root's value (slice views)
+    // Per value (a step's output node): the value whose storage holds it (itself, or a
+    // concatenation it was placed into) and its element offset there.
+    std::vector<int> home;
+    std::vector<int64_t> home_offset;
+    // Sub-range buffers of the intermediate storages: (storage, byte offset, bytes) -> buffer.
+    std::map<std::tuple<int, uint64_t, uint64_t>, std::shared_ptr<host::Buffer>> views;
     std::vector<int> storage_of;     // per node root: index into storages, -1 for the model's output
     std::vector<std::shared_ptr<host::Buffer>> storages;
     std::vector<uint64_t> versions;  // parameter versions the plan was compiled with
     uint64_t bytes = 0;
+
+    // Node `node`'s value in this forward (-1: the model's input): its storage, or a sub-range
+    // of it (slices, values placed into a concatenation), with the node's shape. A sub-range is
+    // a buffer borrowing the storage's VkBuffer at an offset (bound as a storage buffer range;
+    // layers that read it through texel views copy it first). Those of the plan's own storages
+    // are made once; the storage and the sub-range are kept alive by `rec`.
+    Tensor tensor(int node, const Tensor& input, const Tensor& output, CommandRecorder* rec) {
+        if (node < 0) return input;
+        const Shape& shape = shapes[static_cast<size_t>(node)];
+        const int r = root[static_cast<size_t>(node)];
+        int64_t off = root_offset[static_cast<size_t>(node)];
+        std::shared_ptr<host::Buffer> base;
+        int storage = -1;
+        if (r < 0) {
+            base = input.storage();
+        } else {
+            const int h = home[static_cast<size_t>(r)];
+            off += home_offset[static_cast<size_t>(r)];
+            if (h == root.back()) {
+                base = output.storage();
+            } else {
+                storage = storage_of[static_cast<size_t>(h)];
+                base = storages[static_cast<size_t>(storage)];
+            }
+        }
+        if (off == 0) return Tensor::over(base, shape);
+        const uint64_t boff = static_cast<uint64_t>(off) * sizeof(float), bytes = static_cast<uint64_t>(shape_numel(shape)) * sizeof(float);
+        std::shared_ptr<host::Buffer> sub;
+        auto make = [&] { return std::make_shared<host::Buffer>(base->context(), base->handle(), base->offset() + boff, bytes); };
+        if (storage >= 0) {
+            auto& cached = views[{storage, boff, bytes}];
+            if (!cached) cached = make();
+            sub = cached;
+        } else {
+            sub = make();
+        }
+        if (rec) {
+            rec->keep_alive(base);
+            rec->keep_alive(sub);
+        }
+        return Tensor::over(sub, shape);
+    }
 };
+
+namespace {
+// Layers known to bind their tensors at Tensor::buffer().offset() (host::BufferBinding of the
+// whole buffer, or an explicit offset added to it), so that they may read or write a sub-range
+// of a model's buffer: a slice view, or their slice of a concatenation written in place. A
+// layer type added to vkconv joins this list once its record() honours the offset (and a test
+// shows it); until then models give it buffers of its own and copy where needed.
+bool binds_sub_ranges(const Layer& l) {
+    return dynamic_cast<const Conv2d*>(&l) || dynamic_cast<const ReLU*>(&l) || dynamic_cast<const Add*>(&l) ||
+           dynamic_cast<const BatchNorm2d*>(&l) || dynamic_cast<const MaxPool2d*>(&l) || dynamic_cast<const AvgPool2d*>(&l) ||
+           dynamic_cast<const AdaptiveAvgPool2d*>(&l) || dynamic_cast<const Linear*>(&l) || dynamic_cast<const Softmax*>(&l) ||
+           dynamic_cast<const Cat*>(&l) || dynamic_cast<const Slice*>(&l) || dynamic_cast<const Permute*>(&l) ||
+           l.is_view();
+}
+}  // namespace
 
 Model::Model(Context& ctx, std::string name) : ctx_(&ctx), name_(std::move(name)) {}
 Model::~Model() = default;
@@ -294,6 +362,23 @@ Model::Plan& Model::plan_for(const Shape& input_shape, const std::vector<std::st
     // Steps, with folding and fusion: a node that merges into the step producing its input
     // becomes an alias of that step's output.
     plan->root.assign(static_cast<size_t>(count), -1);
+    plan->root_offset.assign(static_cast<size_t>(count), 0);
+    // Whether every layer reading node v's value, directly or through views, binds sub-ranges.
+    auto readers_bind_sub_ranges = [&](int v) {
+        std::vector<int> pending{v};
+        while (!pending.empty()) {
+            const int u = pending.back();
+            pending.pop_back();
+            for (int j = u + 1; j < count; ++j) {
+                const Node& r = nodes_[static_cast<size_t>(j)];
+                if (std::find(r.inputs.begin(), r.inputs.end(), u) == r.inputs.end()) continue;
+                if (!binds_sub_ranges(*r.layer)) return false;
+                if (r.layer->is_view()) pending.push_back(j);
+            }
+        }
+        return true;
+    };
+    const uint64_t storage_align = std::max<uint64_t>(1, ctx_->info().min_storage_buffer_offset_alignment);
     std::vector<int> step_of(static_cast<size_t>(count), -1);  // step producing a node's root
     std::vector<bool> fused_alias(static_cast<size_t>(count), false);
     for (int i = 0; i < count; ++i) {
@@ -306,12 +391,25 @@ Model::Plan& Model::plan_for(const Shape& input_shape, const std::vector<std::st
         // Through a view the producer's value may have other readers: fuse only into a step's own
         // output or into an earlier fusion's alias (which had a sole reader itself).
         if (producer && plan->root[static_cast<size_t>(in0)] != in0 && !fused_alias[static_cast<size_t>(in0)]) producer = nullptr;
-        if (n.layer->is_view()) {
+        // A slice that is one contiguous range at an offset the device can bind is a view too
+        // (where its readers bind sub-ranges).
+        bool slice_view = false;
+        if (auto* slice = dynamic_cast<Slice*>(n.layer.get()); slice && readers_bind_sub_ranges(i)) {
+            const Shape& in_shape = in0 < 0 ? input_shape : plan->shapes[static_cast<size_t>(in0)];
+            const int64_t off = slice->contiguous_offset(in_shape);
+            const int64_t base = in0 < 0 ? 0 : plan->root_offset[static_cast<size_t>(in0)];
+            if (off >= 0 && i != count - 1 && static_cast<uint64_t>(base + off) * sizeof(float) % storage_align == 0) {
+                slice_view = true;
+                plan->root_offset[static_cast<size_t>(i)] = base + off;
+            }
+        }
+        if (n.layer->is_view() || slice_view) {
+            if (!slice_view && in0 >= 0) plan->root_offset[static_cast<size_t>(i)] = plan->root_offset[static_cast<size_t>(in0)];
             plan->root[static_cast<size_t>(i)] = in0 < 0 ? -1 : plan->root[static_cast<size_t>(in0)];
             step_of[static_cast<size_t>(i)] = in0 < 0 ? -1 : step_of[static_cast<size_t>(in0)];
             continue;
         }
-        if (fusion_ && producer && !producer->relu) {
+        if (fusion_ && producer && producer->act.is_none()) {
             auto* bn = dynamic_cast<BatchNorm2d*>(n.layer.get());
             auto* conv = dynamic_cast<Conv2d*>(producer->layer);
             if (bn && conv) {
@@ -342,32 +440,123 @@ Model::Plan& Model::plan_for(const Shape& input_shape, const std::vector<std::st
                 fused_alias[static_cast<size_t>(i)] = true;
                 continue;
             }
-            if (dynamic_cast<ReLU*>(n.layer.get()) && producer->layer->can_fuse_relu()) {
-                producer->relu = true;
+            // An activation (ReLU, ReLU6, SiLU, ...) applied by the producer's epilogue.
+            const Activation act = activation_of(*n.layer);
+            if (!act.is_none() && producer->layer->can_fuse_activation(act)) {
+                producer->act = act;
                 plan->root[static_cast<size_t>(i)] = plan->root[static_cast<size_t>(in0)];
                 step_of[static_cast<size_t>(i)] = step_of[static_cast<size_t>(in0)];
                 fused_alias[static_cast<size_t>(i)] = true;
                 continue;
             }
         }
-        Plan::Step s{n.layer.get(), {}, i, false};
+        Plan::Step s{n.layer.get(), {}, i, {}};
         for (int in : n.inputs) s.inputs.push_back(in < 0 ? -1 : plan->root[static_cast<size_t>(in)]);
         plan->root[static_cast<size_t>(i)] = i;
         step_of[static_cast<size_t>(i)] = static_cast<int>(plan->steps.size());
         plan->steps.push_back(std::move(s));
     }
 
-    // Memory plan: each step's output lives from its step to its last reader; a buffer whose
-    // value is dead is reused (best fit by size) for a later output. Kept values are never
-    // reused; the model's output is a fresh tensor per forward.
+    // Concatenations written in place: a Cat's input whose value is a whole step output of its
+    // own (not the model's input, not a slice, not placed elsewhere) is computed straight into
+    // its slice of the Cat's output, and the Cat copies only the other inputs. Slices are
+    // contiguous only when every dimension before the Cat's is 1 (NCHW with batch 1 along
+    // channels); with batch N > 1 the Cat falls back to one copy pass per input (producers
+    // write contiguous outputs only). A Cat whose inputs all lie, in order, in one buffer
+    // already (DenseNet's growing concatenations are prefixes of the block's last one) is a
+    // view. Later Cats are placed first, so a Cat placed into a later one carries its inputs.
+    // The model's output and its captured values keep storages of their own.
+    plan->home.resize(static_cast<size_t>(count));
+    plan->home_offset.assign(static_cast<size_t>(count), 0);
+    for (int i = 0; i < count; ++i) plan->home[static_cast<size_t>(i)] = i;
+    auto numel_of = [&](int node) { return shape_numel(plan->shapes[static_cast<size_t>(node)]); };
+    // Whether every step reading value r (through any alias or view of it) binds sub-ranges.
+    auto value_readers_bind_sub_ranges = [&](int r) {
+        for (int j = 0; j < count; ++j) {
+            if (plan->root[static_cast<size_t>(j)] == r) continue;  // r itself, a fused alias or a view of it
+            for (int src : nodes_[static_cast<size_t>(j)].inputs)
+                if (src >= 0 && plan->root[static_cast<size_t>(src)] == r && !binds_sub_ranges(*nodes_[static_cast<size_t>(j)].layer))
+                    return false;
+        }
+        return true;
+    };
+    for (int si = static_cast<int>(plan->steps.size()) - 1; si >= 0; --si) {
+        Plan::Step& st = plan->steps[static_cast<size_t>(si)];
+        auto* cat = dynamic_cast<Cat*>(st.layer);
+        if (!cat) continue;
+        const int c = st.output;
+        const Node& cn = nodes_[static_cast<size_t>(c)];
+        st.in_place.assign(cn.inputs.size(), false);
+        if (!fusion_ || c == plan->root.back() || kept[static_cast<size_t>(c)]) continue;
+        std::vector<Shape> in_shapes;
+        for (int in : cn.inputs) in_shapes.push_back(in < 0 ? input_shape : plan->shapes[static_cast<size_t>(in)]);
+        const auto offsets = Cat::contiguous_offsets(in_shapes, cat->wrapped_dim(in_shapes[0].size()));
+        if (offsets[0] < 0) continue;  // strided slices (batch > 1): copies
+        // Where each input's elements live now: (home value, element offset), or home -1.
+        auto location = [&](int node) -> std::pair<int, int64_t> {
+            const int r = node < 0 ? -1 : plan->root[static_cast<size_t>(node)];
+            if (r < 0) return {-1, 0};
+            return {plan->home[static_cast<size_t>(r)], plan->home_offset[static_cast<size_t>(r)] + plan->root_offset[static_cast<size_t>(node)]};
+        };
+        // Already laid out in order in one buffer: the Cat is a view of it.
+        if (plan->home[static_cast<size_t>(c)] == c) {
+            const auto first = location(cn.inputs[0]);
+            bool consecutive = first.first >= 0 && first.first != c;
+            for (size_t k = 0; consecutive && k < cn.inputs.size(); ++k) {
+                const auto l = location(cn.inputs[k]);
+                consecutive = l.first == first.first && l.second == first.second + offsets[k];
+            }
+            if (consecutive) {
+                plan->home[static_cast<size_t>(c)] = first.first;
+                plan->home_offset[static_cast<size_t>(c)] = first.second;
+                st.in_place.assign(cn.inputs.size(), true);
+                continue;
+            }
+        }
+        const int c_home = plan->home[static_cast<size_t>(c)];
+        const int64_t c_off = plan->home_offset[static_cast<size_t>(c)];
+        for (size_t k = 0; k < cn.inputs.size(); ++k) {
+            const int in = cn.inputs[k];
+            const int r = in < 0 ? -1 : plan->root[static_cast<size_t>(in)];
+            if (r < 0 || r == plan->root.back() || plan->home[static_cast<size_t>(r)] != r || plan->root_offset[static_cast<size_t>(in)] != 0 ||
+                numel_of(r) != numel_of(in) || step_of[static_cast<size_t>(r)] < 0 ||
+                !binds_sub_ranges(*plan->steps[static_cast<size_t>(step_of[static_cast<size_t>(r)])].layer) || !value_readers_bind_sub_ranges(r))
+                continue;
+            if (static_cast<uint64_t>(c_off + offsets[k]) * sizeof(float) % storage_align != 0) continue;
+            // Values placed inside r (none yet: r's own Cat, if any, is planned later) move with it.
+            plan->home[static_cast<size_t>(r)] = c_home;
+            plan->home_offset[static_cast<size_t>(r)] = c_off + offsets[k];
+            st.in_place[k] = true;
+        }
+    }
+    // A value placed into a Cat that was itself placed later in the pass: resolve to the outermost.
+    for (int v = 0; v < count; ++v) {
+        int h = plan->home[static_cast<size_t>(v)];
+        int64_t off = plan->home_offset[static_cast<size_t>(v)];
+        while (plan->home[static_cast<size_t>(h)] != h) {
+            off += plan->home_offset[static_cast<size_t>(h)];
+            h = plan->home[static_cast<size_t>(h)];
+        }
+        plan->home[static_cast<size_t>(v)] = h;
+        plan->home_offset[static_cast<size_t>(v)] = off;
+    }
+
+    // Memory plan: each storage lives from the first step writing into it to the last reader of
+    // any value it holds; a buffer whose values are dead is reused (best fit by size) for a later
+    // one. Kept values are never reused; the model's output is a fresh tensor per forward.
     const int steps = static_cast<int>(plan->steps.size());
-    std::vector<int> last_use(static_cast<size_t>(count), -1);
+    std::vector<int> last_use(static_cast<size_t>(count), -1), first_write(static_cast<size_t>(count), -1);
     for (int s = 0; s < steps; ++s)
         for (int in : plan->steps[static_cast<size_t>(s)].inputs)
-            if (in >= 0) last_use[static_cast<size_t>(in)] = s;
+            if (in >= 0) last_use[static_cast<size_t>(plan->home[static_cast<size_t>(in)])] = s;
+    for (int s = steps - 1; s >= 0; --s) {
+        const int h = plan->home[static_cast<size_t>(plan->steps[static_cast<size_t>(s)].output)];
+        first_write[static_cast<size_t>(h)] = s;
+        last_use[static_cast<size_t>(h)] = std::max(last_use[static_cast<size_t>(h)], s);
+    }
     for (int i = 0; i < count; ++i)
         if (kept[static_cast<size_t>(i)] && plan->root[static_cast<size_t>(i)] >= 0)
-            last_use[static_cast<size_t>(plan->root[static_cast<size_t>(i)])] = steps;  // alive to the end
+            last_use[static_cast<size_t>(plan->home[static_cast<size_t>(plan->root[static_cast<size_t>(i)])])] = steps;  // alive to the end
     const int out_root = plan->root.back();
     plan->storage_of.assign(static_cast<size_t>(count), -1);
     std::vector<std::pair<int, int>> live;  // (storage, last use)
@@ -380,9 +569,9 @@ Model::Plan& Model::plan_for(const Shape& input_shape, const std::vector<std::st
             } else {
                 ++l;
             }
-        const int out = plan->steps[static_cast<size_t>(s)].output;
-        if (out == out_root) continue;
-        const uint64_t need = static_cast<uint64_t>(shape_numel(plan->shapes[static_cast<size_t>(out)])) * sizeof(float);
+        const int out = plan->home[static_cast<size_t>(plan->steps[static_cast<size_t>(s)].output)];
+        if (out == out_root || first_write[static_cast<size_t>(out)] != s) continue;
+        const uint64_t need = static_cast<uint64_t>(numel_of(out)) * sizeof(float);
         int best = -1;
         for (size_t f = 0; f < free_list.size(); ++f) {
             const auto sz = plan->storages[static_cast<size_t>(free_list[f])]->size();
@@ -406,15 +595,71 @@ Model::Plan& Model::plan_for(const Shape& input_shape, const std::vector<std::st
     return *ref;
 }
 
-Tensor Model::forward(const Tensor& input) { return forward(input, {}, nullptr); }
+int Model::node_index(const std::string& name) const {
+    for (size_t i = 0; i < nodes_.size(); ++i)
+        if (nodes_[i].name == name) return static_cast<int>(i);
+    throw Error(name_ + " has no layer named '" + name + "'");
+}
+
+void Model::set_outputs(std::vector<std::pair<std::string, std::string>> outputs) {
+    std::set<std::string> names;
+    for (const auto& [name, layer] : outputs) {
+        if (name.empty()) throw Error(name_ + ".set_outputs: an output name is empty");
+        if (!names.insert(name).second) throw Error(name_ + ".set_outputs: output '" + name + "' is named twice");
+        node_index(layer);
+    }
+    outputs_ = std::move(outputs);
+    invalidate_plans();
+}
+
+std::vector<std::pair<std::string, std::string>> Model::outputs() const {
+    if (!outputs_.empty() || nodes_.empty()) return outputs_;
+    return {{"output", nodes_.back().name}};
+}
+
+Tensor Model::forward(const Tensor& input) {
+    if (!outputs_.empty() && node_index(outputs_.front().second) != static_cast<int>(nodes_.size()) - 1)
+        return forward_all(input).at(outputs_.front().first);
+    return forward(input, {}, nullptr);
+}
+
+std::map<std::string, Tensor> Model::forward_all(const Tensor& input) {
+    std::map<std::string, Tensor> out;
+    run(input, {}, nullptr, &out);
+    return out;
+}
 
 Tensor Model::forward(const Tensor& input, const std::vector<std::string>& capture, std::map<std::string, HostArray>* captured) {
+    return run(input, capture, captured, nullptr);
+}
+
+Tensor Model::run(const Tensor& input, const std::vector<std::string>& capture, std::map<std::string, HostArray>* captured,
+                  std::map<std::string, Tensor>* outputs) {
     const uint64_t submissions = ctx_->submissions(), transfers = ctx_->host_transfers();
-    Plan& plan = plan_for(input.shape(), capture);
+    std::vector<std::string> keep = capture;
+    if (outputs)
+        for (const auto& [name, layer] : this->outputs()) keep.push_back(layer);
+    Plan& plan = plan_for(input.shape(), keep);
     const Shape out_shape = plan.shapes.back();
     Tensor output = plan.root.back() < 0 ? input.reshaped(out_shape) : Tensor(*ctx_, out_shape);
     CommandRecorder rec(*ctx_);
     record_plan(plan, rec, input, output);
+    if (outputs) {
+        // The last layer's output is the forward's own tensor; the others are copied out of the
+        // plan's buffers in the same submission.
+        for (const auto& [name, layer] : this->outputs()) {
+            const int idx = node_index(layer);
+            const Shape& shape = plan.shapes[static_cast<size_t>(idx)];
+            if (idx == static_cast<int>(nodes_.size()) - 1) {
+                (*outputs)[name] = output;
+                continue;
+            }
+            const Tensor src = plan.tensor(idx, input, output, &rec);
+            Tensor t(*ctx_, shape);
+            rec.copy(src.buffer(), 0, t.buffer(), 0, t.bytes());
+            (*outputs)[name] = t;
+        }
+    }
     stats_.dispatches = rec.dispatch_count();
     rec.submit_and_wait();
     stats_.submissions = ctx_->submissions() - submissions;
@@ -425,11 +670,9 @@ Tensor Model::forward(const Tensor& input, const std::vector<std::string>& captu
         for (const auto& name : capture) {
             const auto idx = static_cast<size_t>(
                 std::find_if(nodes_.begin(), nodes_.end(), [&](const Node& n) { return n.name == name; }) - nodes_.begin());
-            const int r = plan.root[idx];
             const Shape& shape = plan.shapes[idx];
-            Tensor t = r < 0 ? input.reshaped(shape)
-                       : r == plan.root.back() ? output.reshaped(shape)
-                                               : Tensor::over(plan.storages[static_cast<size_t>(plan.storage_of[static_cast<size_t>(r)])], shape);
+            Tensor t = plan.root[idx] < 0 && plan.root_offset[idx] == 0 ? input.reshaped(shape)
+                                                                        : plan.tensor(static_cast<int>(idx), input, output, nullptr);
             (*captured)[name] = HostArray{shape, t.to_host()};
         }
     }
@@ -443,32 +686,19 @@ void Model::record(CommandRecorder& rec, const Tensor& input, const Tensor& outp
 void Model::record_plan(Plan& plan, CommandRecorder& rec, const Tensor& input, const Tensor& output) {
     if (output.shape() != plan.shapes.back())
         throw Error(name_ + ": output tensor has shape " + shape_str(output.shape()) + ", expected " + shape_str(plan.shapes.back()));
-    const int out_root = plan.root.back();
     // The intermediates stay alive as long as the recording (a later plan may replace them while
     // an application's command buffer that uses these is still pending).
     for (const auto& storage : plan.storages) rec.keep_alive(storage);
-    auto value = [&](int id) -> Tensor {
-        if (id < 0) return input;
-        const Shape& shape = plan.shapes[static_cast<size_t>(id)];
-        if (id == out_root) return output.reshaped(shape);
-        return Tensor::over(plan.storages[static_cast<size_t>(plan.storage_of[static_cast<size_t>(id)])], shape);
-    };
     for (const auto& s : plan.steps) {
-        std::vector<Tensor> ins;
-        for (int in : s.inputs) {
-            // The producer's storage viewed with the consumer's expected shape (views such as
-            // Flatten between them change only the shape).
-            ins.push_back(value(in));
-        }
-        // Inputs through views: give the layer its input with the shape its own input has.
+        // Each input with the shape its own node has (views such as Flatten change only the shape).
         const auto& node = nodes_[static_cast<size_t>(s.output)];
-        for (size_t k = 0; k < ins.size(); ++k) {
-            const int src = node.inputs[k];
-            if (src >= 0) ins[k] = ins[k].reshaped(plan.shapes[static_cast<size_t>(src)]);
-        }
-        const Tensor out = value(s.output);
-        if (s.relu)
-            s.layer->record_with_relu(rec, ins, out);
+        std::vector<Tensor> ins;
+        for (int src : node.inputs) ins.push_back(plan.tensor(src, input, output, &rec));
+        const Tensor out = plan.tensor(s.output, input, output, &rec);
+        if (auto* cat = dynamic_cast<Cat*>(s.layer); cat && !s.in_place.empty())
+            cat->record_copies(rec, ins, out, s.in_place);
+        else if (!s.act.is_none())
+            s.layer->record_with_activation(rec, ins, out, s.act);
         else
             s.layer->record(rec, ins, out);
     }

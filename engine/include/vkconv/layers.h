@@ -9,9 +9,15 @@
 //
 // Every layer checks its parameters when constructed and its input shapes in output_shape(),
 // throwing vkconv::Error with PyTorch's message for the rule broken. Shaders:
-//   ReLU, Add, BatchNorm2d  elementwise.comp (op chosen by specialization constant)
+//   ReLU, Add, BatchNorm2d  elementwise.comp (op chosen by specialization constant; Add and
+//                           BatchNorm2d apply a fused activation, activation.glsl)
 //   MaxPool2d, AvgPool2d    pool2d.comp
 //   AdaptiveAvgPool2d       adaptive_avg_pool2d.comp
+// Other families have their own headers (vkconv/vkconv.h includes them all):
+//   ConvTranspose2d         vkconv/conv_transpose2d.h   conv_transpose2d.comp
+//   Upsample (interpolate)  vkconv/upsample.h           upsample2d.comp
+//   AdaptiveMaxPool2d       vkconv/adaptive_max_pool2d.h adaptive_max_pool2d.comp
+//   Mean, Amax over (H, W)  vkconv/reduce.h             reduce_hw.comp
 //   Linear                  linear.comp
 //   Softmax                 softmax.comp
 //   Flatten, Dropout        views: no shader (record() copies the input when called directly)
@@ -44,8 +50,9 @@ public:
     using Layer::reference;
 };
 
-// a + b for two tensors of exactly the same shape (no broadcasting: a residual connection),
-// optionally followed by ReLU in the same pass. Prints "Add()" ("Add(relu=True)" when fused).
+// a + b with PyTorch's broadcasting (vkconv/binary.h), optionally followed by ReLU in the same
+// pass. Two tensors of one shape (a residual connection) take elementwise.comp, others
+// binary.comp. Prints "Add()" ("Add(relu=True)" when fused).
 class Add : public Layer {
 public:
     explicit Add(Context& ctx, bool relu = false) : Layer(ctx), relu_(relu) {}
@@ -63,11 +70,15 @@ public:
     // A model fuses a following ReLU into the same pass.
     bool can_fuse_relu() const override { return true; }
     void record_with_relu(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output) override {
-        record_impl(rec, inputs, output, true);
+        record_impl(rec, inputs, output, Activation::relu());
     }
+    // Any activation in the same pass (the layer's own relu=True admits only ReLU after it).
+    bool can_fuse_activation(const Activation& a) const override { return !relu_ || a.kind == ActivationKind::ReLU; }
+    void record_with_activation(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output,
+                                const Activation& a) override;
 
 private:
-    void record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output, bool relu);
+    void record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output, const Activation& act);
     bool relu_;
 };
 
@@ -134,8 +145,10 @@ private:
 class AdaptiveAvgPool2d : public Layer {
 public:
     AdaptiveAvgPool2d(Context& ctx, Pair output_size);
+    // output_size entries that are None (std::nullopt) keep the input's size, as in PyTorch.
+    AdaptiveAvgPool2d(Context& ctx, std::optional<int> output_h, std::optional<int> output_w);
     std::string type() const override { return "AdaptiveAvgPool2d"; }
-    // "AdaptiveAvgPool2d(output_size=1)" / "AdaptiveAvgPool2d(output_size=(2, 3))".
+    // "AdaptiveAvgPool2d(output_size=1)" / "AdaptiveAvgPool2d(output_size=(2, 3))" / "(None, 3)".
     std::string repr() const override;
     Shape output_shape(std::span<const Shape> inputs) const override;
     void record(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output) override;
@@ -143,10 +156,13 @@ public:
     using Layer::output_shape;
     using Layer::reference;
 
-    Pair output_size() const { return output_size_; }
+    Pair output_size() const { return output_size_; }  // a None entry reads 0 (see output_h/output_w)
+    std::optional<int> output_h() const { return keep_h_ ? std::nullopt : std::optional<int>(output_size_.h); }
+    std::optional<int> output_w() const { return keep_w_ ? std::nullopt : std::optional<int>(output_size_.w); }
 
 private:
     Pair output_size_;
+    bool keep_h_ = false, keep_w_ = false;  // None entries
 };
 
 // nn.BatchNorm2d in eval mode: y = (x - running_mean) / sqrt(running_var + eps) * weight + bias
@@ -175,6 +191,10 @@ public:
     // Per channel: scale = weight / sqrt(running_var + eps), shift = bias - running_mean * scale,
     // computed in double; what a model folds into a preceding convolution.
     std::pair<std::vector<float>, std::vector<float>> scale_shift() const;
+    // An activation applied in the same pass (when no convolution absorbs the BatchNorm2d).
+    bool can_fuse_activation(const Activation&) const override { return true; }
+    void record_with_activation(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output,
+                                const Activation& a) override;
 
 private:
     void check_running_stats() const;
@@ -216,11 +236,15 @@ public:
     // A model fuses a following ReLU into the epilogue.
     bool can_fuse_relu() const override { return true; }
     void record_with_relu(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output) override {
-        record_impl(rec, inputs, output, true);
+        record_impl(rec, inputs, output, Activation::relu());
     }
+    // Any activation applied in the epilogue (linear.comp through activation.glsl).
+    bool can_fuse_activation(const Activation& a) const override { return !fused_relu_ || a.kind == ActivationKind::ReLU; }
+    void record_with_activation(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output,
+                                const Activation& a) override;
 
 private:
-    void record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output, bool relu);
+    void record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output, const Activation& act);
     int in_features_, out_features_;
     bool has_bias_;
     bool fused_relu_ = false;

@@ -84,6 +84,13 @@ public:
     void set_conv2d_storage_precision(StoragePrecision p);
 
     Tensor forward(const Tensor& input);
+    // Named outputs, for a forward that returns a dict or tuple (torchvision's segmentation
+    // models: {"out": ..., "aux": ...}): (output name, layer name) pairs, in order. Without
+    // them the model has one output, the last layer's, named "output". forward() returns the
+    // first; forward_all() all of them, computed in one submission.
+    void set_outputs(std::vector<std::pair<std::string, std::string>> outputs);
+    std::vector<std::pair<std::string, std::string>> outputs() const;
+    std::map<std::string, Tensor> forward_all(const Tensor& input);
     // Also returns the outputs of the named layers (downloaded after the forward).
     Tensor forward(const Tensor& input, const std::vector<std::string>& capture,
                    std::map<std::string, HostArray>* captured);
@@ -106,10 +113,14 @@ private:
     Plan& plan_for(const Shape& input_shape, const std::vector<std::string>& keep);
     void invalidate_plans();
     void record_plan(Plan& plan, CommandRecorder& rec, const Tensor& input, const Tensor& output);
+    Tensor run(const Tensor& input, const std::vector<std::string>& capture, std::map<std::string, HostArray>* captured,
+               std::map<std::string, Tensor>* outputs);
+    int node_index(const std::string& name) const;
 
     Context* ctx_;
     std::string name_;
     std::vector<Node> nodes_;
+    std::vector<std::pair<std::string, std::string>> outputs_;  // set_outputs()
     bool fusion_ = true;
     std::map<std::string, std::unique_ptr<Plan>> plans_;
     ForwardStats stats_;

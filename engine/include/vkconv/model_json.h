@@ -11,13 +11,15 @@
 //       {"name": "relu1", "type": "ReLU", "functional": true},   (F.relu: not printed)
 //       {"name": "skip", "type": "Add", "inputs": ["relu1", "conv2"]},
 //       ...
-//     ]
-//   }
+//     ],
+//     "outputs": [{"name": "out", "layer": "classifier.4"}, {"name": "aux", "layer": "aux.4"}]
+//   }                                                 (optional: named outputs, Model::set_outputs)
 //
 // Layer arguments carry PyTorch's names and meanings (kernel_size as n or [h, w], padding as n,
 // [h, w], "same" or "valid", ...). "inputs" names earlier layers ("input" is the model input);
 // without it a layer takes the previous layer's output. "functional": true marks a call that is
-// not a submodule (F.relu, x.view, a module's second call): it runs but print(model) omits it. The file is untrusted input: anything
+// not a submodule (F.relu, x.view, a module's second call): it runs but print(model) omits it. Cat takes as
+// many inputs as it lists. The file is untrusted input: anything
 // unknown, mistyped or out of range is refused with a message naming the layer and argument.
 #pragma once
 

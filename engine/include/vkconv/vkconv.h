@@ -2,6 +2,9 @@
 #pragma once
 
 #include "vkconv/activation.h"
+#include "vkconv/activations.h"
+#include "vkconv/binary.h"
+#include "vkconv/layer_norm.h"
 #include "vkconv/context.h"
 #include "vkconv/conv2d.h"
 #include "vkconv/error.h"
@@ -13,5 +16,10 @@
 #include "vkconv/npy.h"
 #include "vkconv/onnx.h"
 #include "vkconv/safetensors.h"
+#include "vkconv/shape_ops.h"
 #include "vkconv/simple_cnn.h"
 #include "vkconv/tuning.h"
+#include "vkconv/conv_transpose2d.h"
+#include "vkconv/upsample.h"
+#include "vkconv/adaptive_max_pool2d.h"
+#include "vkconv/reduce.h"

@@ -1,0 +1,123 @@
+// Mean, Amax over (H, W): shaders/reduce_hw.comp.
+#include <cmath>
+#include <limits>
+
+#include "host/pipeline.h"
+#include "layers_common.h"
+#include "vkconv/error.h"
+#include "vkconv/reduce.h"
+
+namespace vkconv {
+namespace {
+
+// Mirrors ReducePushConstants in shaders/reduce_hw.comp.
+struct ReducePushConstants {
+    int32_t HW, plane_base;
+};
+
+std::string dims_str(const std::vector<int>& d) {
+    std::string s = "(";
+    for (size_t i = 0; i < d.size(); ++i) s += (i ? ", " : "") + std::to_string(d[i]);
+    return s + (d.size() == 1 ? ",)" : ")");
+}
+
+struct Geometry {
+    int64_t planes = 0, hw = 0;
+    Shape out_shape;
+};
+
+Geometry reduce_geometry(const std::string& who, const std::vector<int>& dim, bool keepdim, bool max, const Shape& in) {
+    shape_numel(in);
+    std::vector<int> wrapped;
+    for (int d : dim) {
+        const int w = detail::wrap_dim(d, in.size(), who);
+        for (int e : wrapped)
+            if (e == w) throw Error(who + ": dim " + std::to_string(w) + " appears multiple times in the list of dims");
+        wrapped.push_back(w);
+    }
+    const int n = static_cast<int>(in.size());
+    const bool hw = n >= 2 && wrapped.size() == 2 &&
+                    ((wrapped[0] == n - 2 && wrapped[1] == n - 1) || (wrapped[0] == n - 1 && wrapped[1] == n - 2));
+    if (!hw)
+        throw Error(who + ": vkconv reduces over the last two dims (H, W) only, but got dim=" + dims_str(dim) + " for input of size " +
+                    shape_str(in));
+    Geometry g;
+    g.hw = in[in.size() - 2] * in[in.size() - 1];
+    g.planes = 1;
+    for (size_t i = 0; i + 2 < in.size(); ++i) g.planes *= in[i];
+    if (max && g.hw == 0 && g.planes > 0)
+        throw Error(who + ": amax(): Expected reduction dim " + std::to_string(in[n - 2] == 0 ? n - 2 : n - 1) +
+                    " to have non-zero size.");
+    if (g.hw > std::numeric_limits<int32_t>::max()) throw Error(who + ": a plane of " + std::to_string(g.hw) + " values exceeds 2^31-1");
+    g.out_shape.assign(in.begin(), in.end() - 2);
+    if (keepdim) {
+        g.out_shape.push_back(1);
+        g.out_shape.push_back(1);
+    }
+    return g;
+}
+
+}  // namespace
+
+ReduceHW::ReduceHW(Context& ctx, std::vector<int> dim, bool keepdim, bool max)
+    : Layer(ctx), dim_(std::move(dim)), keepdim_(keepdim), max_(max) {
+    if (dim_.size() != 2)
+        throw Error(std::string(max ? "Amax" : "Mean") + ": vkconv reduces over the two dims (H, W), but got dim=" + dims_str(dim_));
+    if (dim_[0] == dim_[1])
+        throw Error(std::string(max ? "Amax" : "Mean") + ": dim " + std::to_string(dim_[0]) + " appears multiple times in the list of dims");
+}
+
+std::string ReduceHW::repr() const { return type() + "(dim=" + dims_str(dim_) + ", keepdim=" + detail::py_bool(keepdim_) + ")"; }
+
+Shape ReduceHW::output_shape(std::span<const Shape> inputs) const {
+    check_input_count(inputs.size());
+    return reduce_geometry(type(), dim_, keepdim_, max_, inputs[0]).out_shape;
+}
+
+void ReduceHW::record(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output) {
+    check_input_count(inputs.size());
+    const auto g = reduce_geometry(type(), dim_, keepdim_, max_, inputs[0].shape());
+    detail::check_output_shape(*this, output, g.out_shape);
+    if (g.planes == 0) return;
+    const auto pipeline = ctx_->pipeline("reduce_hw", {max_ ? 1u : 0u}, 2, sizeof(ReducePushConstants));
+    ReducePushConstants pc{static_cast<int32_t>(g.hw), 0};
+    // maxStorageBufferRange: chunks of whole planes bound as sub-ranges.
+    const uint64_t in_plane = static_cast<uint64_t>(g.hw) * sizeof(float);
+    const int64_t chunk = detail::storage_chunk_units(*ctx_, type(), "plane", g.planes, {in_plane, sizeof(float)});
+    for (int64_t p0 = 0; p0 < g.planes; p0 += chunk) {
+        const int64_t np = std::min(chunk, g.planes - p0);
+        // An empty plane (mean: NaN) still binds one float of input.
+        const host::BufferBinding bindings[] = {
+            g.hw == 0 ? host::BufferBinding(inputs[0].buffer())
+                      : host::BufferBinding(inputs[0].buffer().handle(), static_cast<uint64_t>(p0) * in_plane,
+                                            static_cast<uint64_t>(np) * in_plane),
+            host::BufferBinding(output.buffer().handle(), static_cast<uint64_t>(p0) * sizeof(float), static_cast<uint64_t>(np) * sizeof(float))};
+        detail::split_dispatch({np, 1, 1}, detail::workgroup_count_limit(*ctx_), [&](auto base, auto count) {
+            pc.plane_base = base[0];
+            rec.dispatch(*pipeline, bindings, pc, count[0], 1, 1);
+        });
+    }
+    rec.barrier();
+}
+
+std::vector<float> ReduceHW::reference(std::span<const Shape> shapes, std::span<const std::vector<float>> inputs) const {
+    check_input_count(shapes.size());
+    const auto g = reduce_geometry(type(), dim_, keepdim_, max_, shapes[0]);
+    detail::check_reference_input(*this, shapes[0], inputs[0]);
+    const auto& x = inputs[0];
+    std::vector<float> out(static_cast<size_t>(g.planes));
+    for (int64_t pl = 0; pl < g.planes; ++pl) {
+        double acc = max_ ? -std::numeric_limits<double>::infinity() : 0.0;
+        bool nan = false;
+        for (int64_t i = 0; i < g.hw; ++i) {
+            const double v = x[static_cast<size_t>(pl * g.hw + i)];
+            nan = nan || std::isnan(v);
+            acc = max_ ? std::max(acc, v) : acc + v;
+        }
+        if (nan || (!max_ && g.hw == 0)) out[static_cast<size_t>(pl)] = std::numeric_limits<float>::quiet_NaN();
+        else out[static_cast<size_t>(pl)] = static_cast<float>(max_ ? acc : acc / double(g.hw));
+    }
+    return out;
+}
+
+}  // namespace vkconv

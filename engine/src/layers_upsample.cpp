@@ -1,0 +1,243 @@
+// Upsample (nn.Upsample, F.interpolate): shaders/upsample2d.comp.
+#include <cmath>
+#include <limits>
+#include <sstream>
+
+#include "host/pipeline.h"
+#include "layers_common.h"
+#include "vkconv/error.h"
+#include "vkconv/layers.h"
+#include "vkconv/upsample.h"
+
+namespace vkconv {
+namespace {
+
+// Mirrors UpsamplePushConstants in shaders/upsample2d.comp.
+struct UpsamplePushConstants {
+    int32_t H, W, OH, OW;
+    float scale_h, scale_w;
+    int32_t shortcuts;
+    int32_t x_base, y_base, z_base;
+};
+
+constexpr int kTile = 8;
+
+// Python's repr of a tuple or a single value, as nn.Upsample.extra_repr prints what it was given.
+template <class T, class F>
+std::string value_or_tuple(const std::vector<T>& v, F&& fmt) {
+    if (v.size() == 1) return fmt(v[0]);
+    std::string s = "(";
+    for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + fmt(v[i]);
+    return s + ")";
+}
+
+std::string list_str(const Shape& s) {
+    std::string r = "[";
+    for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+    return r + "]";
+}
+
+// One axis: its sizes and the float scale ATen's kernel uses.
+struct Axis {
+    int64_t in = 0, out = 0;
+    float scale = 0;
+};
+
+struct Geometry {
+    int64_t planes = 0;
+    bool channels_last = false;  // C == 1: ATen's channels-last kernel (nearest_idx's shortcuts)
+    Axis h, w;
+    Shape out_shape;
+};
+
+}  // namespace
+
+Upsample::Upsample(Context& ctx, UpsampleOptions options) : Layer(ctx), options_(std::move(options)) {
+    const auto& o = options_;
+    const std::string who = o.class_name + ": ";
+    if (o.mode != "nearest" && o.mode != "bilinear")
+        throw Error(who + "mode must be 'nearest' or 'bilinear' (vkconv's of PyTorch's nearest | linear | bilinear | bicubic | "
+                          "trilinear | area | nearest-exact), but got mode='" + o.mode + "'");
+    if (o.mode == "nearest" && o.align_corners.has_value())
+        throw Error(who + "align_corners option can only be set with the interpolating modes: linear | bilinear | bicubic | trilinear");
+    if (!o.size.empty() && !o.scale_factor.empty()) throw Error(who + "only one of size or scale_factor should be defined");
+    if (o.size.empty() && o.scale_factor.empty()) throw Error(who + "either size or scale_factor should be defined");
+    if (o.recompute_scale_factor.value_or(false) && !o.size.empty())
+        throw Error(who + "recompute_scale_factor is not meaningful with an explicit size.");
+    if (o.size.size() > 2 || o.scale_factor.size() > 2)
+        throw Error(who + "size and scale_factor take one value or two (h, w) for 4-D input, but got " +
+                    std::to_string(std::max(o.size.size(), o.scale_factor.size())));
+    for (double s : o.scale_factor)
+        if (!std::isfinite(s)) throw Error(who + "scale_factor must be finite, but got " + python_float_repr(s));
+    for (int64_t s : o.size)
+        if (s > std::numeric_limits<int32_t>::max()) throw Error(who + "size " + std::to_string(s) + " exceeds 2^31-1");
+}
+
+std::string Upsample::repr() const {
+    const auto& o = options_;
+    std::string s = o.class_name + "(";
+    if (!o.scale_factor.empty())
+        s += "scale_factor=" + value_or_tuple(o.scale_factor, [](double v) { return python_float_repr(v); });
+    else
+        s += "size=" + value_or_tuple(o.size, [](int64_t v) { return std::to_string(v); });
+    return s + ", mode=" + o.mode + ")";
+}
+
+namespace {
+
+Geometry upsample_geometry(const UpsampleOptions& o, const Shape& in) {
+    const std::string who = o.class_name + ": ";
+    if (in.size() != 4)
+        throw Error(who + "vkconv interpolates 4-D (N, C, H, W) input only, but got input of size " + list_str(in) +
+                    (in.size() == 3 || in.size() == 5 ? " (PyTorch would interpolate it along " +
+                                                            std::string(in.size() == 3 ? "its last dim" : "three dims") + ")"
+                                                      : ""));
+    shape_numel(in);
+    if (in[1] == 0 || in[2] == 0 || in[3] == 0)
+        throw Error(who + "Non-empty 4D data tensor expected but got a tensor with sizes " + list_str(in));
+    const bool sized = !o.size.empty();
+    const size_t v = sized ? o.size.size() : o.scale_factor.size();
+    if (v != 1 && v != 2) {
+        if (sized)
+            throw Error(who + "Input and output must have the same number of spatial dimensions, but got input with spatial "
+                              "dimensions of [" + std::to_string(in[2]) + ", " + std::to_string(in[3]) + "] and output size of " +
+                        std::to_string(v) + " values");
+        throw Error(who + "Input and scale_factor must have the same number of spatial dimensions, but got input with spatial "
+                          "dimensions of [" + std::to_string(in[2]) + ", " + std::to_string(in[3]) + "] and scale_factor of " +
+                    std::to_string(v) + " values");
+    }
+    Geometry g;
+    g.planes = in[0] * in[1];
+    g.channels_last = in[1] == 1;
+    g.h.in = in[2];
+    g.w.in = in[3];
+    const bool recompute = o.recompute_scale_factor.value_or(false);
+    const bool align = o.mode == "bilinear" && o.align_corners.value_or(false);
+    for (int a = 0; a < 2; ++a) {
+        Axis& ax = a == 0 ? g.h : g.w;
+        std::optional<double> scale;  // the scale factor the kernel is given
+        if (sized) {
+            ax.out = o.size[o.size.size() == 1 ? 0 : static_cast<size_t>(a)];
+        } else {
+            const double s = o.scale_factor[o.scale_factor.size() == 1 ? 0 : static_cast<size_t>(a)];
+            const double out = std::floor(double(ax.in) * s);
+            ax.out = out > double(std::numeric_limits<int32_t>::max()) ? std::numeric_limits<int32_t>::max() + int64_t(1)
+                                                                        : static_cast<int64_t>(out);
+            if (!recompute) scale = s;
+        }
+        // area_pixel_compute_scale / compute_scales_value, in float as for float tensors.
+        if (align)
+            ax.scale = ax.out > 1 ? static_cast<float>(ax.in - 1) / static_cast<float>(ax.out - 1) : 0.0f;
+        else if (scale && *scale > 0)
+            ax.scale = static_cast<float>(1.0 / *scale);
+        else
+            ax.scale = ax.out > 0 ? static_cast<float>(ax.in) / static_cast<float>(ax.out) : 0.0f;
+    }
+    if (g.h.out <= 0 || g.w.out <= 0)
+        throw Error(who + "Input and output sizes should be greater than 0, but got input (H: " + std::to_string(g.h.in) +
+                    ", W: " + std::to_string(g.w.in) + ") output (H: " + std::to_string(g.h.out) + ", W: " +
+                    std::to_string(g.w.out) + ")");
+    if (g.h.out > std::numeric_limits<int32_t>::max() / 2 || g.w.out > std::numeric_limits<int32_t>::max() / 2 ||
+        g.h.out * g.w.out > std::numeric_limits<int32_t>::max() || g.h.in * g.w.in > std::numeric_limits<int32_t>::max())
+        throw Error(who + "an output plane of " + std::to_string(g.h.out) + " x " + std::to_string(g.w.out) +
+                    " exceeds 32-bit indexing");
+    g.out_shape = {in[0], in[1], g.h.out, g.w.out};
+    shape_numel(g.out_shape);
+    return g;
+}
+
+// The reference's index rules (written from ATen's UpSample.h, in float like ATen).
+int64_t nearest_index(int64_t dst, const Axis& a, bool shortcuts) {
+    if (shortcuts && a.out == a.in) return dst;
+    if (shortcuts && a.out == 2 * a.in) return dst >> 1;
+    const float src = static_cast<float>(dst) * a.scale;
+    return std::min(static_cast<int64_t>(std::floor(src)), a.in - 1);
+}
+
+void linear_index(int64_t dst, const Axis& a, bool align, int64_t& i0, int64_t& i1, double& l0, double& l1) {
+    if (a.out == a.in) {
+        i0 = i1 = dst;
+        l0 = 1;
+        l1 = 0;
+        return;
+    }
+    float src = align ? a.scale * static_cast<float>(dst) : a.scale * (static_cast<float>(dst) + 0.5f) - 0.5f;
+    if (!align && src < 0) src = 0;
+    i0 = static_cast<int64_t>(src);
+    i1 = i0 + (i0 < a.in - 1 ? 1 : 0);
+    const float f1 = std::min(std::max(src - static_cast<float>(i0), 0.0f), 1.0f);
+    l1 = f1;
+    l0 = 1.0f - f1;  // the weights themselves are floats in ATen
+}
+
+}  // namespace
+
+Shape Upsample::output_shape(std::span<const Shape> inputs) const {
+    check_input_count(inputs.size());
+    return upsample_geometry(options_, inputs[0]).out_shape;
+}
+
+void Upsample::record(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output) {
+    check_input_count(inputs.size());
+    const auto g = upsample_geometry(options_, inputs[0].shape());
+    detail::check_output_shape(*this, output, g.out_shape);
+    if (output.numel() == 0) return;
+    const bool bilinear = options_.mode == "bilinear";
+    const auto pipeline = ctx_->pipeline("upsample2d", {bilinear ? 1u : 0u, options_.align_corners.value_or(false) ? 1u : 0u}, 2,
+                                         sizeof(UpsamplePushConstants));
+    UpsamplePushConstants pc{};
+    pc.H = static_cast<int32_t>(g.h.in);
+    pc.W = static_cast<int32_t>(g.w.in);
+    pc.OH = static_cast<int32_t>(g.h.out);
+    pc.OW = static_cast<int32_t>(g.w.out);
+    pc.scale_h = g.h.scale;
+    pc.scale_w = g.w.scale;
+    pc.shortcuts = g.channels_last ? 1 : 0;
+    // maxStorageBufferRange: chunks of whole planes bound as sub-ranges.
+    const uint64_t in_plane = static_cast<uint64_t>(g.h.in * g.w.in) * sizeof(float);
+    const uint64_t out_plane = static_cast<uint64_t>(g.h.out * g.w.out) * sizeof(float);
+    const int64_t chunk = detail::storage_chunk_units(*ctx_, type(), "plane", g.planes, {in_plane, out_plane});
+    for (int64_t p0 = 0; p0 < g.planes; p0 += chunk) {
+        const int64_t np = std::min(chunk, g.planes - p0);
+        const host::BufferBinding bindings[] = {
+            host::BufferBinding(inputs[0].buffer().handle(), static_cast<uint64_t>(p0) * in_plane, static_cast<uint64_t>(np) * in_plane),
+            host::BufferBinding(output.buffer().handle(), static_cast<uint64_t>(p0) * out_plane, static_cast<uint64_t>(np) * out_plane)};
+        const std::array<int64_t, 3> groups{(g.w.out + kTile - 1) / kTile, (g.h.out + kTile - 1) / kTile, np};
+        detail::split_dispatch(groups, detail::workgroup_count_limit(*ctx_), [&](auto base, auto count) {
+            pc.x_base = base[0];
+            pc.y_base = base[1];
+            pc.z_base = base[2];
+            rec.dispatch(*pipeline, bindings, pc, count[0], count[1], count[2]);
+        });
+    }
+    rec.barrier();
+}
+
+std::vector<float> Upsample::reference(std::span<const Shape> shapes, std::span<const std::vector<float>> inputs) const {
+    check_input_count(shapes.size());
+    const auto g = upsample_geometry(options_, shapes[0]);
+    detail::check_reference_input(*this, shapes[0], inputs[0]);
+    const auto& x = inputs[0];
+    const bool bilinear = options_.mode == "bilinear", align = bilinear && options_.align_corners.value_or(false);
+    std::vector<float> out(static_cast<size_t>(shape_numel(g.out_shape)));
+    const int64_t H = g.h.in, W = g.w.in, OH = g.h.out, OW = g.w.out;
+    for (int64_t pl = 0; pl < g.planes; ++pl)
+        for (int64_t oy = 0; oy < OH; ++oy)
+            for (int64_t ox = 0; ox < OW; ++ox) {
+                auto at = [&](int64_t iy, int64_t ix) { return double(x[static_cast<size_t>((pl * H + iy) * W + ix)]); };
+                double r;
+                if (!bilinear) {
+                    r = at(nearest_index(oy, g.h, g.channels_last), nearest_index(ox, g.w, g.channels_last));
+                } else {
+                    int64_t y0, y1, x0, x1;
+                    double ly0, ly1, lx0, lx1;
+                    linear_index(oy, g.h, align, y0, y1, ly0, ly1);
+                    linear_index(ox, g.w, align, x0, x1, lx0, lx1);
+                    r = ly0 * (lx0 * at(y0, x0) + lx1 * at(y0, x1)) + ly1 * (lx0 * at(y1, x0) + lx1 * at(y1, x1));
+                }
+                out[static_cast<size_t>((pl * OH + oy) * OW + ox)] = static_cast<float>(r);
+            }
+    return out;
+}
+
+}  // namespace vkconv
