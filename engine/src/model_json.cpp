@@ -183,8 +183,6 @@ public:
                 throw Error(where_ + ": unknown argument '" + k + "'" + (known.empty() ? " (this layer takes none)" : "; expected one of: " + known));
             }
     }
-    // The value itself (after has(k)).
-    const json& raw(const std::string& k) { used_.insert(k); return j_.at(k); }
     [[noreturn]] void fail(const std::string& k, const std::string& rule) { throw Error(where_ + ": argument '" + k + "' " + rule); }
 
 private:
