@@ -135,8 +135,13 @@ private:
     }
     std::vector<int64_t> const_ints(const onnx::NodeProto& n, int k, const char* what) const {
         const OnnxConst& c = const_input(n, k, what);
+        if (c.is_int) return c.i;
         std::vector<int64_t> out;
-        for (size_t j = 0; j < static_cast<size_t>(c.numel()); ++j) out.push_back(static_cast<int64_t>(c.at(j)));
+        for (float v : c.f) {
+            if (!(std::fabs(v) < 9.0e18f) || v != std::trunc(v))
+                throw Error(where(n) + ": " + what + " holds " + std::to_string(v) + ", not an integer");
+            out.push_back(static_cast<int64_t>(v));
+        }
         return out;
     }
     // The device value of input k, a Constant layer for a constant.
@@ -201,6 +206,20 @@ int64_t wrap_axis(int64_t axis, int64_t rank, const std::string& who) {
     return axis < 0 ? axis + rank : axis;
 }
 
+// Elements a constant folded on the host may have (a shape computation needs a handful; this
+// bounds what a hostile file can make the host allocate).
+constexpr int64_t kMaxFoldElements = int64_t(1) << 26;
+
+int64_t checked_numel(const Shape& s, const std::string& who) {
+    int64_t n = 1;
+    for (int64_t d : s) {
+        if (d < 0) throw Error(who + ": negative dimension in " + shape_str(s));
+        if (d != 0 && n > kMaxFoldElements / d) throw Error(who + ": a constant of shape " + shape_str(s) + " is larger than 2^26 elements");
+        n *= d;
+    }
+    return n;
+}
+
 // numpy broadcasting of two shapes.
 std::optional<Shape> broadcast_shapes(const Shape& a, const Shape& b) {
     Shape out(std::max(a.size(), b.size()));
@@ -216,7 +235,7 @@ std::optional<Shape> broadcast_shapes(const Shape& a, const Shape& b) {
 OnnxConst binary_fold(const OnnxConst& a, const OnnxConst& b, const std::string& op, const std::string& who) {
     const auto shape = broadcast_shapes(a.shape, b.shape);
     if (!shape) throw Error(who + ": shapes " + shape_str(a.shape) + " and " + shape_str(b.shape) + " do not broadcast");
-    const int64_t n = shape_numel(*shape);
+    const int64_t n = checked_numel(*shape, who);
     const auto st = strides_of(*shape), sa = strides_of(a.shape), sb = strides_of(b.shape);
     const bool is_int = a.is_int && b.is_int;
     std::vector<double> out(static_cast<size_t>(n));
@@ -289,6 +308,7 @@ Shape reshape_target(const Shape& in, const std::vector<int64_t>& spec, bool all
             continue;
         }
         if (v < 0) throw Error(who + ": shape " + ints_str(spec) + " has a negative dimension");
+        if (v != 0 && known > (int64_t(1) << 62) / v) throw Error(who + ": shape " + ints_str(spec) + " is too large");
         known *= v;
         out.push_back(v);
     }
@@ -438,6 +458,7 @@ void Loader::fold_node(const onnx::NodeProto& n) {
         for (size_t d = 0; d < axis; ++d) outer *= data.shape[d];
         for (size_t d = axis + 1; d < data.shape.size(); ++d) inner *= data.shape[d];
         const int64_t dim = data.shape[axis];
+        checked_numel(shape, who);
         std::vector<double> v;
         for (int64_t o = 0; o < outer; ++o)
             for (int64_t j = 0; j < idx.numel(); ++j) {
@@ -503,7 +524,7 @@ void Loader::fold_node(const onnx::NodeProto& n) {
         for (int64_t d : dims)
             if (d < 0) throw Error(who + ": negative dimension in " + ints_str(dims));
         const Shape shape(dims.begin(), dims.end());
-        return out(OnnxConst::from_values(fill.is_int, shape, std::vector<double>(static_cast<size_t>(shape_numel(shape)), fill.at(0))));
+        return out(OnnxConst::from_values(fill.is_int, shape, std::vector<double>(static_cast<size_t>(checked_numel(shape, who)), fill.at(0))));
     }
     throw Error(who + ": no host folding for this operator");  // not reached: map_node decides
 }
@@ -1039,8 +1060,7 @@ void Loader::map_node(const onnx::NodeProto& n) {
         // The shape as the host folding computes it, then a Reshape view.
         const Value& x = input(n, 0);
         OnnxConst probe;
-        probe.shape = x.shape;
-        probe.f.assign(static_cast<size_t>(shape_numel(x.shape)), 0.0f);
+        probe.shape = x.shape;  // no values: Squeeze/Unsqueeze folding only reshapes
         Value saved = x;
         Value fake;
         fake.is_const = true;
