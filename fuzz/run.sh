@@ -7,7 +7,7 @@
 # exits 1 if any target found something (a crash, a sanitizer report, a timeout over 10 s, memory
 # over 2 GB, a leak), 2 on usage or build errors.
 #
-#   targets:    npy safetensors model_json png (default: all; "fuzz_npy" works too)
+#   targets:    npy safetensors model_json png onnx (default: all; "fuzz_npy" works too)
 #   build-fuzz/corpus/<target>/     the working corpus (the seeds plus what this run found)
 #   build-fuzz/artifacts/<target>/  crashing inputs (crash-*, leak-*, timeout-*, oom-*)
 #   build-fuzz/logs/<target>.log    libFuzzer's output
@@ -23,11 +23,11 @@ build=${FUZZ_BUILD_DIR:-$repo/build-fuzz}
 seconds=${1:-600}
 [[ $# -gt 0 ]] && shift
 if ! [[ $seconds =~ ^[0-9]+$ ]] || ((seconds < 1)); then
-    echo "usage: $0 [seconds-per-target] [npy|safetensors|model_json|png ...]" >&2
+    echo "usage: $0 [seconds-per-target] [npy|safetensors|model_json|png|onnx ...]" >&2
     exit 2
 fi
 
-all_targets=(npy safetensors model_json png)
+all_targets=(npy safetensors model_json png onnx)
 targets=()
 (($# == 0)) && set -- "${all_targets[@]}"
 for t in "$@"; do
@@ -39,13 +39,15 @@ for t in "$@"; do
 done
 
 # Longest input libFuzzer may generate, per format: room for headers plus a few small arrays,
-# a model description several times the size of the real ones, a PNG of a few chunks.
+# a model description several times the size of the real ones, a PNG of a few chunks, an ONNX
+# graph of a few small layers with their weights.
 max_len() {
     case $1 in
         npy) echo 4096 ;;
         safetensors) echo 8192 ;;
         model_json) echo 8192 ;;
         png) echo 16384 ;;
+        onnx) echo 16384 ;;
     esac
 }
 

@@ -25,6 +25,7 @@
 #include "vkconv/image.h"
 #include "vkconv/model_json.h"
 #include "vkconv/npy.h"
+#include "vkconv/onnx.h"
 #include "vkconv/safetensors.h"
 
 namespace {
@@ -178,9 +179,27 @@ TEST_P(ModelJsonRegression, SucceedsOrThrowsVkconvError) {
 
 INSTANTIATE_TEST_SUITE_P(Files, ModelJsonRegression, testing::ValuesIn(files_of("model_json")), test_name);
 
+// ONNX models: loaded on the test context (validation on), no external data, like fuzz_onnx; an
+// accepted model is summarised and shape-checked for the input it was built for.
+class OnnxRegression : public vkconv::test::VulkanTest, public testing::WithParamInterface<std::string> {};
+
+TEST_P(OnnxRegression, SucceedsOrThrowsVkconvError) {
+    const std::string file = GetParam();
+    const auto bytes = read("onnx", file);
+    std::string message;
+    std::optional<vkconv::OnnxModel> m;
+    const auto got = outcome([&] { m.emplace(vkconv::load_onnx_bytes(vkconv::test::context(), bytes, "", file)); }, &message);
+    expect_outcome(got, expected_outcome(file), "load_onnx_bytes", message);
+    if (!m) return;
+    outcome([&] { (void)m->model->summary(); }, &message);
+    outcome([&] { (void)m->model->layer_shapes(m->input_shape); }, &message);
+}
+
+INSTANTIATE_TEST_SUITE_P(Files, OnnxRegression, testing::ValuesIn(files_of("onnx")), test_name);
+
 // An empty or missing folder would silently instantiate nothing.
 TEST(FuzzRegressions, EveryFormatHasFiles) {
-    for (const char* format : {"npy", "safetensors", "png", "model_json"})
+    for (const char* format : {"npy", "safetensors", "png", "model_json", "onnx"})
         EXPECT_FALSE(files_of(format).empty()) << (kRoot / format).string() << " has no files";
 }
 

@@ -56,7 +56,7 @@ TEST_P(OnnxTinyResNet, MatchesPyTorchAndFoldsShapeSubgraph) {
     EXPECT_EQ(types["Conv2d"], 12);
     EXPECT_EQ(types["BatchNorm2d"], 12);
     EXPECT_EQ(types["Add"], 4);
-    EXPECT_EQ(types["Flatten"], 1);
+    EXPECT_EQ(types["Reshape"], 1);
     EXPECT_EQ(types["Linear"], 1);
     EXPECT_EQ(types["Constant"], 0);
     EXPECT_EQ(types.size(), 9u) << m.model->summary();  // + ReLU, MaxPool2d, AdaptiveAvgPool2d
@@ -71,6 +71,17 @@ TEST_P(OnnxTinyResNet, MatchesPyTorchAndFoldsShapeSubgraph) {
 
 INSTANTIATE_TEST_SUITE_P(Opsets, OnnxTinyResNet, ::testing::Values(13, 17),
                          [](const auto& info) { return "opset" + std::to_string(info.param); });
+
+// torchvision's MobileNetV2 (width 0.25): Clip(0, 6) becomes ReLU6, residual Adds, global
+// average pooling, Flatten, Gemm.
+TEST_F(Onnx, MobileNetV2MatchesPyTorch) {
+    OnnxModel m = load_onnx(context(), data("mobilenet_v2_opset13.onnx"));
+    std::map<std::string, int> types;
+    for (const auto& name : m.model->layer_names()) ++types[m.model->layer(name).type()];
+    EXPECT_GT(types["ReLU6"], 0) << m.model->summary();
+    EXPECT_EQ(types["Constant"], 0) << m.model->summary();
+    expect_matches(m.run(load_npy(data("mobilenet_v2_input.npy"))).at("logits"), load_npy(data("mobilenet_v2_output.npy")), "logits");
+}
 
 TEST_F(Onnx, ExternalDataInsideTheFolder) {
     OnnxModel m = load_onnx(context(), data("external/conv.onnx"));

@@ -3,7 +3,9 @@
 // with shapes known at load time). Each live node either folds on the host (all its inputs
 // constant and the operator one of the shape-computing ones) or becomes layers.
 #include <algorithm>
+#include <cfloat>
 #include <climits>
+#include <limits>
 #include <cmath>
 #include <filesystem>
 #include <functional>
@@ -12,9 +14,16 @@
 
 #include "constant_layer.h"
 #include "onnx_tensor.h"
+#include "vkconv/activations.h"
+#include "vkconv/adaptive_max_pool2d.h"
+#include "vkconv/binary.h"
 #include "vkconv/conv2d.h"
+#include "vkconv/conv_transpose2d.h"
 #include "vkconv/error.h"
+#include "vkconv/layer_norm.h"
 #include "vkconv/layers.h"
+#include "vkconv/reduce.h"
+#include "vkconv/shape_ops.h"
 #include "vkconv/onnx.h"
 
 namespace vkconv {
@@ -50,9 +59,11 @@ const std::set<std::string>& fold_ops() {
 
 // The operators mapped onto layers (with their conditions, see Loader::map_node).
 const std::set<std::string>& layer_ops() {
-    static const std::set<std::string> ops{"Add", "AveragePool", "BatchNormalization", "Conv", "Dropout", "Flatten",
-                                           "Gemm", "GlobalAveragePool", "Identity", "MatMul", "MaxPool", "Relu",
-                                           "Reshape", "Shape", "Softmax"};
+    static const std::set<std::string> ops{
+        "Add", "AveragePool", "BatchNormalization", "Clip", "Concat", "Conv", "ConvTranspose", "Div", "Dropout", "Elu",
+        "Flatten", "Gemm", "GlobalAveragePool", "GlobalMaxPool", "HardSigmoid", "HardSwish", "Identity",
+        "LayerNormalization", "LeakyRelu", "MatMul", "MaxPool", "Mul", "PRelu", "ReduceMax", "ReduceMean", "Relu",
+        "Reshape", "Shape", "Sigmoid", "Softmax", "Split", "Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze"};
     return ops;
 }
 
@@ -124,8 +135,13 @@ private:
     }
     std::vector<int64_t> const_ints(const onnx::NodeProto& n, int k, const char* what) const {
         const OnnxConst& c = const_input(n, k, what);
+        if (c.is_int) return c.i;
         std::vector<int64_t> out;
-        for (size_t j = 0; j < static_cast<size_t>(c.numel()); ++j) out.push_back(static_cast<int64_t>(c.at(j)));
+        for (float v : c.f) {
+            if (!(std::fabs(v) < 9.0e18f) || v != std::trunc(v))
+                throw Error(where(n) + ": " + what + " holds " + std::to_string(v) + ", not an integer");
+            out.push_back(static_cast<int64_t>(v));
+        }
         return out;
     }
     // The device value of input k, a Constant layer for a constant.
@@ -155,7 +171,13 @@ private:
     void map_flatten(const onnx::NodeProto& n);
     void map_reshape(const onnx::NodeProto& n, const Shape& target);
     void map_softmax(const onnx::NodeProto& n);
-    void map_add(const onnx::NodeProto& n);
+    void map_binary(const onnx::NodeProto& n);
+    void map_activation(const onnx::NodeProto& n);
+    void map_conv_transpose(const onnx::NodeProto& n);
+    void map_reduce(const onnx::NodeProto& n);
+    void map_concat(const onnx::NodeProto& n);
+    void map_split(const onnx::NodeProto& n);
+    void map_layer_norm(const onnx::NodeProto& n);
     int64_t opset_ = 0;
 
     Context& ctx_;
@@ -184,6 +206,20 @@ int64_t wrap_axis(int64_t axis, int64_t rank, const std::string& who) {
     return axis < 0 ? axis + rank : axis;
 }
 
+// Elements a constant folded on the host may have (a shape computation needs a handful; this
+// bounds what a hostile file can make the host allocate).
+constexpr int64_t kMaxFoldElements = int64_t(1) << 26;
+
+int64_t checked_numel(const Shape& s, const std::string& who) {
+    int64_t n = 1;
+    for (int64_t d : s) {
+        if (d < 0) throw Error(who + ": negative dimension in " + shape_str(s));
+        if (d != 0 && n > kMaxFoldElements / d) throw Error(who + ": a constant of shape " + shape_str(s) + " is larger than 2^26 elements");
+        n *= d;
+    }
+    return n;
+}
+
 // numpy broadcasting of two shapes.
 std::optional<Shape> broadcast_shapes(const Shape& a, const Shape& b) {
     Shape out(std::max(a.size(), b.size()));
@@ -199,7 +235,7 @@ std::optional<Shape> broadcast_shapes(const Shape& a, const Shape& b) {
 OnnxConst binary_fold(const OnnxConst& a, const OnnxConst& b, const std::string& op, const std::string& who) {
     const auto shape = broadcast_shapes(a.shape, b.shape);
     if (!shape) throw Error(who + ": shapes " + shape_str(a.shape) + " and " + shape_str(b.shape) + " do not broadcast");
-    const int64_t n = shape_numel(*shape);
+    const int64_t n = checked_numel(*shape, who);
     const auto st = strides_of(*shape), sa = strides_of(a.shape), sb = strides_of(b.shape);
     const bool is_int = a.is_int && b.is_int;
     std::vector<double> out(static_cast<size_t>(n));
@@ -272,6 +308,7 @@ Shape reshape_target(const Shape& in, const std::vector<int64_t>& spec, bool all
             continue;
         }
         if (v < 0) throw Error(who + ": shape " + ints_str(spec) + " has a negative dimension");
+        if (v != 0 && known > (int64_t(1) << 62) / v) throw Error(who + ": shape " + ints_str(spec) + " is too large");
         known *= v;
         out.push_back(v);
     }
@@ -421,6 +458,7 @@ void Loader::fold_node(const onnx::NodeProto& n) {
         for (size_t d = 0; d < axis; ++d) outer *= data.shape[d];
         for (size_t d = axis + 1; d < data.shape.size(); ++d) inner *= data.shape[d];
         const int64_t dim = data.shape[axis];
+        checked_numel(shape, who);
         std::vector<double> v;
         for (int64_t o = 0; o < outer; ++o)
             for (int64_t j = 0; j < idx.numel(); ++j) {
@@ -486,7 +524,7 @@ void Loader::fold_node(const onnx::NodeProto& n) {
         for (int64_t d : dims)
             if (d < 0) throw Error(who + ": negative dimension in " + ints_str(dims));
         const Shape shape(dims.begin(), dims.end());
-        return out(OnnxConst::from_values(fill.is_int, shape, std::vector<double>(static_cast<size_t>(shape_numel(shape)), fill.at(0))));
+        return out(OnnxConst::from_values(fill.is_int, shape, std::vector<double>(static_cast<size_t>(checked_numel(shape, who)), fill.at(0))));
     }
     throw Error(who + ": no host folding for this operator");  // not reached: map_node decides
 }
@@ -739,41 +777,14 @@ void Loader::map_matmul(const onnx::NodeProto& n) {
     set_output(n, 0, add_layer(n, std::move(lin), {&a}));
 }
 
-// Reshape of a device value: a chain of Flatten views where the target merges adjacent
-// dimensions of the input (view(b, -1) and the like).
+// Reshape of a device value: a Reshape view.
 void Loader::map_reshape(const onnx::NodeProto& n, const Shape& target) {
-    const Value& x = input(n, 0);
+    const Value& x = dynamic_input(n, 0);
     if (target == x.shape) {
         set_output(n, 0, x);
         return;
     }
-    // Group the input's dims (size-1 dims may join either side) so each group's product is one target dim.
-    Shape in = x.shape;
-    std::vector<std::pair<int, int>> groups;  // [start, end] in input dims per target dim
-    size_t d = 0;
-    bool ok = !in.empty() || target.empty();
-    for (size_t t = 0; ok && t < target.size(); ++t) {
-        if (d >= in.size()) { ok = false; break; }
-        const size_t start = d;
-        int64_t prod = in[d++];
-        while (prod < target[t] && d < in.size()) prod *= in[d++];
-        if (prod != target[t]) ok = false;
-        // A trailing 1 in the input may merge into the last group.
-        if (t + 1 == target.size())
-            while (d < in.size() && in[d] == 1) ++d;
-        groups.emplace_back(static_cast<int>(start), static_cast<int>(d - 1));
-    }
-    if (!ok || d != in.size() || target.empty())
-        unsupported(n, "reshape " + shape_str(x.shape) + " -> " + shape_str(target) +
-                           ": vkconv maps Reshape only where it merges adjacent dimensions (a Flatten view)");
-    // Flatten from the last group backwards so earlier indices stay valid.
-    Value cur = x;
-    for (size_t t = groups.size(); t-- > 0;) {
-        auto [s, e] = groups[t];
-        if (s == e) continue;
-        cur = add_layer(n, std::make_unique<Flatten>(ctx_, s, e), {&cur});
-    }
-    set_output(n, 0, cur);
+    set_output(n, 0, add_layer(n, std::make_unique<Reshape>(ctx_, target), {&x}));
 }
 
 void Loader::map_flatten(const onnx::NodeProto& n) {
@@ -804,12 +815,199 @@ void Loader::map_softmax(const onnx::NodeProto& n) {
     set_output(n, 0, add_layer(n, std::make_unique<Softmax>(ctx_, static_cast<int>(axis)), {&x}));
 }
 
-void Loader::map_add(const onnx::NodeProto& n) {
+// Add/Sub/Mul/Div with numpy (= PyTorch) broadcasting: a constant of one element becomes the
+// layer's scalar, another constant a Constant layer.
+void Loader::map_binary(const onnx::NodeProto& n) {
+    const std::string& op = n.op_type();
+    const BinaryOp bop = op == "Add" ? BinaryOp::Add : op == "Sub" ? BinaryOp::Sub : op == "Mul" ? BinaryOp::Mul : BinaryOp::Div;
+    const Value& a0 = input(n, 0);
+    const Value& b0 = input(n, 1);
+    for (const Value* v : {&a0, &b0})
+        if (v->is_const && v->c.is_int) unsupported(n, "an integer operand; vkconv computes float32 only");
+    auto scalar_of = [&](const Value& c, const Value& other) {
+        return c.is_const && !other.is_const && c.c.numel() == 1 && c.shape.size() <= other.shape.size();
+    };
+    if (scalar_of(b0, a0)) return set_output(n, 0, add_layer(n, std::make_unique<Binary>(ctx_, bop, double(b0.c.f[0]), false), {&a0}));
+    if (scalar_of(a0, b0)) return set_output(n, 0, add_layer(n, std::make_unique<Binary>(ctx_, bop, double(a0.c.f[0]), true), {&b0}));
     const Value& a = dynamic_input(n, 0);
     const Value& b = dynamic_input(n, 1);
-    if (a.shape != b.shape)
-        unsupported(n, "broadcasting " + shape_str(a.shape) + " + " + shape_str(b.shape) + ": vkconv's Add takes two tensors of one shape");
-    set_output(n, 0, add_layer(n, std::make_unique<Add>(ctx_), {&a, &b}));
+    set_output(n, 0, add_layer(n, std::make_unique<Binary>(ctx_, bop), {&a, &b}));
+}
+
+void Loader::map_activation(const onnx::NodeProto& n) {
+    const std::string& op = n.op_type();
+    const Value& x = dynamic_input(n, 0);
+    std::unique_ptr<Layer> layer;
+    if (op == "Relu") {
+        layer = std::make_unique<ReLU>(ctx_);
+    } else if (op == "Clip") {
+        double lo = -std::numeric_limits<double>::infinity(), hi = std::numeric_limits<double>::infinity();
+        if (opset_ < 11) {
+            lo = attr_float(n, "min", -std::numeric_limits<float>::infinity());
+            hi = attr_float(n, "max", std::numeric_limits<float>::infinity());
+        } else {
+            if (has_input(n, 1)) lo = const_input(n, 1, "min").at(0);
+            if (has_input(n, 2)) hi = const_input(n, 2, "max").at(0);
+        }
+        if (lo == 0.0 && hi == 6.0) layer = std::make_unique<ReLU6>(ctx_);
+        else if (std::isinf(lo) && lo < 0 && std::isinf(hi)) return set_output(n, 0, x);
+        else layer = std::make_unique<Hardtanh>(ctx_, std::max(lo, double(-FLT_MAX)), std::min(hi, double(FLT_MAX)));
+    } else if (op == "LeakyRelu") {
+        layer = std::make_unique<LeakyReLU>(ctx_, attr_float(n, "alpha", 0.01f));
+    } else if (op == "Elu") {
+        layer = std::make_unique<ELU>(ctx_, attr_float(n, "alpha", 1.0f));
+    } else if (op == "Sigmoid") {
+        layer = std::make_unique<Sigmoid>(ctx_);
+    } else if (op == "Tanh") {
+        layer = std::make_unique<Tanh>(ctx_);
+    } else if (op == "HardSwish") {
+        layer = std::make_unique<Hardswish>(ctx_);
+    } else if (op == "HardSigmoid") {
+        const float alpha = attr_float(n, "alpha", 0.2f), beta = attr_float(n, "beta", 0.5f);
+        if (std::fabs(alpha - 1.0f / 6.0f) > 1e-7f || beta != 0.5f)
+            unsupported(n, "alpha " + std::to_string(alpha) + ", beta " + std::to_string(beta) +
+                               ": vkconv's Hardsigmoid is PyTorch's (alpha 1/6, beta 0.5)");
+        layer = std::make_unique<Hardsigmoid>(ctx_);
+    } else if (op == "PRelu") {
+        const OnnxConst& slope = const_input(n, 1, "slope");
+        const int64_t c = x.shape.size() >= 2 ? x.shape[1] : 1;
+        // PyTorch's per-channel weight exports as [C, 1, ..., 1] (or [C] for 2-D input).
+        bool per_channel = slope.numel() == c && c > 1;
+        if (per_channel) {
+            const size_t lead = x.shape.size() - slope.shape.size();
+            per_channel = slope.shape.size() < x.shape.size() && lead <= 1;
+            for (size_t d = 0; per_channel && d < slope.shape.size(); ++d) per_channel = slope.shape[d] == (d + lead == 1 ? c : 1);
+        }
+        if (slope.numel() != 1 && !per_channel)
+            unsupported(n, "slope of shape " + shape_str(slope.shape) + " for input " + shape_str(x.shape) +
+                               ": vkconv's PReLU takes one slope or one per channel (dim 1)");
+        auto p = std::make_unique<PReLU>(ctx_, static_cast<int>(slope.numel()));
+        p->set_parameter("weight", slope.f);
+        layer = std::move(p);
+    }
+    set_output(n, 0, add_layer(n, std::move(layer), {&x}));
+}
+
+void Loader::map_conv_transpose(const onnx::NodeProto& n) {
+    const Value& x = input(n, 0);
+    const OnnxConst& w = const_input(n, 1, "the weight W");
+    const size_t r = x.shape.size();
+    if (r != 4)
+        unsupported(n, std::to_string(r >= 2 ? r - 2 : 0) + "-D transposed convolution (input " + shape_str(x.shape) +
+                           "): vkconv's ConvTranspose2d takes 4-D NCHW input only");
+    if (w.shape.size() != 4) throw Error(where(n) + ": weight of shape " + shape_str(w.shape) + " for a 4-D input");
+    const std::string mode = attr_string(n, "auto_pad", "NOTSET");
+    if (mode != "NOTSET" && mode != "VALID") unsupported(n, "auto_pad " + mode + " (asymmetric padding)");
+    const int64_t groups = attr_int(n, "group", 1);
+    const auto strides = attr_ints(n, "strides").value_or(std::vector<int64_t>{1, 1});
+    const auto dil = attr_ints(n, "dilations").value_or(std::vector<int64_t>{1, 1});
+    const auto pads = mode == "VALID" ? std::vector<int64_t>{0, 0, 0, 0} : attr_ints(n, "pads").value_or(std::vector<int64_t>{0, 0, 0, 0});
+    const auto opad = attr_ints(n, "output_padding").value_or(std::vector<int64_t>{0, 0});
+    if (strides.size() != 2 || dil.size() != 2 || pads.size() != 4 || opad.size() != 2)
+        throw Error(where(n) + ": strides, dilations, pads and output_padding must have 2, 2, 4 and 2 values");
+    if (pads[0] != pads[2] || pads[1] != pads[3])
+        unsupported(n, "asymmetric pads " + ints_str(pads) + ": vkconv's ConvTranspose2d pads symmetrically");
+    for (int64_t v : {strides[0], strides[1], dil[0], dil[1], groups})
+        if (v <= 0 || v > INT_MAX) throw Error(where(n) + ": strides, dilations and group must be positive");
+    for (int64_t v : {pads[0], pads[1], opad[0], opad[1]})
+        if (v < 0 || v > INT_MAX) throw Error(where(n) + ": pads and output_padding must be non-negative");
+    if (x.shape[1] != w.shape[0]) throw Error(where(n) + ": weight " + shape_str(w.shape) + " does not fit input " + shape_str(x.shape));
+    ConvTranspose2dParams p;
+    p.in_channels = static_cast<int>(w.shape[0]);
+    p.out_channels = static_cast<int>(w.shape[1] * groups);
+    p.kernel = Pair(static_cast<int>(w.shape[2]), static_cast<int>(w.shape[3]));
+    p.options.stride = Pair(static_cast<int>(strides[0]), static_cast<int>(strides[1]));
+    p.options.padding = Pair(static_cast<int>(pads[0]), static_cast<int>(pads[1]));
+    p.options.dilation = Pair(static_cast<int>(dil[0]), static_cast<int>(dil[1]));
+    p.options.groups = static_cast<int>(groups);
+    p.options.output_padding = Pair(static_cast<int>(opad[0]), static_cast<int>(opad[1]));
+    p.options.bias = has_input(n, 2);
+    if (const auto os = attr_ints(n, "output_shape")) {
+        try {
+            p.options.output_padding = conv_transpose2d_output_padding(p, x.shape, *os);
+        } catch (const Error& e) {
+            unsupported(n, std::string("output_shape ") + ints_str(*os) + ": " + e.what());
+        }
+    }
+    std::unique_ptr<ConvTranspose2d> ct;
+    try {
+        ct = std::make_unique<ConvTranspose2d>(ctx_, p);
+    } catch (const Error& e) {
+        unsupported(n, std::string("vkconv's ConvTranspose2d refuses it: ") + e.what());
+    }
+    ct->set_parameter("weight", w.f);
+    if (p.options.bias) ct->set_parameter("bias", const_input(n, 2, "the bias B").f);
+    set_output(n, 0, add_layer(n, std::move(ct), {&x}));
+}
+
+// ReduceMean/ReduceMax over the two spatial dims of a 4-D tensor (global pooling).
+void Loader::map_reduce(const onnx::NodeProto& n) {
+    const Value& x = dynamic_input(n, 0);
+    const auto r = static_cast<int64_t>(x.shape.size());
+    auto axes = attr_ints(n, "axes").value_or(std::vector<int64_t>{});
+    if (axes.empty()) unsupported(n, "a reduction over every dim: vkconv reduces over (H, W) only");
+    for (auto& a : axes) a = wrap_axis(a, r, where(n));
+    std::sort(axes.begin(), axes.end());
+    if (r < 3 || axes != std::vector<int64_t>{r - 2, r - 1})
+        unsupported(n, "axes " + ints_str(axes) + " of a rank-" + std::to_string(r) + " input: vkconv reduces over the last two dims (H, W) only");
+    const bool keep = attr_int(n, "keepdims", 1) != 0;
+    std::unique_ptr<Layer> layer;
+    if (n.op_type() == "ReduceMean") layer = std::make_unique<Mean>(ctx_, std::vector<int>{int(r - 2), int(r - 1)}, keep);
+    else layer = std::make_unique<Amax>(ctx_, std::vector<int>{int(r - 2), int(r - 1)}, keep);
+    set_output(n, 0, add_layer(n, std::move(layer), {&x}));
+}
+
+void Loader::map_concat(const onnx::NodeProto& n) {
+    std::vector<const Value*> ins;
+    for (int k = 0; k < n.input_size(); ++k) ins.push_back(&dynamic_input(n, k));
+    if (ins.empty()) throw Error(where(n) + ": no inputs");
+    const auto axis = wrap_axis(attr_int(n, "axis", 0), static_cast<int64_t>(ins[0]->shape.size()), where(n));
+    set_output(n, 0, add_layer(n, std::make_unique<Cat>(ctx_, static_cast<int>(ins.size()), static_cast<int>(axis)), ins));
+}
+
+void Loader::map_split(const onnx::NodeProto& n) {
+    const Value& x = dynamic_input(n, 0);
+    const auto r = static_cast<int64_t>(x.shape.size());
+    if (r == 1) unsupported(n, "Split of a 1-D tensor: the engine's Split view of a 1-D model input gives a wrong shape (not mapped)");
+    const auto axis = wrap_axis(attr_int(n, "axis", 0), r, where(n));
+    std::vector<int64_t> sections;
+    if (opset_ >= 13) {
+        if (has_input(n, 1)) sections = const_ints(n, 1, "split");
+    } else {
+        sections = attr_ints(n, "split").value_or(std::vector<int64_t>{});
+    }
+    const int64_t dim = x.shape[static_cast<size_t>(axis)], outs = n.output_size();
+    if (sections.empty()) {
+        if (dim % outs != 0) unsupported(n, "an even split of " + std::to_string(dim) + " into " + std::to_string(outs));
+        sections.assign(static_cast<size_t>(outs), dim / outs);
+    }
+    if (static_cast<int64_t>(sections.size()) != outs) throw Error(where(n) + ": split has " + std::to_string(sections.size()) + " sizes for " + std::to_string(outs) + " outputs");
+    for (int k = 0; k < n.output_size(); ++k) {
+        if (n.output(k).empty() || !needed_.count(n.output(k))) continue;
+        set_output(n, k, add_layer(n, std::make_unique<Split>(ctx_, sections, static_cast<int>(axis), k), {&x}));
+    }
+}
+
+void Loader::map_layer_norm(const onnx::NodeProto& n) {
+    only_first_output(n);
+    const Value& x = dynamic_input(n, 0);
+    const auto r = static_cast<int64_t>(x.shape.size());
+    const int64_t axis = wrap_axis(attr_int(n, "axis", -1), r, where(n));
+    if (attr_int(n, "stash_type", 1) != 1) unsupported(n, "stash_type other than float");
+    const Shape normalized(x.shape.begin() + axis, x.shape.end());
+    const OnnxConst& scale = const_input(n, 1, "Scale");
+    const bool has_b = has_input(n, 2);
+    if (scale.shape != normalized) unsupported(n, "Scale of shape " + shape_str(scale.shape) + " for normalized shape " + shape_str(normalized));
+    auto ln = std::make_unique<LayerNorm>(ctx_, normalized, attr_float(n, "epsilon", 1e-5f), true);
+    ln->set_parameter("weight", scale.f);
+    if (has_b) {
+        const OnnxConst& b = const_input(n, 2, "B");
+        if (b.shape != normalized) unsupported(n, "B of shape " + shape_str(b.shape) + " for normalized shape " + shape_str(normalized));
+        ln->set_parameter("bias", b.f);
+    } else {
+        ln->set_parameter("bias", std::vector<float>(static_cast<size_t>(shape_numel(normalized)), 0.0f));
+    }
+    set_output(n, 0, add_layer(n, std::move(ln), {&x}));
 }
 
 void Loader::map_node(const onnx::NodeProto& n) {
@@ -824,7 +1022,7 @@ void Loader::map_node(const onnx::NodeProto& n) {
     // Shape of a device value is known at load time.
     if (fold_ops().count(op) && (all_const || op == "Shape")) return fold_node(n);
     if (!layer_ops().count(op) && fold_ops().count(op))
-        unsupported(n, "'" + op + "' of values computed at run time: vkconv folds it only on constants (shape computations)");
+        unsupported(n, op + " of values computed at run time: vkconv folds it only on constants (shape computations)");
     if (!layer_ops().count(op)) {
         throw OnnxUnsupported(where(n) + ": unsupported operator '" + op + "' (opset " + std::to_string(opset_) + "); supported: " +
                               join(onnx_supported_operators()));
@@ -837,10 +1035,47 @@ void Loader::map_node(const onnx::NodeProto& n) {
     if (op == "MatMul") return map_matmul(n);
     if (op == "Flatten") return map_flatten(n);
     if (op == "Softmax") return map_softmax(n);
-    if (op == "Add") return map_add(n);
-    if (op == "Relu") {
+    if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") return map_binary(n);
+    if (op == "Relu" || op == "Clip" || op == "LeakyRelu" || op == "Elu" || op == "Sigmoid" || op == "Tanh" ||
+        op == "HardSwish" || op == "HardSigmoid" || op == "PRelu")
+        return map_activation(n);
+    if (op == "ConvTranspose") return map_conv_transpose(n);
+    if (op == "ReduceMean" || op == "ReduceMax") return map_reduce(n);
+    if (op == "Concat") return map_concat(n);
+    if (op == "Split") return map_split(n);
+    if (op == "LayerNormalization") return map_layer_norm(n);
+    if (op == "GlobalMaxPool") {
+        const Value& x = input(n, 0);
+        if (x.shape.size() != 4) unsupported(n, "a rank-" + std::to_string(x.shape.size()) + " input: vkconv pools 4-D NCHW input only");
+        return set_output(n, 0, add_layer(n, std::make_unique<AdaptiveMaxPool2d>(ctx_, Pair(1)), {&x}));
+    }
+    if (op == "Transpose") {
         const Value& x = dynamic_input(n, 0);
-        return set_output(n, 0, add_layer(n, std::make_unique<ReLU>(ctx_), {&x}));
+        auto perm = attr_ints(n, "perm").value_or(std::vector<int64_t>{});
+        if (perm.empty())
+            for (size_t d = 0; d < x.shape.size(); ++d) perm.push_back(static_cast<int64_t>(x.shape.size() - 1 - d));
+        return set_output(n, 0, add_layer(n, std::make_unique<Permute>(ctx_, std::vector<int>(perm.begin(), perm.end())), {&x}));
+    }
+    if (op == "Squeeze" || op == "Unsqueeze") {
+        // The shape as the host folding computes it, then a Reshape view.
+        const Value& x = input(n, 0);
+        OnnxConst probe;
+        probe.shape = x.shape;  // no values: Squeeze/Unsqueeze folding only reshapes
+        Value saved = x;
+        Value fake;
+        fake.is_const = true;
+        fake.c = std::move(probe);
+        fake.shape = x.shape;
+        values_[n.input(0)] = fake;
+        try {
+            fold_node(n);
+        } catch (...) {
+            values_[n.input(0)] = saved;
+            throw;
+        }
+        values_[n.input(0)] = saved;
+        const Shape target = values_.at(n.output(0)).shape;
+        return map_reshape(n, target);
     }
     if (op == "GlobalAveragePool") {
         const Value& x = input(n, 0);

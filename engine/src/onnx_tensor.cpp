@@ -1,6 +1,7 @@
 // TensorProto -> host values, with every size checked against the data actually present.
 #include "onnx_tensor.h"
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -124,8 +125,16 @@ OnnxConst OnnxConst::from_values(bool is_int, Shape shape, const std::vector<dou
     OnnxConst c;
     c.is_int = is_int;
     c.shape = std::move(shape);
-    if (is_int) c.i.assign(v.begin(), v.end());
-    else c.f.assign(v.begin(), v.end());
+    if (is_int) {
+        c.i.reserve(v.size());
+        for (double x : v) {
+            // int64 arithmetic on the host (shape computations) must stay in range.
+            if (!(std::fabs(x) < 9.0e18)) throw Error("an integer constant computed on the host is out of range (" + std::to_string(x) + ")");
+            c.i.push_back(static_cast<int64_t>(x));
+        }
+    } else {
+        c.f.assign(v.begin(), v.end());
+    }
     return c;
 }
 
