@@ -93,6 +93,26 @@ TEST(BenchModel, TextProfileHasARowPerStep) {
     EXPECT_THAT(r.out, HasSubstr("by type and algorithm:"));
 }
 
+// An ONNX graph is built for one input shape: --input-shape fixes its symbolic batch, and the
+// second batch is a second load of the graph for that shape.
+TEST(BenchModel, OnnxModelAtTwoBatches) {
+    const std::string onnx = std::string(VKCONV_TEST_DATA_DIR) + "/onnx/tiny_resnet_opset17.onnx";
+    const auto r = run_tool("bench --json --model " + onnx + " --input-shape 3,64,64 --batch 2" + kQuick);
+    ASSERT_EQ(r.status, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    const auto& m = j.at("models").at(0);
+    EXPECT_GT(m.at("convolutions").get<int>(), 0);
+    ASSERT_EQ(m.at("batches").size(), 2u);
+    for (const auto& b : m["batches"]) {
+        EXPECT_FALSE(b.contains("skipped")) << b.dump();
+        EXPECT_GT(b.at("wall_ms").at("median").get<double>(), 0.0);
+    }
+    const auto dynamic = run_tool("bench --model " + onnx + kQuick);
+    EXPECT_EQ(dynamic.status, 1);
+    EXPECT_THAT(dynamic.err, HasSubstr("(--input-shape C,H,W)"));
+    EXPECT_EQ(count_lines(dynamic.err), 1) << dynamic.err;
+}
+
 TEST(BenchModel, PeakIsPrintedWithTheSuite) {
     const auto r = run_tool("bench --peak --peak-threads 1 --rows S4" + kQuick);
     if (r.status != 0 && r.err.find("no AVX2") != std::string::npos) GTEST_SKIP() << r.err;

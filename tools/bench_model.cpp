@@ -68,15 +68,35 @@ struct Loaded {
     Model& model() { return json_model ? *json_model : *onnx->model; }
 };
 
-Loaded load(Context& ctx, const std::string& path, const std::string& weights, bool random_weights, const std::string& input_shape) {
+Shape batched(const Shape& sample, int64_t n) {
+    Shape s{n};
+    s.insert(s.end(), sample.begin(), sample.end());
+    return s;
+}
+
+// `sample`: --input-shape (C,H,W, empty: the model's own). An ONNX graph's shapes are fixed at
+// load time, by its declared input or, given `sample`, by an input of shape [batch, sample...].
+Loaded load(Context& ctx, const std::string& path, const std::string& weights, bool random_weights, const Shape& sample, int64_t batch = 1) {
     Loaded l;
     if (is_onnx(path)) {
         if (!weights.empty()) throw Error("--weights: " + path + " is an ONNX model, whose initializers are its weights");
-        l.onnx = load_onnx(ctx, path);
+        OnnxLoadOptions opts;
+        if (!sample.empty()) {
+            const Shape shape = batched(sample, batch);
+            opts.inputs[""] = HostArray{shape, std::vector<float>(static_cast<size_t>(shape_numel(shape)), 0.0f)};
+        }
+        try {
+            l.onnx = load_onnx(ctx, path, opts);
+        } catch (const OnnxUnsupported&) {
+            throw;
+        } catch (const Error& e) {
+            if (sample.empty() && std::string(e.what()).find("dynamic dimensions") != std::string::npos)
+                throw Error(std::string(e.what()) + " (--input-shape C,H,W)");
+            throw;
+        }
         if (l.onnx->input_shape.size() < 2) throw Error(path + ": the ONNX input has shape " + shape_str(l.onnx->input_shape) + "; expected [N, ...]");
         l.sample.assign(l.onnx->input_shape.begin() + 1, l.onnx->input_shape.end());
         l.fixed_batch = true;
-        if (!input_shape.empty()) throw Error("--input-shape: " + path + " is an ONNX model, built for its own input shape");
         return l;
     }
     if (weights.empty() && !random_weights)
@@ -86,15 +106,9 @@ Loaded load(Context& ctx, const std::string& path, const std::string& weights, b
     auto desc = weights.empty() ? load_model_json(ctx, path) : load_model_json(ctx, path, weights);
     l.json_model = std::move(desc.model);
     if (random_weights) l.json_model->reset_parameters(1);
-    l.sample = input_shape.empty() ? desc.input_shape : parse_chw(input_shape, "--input-shape");
+    l.sample = sample.empty() ? desc.input_shape : sample;
     if (l.sample.empty()) throw Error("--model " + path + ": the description has no input_shape; give --input-shape C,H,W");
     return l;
-}
-
-Shape batched(const Shape& sample, int64_t n) {
-    Shape s{n};
-    s.insert(s.end(), sample.begin(), sample.end());
-    return s;
 }
 
 Tensor random_input(Context& ctx, const Shape& shape) {
@@ -204,7 +218,8 @@ ModelResult bench_one(const ModelBenchArgs& a, const std::string& device, size_t
     m.driver = ctx.info().driver_name + " " + ctx.info().driver_info;
     const uint64_t base = ctx.live_bytes();
     const auto t1 = Clock::now();
-    Loaded l = load(ctx, m.path, a.weights.empty() ? std::string() : a.weights[index], a.random_weights, a.input_shape);
+    const Shape sample = a.input_shape.empty() ? Shape{} : parse_chw(a.input_shape, "--input-shape");
+    Loaded l = load(ctx, m.path, a.weights.empty() ? std::string() : a.weights[index], a.random_weights, sample);
     Model& model = l.model();
     model.set_fusion(!a.no_fusion);
     m.load_ms = ms_since(t1);
@@ -218,16 +233,24 @@ ModelResult bench_one(const ModelBenchArgs& a, const std::string& device, size_t
         BatchResult b;
         b.batch = n;
         const Shape shape = batched(m.sample, n);
+        // An ONNX graph is built for one input shape: another batch loads it again for that one.
+        std::optional<Loaded> other;
         if (l.fixed_batch && shape != l.onnx->input_shape) {
-            b.skipped = "the ONNX graph is built for input " + shape_str(l.onnx->input_shape);
-            m.batches.push_back(b);
-            continue;
+            try {
+                other = load(ctx, m.path, "", false, m.sample, n);
+                other->model().set_fusion(!a.no_fusion);
+            } catch (const Error& e) {
+                b.skipped = e.what();
+                m.batches.push_back(b);
+                continue;
+            }
         }
+        Model& net = other ? other->model() : l.model();
         const Tensor x = random_input(ctx, shape);
         const auto tf = Clock::now();
-        model.forward(x);  // builds the plan for this shape (and, the first time, the pipelines)
+        net.forward(x);  // builds the plan for this shape (and, the first time, the pipelines)
         b.first_forward_ms = ms_since(tf);
-        const auto st = model.last_forward_stats();
+        const auto st = net.last_forward_stats();
         if (n == 1) {
             // Layers upload their parameters (and prepare transformed copies) on first use; the
             // forward's output is gone again, the input is not the model's.
@@ -238,13 +261,13 @@ ModelResult bench_one(const ModelBenchArgs& a, const std::string& device, size_t
         b.plan_bytes = st.plan_bytes;
         b.plan_buffers = st.plan_buffers;
         b.dispatches = st.dispatches;
-        const Tensor y(ctx, model.output_shape(shape));
+        const Tensor y(ctx, net.output_shape(shape));
         bool first = true;
         int steps = 0, convs = 0;
         b.t = time_recording(ctx, a.min_reps, a.min_time, [&](CommandRecorder& rec) {
-            if (!first) return model.record(rec, x, y);
+            if (!first) return net.record(rec, x, y);
             first = false;
-            model.record(rec, x, y, [&](CommandRecorder&, const Model::StepInfo& s) {
+            net.record(rec, x, y, [&](CommandRecorder&, const Model::StepInfo& s) {
                 ++steps;
                 convs += dynamic_cast<const Conv2d*>(&s.layer) != nullptr;
                 b.gflop += step_gflop(s);
@@ -438,9 +461,8 @@ int cmd_tune_model(const std::string& path, const std::string& input_shape, cons
     std::printf("device: %s (%s, driver %s %s)\n", ctx.info().name.c_str(), ctx.info().type.c_str(), ctx.info().driver_name.c_str(),
                 ctx.info().driver_info.c_str());
     // Tuning depends on shapes only: JSON models run on seeded parameters.
-    Loaded l = load(ctx, path, "", !is_onnx(path), input_shape);
-    Model& model = l.model();
-    model.set_fusion(!no_fusion);
+    const Shape sample = input_shape.empty() ? Shape{} : parse_chw(input_shape, "--input-shape");
+    Loaded l = load(ctx, path, "", !is_onnx(path), sample);
 
     struct Conv {
         std::string name;
@@ -450,8 +472,10 @@ int cmd_tune_model(const std::string& path, const std::string& input_shape, cons
     std::vector<Conv> convs;
     for (const int64_t n : sizes) {
         const Shape shape = batched(l.sample, n);
-        if (l.fixed_batch && shape != l.onnx->input_shape)
-            throw Error("--batch " + std::to_string(n) + ": " + path + " is an ONNX graph built for input " + shape_str(l.onnx->input_shape));
+        std::optional<Loaded> other;  // an ONNX graph at another batch: loaded for that shape
+        if (l.fixed_batch && shape != l.onnx->input_shape) other = load(ctx, path, "", false, l.sample, n);
+        Model& model = other ? other->model() : l.model();
+        model.set_fusion(!no_fusion);
         const Tensor x = random_input(ctx, shape);
         const Tensor y(ctx, model.output_shape(shape));
         CommandRecorder rec(ctx);
@@ -460,7 +484,7 @@ int cmd_tune_model(const std::string& path, const std::string& input_shape, cons
         });
         rec.submit_and_wait();
     }
-    std::printf("%s: %zu convolution step(s) at batch %s\n", model.name().c_str(), convs.size(), batches.c_str());
+    std::printf("%s: %zu convolution step(s) at batch %s\n", l.model().name().c_str(), convs.size(), batches.c_str());
     std::map<std::string, std::string> done;  // tuning key -> the layer first tuned with it
     int tuned = 0;
     for (size_t i = 0; i < convs.size(); ++i) {
