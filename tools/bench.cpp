@@ -13,6 +13,7 @@
 // / median time (GPU time where the device has timestamps, wall time otherwise).
 // S11 is SimpleCNN (samples/simple_cnn) built with the public Model API, batch 64 and batch 1.
 #include "bench.h"
+#include "peak.h"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -81,15 +82,13 @@ std::vector<RowSpec> suite() {
     return r;
 }
 
+}  // namespace
+
 double conv_gflop(const Conv2dParams& p, const Shape& input) {
     const Shape out = conv2d_output_shape(p, input);
     return 2.0 * double(out[0]) * p.out_channels * double(out[2]) * double(out[3]) * (p.in_channels / p.options.groups) *
            p.kernel.h * p.kernel.w * 1e-9;
 }
-
-struct Stats {
-    double median = -1, min = -1, max = -1, q1 = -1, q3 = -1;
-};
 
 Stats stats_of(std::vector<double> v) {
     Stats s;
@@ -108,6 +107,42 @@ Stats stats_of(std::vector<double> v) {
     s.max = v.back();
     return s;
 }
+
+std::string shell_quote(const std::string& s) {
+    std::string q = "'";
+    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+}
+
+Timing time_recording(Context& ctx, int min_reps, double min_time, const std::function<void(CommandRecorder&)>& record) {
+    CommandRecorder rec(ctx);
+    host::TimestampQueries ts(ctx, 2);
+    for (int i = 0; i < 2; ++i) {  // warm-up: pipelines, plans, caches
+        record(rec);
+        rec.submit_and_wait();
+    }
+    std::vector<double> gpu, wall;
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < 100000; ++i) {
+        const auto t0 = std::chrono::steady_clock::now();
+        ts.reset(rec);
+        ts.write(rec, 0);
+        record(rec);
+        ts.write(rec, 1);
+        rec.submit_and_wait();
+        const auto t1 = std::chrono::steady_clock::now();
+        wall.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+        if (ts.supported()) gpu.push_back(ts.elapsed_ns(0, 1) * 1e-6);
+        if (i + 1 >= min_reps && std::chrono::duration<double>(t1 - start).count() >= min_time) break;
+    }
+    Timing t;
+    t.reps = static_cast<int>(wall.size());
+    t.gpu_ms = stats_of(gpu);
+    t.wall_ms = stats_of(wall);
+    return t;
+}
+
+namespace {
 
 struct RowResult {
     RowSpec spec;
@@ -138,6 +173,12 @@ struct BenchArgs {
     std::string shape, kernel = "3", stride = "1", padding = "0", dilation = "1", padding_mode = "zeros";
     int out_channels = 0, groups = 1;
     bool no_bias = false, relu = false;
+    // --peak: the AVX2 FMA peak, measured before and after the rows; each row's GFLOP/s as a
+    // fraction of the higher of the two.
+    bool peak = false;
+    int peak_threads = 0;
+    double peak_seconds = 1.0;
+    ModelBenchArgs model;  // --model M ...: whole-model benchmarks instead of the rows
 };
 
 Pair parse_pair(const std::string& s, const std::string& what) {
@@ -152,29 +193,10 @@ Pair parse_pair(const std::string& s, const std::string& what) {
 
 // Times `record` (one submission per repetition, between two timestamps).
 void time_it(Context& ctx, const BenchArgs& a, const std::function<void(CommandRecorder&)>& record, RowResult& r) {
-    CommandRecorder rec(ctx);
-    host::TimestampQueries ts(ctx, 2);
-    for (int i = 0; i < 2; ++i) {  // warm-up: pipelines, plans, caches
-        record(rec);
-        rec.submit_and_wait();
-    }
-    std::vector<double> gpu, wall;
-    const auto start = std::chrono::steady_clock::now();
-    for (int i = 0; i < 100000; ++i) {
-        const auto t0 = std::chrono::steady_clock::now();
-        ts.reset(rec);
-        ts.write(rec, 0);
-        record(rec);
-        ts.write(rec, 1);
-        rec.submit_and_wait();
-        const auto t1 = std::chrono::steady_clock::now();
-        wall.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-        if (ts.supported()) gpu.push_back(ts.elapsed_ns(0, 1) * 1e-6);
-        if (i + 1 >= a.min_reps && std::chrono::duration<double>(t1 - start).count() >= a.min_time) break;
-    }
-    r.reps = static_cast<int>(wall.size());
-    r.gpu_ms = stats_of(gpu);
-    r.wall_ms = stats_of(wall);
+    const Timing t = time_recording(ctx, a.min_reps, a.min_time, record);
+    r.reps = t.reps;
+    r.gpu_ms = t.gpu_ms;
+    r.wall_ms = t.wall_ms;
     const double ms = r.gpu_ms.median > 0 ? r.gpu_ms.median : r.wall_ms.median;
     r.gflops = ms > 0 ? r.gflop / (ms * 1e-3) : 0;
 }
@@ -244,12 +266,6 @@ nlohmann::json spec_json(const RowSpec& s) {
     return j;
 }
 
-std::string shell_quote(const std::string& s) {
-    std::string q = "'";
-    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return q + "'";
-}
-
 // Runs tools/bench_torch.py on the same rows; fills torch_ms / torch_gflops.
 void run_torch(std::vector<RowResult>& rows, const BenchArgs& a) {
     nlohmann::json specs = nlohmann::json::array();
@@ -274,7 +290,39 @@ void run_torch(std::vector<RowResult>& rows, const BenchArgs& a) {
             }
 }
 
-int cmd_bench(const BenchArgs& a, const std::string& device) {
+// Prints and returns the FMA peak (one line on stderr, or stdout for the text report).
+FmaPeak run_peak(const BenchArgs& a, const char* when) {
+    const FmaPeak p = measure_fma_peak(a.peak_threads, a.peak_seconds);
+    std::fprintf(a.json ? stderr : stdout, "AVX2 FMA peak (%s): %.1f GFLOP/s on %d thread(s), %.1f per thread\n", when, p.gflops, p.threads,
+                 p.gflops_per_thread);
+    return p;
+}
+
+int cmd_bench(BenchArgs a, const std::string& device) {
+    if (!a.model.models.empty()) {
+        if (!a.shape.empty() || !a.rows.empty()) throw Error("--model: a whole-model benchmark takes no --rows or --shape");
+        a.model.json = a.json;
+        a.model.torch = a.torch;
+        a.model.torch_python = a.torch_python;
+        a.model.torch_threads = a.torch_threads;
+        a.model.min_reps = a.min_reps;
+        a.model.min_time = a.min_time;
+        FmaPeak before;
+        if (a.peak) a.model.peak_gflops = (before = run_peak(a, "before")).gflops;
+        const int rc = cmd_bench_models(a.model, device);
+        if (a.peak) {
+            const FmaPeak after = run_peak(a, "after");
+            // The model rows are printed as they finish, so their share is of the first peak.
+            std::fprintf(a.json ? stderr : stdout, "%% peak above: of the peak measured before (%.1f GFLOP/s; after: %.1f)\n",
+                         before.gflops, after.gflops);
+        }
+        return rc;
+    }
+    if (!a.model.weights.empty() || !a.model.torch_modules.empty() || a.model.random_weights || a.model.profile ||
+        !a.model.input_shape.empty())
+        throw Error("--weights, --random-weights, --torch-module, --profile and --input-shape go with --model");
+    double peak = 0;
+    if (a.peak) peak = run_peak(a, "before").gflops;
     std::vector<RowSpec> specs;
     if (!a.shape.empty()) {
         RowSpec s;
@@ -332,12 +380,14 @@ int cmd_bench(const BenchArgs& a, const std::string& device) {
             }
         }
     if (a.torch) run_torch(results, a);
+    if (a.peak) peak = std::max(peak, run_peak(a, "after").gflops);
 
     if (a.json) {
         nlohmann::json j;
         j["device"] = ctx.info().name;
         j["driver"] = ctx.info().driver_name + " " + ctx.info().driver_info;
         j["timestamps"] = ctx.info().timestamps;
+        if (peak > 0) j["peak_gflops"] = peak;
         auto& rows = j["rows"] = nlohmann::json::array();
         for (const auto& r : results) {
             auto s = [](const Stats& st) {
@@ -352,6 +402,7 @@ int cmd_bench(const BenchArgs& a, const std::string& device) {
             row["gpu_ms"] = s(r.gpu_ms);
             row["wall_ms"] = s(r.wall_ms);
             row["gflops"] = r.gflops;
+            if (peak > 0) row["fraction_of_peak"] = r.gflops / peak;
             if (r.torch_ms > 0) {
                 row["torch_ms"] = r.torch_ms;
                 row["torch_gflops"] = r.torch_gflops;
@@ -363,12 +414,13 @@ int cmd_bench(const BenchArgs& a, const std::string& device) {
         return 0;
     }
     std::printf("device: %s (%s %s)\n", ctx.info().name.c_str(), ctx.info().driver_name.c_str(), ctx.info().driver_info.c_str());
-    std::printf("%-8s %-30s %-22s %-5s %6s %10s %10s %19s %10s %9s%s\n", "row", "shape", "algorithm", "prec", "reps", "gpu ms", "wall ms",
-                "gpu min/max ms", "GFLOP/s", "IQR %", a.torch ? "  torch ms  torch GF/s  speedup" : "");
+    std::printf("%-8s %-30s %-22s %-5s %6s %10s %10s %19s %10s %9s%s%s\n", "row", "shape", "algorithm", "prec", "reps", "gpu ms", "wall ms",
+                "gpu min/max ms", "GFLOP/s", "IQR %", peak > 0 ? "   % peak" : "", a.torch ? "  torch ms  torch GF/s  speedup" : "");
     for (const auto& r : results) {
         const double iqr = r.gpu_ms.median > 0 ? 100.0 * (r.gpu_ms.q3 - r.gpu_ms.q1) / r.gpu_ms.median : 0;
         std::printf("%-8s %-30s %-22s %-5s %6d %10.3f %10.3f %9.3f/%9.3f %10.2f %8.1f%%", r.spec.name.c_str(), r.spec.what.c_str(),
                     r.algorithm.c_str(), r.precision.c_str(), r.reps, r.gpu_ms.median, r.wall_ms.median, r.gpu_ms.min, r.gpu_ms.max, r.gflops, iqr);
+        if (peak > 0) std::printf(" %8.1f%%", 100.0 * r.gflops / peak);
         if (r.torch_ms > 0) {
             const double ms = r.gpu_ms.median > 0 ? r.gpu_ms.median : r.wall_ms.median;
             std::printf("  %8.3f  %10.2f  %6.2fx", r.torch_ms, r.torch_gflops, r.torch_ms / ms);
@@ -376,6 +428,7 @@ int cmd_bench(const BenchArgs& a, const std::string& device) {
         std::printf("\n");
     }
     if (a.torch) std::printf("speedup = torch median time / vkconv median time (>1: vkconv faster)\n");
+    if (peak > 0) std::printf("%% peak = GFLOP/s / %.1f GFLOP/s, the higher of the two AVX2 FMA peaks above\n", peak);
     if (std::any_of(results.begin(), results.end(), [](const RowResult& r) { return r.precision == "fp16"; }))
         std::printf("prec = requested storage precision; +fp16 = fp16 storage in use (Auto keeps fp32 where it saves nothing)\n");
     return 0;
@@ -385,12 +438,14 @@ int cmd_bench(const BenchArgs& a, const std::string& device) {
 
 void register_bench(CLI::App& app, std::string& device) {
     auto a = std::make_shared<BenchArgs>();
-    auto* b = app.add_subcommand("bench", "benchmark suite S1..S11 (issue 4) or a custom convolution");
+    auto* b = app.add_subcommand("bench", "benchmark suite S1..S11, a custom convolution, or whole models (--model)");
     b->add_option("--rows", a->rows, "comma-separated rows (S1..S11; S11 = S11/b64,S11/b1); default: all");
     b->add_flag("--json", a->json, "JSON on stdout");
     b->add_flag("--torch", a->torch, "also run tools/bench_torch.py (PyTorch CPU) and print the ratio");
     b->add_option("--torch-python", a->torch_python, "python with torch for --torch")->capture_default_str();
     b->add_option("--torch-script", a->torch_script, "path of bench_torch.py")->capture_default_str();
+    a->model.torch_script = std::string(VKCONV_SOURCE_DIR) + "/tools/bench_model_torch.py";
+    b->add_option("--torch-model-script", a->model.torch_script, "path of bench_model_torch.py (--model --torch)")->capture_default_str();
     b->add_option("--torch-threads", a->torch_threads, "torch.set_num_threads (default: os.cpu_count())");
     b->add_option("--reps", a->min_reps, "minimum repetitions per row")->capture_default_str();
     b->add_option("--min-time", a->min_time, "minimum seconds per row")->capture_default_str();
@@ -409,6 +464,19 @@ void register_bench(CLI::App& app, std::string& device) {
     b->add_option("--padding-mode", a->padding_mode, "custom row: zeros|reflect|replicate|circular")->capture_default_str();
     b->add_flag("--no-bias", a->no_bias, "custom row: bias=False");
     b->add_flag("--relu", a->relu, "fused ReLU epilogue on the convolution rows");
+    b->add_flag("--peak", a->peak, "measure the AVX2 FMA peak GFLOP/s before and after, and give each row's share of it");
+    b->add_option("--peak-threads", a->peak_threads, "threads for --peak (default: LP_NUM_THREADS, else one per CPU, as lavapipe)");
+    b->add_option("--model", a->model.models,
+                  "whole-model benchmark of a JSON description or an ONNX file (repeatable: several models in one run)");
+    b->add_option("--weights", a->model.weights, "--model's weights (.safetensors or a .npy directory), one per JSON --model, in order");
+    b->add_flag("--random-weights", a->model.random_weights, "JSON models without --weights: seeded random parameters");
+    b->add_option("--batch", a->model.batch, "the batch measured besides batch 1 (--model)")->capture_default_str()->check(CLI::Range(1, 65536));
+    b->add_option("--input-shape", a->model.input_shape, "--model's input C,H,W (default: the description's input_shape)");
+    b->add_flag("--profile", a->model.profile, "--model: GPU time per layer at batch 1 (timestamps between the plan's steps)");
+    b->add_flag("--no-fusion", a->model.no_fusion, "--model: no BatchNorm folding or activation fusion");
+    b->add_option("--torch-module", a->model.torch_modules,
+                  "--model --torch: the PyTorch module, package.module:Name or file.py:Name called without arguments "
+                  "(torchvision.models:resnet18), one per --model, in order");
     b->add_option("--device", device, "device index or name substring");
     b->callback([a, &device]() {
         int rc = 0;
@@ -423,6 +491,21 @@ void register_bench(CLI::App& app, std::string& device) {
     });
 }
 
+std::vector<AlgorithmTime> time_conv2d_algorithms(Context& ctx, const Conv2dParams& p, const Shape& input, int min_reps, double min_time) {
+    Conv2d conv(ctx, p);
+    conv.reset_parameters(1);
+    const auto x = Tensor::from_host(ctx, input, std::vector<float>(static_cast<size_t>(shape_numel(input)), 0.5f));
+    const Tensor y(ctx, conv.output_shape(input));
+    std::vector<AlgorithmTime> out;
+    for (auto alg : conv2d_algorithms()) {
+        if (!conv.supports(alg, input)) continue;
+        conv.set_algorithm(alg);
+        const Timing t = time_recording(ctx, min_reps, min_time, [&](CommandRecorder& rec) { conv.record(rec, x, y); });
+        out.push_back({alg, t.gpu_ms.median > 0 ? t.gpu_ms.median : t.wall_ms.median});
+    }
+    return out;
+}
+
 namespace {
 
 struct TuneArgs {
@@ -430,6 +513,8 @@ struct TuneArgs {
     double min_time = 0.2;
     int min_reps = 5;
     bool dry_run = false;
+    std::string model, input_shape, batches = "1";
+    bool no_fusion = false;
 };
 
 // The convolutions a suite row stands for: itself, or the SimpleCNN's three for S11.
@@ -445,6 +530,11 @@ std::vector<RowSpec> tune_specs(const RowSpec& row) {
 }
 
 int cmd_tune(const TuneArgs& a, const std::string& device) {
+    if (!a.model.empty()) {
+        if (!a.rows.empty()) throw Error("tune: --rows and --model exclude each other");
+        return cmd_tune_model(a.model, a.input_shape, a.batches, a.no_fusion, a.min_reps, a.min_time, a.dry_run, device);
+    }
+    if (!a.input_shape.empty() || a.batches != "1" || a.no_fusion) throw Error("tune: --input-shape, --batch and --no-fusion go with --model");
     ContextOptions co;
     co.device = device;
     Context ctx(tools::with_env_tiles(co));
@@ -470,21 +560,12 @@ int cmd_tune(const TuneArgs& a, const std::string& device) {
         matched = true;
         for (const auto& spec : tune_specs(row)) {
             const Conv2dParams p{static_cast<int>(spec.input[1]), spec.out_channels, spec.kernel, spec.opt};
-            Conv2d conv(ctx, p);
-            conv.reset_parameters(1);
-            const auto x = Tensor::from_host(ctx, spec.input, std::vector<float>(static_cast<size_t>(shape_numel(spec.input)), 0.5f));
-            const Tensor y(ctx, conv.output_shape(spec.input));
             double best_ms = -1;
             Conv2dAlgorithm best = Conv2dAlgorithm::Auto;
-            for (auto alg : conv2d_algorithms()) {
-                if (!conv.supports(alg, spec.input)) continue;
-                conv.set_algorithm(alg);
-                RowResult r;
-                r.gflop = conv_gflop(p, spec.input);
-                time_it(ctx, timing, [&](CommandRecorder& rec) { conv.record(rec, x, y); }, r);
-                const double ms = r.gpu_ms.median > 0 ? r.gpu_ms.median : r.wall_ms.median;
-                std::printf("%-14s %-24s %10.3f %10.2f\n", spec.name.c_str(), to_string(alg).c_str(), ms, r.gflops);
-                if (best_ms < 0 || ms < best_ms) best_ms = ms, best = alg;
+            for (const auto& t : time_conv2d_algorithms(ctx, p, spec.input, timing.min_reps, timing.min_time)) {
+                std::printf("%-14s %-24s %10.3f %10.2f\n", spec.name.c_str(), to_string(t.algorithm).c_str(), t.ms,
+                            t.ms > 0 ? conv_gflop(p, spec.input) / (t.ms * 1e-3) : 0.0);
+                if (best_ms < 0 || t.ms < best_ms) best_ms = t.ms, best = t.algorithm;
             }
             if (best == Conv2dAlgorithm::Auto) continue;
             std::printf("%-14s -> %s\n", spec.name.c_str(), to_string(best).c_str());
@@ -508,11 +589,15 @@ int cmd_tune(const TuneArgs& a, const std::string& device) {
 
 void register_tune(CLI::App& app, std::string& device) {
     auto a = std::make_shared<TuneArgs>();
-    auto* t = app.add_subcommand("tune", "time every algorithm on the suite's convolutions and keep the fastest per device and shape");
+    auto* t = app.add_subcommand("tune", "time every algorithm on the suite's (or a model's) convolutions and keep the fastest per device and shape");
     t->add_option("--rows", a->rows, "comma-separated rows (S1..S11); default: all");
     t->add_option("--min-time", a->min_time, "minimum seconds per algorithm and row")->capture_default_str();
     t->add_option("--reps", a->min_reps, "minimum repetitions per algorithm and row")->capture_default_str();
     t->add_flag("--dry-run", a->dry_run, "measure and print, do not save");
+    t->add_option("--model", a->model, "tune this model's convolutions (JSON description or ONNX) instead of the suite's");
+    t->add_option("--input-shape", a->input_shape, "--model's input C,H,W (default: the description's input_shape)");
+    t->add_option("--batch", a->batches, "--model: comma-separated batch sizes to tune for")->capture_default_str();
+    t->add_flag("--no-fusion", a->no_fusion, "--model: the convolutions as run without BatchNorm folding or activation fusion");
     t->add_option("--device", device, "device index or name substring");
     t->callback([a, &device]() {
         int rc = 0;

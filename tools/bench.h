@@ -3,7 +3,11 @@
 // numbers for the same rows measured in the same run (tools/bench_torch.py).
 #pragma once
 
+#include <functional>
 #include <string>
+#include <vector>
+
+#include "vkconv/vkconv.h"
 
 namespace CLI {
 class App;
@@ -18,5 +22,48 @@ void register_bench(CLI::App& app, std::string& device);
 // SimpleCNN's convolutions) with GPU timestamps and stores the fastest per device, driver and
 // shape (vkconv/tuning.h), which Conv2d's Auto then uses.
 void register_tune(CLI::App& app, std::string& device);
+
+// Adds `tune --model` and `bench --model` options' work (tools/bench_model.cpp).
+struct ModelBenchArgs {
+    std::vector<std::string> models, weights, torch_modules;
+    bool random_weights = false;
+    std::string input_shape;  // C,H,W (without the batch): overrides the model's own
+    int batch = 8;
+    bool profile = false;
+    bool no_fusion = false;
+    bool json = false;
+    bool torch = false;
+    std::string torch_python, torch_script;
+    int torch_threads = 0;
+    int min_reps = 10;
+    double min_time = 1.0;
+    double peak_gflops = 0;  // > 0: the FMA peak measured in this run (--peak)
+};
+int cmd_bench_models(const ModelBenchArgs& a, const std::string& device);
+// `tune --model`: the model's own convolutions (each step's resolved Conv2d, folded ones
+// included) at the given batches, one progress line per convolution.
+int cmd_tune_model(const std::string& model, const std::string& input_shape, const std::string& batches, bool no_fusion,
+                   int min_reps, double min_time, bool dry_run, const std::string& device);
+
+// Shared by the benchmark commands (tools/bench.cpp).
+struct Stats {
+    double median = -1, min = -1, max = -1, q1 = -1, q3 = -1;
+};
+Stats stats_of(std::vector<double> v);
+std::string shell_quote(const std::string& s);
+double conv_gflop(const Conv2dParams& p, const Shape& input);
+struct Timing {
+    int reps = 0;
+    Stats gpu_ms, wall_ms;  // gpu_ms.median < 0 where the device has no timestamps
+};
+// Records with `record` and submits, once per repetition, between two GPU timestamps (after two
+// warm-up runs), for at least `min_reps` repetitions and `min_time` seconds.
+Timing time_recording(Context& ctx, int min_reps, double min_time, const std::function<void(CommandRecorder&)>& record);
+struct AlgorithmTime {
+    Conv2dAlgorithm algorithm;
+    double ms;  // GPU median where the device has timestamps, wall median otherwise
+};
+// Every algorithm that can run the convolution `p` on `input`, timed.
+std::vector<AlgorithmTime> time_conv2d_algorithms(Context& ctx, const Conv2dParams& p, const Shape& input, int min_reps, double min_time);
 
 }  // namespace vkconv::tools

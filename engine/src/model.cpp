@@ -692,7 +692,13 @@ void Model::record(CommandRecorder& rec, const Tensor& input, const Tensor& outp
     record_plan(plan_for(input.shape(), {}), rec, input, output);
 }
 
-void Model::record_plan(Plan& plan, CommandRecorder& rec, const Tensor& input, const Tensor& output) {
+void Model::record(CommandRecorder& rec, const Tensor& input, const Tensor& output,
+                   const std::function<void(CommandRecorder&, const StepInfo&)>& after_step) {
+    record_plan(plan_for(input.shape(), {}), rec, input, output, after_step ? &after_step : nullptr);
+}
+
+void Model::record_plan(Plan& plan, CommandRecorder& rec, const Tensor& input, const Tensor& output,
+                        const std::function<void(CommandRecorder&, const StepInfo&)>* after_step) {
     if (output.shape() != plan.shapes.back())
         throw Error(name_ + ": output tensor has shape " + shape_str(output.shape()) + ", expected " + shape_str(plan.shapes.back()));
     // The intermediates stay alive as long as the recording (a later plan may replace them while
@@ -710,6 +716,7 @@ void Model::record_plan(Plan& plan, CommandRecorder& rec, const Tensor& input, c
             s.layer->record_with_activation(rec, ins, out, s.act);
         else
             s.layer->record(rec, ins, out);
+        if (after_step) (*after_step)(rec, StepInfo{static_cast<size_t>(&s - plan.steps.data()), node.name, *s.layer, ins, out, s.act});
     }
 }
 

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -97,6 +98,22 @@ public:
                    std::map<std::string, HostArray>* captured);
     // Records the forward pass into `rec` (no submission); `output` has output_shape(input).
     void record(CommandRecorder& rec, const Tensor& input, const Tensor& output);
+    // One recorded step of the plan, as `after_step` sees it: the layer that runs (a folded
+    // Conv2d+BatchNorm2d is a Conv2d of the plan's own), the node whose output it writes, and
+    // the activation its epilogue applies (fused ReLU etc.; none otherwise). Views and fused
+    // layers have no step of their own.
+    struct StepInfo {
+        size_t index = 0;
+        const std::string& name;
+        const Layer& layer;
+        std::span<const Tensor> inputs;
+        const Tensor& output;
+        Activation activation;
+    };
+    // The same, calling `after_step(rec, step)` after each step is recorded: profiling (a GPU
+    // timestamp between steps) and tools that need each layer's resolved input shapes.
+    void record(CommandRecorder& rec, const Tensor& input, const Tensor& output,
+                const std::function<void(CommandRecorder&, const StepInfo&)>& after_step);
     // The forward pass on the CPU, layer by layer with each layer's reference.
     std::vector<float> reference_forward(const Shape& input_shape, const std::vector<float>& input,
                                          std::map<std::string, std::vector<float>>* outputs = nullptr) const;
@@ -113,7 +130,8 @@ private:
 
     Plan& plan_for(const Shape& input_shape, const std::vector<std::string>& keep);
     void invalidate_plans();
-    void record_plan(Plan& plan, CommandRecorder& rec, const Tensor& input, const Tensor& output);
+    void record_plan(Plan& plan, CommandRecorder& rec, const Tensor& input, const Tensor& output,
+                     const std::function<void(CommandRecorder&, const StepInfo&)>* after_step = nullptr);
     Tensor run(const Tensor& input, const std::vector<std::string>& capture, std::map<std::string, HostArray>* captured,
                std::map<std::string, Tensor>* outputs);
     int node_index(const std::string& name) const;
