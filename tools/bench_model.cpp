@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "bench.h"
+#include "env_options.h"
 #include "vkconv/model_json.h"
 #include "vkconv/onnx.h"
 
@@ -212,7 +213,7 @@ ModelResult bench_one(const ModelBenchArgs& a, const std::string& device, size_t
     const auto t0 = Clock::now();
     ContextOptions co;
     co.device = device;
-    Context ctx(co);
+    Context ctx(tools::with_env_tiles(co));
     m.context_ms = ms_since(t0);
     m.device = ctx.info().name;
     m.driver = ctx.info().driver_name + " " + ctx.info().driver_info;
@@ -457,7 +458,7 @@ int cmd_tune_model(const std::string& path, const std::string& input_shape, cons
     }
     ContextOptions co;
     co.device = device;
-    Context ctx(co);
+    Context ctx(tools::with_env_tiles(co));
     std::printf("device: %s (%s, driver %s %s)\n", ctx.info().name.c_str(), ctx.info().type.c_str(), ctx.info().driver_name.c_str(),
                 ctx.info().driver_info.c_str());
     // Tuning depends on shapes only: JSON models run on seeded parameters.
