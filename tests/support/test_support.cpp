@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -166,6 +167,21 @@ std::vector<float> fp32_sum_tolerance(std::span<const float> abs_sums, int64_t t
     const double eps = std::ldexp(1.0, -24);
     for (size_t i = 0; i < t.size(); ++i) t[i] = static_cast<float>(2.0 * double(terms + 1) * eps * abs_sums[i] + 1e-6);
     return t;
+}
+
+::testing::AssertionResult bit_equal(std::span<const float> got, std::span<const float> want) {
+    if (got.size() != want.size()) return ::testing::AssertionFailure() << "size " << got.size() << " != " << want.size();
+    std::ostringstream msg;
+    size_t bad = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+        uint32_t g, w;
+        std::memcpy(&g, &got[i], 4);
+        std::memcpy(&w, &want[i], 4);
+        if (g == w || (std::isnan(got[i]) && std::isnan(want[i]))) continue;
+        if (bad++ < 8) msg << "\n  [" << i << "] got " << got[i] << " (0x" << std::hex << g << "), want " << want[i] << " (0x" << w << std::dec << ")";
+    }
+    if (bad) return ::testing::AssertionFailure() << bad << " of " << got.size() << " elements differ:" << msg.str();
+    return ::testing::AssertionSuccess();
 }
 
 }  // namespace vkconv::test

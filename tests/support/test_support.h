@@ -9,6 +9,7 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "vkconv/vkconv.h"
@@ -48,14 +49,18 @@ protected:
     void TearDown() override;
 };
 
-// Runs `f` and expects a vkconv::Error whose message contains every one of `parts`.
+// The one error matcher of the tests: runs `f` and expects a vkconv::Error whose message contains
+// every one of `parts` (a failure prints the message and the missing part; another exception,
+// or none, fails too).
 template <class F>
-void expect_error(F&& f, std::initializer_list<const char*> parts) {
+void expect_error(F&& f, std::initializer_list<std::string_view> parts) {
     try {
         f();
         ADD_FAILURE() << "no error thrown; expected one containing '" << *parts.begin() << "'";
     } catch (const Error& e) {
-        for (const char* p : parts) EXPECT_THAT(e.what(), ::testing::HasSubstr(p));
+        for (const auto p : parts) EXPECT_THAT(e.what(), ::testing::HasSubstr(std::string(p)));
+    } catch (const std::exception& e) {
+        ADD_FAILURE() << "threw a non-vkconv exception: " << e.what();
     }
 }
 
@@ -73,6 +78,9 @@ std::vector<float> random_values(size_t n, uint64_t seed);
 ::testing::AssertionResult all_close(std::span<const float> got, std::span<const float> want, std::span<const float> tol);
 // Same with one tolerance for every element.
 ::testing::AssertionResult all_close(std::span<const float> got, std::span<const float> want, float tol);
+
+// Bit-for-bit equality, NaN matching any NaN; reports the first few differences (values and bits).
+::testing::AssertionResult bit_equal(std::span<const float> got, std::span<const float> want);
 
 // An fp32 summation of L products differs from the exact (double) sum by at most
 // L * 2^-24 * sum|products| (a standard bound for recursive summation with FMA); `abs_sums`
