@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "vkconv/vkconv.h"
+#include "cli_common.h"
 #include "env_options.h"
 
 #ifndef VKCONV_SOURCE_DIR
@@ -466,17 +467,7 @@ void register_bench(CLI::App& app, std::string& device) {
                   "--model --torch: the PyTorch module, package.module:Name or file.py:Name called without arguments "
                   "(torchvision.models:resnet18), one per --model, in order");
     b->add_option("--device", device, "device index or name substring");
-    b->callback([a, &device]() {
-        int rc = 0;
-        try {
-            rc = cmd_bench(*a, device);
-        } catch (const std::exception& e) {
-            std::fprintf(stderr, "vkconv: error: %s\n", e.what());
-            rc = 1;
-        }
-        std::fflush(stdout);
-        if (rc != 0) throw CLI::RuntimeError(rc);
-    });
+    b->callback([a, &device]() { run_subcommand([&] { return cmd_bench(*a, device); }); });
 }
 
 }  // namespace vkconv::tools

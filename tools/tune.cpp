@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "vkconv/vkconv.h"
+#include "cli_common.h"
 #include "env_options.h"
 
 namespace vkconv::tools {
@@ -121,17 +122,7 @@ void register_tune(CLI::App& app, std::string& device) {
     t->add_option("--batch", a->batches, "--model: comma-separated batch sizes to tune for")->capture_default_str();
     t->add_flag("--no-fusion", a->no_fusion, "--model: the convolutions as run without BatchNorm folding or activation fusion");
     t->add_option("--device", device, "device index or name substring");
-    t->callback([a, &device]() {
-        int rc = 0;
-        try {
-            rc = cmd_tune(*a, device);
-        } catch (const std::exception& e) {
-            std::fprintf(stderr, "vkconv: error: %s\n", e.what());
-            rc = 1;
-        }
-        std::fflush(stdout);
-        if (rc != 0) throw CLI::RuntimeError(rc);
-    });
+    t->callback([a, &device]() { run_subcommand([&] { return cmd_tune(*a, device); }); });
 }
 
 }  // namespace vkconv::tools
