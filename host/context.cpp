@@ -433,20 +433,7 @@ void Context::rethrow_vulkan_error(const vk::SystemError& e, const std::string& 
 std::shared_ptr<const ComputePipeline> Context::pipeline(const std::string& shader,
                                                          const std::vector<uint32_t>& specialization,
                                                          uint32_t storage_buffers, uint32_t push_constant_bytes) {
-    std::string key = shader + "|" + std::to_string(storage_buffers) + "|" + std::to_string(push_constant_bytes);
-    for (uint32_t v : specialization) key += "|" + std::to_string(v);
-    std::lock_guard lock(pipelines_mutex_);
-    auto it = pipelines_.find(key);
-    if (it != pipelines_.end()) return it->second;
-    std::shared_ptr<const ComputePipeline> p;
-    try {
-        p = std::make_shared<const ComputePipeline>(*this, shader, specialization, storage_buffers, push_constant_bytes);
-    } catch (const vk::SystemError& e) {
-        rethrow_vulkan_error(e, "creating the pipeline of shader '" + shader + "'");
-    }
-    pipelines_.emplace(key, p);
-    pipelines_created_ = true;
-    return p;
+    return pipeline(shader, specialization, std::vector<BindingType>(storage_buffers, BindingType::StorageBuffer), push_constant_bytes);
 }
 
 std::shared_ptr<const ComputePipeline> Context::pipeline(const std::string& shader,

@@ -78,20 +78,14 @@ double activation_tolerance(const Activation& a, double x, double y) {
 // NaN where the reference is NaN, the same infinity where it is infinite, else within tol(x, y).
 ::testing::AssertionResult close_to(std::span<const float> got, std::span<const float> want, std::span<const float> x,
                                     const std::function<double(double, double)>& tol) {
-    if (got.size() != want.size()) return ::testing::AssertionFailure() << "size " << got.size() << " != " << want.size();
-    std::ostringstream msg;
-    size_t bad = 0;
-    for (size_t i = 0; i < got.size(); ++i) {
-        const float g = got[i], w = want[i];
-        bool ok;
-        if (std::isnan(w)) ok = std::isnan(g);
-        else if (std::isinf(w)) ok = g == w;
-        else ok = !std::isnan(g) && std::fabs(double(g) - double(w)) <= tol(x[i], w);
-        if (!ok && bad++ < 8)
-            msg << "\n  [" << i << "] x=" << x[i] << " got " << g << ", want " << w << " (tol " << tol(x[i], w) << ")";
-    }
-    if (bad) return ::testing::AssertionFailure() << bad << " of " << got.size() << " elements differ:" << msg.str();
-    return ::testing::AssertionSuccess();
+    return test::each_element(
+        got, want,
+        [&](size_t i, float g, float w) {
+            if (std::isnan(w)) return std::isnan(g);
+            if (std::isinf(w)) return g == w;
+            return !std::isnan(g) && std::fabs(double(g) - double(w)) <= tol(x[i], w);
+        },
+        [&](size_t i) { return " x=" + std::to_string(x[i]) + " (tol " + std::to_string(tol(x[i], want[i])) + ")"; });
 }
 
 // Random values (normal-ish, spread over [-8, 8]) with the special values in every 5th place.

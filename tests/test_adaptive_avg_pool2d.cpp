@@ -3,7 +3,7 @@
 // rectangular, 3-D and batched inputs; hand-computed windows; split dispatches; refusals.
 //
 // Tolerance: each output averages at most ceil(In/Out) + 1 values per axis in fp32 then
-// divides; the reference sums in double. The fp32 summation bound of tests/test_conv2d.cpp
+// divides; the reference sums in double. The fp32 summation bound of test::fp32_sum_tolerance
 // applies per output: 2 * (terms + 1) * 2^-24 * mean|x| + 1e-6, terms = the largest window.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -29,19 +29,11 @@ namespace {
 using test::expect_error;
 
 ::testing::AssertionResult matches(std::span<const float> got, std::span<const float> want, BinaryOp op) {
-    if (got.size() != want.size()) return ::testing::AssertionFailure() << "size " << got.size() << " != " << want.size();
-    std::ostringstream msg;
-    size_t bad = 0;
-    for (size_t i = 0; i < got.size(); ++i) {
-        const float g = got[i], w = want[i];
-        bool ok;
-        if (std::isnan(w)) ok = std::isnan(g);
-        else if (op != BinaryOp::Div || std::isinf(w)) ok = std::memcmp(&g, &w, 4) == 0 || (g == 0 && w == 0 && op == BinaryOp::Div);
-        else ok = std::fabs(double(g) - double(w)) <= 3.0 / (1 << 23) * std::fabs(double(w));
-        if (!ok && bad++ < 8) msg << "\n  [" << i << "] got " << g << ", want " << w;
-    }
-    if (bad) return ::testing::AssertionFailure() << bad << " of " << got.size() << " elements differ:" << msg.str();
-    return ::testing::AssertionSuccess();
+    return test::each_element(got, want, [&](size_t, float g, float w) {
+        if (std::isnan(w)) return std::isnan(g);
+        if (op != BinaryOp::Div || std::isinf(w)) return std::memcmp(&g, &w, 4) == 0 || (g == 0 && w == 0 && op == BinaryOp::Div);
+        return std::fabs(double(g) - double(w)) <= 3.0 / (1 << 23) * std::fabs(double(w));
+    });
 }
 
 std::vector<float> with_specials(size_t n, uint64_t seed) {

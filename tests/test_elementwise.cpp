@@ -21,21 +21,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// Bit-for-bit equality, NaN matching any NaN.
-::testing::AssertionResult bit_equal(std::span<const float> got, std::span<const float> want) {
-    if (got.size() != want.size()) return ::testing::AssertionFailure() << "size " << got.size() << " != " << want.size();
-    std::ostringstream msg;
-    size_t bad = 0;
-    for (size_t i = 0; i < got.size(); ++i) {
-        uint32_t g, w;
-        std::memcpy(&g, &got[i], 4);
-        std::memcpy(&w, &want[i], 4);
-        if (g == w || (std::isnan(got[i]) && std::isnan(want[i]))) continue;
-        if (bad++ < 8) msg << "\n  [" << i << "] got " << got[i] << " (0x" << std::hex << g << "), want " << want[i] << " (0x" << w << std::dec << ")";
-    }
-    if (bad) return ::testing::AssertionFailure() << bad << " of " << got.size() << " elements differ:" << msg.str();
-    return ::testing::AssertionSuccess();
-}
+using test::bit_equal;
 
 using test::expect_error;
 

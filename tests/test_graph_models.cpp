@@ -6,7 +6,7 @@
 // Model::forward_all on the device for batches 1 and 2, with fusion on and off, and
 // `vkconv run --output NAME=PATH` for each named output, all within 1e-4 of each output's scale
 // (max |y|) of PyTorch's: the convolutions sum at most 24 * 25 fp32 products of O(1) terms, so
-// the fp32 summation error (tests/test_conv2d.cpp's bound) stays far below that. With batch 1
+// the fp32 summation error (test::fp32_sum_tolerance's bound) stays far below that. With batch 1
 // the concatenations are written in place: fewer dispatches than with fusion off.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

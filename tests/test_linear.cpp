@@ -4,7 +4,7 @@
 // bias, fused ReLU, the staging path, split dispatches; PyTorch's init, repr and refusals.
 //
 // Tolerance: the reference accumulates in double; the shader in fp32 with one FMA chain per
-// output over k in order. The recursive-summation bound of tests/test_conv2d.cpp applies per
+// output over k in order. The recursive-summation bound of test::fp32_sum_tolerance applies per
 // output: 2 * (K + 1) * 2^-24 * (sum_k |x w| + |b|) + 1e-6 (test::fp32_sum_tolerance).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -33,20 +33,12 @@ class Numerics : public test::VulkanTest {};
 // Equal as PyTorch prints them: NaN matches NaN, infinities and zeros (with sign) match exactly,
 // finite values within `tol`.
 ::testing::AssertionResult same(std::span<const float> got, std::span<const float> want, float tol = 1e-5f) {
-    if (got.size() != want.size()) return ::testing::AssertionFailure() << "size " << got.size() << " != " << want.size();
-    std::ostringstream msg;
-    size_t bad = 0;
-    for (size_t i = 0; i < got.size(); ++i) {
-        const float g = got[i], w = want[i];
-        bool ok;
-        if (std::isnan(w)) ok = std::isnan(g);
-        else if (std::isinf(w)) ok = g == w;
-        else if (w == 0.0f) ok = g == 0.0f && std::signbit(g) == std::signbit(w);
-        else ok = std::isfinite(g) && std::fabs(g - w) <= tol * std::max(1.0f, std::fabs(w));
-        if (!ok && bad++ < 8) msg << "\n  [" << i << "] got " << g << ", want " << w;
-    }
-    if (bad) return ::testing::AssertionFailure() << bad << " of " << got.size() << " elements differ:" << msg.str();
-    return ::testing::AssertionSuccess();
+    return test::each_element(got, want, [&](size_t, float g, float w) {
+        if (std::isnan(w)) return std::isnan(g);
+        if (std::isinf(w)) return g == w;
+        if (w == 0.0f) return g == 0.0f && std::signbit(g) == std::signbit(w);
+        return std::isfinite(g) && std::fabs(g - w) <= tol * std::max(1.0f, std::fabs(w));
+    });
 }
 
 std::vector<float> run(Layer& layer, const Shape& shape, const std::vector<float>& x) {
@@ -194,19 +186,11 @@ std::ostream& operator<<(std::ostream& o, const ConvCase& c) {
 // every non-finite reference output is non-finite (NaN stays NaN), every finite one is finite
 // and close, or non-finite (a special in its tile).
 ::testing::AssertionResult specials_kept(std::span<const float> got, std::span<const float> want, float tol) {
-    if (got.size() != want.size()) return ::testing::AssertionFailure() << "size " << got.size() << " != " << want.size();
-    std::ostringstream msg;
-    size_t bad = 0;
-    for (size_t i = 0; i < got.size(); ++i) {
-        const float g = got[i], w = want[i];
-        bool ok;
-        if (std::isnan(w)) ok = std::isnan(g);
-        else if (std::isinf(w)) ok = !std::isfinite(g);
-        else ok = !std::isfinite(g) || std::fabs(g - w) <= tol * std::max(1.0f, std::fabs(w));
-        if (!ok && bad++ < 8) msg << "\n  [" << i << "] got " << g << ", want " << w;
-    }
-    if (bad) return ::testing::AssertionFailure() << bad << " of " << got.size() << " elements differ:" << msg.str();
-    return ::testing::AssertionSuccess();
+    return test::each_element(got, want, [&](size_t, float g, float w) {
+        if (std::isnan(w)) return std::isnan(g);
+        if (std::isinf(w)) return !std::isfinite(g);
+        return !std::isfinite(g) || std::fabs(g - w) <= tol * std::max(1.0f, std::fabs(w));
+    });
 }
 
 class ConvNumerics : public test::VulkanTest, public ::testing::WithParamInterface<ConvCase> {};

@@ -7,7 +7,7 @@
 //
 // Tolerance: max pooling selects one input value, so it must be bit-identical (NaN included).
 // Average pooling sums at most kh * kw fp32 values, then divides; the reference sums in
-// double. The fp32 summation bound of tests/test_conv2d.cpp applies per output,
+// double. The fp32 summation bound of test::fp32_sum_tolerance applies per output,
 // (terms + 1) * 2^-24 * sum|x| / |divisor| doubled, plus 1e-6 (covering the division's 2.5 ulp).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -27,20 +27,7 @@ using ::testing::HasSubstr;
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
-::testing::AssertionResult bit_equal(std::span<const float> got, std::span<const float> want) {
-    if (got.size() != want.size()) return ::testing::AssertionFailure() << "size " << got.size() << " != " << want.size();
-    std::ostringstream msg;
-    size_t bad = 0;
-    for (size_t i = 0; i < got.size(); ++i) {
-        uint32_t g, w;
-        std::memcpy(&g, &got[i], 4);
-        std::memcpy(&w, &want[i], 4);
-        if (g == w || (std::isnan(got[i]) && std::isnan(want[i]))) continue;
-        if (bad++ < 8) msg << "\n  [" << i << "] got " << got[i] << ", want " << want[i];
-    }
-    if (bad) return ::testing::AssertionFailure() << bad << " of " << got.size() << " elements differ:" << msg.str();
-    return ::testing::AssertionSuccess();
-}
+using test::bit_equal;
 
 using test::expect_error;
 

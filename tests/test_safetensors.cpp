@@ -15,34 +15,14 @@
 
 #include "vkconv/error.h"
 #include "vkconv/safetensors.h"
+#include "support/test_support.h"
 
 namespace {
 
 using vkconv::HostArray;
 using Tensors = std::map<std::string, HostArray>;
 
-// Passes if `f` throws vkconv::Error whose message contains every needle.
-template <typename F>
-testing::AssertionResult throws_error_mentioning(F&& f, std::initializer_list<std::string_view> needles) {
-    try {
-        f();
-    } catch (const vkconv::Error& e) {
-        const std::string message = e.what();
-        for (const std::string_view needle : needles) {
-            if (message.find(needle) == std::string::npos) {
-                return testing::AssertionFailure()
-                       << "message \"" << message << "\" does not mention \"" << needle << "\"";
-            }
-        }
-        return testing::AssertionSuccess();
-    } catch (const std::exception& e) {
-        return testing::AssertionFailure() << "threw a non-vkconv exception: " << e.what();
-    }
-    return testing::AssertionFailure() << "nothing was thrown";
-}
-
-#define EXPECT_VKCONV_ERROR(statement, ...) \
-    EXPECT_TRUE(throws_error_mentioning([&] { statement; }, {__VA_ARGS__}))
+#define EXPECT_VKCONV_ERROR(statement, ...) vkconv::test::expect_error([&] { statement; }, {__VA_ARGS__})
 
 // A .safetensors file with the given header text (verbatim) and data buffer.
 std::vector<uint8_t> make_st(std::string_view header, const std::vector<uint8_t>& data = {}) {

@@ -9,7 +9,7 @@
 // Tolerance: these layers move values without arithmetic, so results are bit-identical to the
 // reference (NaN payloads aside: compared as NaN). Model outputs that include convolutions are
 // compared with Model::reference_forward within the fp32 summation bound of the convolutions
-// (tests/test_conv2d.cpp), here below 1e-4 for the small sums used.
+// (test::fp32_sum_tolerance), here below 1e-4 for the small sums used.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -27,20 +27,7 @@ namespace {
 
 using test::expect_error;
 
-::testing::AssertionResult bit_equal(std::span<const float> got, std::span<const float> want) {
-    if (got.size() != want.size()) return ::testing::AssertionFailure() << "size " << got.size() << " != " << want.size();
-    std::ostringstream msg;
-    size_t bad = 0;
-    for (size_t i = 0; i < got.size(); ++i) {
-        uint32_t g, w;
-        std::memcpy(&g, &got[i], 4);
-        std::memcpy(&w, &want[i], 4);
-        if (g == w || (std::isnan(got[i]) && std::isnan(want[i]))) continue;
-        if (bad++ < 8) msg << "\n  [" << i << "] got " << got[i] << ", want " << want[i];
-    }
-    if (bad) return ::testing::AssertionFailure() << bad << " of " << got.size() << " elements differ:" << msg.str();
-    return ::testing::AssertionSuccess();
-}
+using test::bit_equal;
 
 std::vector<float> values(const Shape& s, uint64_t seed) {
     auto v = test::random_values(static_cast<size_t>(shape_numel(s)), seed);

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "vkconv/vkconv.h"
+#include "cli_common.h"
 #include "env_options.h"
 
 #ifndef VKCONV_SOURCE_DIR
@@ -35,19 +36,8 @@
 #endif
 
 namespace vkconv::tools {
-namespace {
 
-struct RowSpec {
-    std::string name;
-    std::string what;          // human description
-    Shape input;               // [N, C, H, W]
-    int out_channels = 0;
-    Pair kernel{1};
-    Conv2dOptions opt;
-    bool model = false;        // SimpleCNN whole forward; input[0] is the batch
-};
-
-Conv2dOptions conv_opts(Pair stride, Padding pad, Pair dil, int groups, PaddingMode mode = PaddingMode::Zeros) {
+Conv2dOptions conv_opts(Pair stride, Padding pad, Pair dil, int groups, PaddingMode mode) {
     Conv2dOptions o;
     o.stride = stride;
     o.padding = pad;
@@ -82,7 +72,6 @@ std::vector<RowSpec> suite() {
     return r;
 }
 
-}  // namespace
 
 double conv_gflop(const Conv2dParams& p, const Shape& input) {
     const Shape out = conv2d_output_shape(p, input);
@@ -478,138 +467,7 @@ void register_bench(CLI::App& app, std::string& device) {
                   "--model --torch: the PyTorch module, package.module:Name or file.py:Name called without arguments "
                   "(torchvision.models:resnet18), one per --model, in order");
     b->add_option("--device", device, "device index or name substring");
-    b->callback([a, &device]() {
-        int rc = 0;
-        try {
-            rc = cmd_bench(*a, device);
-        } catch (const std::exception& e) {
-            std::fprintf(stderr, "vkconv: error: %s\n", e.what());
-            rc = 1;
-        }
-        std::fflush(stdout);
-        if (rc != 0) throw CLI::RuntimeError(rc);
-    });
-}
-
-std::vector<AlgorithmTime> time_conv2d_algorithms(Context& ctx, const Conv2dParams& p, const Shape& input, int min_reps, double min_time) {
-    Conv2d conv(ctx, p);
-    conv.reset_parameters(1);
-    const auto x = Tensor::from_host(ctx, input, std::vector<float>(static_cast<size_t>(shape_numel(input)), 0.5f));
-    const Tensor y(ctx, conv.output_shape(input));
-    std::vector<AlgorithmTime> out;
-    for (auto alg : conv2d_algorithms()) {
-        if (!conv.supports(alg, input)) continue;
-        conv.set_algorithm(alg);
-        const Timing t = time_recording(ctx, min_reps, min_time, [&](CommandRecorder& rec) { conv.record(rec, x, y); });
-        out.push_back({alg, t.gpu_ms.median > 0 ? t.gpu_ms.median : t.wall_ms.median});
-    }
-    return out;
-}
-
-namespace {
-
-struct TuneArgs {
-    std::string rows;
-    double min_time = 0.2;
-    int min_reps = 5;
-    bool dry_run = false;
-    std::string model, input_shape, batches = "1";
-    bool no_fusion = false;
-};
-
-// The convolutions a suite row stands for: itself, or the SimpleCNN's three for S11.
-std::vector<RowSpec> tune_specs(const RowSpec& row) {
-    if (!row.model) return {row};
-    std::vector<RowSpec> out;
-    const int channels[] = {3, 16, 32, 64};
-    int64_t hw = 32;
-    for (int b = 0; b < 3; ++b, hw /= 2)
-        out.push_back({row.name + "/conv" + std::to_string(b + 1), "", {row.input[0], channels[b], hw, hw}, channels[b + 1], 3,
-                       conv_opts(1, 1, 1, 1)});
-    return out;
-}
-
-int cmd_tune(const TuneArgs& a, const std::string& device) {
-    if (!a.model.empty()) {
-        if (!a.rows.empty()) throw Error("tune: --rows and --model exclude each other");
-        return cmd_tune_model(a.model, a.input_shape, a.batches, a.no_fusion, a.min_reps, a.min_time, a.dry_run, device);
-    }
-    if (!a.input_shape.empty() || a.batches != "1" || a.no_fusion) throw Error("tune: --input-shape, --batch and --no-fusion go with --model");
-    ContextOptions co;
-    co.device = device;
-    Context ctx(tools::with_env_tiles(co));
-    std::printf("device: %s (%s, driver %s %s)\n", ctx.info().name.c_str(), ctx.info().type.c_str(), ctx.info().driver_name.c_str(),
-                ctx.info().driver_info.c_str());
-    std::vector<std::string> wanted;
-    for (std::stringstream ss(a.rows); ss.good();) {
-        std::string r;
-        std::getline(ss, r, ',');
-        if (!r.empty()) wanted.push_back(r);
-    }
-    BenchArgs timing;
-    timing.min_time = a.min_time;
-    timing.min_reps = a.min_reps;
-    std::printf("%-14s %-24s %10s %10s\n", "row", "algorithm", "ms", "GFLOP/s");
-    int tuned = 0;
-    bool matched = wanted.empty();
-    for (const auto& row : suite()) {
-        if (!wanted.empty() && std::find_if(wanted.begin(), wanted.end(), [&](const std::string& w) {
-                                   return row.name == w || row.name.rfind(w + "/", 0) == 0;
-                               }) == wanted.end())
-            continue;
-        matched = true;
-        for (const auto& spec : tune_specs(row)) {
-            const Conv2dParams p{static_cast<int>(spec.input[1]), spec.out_channels, spec.kernel, spec.opt};
-            double best_ms = -1;
-            Conv2dAlgorithm best = Conv2dAlgorithm::Auto;
-            for (const auto& t : time_conv2d_algorithms(ctx, p, spec.input, timing.min_reps, timing.min_time)) {
-                std::printf("%-14s %-24s %10.3f %10.2f\n", spec.name.c_str(), to_string(t.algorithm).c_str(), t.ms,
-                            t.ms > 0 ? conv_gflop(p, spec.input) / (t.ms * 1e-3) : 0.0);
-                if (best_ms < 0 || t.ms < best_ms) best_ms = t.ms, best = t.algorithm;
-            }
-            if (best == Conv2dAlgorithm::Auto) continue;
-            std::printf("%-14s -> %s\n", spec.name.c_str(), to_string(best).c_str());
-            set_tuned_conv2d_algorithm(ctx, p, spec.input, best);
-            ++tuned;
-        }
-    }
-    if (!matched) throw Error("--rows '" + a.rows + "' names no row of the suite (S1..S11)");
-    if (a.dry_run) {
-        std::printf("%d choices measured; not saved (--dry-run)\n", tuned);
-        return 0;
-    }
-    if (!save_tuning(ctx))
-        throw Error("cannot save the tuning results: the cache directory is off or not writable ('" + ctx.cache_dir() +
-                    "'; set VKCONV_CACHE_DIR)");
-    std::printf("%d choices saved to %s\n", tuned, tuning_path(ctx).c_str());
-    return 0;
-}
-
-}  // namespace
-
-void register_tune(CLI::App& app, std::string& device) {
-    auto a = std::make_shared<TuneArgs>();
-    auto* t = app.add_subcommand("tune", "time every algorithm on the suite's (or a model's) convolutions and keep the fastest per device and shape");
-    t->add_option("--rows", a->rows, "comma-separated rows (S1..S11); default: all");
-    t->add_option("--min-time", a->min_time, "minimum seconds per algorithm and row")->capture_default_str();
-    t->add_option("--reps", a->min_reps, "minimum repetitions per algorithm and row")->capture_default_str();
-    t->add_flag("--dry-run", a->dry_run, "measure and print, do not save");
-    t->add_option("--model", a->model, "tune this model's convolutions (JSON description or ONNX) instead of the suite's");
-    t->add_option("--input-shape", a->input_shape, "--model's input C,H,W (default: the description's input_shape)");
-    t->add_option("--batch", a->batches, "--model: comma-separated batch sizes to tune for")->capture_default_str();
-    t->add_flag("--no-fusion", a->no_fusion, "--model: the convolutions as run without BatchNorm folding or activation fusion");
-    t->add_option("--device", device, "device index or name substring");
-    t->callback([a, &device]() {
-        int rc = 0;
-        try {
-            rc = cmd_tune(*a, device);
-        } catch (const std::exception& e) {
-            std::fprintf(stderr, "vkconv: error: %s\n", e.what());
-            rc = 1;
-        }
-        std::fflush(stdout);
-        if (rc != 0) throw CLI::RuntimeError(rc);
-    });
+    b->callback([a, &device]() { run_subcommand([&] { return cmd_bench(*a, device); }); });
 }
 
 }  // namespace vkconv::tools

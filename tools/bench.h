@@ -45,6 +45,19 @@ int cmd_bench_models(const ModelBenchArgs& a, const std::string& device);
 int cmd_tune_model(const std::string& model, const std::string& input_shape, const std::string& batches, bool no_fusion,
                    int min_reps, double min_time, bool dry_run, const std::string& device);
 
+// The benchmark suite's rows (S1..S11): each a convolution, or S11 the SimpleCNN's whole forward.
+struct RowSpec {
+    std::string name;
+    std::string what;          // human description
+    Shape input;               // [N, C, H, W]
+    int out_channels = 0;
+    Pair kernel{1};
+    Conv2dOptions opt;
+    bool model = false;        // SimpleCNN whole forward; input[0] is the batch
+};
+std::vector<RowSpec> suite();
+Conv2dOptions conv_opts(Pair stride, Padding pad, Pair dil, int groups, PaddingMode mode = PaddingMode::Zeros);
+
 // Shared by the benchmark commands (tools/bench.cpp).
 struct Stats {
     double median = -1, min = -1, max = -1, q1 = -1, q3 = -1;

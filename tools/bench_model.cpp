@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "bench.h"
+#include "cli_common.h"
 #include "env_options.h"
 #include "vkconv/model_json.h"
 #include "vkconv/onnx.h"
@@ -33,15 +34,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
-
-bool is_onnx(const std::string& path) {
-    if (path.size() >= 5 && path.substr(path.size() - 5) == ".onnx") return true;
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (!f) return false;
-    const int c = std::fgetc(f);
-    std::fclose(f);
-    return c == 0x08;  // a ModelProto starts with ir_version (field 1, varint)
-}
 
 Shape parse_chw(const std::string& s, const std::string& what) {
     Shape out;
@@ -79,7 +71,7 @@ Shape batched(const Shape& sample, int64_t n) {
 // load time, by its declared input or, given `sample`, by an input of shape [batch, sample...].
 Loaded load(Context& ctx, const std::string& path, const std::string& weights, bool random_weights, const Shape& sample, int64_t batch = 1) {
     Loaded l;
-    if (is_onnx(path)) {
+    if (is_onnx_file(path)) {
         if (!weights.empty()) throw Error("--weights: " + path + " is an ONNX model, whose initializers are its weights");
         OnnxLoadOptions opts;
         if (!sample.empty()) {
@@ -463,7 +455,7 @@ int cmd_tune_model(const std::string& path, const std::string& input_shape, cons
                 ctx.info().driver_info.c_str());
     // Tuning depends on shapes only: JSON models run on seeded parameters.
     const Shape sample = input_shape.empty() ? Shape{} : parse_chw(input_shape, "--input-shape");
-    Loaded l = load(ctx, path, "", !is_onnx(path), sample);
+    Loaded l = load(ctx, path, "", !is_onnx_file(path), sample);
 
     struct Conv {
         std::string name;

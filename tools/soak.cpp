@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "vkconv/vkconv.h"
+#include "cli_common.h"
 #include "env_options.h"
 
 namespace vkconv::tools {
@@ -167,17 +168,7 @@ void register_soak(CLI::App& app, std::string& device) {
     s->add_option("--rss-tolerance-mib", a->rss_tolerance_mib, "allowed VmRSS growth after warm-up")->capture_default_str();
     s->add_option("--heap-tolerance-kib", a->heap_tolerance_kib, "allowed growth of the C heap in use after warm-up")->capture_default_str();
     s->add_option("--device", device, "device index or name substring");
-    s->callback([a, &device]() {
-        int rc = 0;
-        try {
-            rc = cmd_soak(*a, device);
-        } catch (const std::exception& e) {
-            std::fprintf(stderr, "vkconv: error: %s\n", e.what());
-            rc = 1;
-        }
-        std::fflush(stdout);
-        if (rc != 0) throw CLI::RuntimeError(rc);
-    });
+    s->callback([a, &device]() { run_subcommand([&] { return cmd_soak(*a, device); }); });
 }
 
 }  // namespace vkconv::tools

@@ -21,6 +21,7 @@
 #include "vkconv/vkconv.h"
 #include "bench.h"
 #include "soak.h"
+#include "cli_common.h"
 #include "env_options.h"
 
 namespace {
@@ -151,15 +152,6 @@ HostArray load_run_input(const std::string& path) {
     return load_npy(path);
 }
 
-bool is_onnx_file(const std::string& path) {
-    if (path.size() >= 5 && path.substr(path.size() - 5) == ".onnx") return true;
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (!f) return false;
-    const int c = std::fgetc(f);
-    std::fclose(f);
-    return c == 0x08;  // a ModelProto starts with ir_version (field 1, varint)
-}
-
 // "NAME=path" -> {NAME, path}; a bare path -> {"", path} (the first input or output).
 std::pair<std::string, std::string> split_named(const std::string& s) {
     const auto eq = s.find('=');
@@ -218,7 +210,7 @@ int cmd_run_onnx(const RunArgs& a, const std::string& device) {
 }
 
 int cmd_run(RunArgs a, const std::string& device) {
-    if (is_onnx_file(a.model)) return cmd_run_onnx(a, device);
+    if (tools::is_onnx_file(a.model)) return cmd_run_onnx(a, device);
     if (a.inputs.size() != 1) throw Error("--input: a JSON model takes one input (given " + std::to_string(a.inputs.size()) + ")");
     a.input = a.inputs[0];
     ContextOptions co;
@@ -325,7 +317,7 @@ int main(int argc, char** argv) {
     run->add_option("--device", device, "device index or name substring");
 
     vkconv::tools::register_bench(app, device);  // `vkconv bench` (tools/bench.cpp)
-    vkconv::tools::register_tune(app, device);   // `vkconv tune` (tools/bench.cpp)
+    vkconv::tools::register_tune(app, device);   // `vkconv tune` (tools/tune.cpp)
     vkconv::tools::register_soak(app, device);   // `vkconv soak` (tools/soak.cpp)
 
     try {

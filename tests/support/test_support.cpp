@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -166,6 +167,35 @@ std::vector<float> fp32_sum_tolerance(std::span<const float> abs_sums, int64_t t
     const double eps = std::ldexp(1.0, -24);
     for (size_t i = 0; i < t.size(); ++i) t[i] = static_cast<float>(2.0 * double(terms + 1) * eps * abs_sums[i] + 1e-6);
     return t;
+}
+
+::testing::AssertionResult each_element(std::span<const float> got, std::span<const float> want,
+                                        const std::function<bool(size_t, float, float)>& ok,
+                                        const std::function<std::string(size_t)>& detail) {
+    if (got.size() != want.size()) return ::testing::AssertionFailure() << "size " << got.size() << " != " << want.size();
+    std::ostringstream msg;
+    size_t bad = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+        if (ok(i, got[i], want[i])) continue;
+        if (bad++ < 8) msg << "\n  [" << i << "] got " << got[i] << ", want " << want[i] << (detail ? detail(i) : std::string());
+    }
+    if (bad) return ::testing::AssertionFailure() << bad << " of " << got.size() << " elements differ:" << msg.str();
+    return ::testing::AssertionSuccess();
+}
+
+::testing::AssertionResult bit_equal(std::span<const float> got, std::span<const float> want) {
+    auto bits = [](float f) {
+        uint32_t u;
+        std::memcpy(&u, &f, 4);
+        return u;
+    };
+    return each_element(
+        got, want, [&](size_t, float g, float w) { return bits(g) == bits(w) || (std::isnan(g) && std::isnan(w)); },
+        [&](size_t i) {
+            std::ostringstream s;
+            s << " (0x" << std::hex << bits(got[i]) << " vs 0x" << bits(want[i]) << ")";
+            return s.str();
+        });
 }
 
 }  // namespace vkconv::test

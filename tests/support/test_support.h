@@ -5,10 +5,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "vkconv/vkconv.h"
@@ -48,15 +50,28 @@ protected:
     void TearDown() override;
 };
 
-// Runs `f` and expects a vkconv::Error whose message contains every one of `parts`.
+// The one error matcher of the tests: runs `f` and expects a vkconv::Error whose message contains
+// every one of `parts` (a failure prints the message and the missing part; another exception,
+// or none, fails too).
 template <class F>
-void expect_error(F&& f, std::initializer_list<const char*> parts) {
+void expect_error_parts(F&& f, std::span<const std::string_view> parts) {
     try {
         f();
-        ADD_FAILURE() << "no error thrown; expected one containing '" << *parts.begin() << "'";
+        ADD_FAILURE() << "no error thrown; expected one containing '" << (parts.empty() ? "" : parts.front()) << "'";
     } catch (const Error& e) {
-        for (const char* p : parts) EXPECT_THAT(e.what(), ::testing::HasSubstr(p));
+        for (const auto p : parts) EXPECT_THAT(e.what(), ::testing::HasSubstr(std::string(p)));
+    } catch (const std::exception& e) {
+        ADD_FAILURE() << "threw a non-vkconv exception: " << e.what();
     }
+}
+template <class F>
+void expect_error(F&& f, std::initializer_list<std::string_view> parts) {
+    expect_error_parts(f, std::span<const std::string_view>(parts.begin(), parts.size()));
+}
+template <class F>
+void expect_error(F&& f, std::initializer_list<const char*> parts) {
+    const std::vector<std::string_view> v(parts.begin(), parts.end());
+    expect_error_parts(f, v);
 }
 
 // Runs a shell command; its exit status (-1 when killed by a signal, i.e. a crash), stdout, stderr.
@@ -73,6 +88,16 @@ std::vector<float> random_values(size_t n, uint64_t seed);
 ::testing::AssertionResult all_close(std::span<const float> got, std::span<const float> want, std::span<const float> tol);
 // Same with one tolerance for every element.
 ::testing::AssertionResult all_close(std::span<const float> got, std::span<const float> want, float tol);
+
+// Element-wise comparison: `ok(i, got[i], want[i])` for every element; on failure the count and
+// the first few that fail ("[i] got g, want w", then `detail(i)` when given). The comparisons
+// below, and the tests' own rules (NaN and infinity handling), are written with it.
+::testing::AssertionResult each_element(std::span<const float> got, std::span<const float> want,
+                                        const std::function<bool(size_t, float, float)>& ok,
+                                        const std::function<std::string(size_t)>& detail = {});
+
+// Bit-for-bit equality, NaN matching any NaN; reports the first few differences (values and bits).
+::testing::AssertionResult bit_equal(std::span<const float> got, std::span<const float> want);
 
 // An fp32 summation of L products differs from the exact (double) sum by at most
 // L * 2^-24 * sum|products| (a standard bound for recursive summation with FMA); `abs_sums`

@@ -1,0 +1,220 @@
+// Conv2d's algorithm choice: Auto's picks (the packed paths, winograd where measured faster,
+// direct_texel, then direct_tiled), forcing an algorithm with set_algorithm (and the error, naming
+// the algorithm and the reason, where it does not apply), the names of the registry, and the
+// same Conv2d recorded twice into one submission with different inputs. The numerics of every
+// algorithm: tests/test_conv2d_algorithms.cpp.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "support/test_support.h"
+
+namespace vkconv {
+namespace {
+
+class Conv2dAlgorithmChoice : public test::VulkanTest {};
+
+TEST_F(Conv2dAlgorithmChoice, AutoPicksTheFastPathWhereItApplies) {
+    Context& ctx = test::context();
+    Conv2d dense(ctx, 16, 32, 3, {.padding = 1});
+    Conv2d dw(ctx, 8, 8, 3, {.padding = 1, .groups = 8});
+    const Shape x{1, 16, 12, 12}, xd{1, 8, 12, 12};
+    // The packed paths first, then direct_texel, then direct_tiled.
+    if (dense.supports(Conv2dAlgorithm::GroupedTexel, x)) EXPECT_EQ(dense.algorithm_for(x), Conv2dAlgorithm::GroupedTexel);  // 16 <= 16 input channels
+    else if (dense.supports(Conv2dAlgorithm::PackedTexel, x)) EXPECT_EQ(dense.algorithm_for(x), Conv2dAlgorithm::PackedTexel);
+    else if (dense.supports(Conv2dAlgorithm::DirectTexel, x)) EXPECT_EQ(dense.algorithm_for(x), Conv2dAlgorithm::DirectTexel);
+    else EXPECT_EQ(dense.algorithm_for(x), Conv2dAlgorithm::DirectTiled);
+    if (dw.supports(Conv2dAlgorithm::DepthwiseTexel, xd)) EXPECT_EQ(dw.algorithm_for(xd), Conv2dAlgorithm::DepthwiseTexel);
+    else EXPECT_EQ(dw.algorithm_for(xd), Conv2dAlgorithm::Depthwise);
+    dense.set_algorithm(Conv2dAlgorithm::DirectTiled);
+    EXPECT_EQ(dense.algorithm_for(x), Conv2dAlgorithm::DirectTiled);
+    dw.set_algorithm(Conv2dAlgorithm::DirectTexel);
+    if (dw.supports(Conv2dAlgorithm::DirectTexel, xd)) EXPECT_EQ(dw.algorithm_for(xd), Conv2dAlgorithm::DirectTexel);
+}
+
+// Every algorithm of the registry: its name parses back, appears once in the list and in the
+// CLI's help string, and stores_fp16 agrees with the kernel.
+TEST_F(Conv2dAlgorithmChoice, NamesRoundTrip) {
+    EXPECT_EQ(parse_conv2d_algorithm("auto"), Conv2dAlgorithm::Auto);
+    const auto all = conv2d_algorithms();
+    const std::string names = conv2d_algorithm_names();
+    EXPECT_EQ(names.rfind("auto|", 0), 0u) << names;
+    for (auto a : all) {
+        EXPECT_EQ(parse_conv2d_algorithm(to_string(a)), a);
+        EXPECT_EQ(std::count(all.begin(), all.end(), a), 1) << to_string(a);
+        EXPECT_NE(names.find("|" + to_string(a)), std::string::npos) << names;
+    }
+    EXPECT_TRUE(stores_fp16(Conv2dAlgorithm::PackedTexel));
+    EXPECT_TRUE(stores_fp16(Conv2dAlgorithm::Gemm1x1));
+    EXPECT_FALSE(stores_fp16(Conv2dAlgorithm::DirectTiled));
+    EXPECT_THROW(parse_conv2d_algorithm("winograd9"), Error);
+}
+
+// The same Conv2d recorded twice into one command buffer with different inputs (the texel path
+// copies its input into a buffer it owns: the second copy must not clobber the first dispatch).
+TEST_F(Conv2dAlgorithmChoice, TwoRecordsInOneSubmission) {
+    Context& ctx = test::context();
+    Conv2d conv(ctx, 4, 8, 3, {.padding = 1});
+    const Shape s1{1, 4, 6, 7}, s2{2, 4, 9, 5};
+    const auto x1 = test::random_values(static_cast<size_t>(shape_numel(s1)), 1);
+    const auto x2 = test::random_values(static_cast<size_t>(shape_numel(s2)), 2);
+    const Tensor t1 = Tensor::from_host(ctx, s1, x1), t2 = Tensor::from_host(ctx, s2, x2);
+    const Tensor y1(ctx, conv.output_shape(s1)), y2(ctx, conv.output_shape(s2));
+    CommandRecorder rec(ctx);
+    conv.record(rec, t1, y1);
+    conv.record(rec, t2, y2);
+    rec.submit_and_wait();
+    EXPECT_TRUE(test::all_close(y1.to_host(), conv2d_reference(conv.params(), s1, x1, conv.weight(), conv.bias()), 1e-4f));
+    EXPECT_TRUE(test::all_close(y2.to_host(), conv2d_reference(conv.params(), s2, x2, conv.weight(), conv.bias()), 1e-4f));
+}
+
+TEST_F(Conv2dAlgorithmChoice, AutoPicksThePackedPaths) {
+    Context& ctx = test::context();
+    Conv2d dense(ctx, 20, 32, 3, {.padding = 1});
+    Conv2d narrow(ctx, 16, 32, 3, {.padding = 1});
+    Conv2d grouped(ctx, 16, 16, 3, {.padding = 1, .groups = 4});
+    Conv2d pointwise(ctx, 16, 32, 1);
+    Conv2d dw(ctx, 8, 16, 3, {.padding = 1, .groups = 8});
+    const Shape x{1, 16, 12, 12}, xd{1, 8, 12, 12}, x20{1, 20, 12, 12};
+    if (!dense.supports(Conv2dAlgorithm::PackedTexel, x20)) GTEST_SKIP() << "no RGBA32F uniform texel buffers";
+    EXPECT_EQ(dense.algorithm_for(x20), Conv2dAlgorithm::PackedTexel);
+    // At most 16 input channels per group: grouped_texel (no pack pass).
+    EXPECT_EQ(narrow.algorithm_for(x), Conv2dAlgorithm::GroupedTexel);
+    EXPECT_EQ(grouped.algorithm_for(x), Conv2dAlgorithm::GroupedTexel);
+    EXPECT_EQ(pointwise.algorithm_for(x), Conv2dAlgorithm::Gemm1x1);
+    EXPECT_EQ(dw.algorithm_for(xd), Conv2dAlgorithm::DepthwiseTexel);
+    // A kernel too wide for the register window falls back to direct_texel.
+    Conv2d wide(ctx, 4, 4, {1, 5}, {.dilation = {1, 9}});
+    const Shape xw{1, 4, 3, 50};
+    EXPECT_EQ(wide.algorithm_for(xw), Conv2dAlgorithm::DirectTexel);
+}
+
+TEST_F(Conv2dAlgorithmChoice, PackedForcedWhereItDoesNotApplyNamesTheReason) {
+    Context& ctx = test::context();
+    Conv2d dense(ctx, 4, 8, 3);
+    test::expect_error([&] { dense.set_algorithm(Conv2dAlgorithm::Gemm1x1); }, {"gemm_1x1", "1x1 kernel", "(3, 3)"});
+    test::expect_error([&] { dense.set_algorithm(Conv2dAlgorithm::DepthwiseTexel); }, {"depthwise_texel", "groups == in_channels"});
+    Conv2d wide(ctx, 4, 4, {1, 5}, {.dilation = {1, 9}});
+    wide.set_algorithm(Conv2dAlgorithm::PackedTexel);
+    const Shape xw{1, 4, 3, 50};
+    if (!wide.supports(Conv2dAlgorithm::DirectTexel, xw)) GTEST_SKIP() << "no texel buffers";
+    test::expect_error([&] { (void)wide.algorithm_for(xw); }, {"packed_texel", "at most 32", "37"});
+    Conv2d dw(ctx, 4, 4, {3, 9}, {.dilation = 2, .groups = 4});
+    dw.set_algorithm(Conv2dAlgorithm::DepthwiseTexel);
+    test::expect_error([&] { (void)dw.forward(Tensor::from_host(ctx, {1, 4, 20, 40}, std::vector<float>(3200, 1.0f))); },
+                       {"depthwise_texel", "at most 16", "(5, 17)"});
+    Conv2d gr(ctx, 4, 6, {9, 3}, {.dilation = {3, 1}, .groups = 2});
+    gr.set_algorithm(Conv2dAlgorithm::GroupedTexel);
+    test::expect_error([&] { (void)gr.algorithm_for({1, 4, 40, 9}); }, {"grouped_texel", "at most 16", "(25, 3)"});
+}
+
+TEST_F(Conv2dAlgorithmChoice, PackedNamesRoundTrip) {
+    for (auto a : {Conv2dAlgorithm::PackedTexel, Conv2dAlgorithm::Gemm1x1, Conv2dAlgorithm::DepthwiseTexel,
+                   Conv2dAlgorithm::GroupedTexel})
+        EXPECT_EQ(parse_conv2d_algorithm(to_string(a)), a);
+    EXPECT_EQ(to_string(Conv2dAlgorithm::GroupedTexel), "grouped_texel");
+    EXPECT_EQ(to_string(Conv2dAlgorithm::PackedTexel), "packed_texel");
+    EXPECT_EQ(to_string(Conv2dAlgorithm::Gemm1x1), "gemm_1x1");
+    EXPECT_EQ(to_string(Conv2dAlgorithm::DepthwiseTexel), "depthwise_texel");
+}
+
+// The same Conv2d recorded twice into one command buffer with different input sizes: the second
+// pack pass (and a reallocated packed buffer) must not disturb the first convolution.
+TEST_F(Conv2dAlgorithmChoice, PackedTwoRecordsInOneSubmission) {
+    Context& ctx = test::context();
+    for (auto a : {Conv2dAlgorithm::PackedTexel, Conv2dAlgorithm::Gemm1x1, Conv2dAlgorithm::DepthwiseTexel,
+                   Conv2dAlgorithm::GroupedTexel}) {
+        const bool dwise = a == Conv2dAlgorithm::DepthwiseTexel;
+        Conv2d conv(ctx, 4, 8, a == Conv2dAlgorithm::Gemm1x1 ? 1 : 3, {.padding = 1, .groups = dwise ? 4 : 1});
+        conv.set_algorithm(a);
+        const Shape s1{1, 4, 6, 7}, s2{2, 4, 9, 15};
+        if (!conv.supports(a, s1)) GTEST_SKIP() << "no texel buffers";
+        const auto x1 = test::random_values(static_cast<size_t>(shape_numel(s1)), 1);
+        const auto x2 = test::random_values(static_cast<size_t>(shape_numel(s2)), 2);
+        const Tensor t1 = Tensor::from_host(ctx, s1, x1), t2 = Tensor::from_host(ctx, s2, x2);
+        const Tensor y1(ctx, conv.output_shape(s1)), y2(ctx, conv.output_shape(s2));
+        CommandRecorder rec(ctx);
+        conv.record(rec, t1, y1);
+        conv.record(rec, t2, y2);
+        rec.submit_and_wait();
+        EXPECT_TRUE(test::all_close(y1.to_host(), conv2d_reference(conv.params(), s1, x1, conv.weight(), conv.bias()), 1e-4f))
+            << to_string(a);
+        EXPECT_TRUE(test::all_close(y2.to_host(), conv2d_reference(conv.params(), s2, x2, conv.weight(), conv.bias()), 1e-4f))
+            << to_string(a);
+    }
+}
+
+TEST_F(Conv2dAlgorithmChoice, WinogradForcedWhereItDoesNotApplyNamesTheReason) {
+    Context& ctx = test::context();
+    const Shape x{1, 4, 12, 12};
+    struct Bad { Pair kernel; Conv2dOptions opt; const char* what; };
+    const Bad bad[] = {{Pair(3), {.stride = 2, .padding = 1}, "stride=(2, 2)"},
+                       {Pair(5), {.padding = 2}, "kernel_size=(5, 5)"},
+                       {Pair(3), {.padding = 2, .dilation = 2}, "dilation=(2, 2)"},
+                       {Pair(3, 1), {}, "kernel_size=(3, 1)"},
+                       {Pair(3), {.groups = 2}, "groups=2"}};
+    for (const auto& b : bad) {
+        Conv2d conv(ctx, 4, 8, b.kernel, b.opt);
+        EXPECT_FALSE(conv.supports(Conv2dAlgorithm::Winograd, x)) << b.what;
+        conv.set_algorithm(Conv2dAlgorithm::Winograd);
+        test::expect_error([&] { (void)conv.algorithm_for(x); }, {"'winograd'", "3x3 kernels with stride 1", b.what});
+        test::expect_error([&] { (void)conv.forward(Tensor::from_host(ctx, x, std::vector<float>(576, 1.0f))); },
+                           {"'winograd'", b.what});
+    }
+}
+
+TEST_F(Conv2dAlgorithmChoice, AutoPicksWinogradWhereMeasuredFaster) {
+    Context& ctx = test::context();
+    Conv2d big(ctx, 64, 64, 3, {.padding = 1, .padding_mode = PaddingMode::Reflect});  // S4 / S10
+    const Shape x{1, 64, 56, 56};
+    if (!big.supports(Conv2dAlgorithm::Winograd, x)) GTEST_SKIP() << big.unsupported_reason(Conv2dAlgorithm::Winograd, x);
+    EXPECT_EQ(big.algorithm_for(x), Conv2dAlgorithm::Winograd);
+    Conv2d s5(ctx, 256, 256, 3, {.padding = 1});
+    EXPECT_EQ(s5.algorithm_for({1, 256, 14, 14}), Conv2dAlgorithm::Winograd);
+    Conv2d valid(ctx, 32, 64, 3);  // 'valid': 14x14 output from 16x16, batch 1
+    EXPECT_EQ(valid.algorithm_for({1, 32, 16, 16}), Conv2dAlgorithm::Winograd);
+    // Where it loses: few channels, a small output, and where it does not apply.
+    EXPECT_EQ(big.algorithm_for({1, 64, 8, 8}), Conv2dAlgorithm::PackedTexel);
+    Conv2d narrow(ctx, 64, 8, 3, {.padding = 1});
+    EXPECT_EQ(narrow.algorithm_for(x), Conv2dAlgorithm::PackedTexel);
+    Conv2d c32(ctx, 32, 32, 3, {.padding = 1});
+    EXPECT_EQ(c32.algorithm_for({1, 32, 28, 28}), Conv2dAlgorithm::PackedTexel);
+    Conv2d few(ctx, 16, 64, 3, {.padding = 1});
+    EXPECT_EQ(few.algorithm_for({1, 16, 56, 56}), Conv2dAlgorithm::GroupedTexel);
+    Conv2d strided(ctx, 64, 64, 3, {.stride = 2, .padding = 1});
+    EXPECT_EQ(strided.algorithm_for(x), Conv2dAlgorithm::PackedTexel);
+    // Forced off: set_algorithm wins over Auto's choice.
+    big.set_algorithm(Conv2dAlgorithm::PackedTexel);
+    EXPECT_EQ(big.algorithm_for(x), Conv2dAlgorithm::PackedTexel);
+}
+
+TEST_F(Conv2dAlgorithmChoice, WinogradNamesRoundTripAndListed) {
+    EXPECT_EQ(to_string(Conv2dAlgorithm::Winograd), "winograd");
+    EXPECT_EQ(parse_conv2d_algorithm("winograd"), Conv2dAlgorithm::Winograd);
+    const auto all = conv2d_algorithms();
+    EXPECT_NE(std::find(all.begin(), all.end(), Conv2dAlgorithm::Winograd), all.end());
+}
+
+// The same Conv2d recorded twice into one command buffer with different input sizes: the second
+// recording's passes (and reallocated scratch buffers) must not disturb the first.
+TEST_F(Conv2dAlgorithmChoice, WinogradTwoRecordsInOneSubmission) {
+    Context& ctx = test::context();
+    Conv2d conv(ctx, 4, 8, 3, {.padding = 1});
+    conv.set_algorithm(Conv2dAlgorithm::Winograd);
+    const Shape s1{1, 4, 6, 7}, s2{2, 4, 9, 15};
+    if (!conv.supports(Conv2dAlgorithm::Winograd, s1)) GTEST_SKIP() << "no texel buffers";
+    const auto x1 = test::random_values(static_cast<size_t>(shape_numel(s1)), 1);
+    const auto x2 = test::random_values(static_cast<size_t>(shape_numel(s2)), 2);
+    const Tensor t1 = Tensor::from_host(ctx, s1, x1), t2 = Tensor::from_host(ctx, s2, x2);
+    const Tensor y1(ctx, conv.output_shape(s1)), y2(ctx, conv.output_shape(s2));
+    CommandRecorder rec(ctx);
+    conv.record(rec, t1, y1);
+    conv.record(rec, t2, y2);
+    rec.submit_and_wait();
+    EXPECT_TRUE(test::all_close(y1.to_host(), conv2d_reference(conv.params(), s1, x1, conv.weight(), conv.bias()), 1e-4f));
+    EXPECT_TRUE(test::all_close(y2.to_host(), conv2d_reference(conv.params(), s2, x2, conv.weight(), conv.bias()), 1e-4f));
+}
+
+}  // namespace
+}  // namespace vkconv
