@@ -14,7 +14,8 @@ void Loader::map_resize(const onnx::NodeProto& n) {
     if (mode != "nearest" && mode != "linear") unsupported(n, "mode '" + mode + "': vkconv resizes with nearest and linear only");
     // Upsample and Resize-10 have the asymmetric rule (x / scale) and nearest's floor.
     const bool v10 = upsample_op || opset_ < 11;
-    const std::string coord = v10 ? "asymmetric" : attr_string(n, "coordinate_transformation_mode", "half_pixel");
+    std::string coord = v10 ? "asymmetric" : attr_string(n, "coordinate_transformation_mode", "half_pixel");
+    if (coord == "tf_half_pixel_for_nn") coord = "tf_half_pixel_for_nearest";  // the name in ONNX's 1.12 test data
     const std::string nearest = v10 ? "floor" : attr_string(n, "nearest_mode", "round_prefer_floor");
     if (coord == "tf_crop_and_resize") unsupported(n, "coordinate_transformation_mode 'tf_crop_and_resize' (a region of interest)");
     std::vector<double> scales;
