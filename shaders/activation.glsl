@@ -22,6 +22,8 @@
 #define ACT_GELU 10u
 #define ACT_GELU_TANH 11u
 #define ACT_ERF 12u
+#define ACT_SQRT 13u
+#define ACT_POW 14u
 
 float act_clamp(float x, float lo, float hi) { return x < lo ? lo : (x > hi ? hi : x); }
 
@@ -41,6 +43,35 @@ float act_erf(float x) {
     return x < 0.0 ? -r : r;
 }
 
+float act_nan() { return uintBitsToFloat(0x7fc00000u); }
+
+// sqrt with torch's NaN for x < 0 (GLSL's sqrt of a negative is undefined); NaN falls through.
+float act_sqrt(float x) { return x >= 0.0 ? sqrt(x) : (x < 0.0 ? act_nan() : x); }
+
+// x ^ e for a constant e, as C's pow (torch.pow): e of 0, 1, 2, 3 and -1 exactly as the products
+// (or quotient) they are, 0.5 as sqrt for x >= 0; otherwise |x|^e = exp2(e log2|x|) (inf and 0 at
+// the ends), negated for a negative x and an odd integer e, NaN for a finite negative x and a
+// non-integer e (C's pow(-inf, 0.5) is inf).
+float act_pow(float x, float e) {
+    if (e == 0.0) return 1.0;  // pow(NaN, 0) = 1 too
+    if (e == 1.0) return x;
+    if (e == 2.0) return x * x;
+    if (e == 3.0) return x * x * x;
+    if (e == -1.0) return 1.0 / x;
+    if (x != x) return x;
+    if (e == 0.5 && !(x < 0.0)) return act_sqrt(x);
+    const bool integral = e == floor(e);
+    const float ax = abs(x);
+    if (x < 0.0 && !integral && !isinf(ax)) return act_nan();
+    float r;
+    if (ax == 0.0) r = e > 0.0 ? 0.0 : uintBitsToFloat(0x7f800000u);
+    else if (isinf(ax)) r = e > 0.0 ? ax : 0.0;
+    else r = exp2(e * log2(ax));
+    const bool odd = integral && abs(e) < 16777216.0 && (int(abs(e)) & 1) == 1;
+    const bool negative = x < 0.0 || (x == 0.0 && (floatBitsToUint(x) >> 31) != 0u);
+    return negative && odd ? -r : r;
+}
+
 float activate(float x, uint kind, float alpha, float beta) {
     switch (kind) {
         case ACT_RELU: return x < 0.0 ? 0.0 : x;
@@ -55,6 +86,8 @@ float activate(float x, uint kind, float alpha, float beta) {
         case ACT_GELU: return 0.5 * x * (1.0 + act_erf(x * 0.70710678118654752));
         case ACT_GELU_TANH: return 0.5 * x * (1.0 + act_tanh(0.79788456080286536 * (x + 0.044715 * x * x * x)));
         case ACT_ERF: return act_erf(x);
+        case ACT_SQRT: return act_sqrt(x);
+        case ACT_POW: return act_pow(x, alpha);
         default: return x;
     }
 }

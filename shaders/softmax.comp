@@ -1,5 +1,5 @@
 #version 450
-// softmax: Softmax along one dim, numerically stable: y = exp(x - m) / sum(exp(x - m)) with m
+// softmax: Softmax (and LogSoftmax, LOG) along one dim, numerically stable: y = exp(x - m) / sum(exp(x - m)) with m
 // the maximum along the dim, so no exp() overflows whatever the inputs' magnitude.
 //
 // Layout: the tensor seen as [outer][D][inner], float32; a "row" is the D elements
@@ -14,6 +14,7 @@
 
 layout(local_size_x = 64, local_size_y = 1, local_size_z = 1) in;
 layout(constant_id = 0) const bool ROW_PER_WORKGROUP = true;
+layout(constant_id = 1) const bool LOG = false;  // LogSoftmax: y = (x - m) - log(sum(exp(x - m)))
 
 #include "layers_common.glsl"
 
@@ -39,6 +40,9 @@ void reduce_shared(bool is_max) {
     barrier();
 }
 
+// One output from d = x - m, the row's sum s of exp(x - m) and ls = log(s).
+float out_value(float d, float s, float ls) { return LOG ? d - ls : exp(d) / s; }
+
 void main() {
     if (ROW_PER_WORKGROUP) {
         const int r = int(gl_WorkGroupID.x) + p.row_base;
@@ -55,7 +59,8 @@ void main() {
         red[l] = s;
         reduce_shared(false);
         s = red[0];
-        for (int j = l; j < p.D; j += 64) y[base + j * p.inner] = exp(x[base + j * p.inner] - m) / s;
+        const float ls = log(s);
+        for (int j = l; j < p.D; j += 64) y[base + j * p.inner] = out_value(x[base + j * p.inner] - m, s, ls);
     } else {
         const int r = (int(gl_WorkGroupID.x) + p.row_base) * 64 + int(gl_LocalInvocationID.x);
         if (r >= p.rows) return;
@@ -64,6 +69,7 @@ void main() {
         for (int j = 0; j < p.D; ++j) m = max_keep_nan(m, x[base + j * p.inner]);
         float s = 0.0;
         for (int j = 0; j < p.D; ++j) s += exp(x[base + j * p.inner] - m);
-        for (int j = 0; j < p.D; ++j) y[base + j * p.inner] = exp(x[base + j * p.inner] - m) / s;
+        const float ls = log(s);
+        for (int j = 0; j < p.D; ++j) y[base + j * p.inner] = out_value(x[base + j * p.inner] - m, s, ls);
     }
 }

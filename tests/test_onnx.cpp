@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "support/test_support.h"
+#include "vkconv/conv2d.h"
 #include "vkconv/onnx.h"
 
 namespace vkconv::test {
@@ -71,6 +72,35 @@ TEST_P(OnnxTinyResNet, MatchesPyTorchAndFoldsShapeSubgraph) {
 
 INSTANTIATE_TEST_SUITE_P(Opsets, OnnxTinyResNet, ::testing::Values(13, 17),
                          [](const auto& info) { return "opset" + std::to_string(info.param); });
+
+// The operators and patterns of tools/fixtures/gen_onnx_fixtures.py's OnnxOps: reflect Pad folded
+// into the Conv after it, Resize (bilinear by sizes, nearest by scales) as Upsample with ONNX's
+// rules, the decomposed GELU as one GELU, LayerNorm (opset 13: the decomposed pattern; 17:
+// LayerNormalization) as one LayerNorm, Pow and Sqrt, LogSoftmax.
+TEST_P(OnnxTinyResNet, OnnxOpsMatchPyTorch) {
+    const int opset = GetParam();
+    SCOPED_TRACE("opset " + std::to_string(opset));
+    const HostArray x = load_npy(data("onnx_ops_input.npy"));
+    OnnxLoadOptions o;
+    o.inputs["x"] = x;
+    OnnxModel m = load_onnx(context(), data("onnx_ops_opset" + std::to_string(opset) + ".onnx"), o);
+    std::map<std::string, int> types;
+    for (const auto& name : m.model->layer_names()) ++types[m.model->layer(name).type()];
+    EXPECT_EQ(types["GELU"], 1) << m.model->summary();
+    EXPECT_EQ(types["LayerNorm"], 1) << m.model->summary();
+    EXPECT_EQ(types["Erf"], 0);
+    EXPECT_EQ(types["Resize"], 2);
+    EXPECT_EQ(types["LogSoftmax"], 1);
+    EXPECT_EQ(types["Sqrt"], 1);
+    EXPECT_EQ(types["Pow"], 1);
+    bool reflect = false;
+    for (const auto& name : m.model->layer_names())
+        if (auto* c = dynamic_cast<const Conv2d*>(&m.model->layer(name))) reflect = reflect || c->params().options.padding_mode == PaddingMode::Reflect;
+    EXPECT_TRUE(reflect) << m.model->summary();
+    expect_matches(m.run(x).at("y"), load_npy(data("onnx_ops_output.npy")), "y");
+    m.model->set_fusion(false);
+    expect_matches(m.run(x).at("y"), load_npy(data("onnx_ops_output.npy")), "y without fusion");
+}
 
 // torchvision's MobileNetV2 (width 0.25): Clip(0, 6) becomes ReLU6, residual Adds, global
 // average pooling, Flatten, Gemm.
@@ -149,6 +179,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadFile{"bad_tensor_size.onnx", {"tensor 'w' declares dims [3, 2, 3, 3]", "216 bytes) but holds 212 bytes"}, false},
         BadFile{"bad_external_escape.onnx", {"tensor 'w'", "external data location '../external/conv.data' leaves the model's folder"}, false},
         BadFile{"bad_external_absolute.onnx", {"external data location '/etc/passwd' is absolute"}, false},
+        BadFile{"bad_pad_alone.onnx", {"node 'lonely_pad' (Pad): a Pad that is not read by Conv nodes only", "vkconv pads inside a convolution"}, true},
         BadFile{"bad_conv1d.onnx", {"node 'conv1d' (Conv): 1-D convolution (input [1, 2, 5])", "2-D images (4-D NCHW input) only"}, true}),
     [](const auto& info) {
         std::string s = info.param.file;

@@ -19,6 +19,8 @@ const char* to_string(ActivationKind k) {
         case ActivationKind::GELU: return "gelu";
         case ActivationKind::GELUTanh: return "gelu_tanh";
         case ActivationKind::Erf: return "erf";
+        case ActivationKind::Sqrt: return "sqrt";
+        case ActivationKind::Pow: return "pow";
     }
     return "unknown";
 }
@@ -46,6 +48,8 @@ double activation_reference(const Activation& a, double x) {
             return 0.5 * x * (1.0 + std::tanh(k * (x + 0.044715 * x * x * x)));
         }
         case ActivationKind::Erf: return std::erf(x);
+        case ActivationKind::Sqrt: return std::sqrt(x);
+        case ActivationKind::Pow: return std::pow(x, double(a.alpha));
     }
     return x;
 }

@@ -1,4 +1,4 @@
-// Softmax: shaders/softmax.comp.
+// Softmax and LogSoftmax: shaders/softmax.comp.
 #include <cmath>
 #include <limits>
 
@@ -53,7 +53,7 @@ void Softmax::record(CommandRecorder& rec, std::span<const Tensor> inputs, const
     const auto v = softmax_view(x.shape(), detail::wrap_dim(dim_, x.shape().size(), type()));
     const int64_t rows = v.outer * v.inner;
     const bool per_workgroup = v.inner == 1 || rows < kFewRows;
-    const auto pipeline = ctx_->pipeline("softmax", {per_workgroup ? 1u : 0u}, 2, sizeof(SoftmaxPushConstants));
+    const auto pipeline = ctx_->pipeline("softmax", {per_workgroup ? 1u : 0u, log_ ? 1u : 0u}, 2, sizeof(SoftmaxPushConstants));
     SoftmaxPushConstants pc{static_cast<int32_t>(rows), static_cast<int32_t>(v.d), static_cast<int32_t>(v.inner), 0};
     const host::BufferBinding bindings[] = {x.buffer(), output.buffer()};
     const int64_t groups = per_workgroup ? rows : (rows + 63) / 64;
@@ -84,8 +84,12 @@ std::vector<float> Softmax::reference(std::span<const Shape> shapes, std::span<c
             }
             double sum = 0;
             for (int64_t j = 0; j < v.d; ++j) sum += std::exp(double(x[at(j)]) - m);
-            for (int64_t j = 0; j < v.d; ++j)
-                out[at(j)] = nan ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(std::exp(double(x[at(j)]) - m) / sum);
+            // log_softmax(x)_j = (x_j - max) - log(sum_k exp(x_k - max)).
+            const double log_sum = std::log(sum);
+            for (int64_t j = 0; j < v.d; ++j) {
+                const double d = double(x[at(j)]) - m;
+                out[at(j)] = nan ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(log_ ? d - log_sum : std::exp(d) / sum);
+            }
         }
     return out;
 }

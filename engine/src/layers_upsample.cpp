@@ -24,6 +24,22 @@ struct UpsamplePushConstants {
 
 constexpr int kTile = 8;
 
+// The shader's COORD_* and ROUND_* values (0: PyTorch's rules; -1: unknown).
+int onnx_coordinate_mode(const std::string& m) {
+    const char* names[] = {"half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nearest"};
+    for (int k = 0; k < 5; ++k)
+        if (m == names[k]) return k + 1;
+    return m.empty() ? 0 : -1;
+}
+int onnx_nearest_mode(const std::string& m) {
+    const char* names[] = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
+    for (int k = 0; k < 4; ++k)
+        if (m == names[k]) return k;
+    return -1;
+}
+enum { kCoordPyTorch = 0, kHalfPixel, kPyTorchHalfPixel, kAlignCorners, kAsymmetric, kTfHalfPixel };
+enum { kPreferFloor = 0, kPreferCeil, kFloor, kCeil };
+
 // Python's repr of a tuple or a single value, as nn.Upsample.extra_repr prints what it was given.
 template <class T, class F>
 std::string value_or_tuple(const std::vector<T>& v, F&& fmt) {
@@ -50,6 +66,7 @@ struct Geometry {
     bool channels_last = false;  // C == 1: ATen's channels-last kernel (nearest_idx's shortcuts)
     Axis h, w;
     Shape out_shape;
+    int coord = 0, round = 0;  // ONNX's coordinate and nearest modes (coord 0: PyTorch's rules)
 };
 
 }  // namespace
@@ -62,6 +79,16 @@ Upsample::Upsample(Context& ctx, UpsampleOptions options) : Layer(ctx), options_
                           "trilinear | area | nearest-exact), but got mode='" + o.mode + "'");
     if (o.mode == "nearest" && o.align_corners.has_value())
         throw Error(who + "align_corners option can only be set with the interpolating modes: linear | bilinear | bicubic | trilinear");
+    if (!o.coordinate_transformation_mode.empty()) {
+        if (onnx_coordinate_mode(o.coordinate_transformation_mode) < 0)
+            throw Error(who + "coordinate_transformation_mode must be one of half_pixel, pytorch_half_pixel, align_corners, "
+                              "asymmetric, tf_half_pixel_for_nearest, but got '" + o.coordinate_transformation_mode + "'");
+        if (onnx_nearest_mode(o.nearest_mode) < 0)
+            throw Error(who + "nearest_mode must be one of round_prefer_floor, round_prefer_ceil, floor, ceil, but got '" +
+                        o.nearest_mode + "'");
+        if (o.align_corners.has_value())
+            throw Error(who + "align_corners cannot be set with a coordinate_transformation_mode (use 'align_corners')");
+    }
     if (!o.size.empty() && !o.scale_factor.empty()) throw Error(who + "only one of size or scale_factor should be defined");
     if (o.size.empty() && o.scale_factor.empty()) throw Error(who + "either size or scale_factor should be defined");
     if (o.recompute_scale_factor.value_or(false) && !o.size.empty())
@@ -82,7 +109,12 @@ std::string Upsample::repr() const {
         s += "scale_factor=" + value_or_tuple(o.scale_factor, [](double v) { return python_float_repr(v); });
     else
         s += "size=" + value_or_tuple(o.size, [](int64_t v) { return std::to_string(v); });
-    return s + ", mode=" + o.mode + ")";
+    s += ", mode=" + o.mode;
+    if (!o.coordinate_transformation_mode.empty()) {
+        s += ", coordinate_transformation_mode=" + o.coordinate_transformation_mode;
+        if (o.mode == "nearest") s += ", nearest_mode=" + o.nearest_mode;
+    }
+    return s + ")";
 }
 
 namespace {
@@ -104,7 +136,11 @@ Geometry upsample_geometry(const UpsampleOptions& o, const Shape& in) {
     g.h.in = in[2];
     g.w.in = in[3];
     const bool recompute = o.recompute_scale_factor.value_or(false);
-    const bool align = o.mode == "bilinear" && o.align_corners.value_or(false);
+    const int coord = onnx_coordinate_mode(o.coordinate_transformation_mode);
+    g.coord = coord;
+    g.round = coord ? onnx_nearest_mode(o.nearest_mode) : 0;
+    if (coord) g.channels_last = false;  // ATen's shortcuts are PyTorch's only
+    const bool align = coord ? coord == kAlignCorners : o.mode == "bilinear" && o.align_corners.value_or(false);
     std::optional<double> scales[2];  // the scale factors the kernel is given
     for (int a = 0; a < 2; ++a) {
         Axis& ax = a == 0 ? g.h : g.w;
@@ -127,8 +163,13 @@ Geometry upsample_geometry(const UpsampleOptions& o, const Shape& in) {
     // out >= 1, a given scale factor s >= 1 / in, so 1 / s fits a float.
     for (int a = 0; a < 2; ++a) {
         Axis& ax = a == 0 ? g.h : g.w;
-        if (align)
+        if (align && coord && scales[a]) {
+            // ONNX's align_corners with a scale divides by in * scale - 1, not by out - 1.
+            const double len = double(ax.in) * *scales[a] - 1.0;
+            ax.scale = len > 0 ? static_cast<float>(double(ax.in - 1) / len) : 0.0f;
+        } else if (align) {
             ax.scale = ax.out > 1 ? static_cast<float>(ax.in - 1) / static_cast<float>(ax.out - 1) : 0.0f;
+        }
         else if (scales[a] && *scales[a] > 0)
             ax.scale = static_cast<float>(1.0 / *scales[a]);
         else
@@ -167,6 +208,40 @@ void linear_index(int64_t dst, const Axis& a, bool align, int64_t& i0, int64_t& 
     l0 = 1.0f - f1;  // the weights themselves are floats in ATen
 }
 
+// ONNX's source coordinate (in float, as the shader computes it).
+float onnx_source(int64_t dst, const Axis& a, int coord) {
+    const float x = static_cast<float>(dst);
+    switch (coord) {
+        case kHalfPixel: return (x + 0.5f) * a.scale - 0.5f;
+        case kPyTorchHalfPixel: return a.out > 1 ? (x + 0.5f) * a.scale - 0.5f : 0.0f;
+        case kTfHalfPixel: return (x + 0.5f) * a.scale;
+        default: return x * a.scale;  // asymmetric; align_corners (scale (in - 1) / (out - 1))
+    }
+}
+
+int64_t onnx_nearest_index(int64_t dst, const Axis& a, int coord, int round) {
+    const float s = onnx_source(dst, a, coord);
+    const float f = std::floor(s);
+    int64_t i;
+    if (round == kFloor) i = static_cast<int64_t>(f);
+    else if (round == kCeil) i = static_cast<int64_t>(std::ceil(s));
+    else {
+        const float frac = s - f;
+        i = static_cast<int64_t>(f) + ((frac > 0.5f || (frac == 0.5f && round == kPreferCeil)) ? 1 : 0);
+    }
+    return std::clamp<int64_t>(i, 0, a.in - 1);
+}
+
+void onnx_linear_index(int64_t dst, const Axis& a, int coord, int64_t& i0, int64_t& i1, double& l0, double& l1) {
+    float s = onnx_source(dst, a, coord);
+    s = std::clamp(s, 0.0f, static_cast<float>(a.in - 1));
+    i0 = static_cast<int64_t>(s);
+    i1 = std::min(i0 + 1, a.in - 1);
+    const float f1 = s - static_cast<float>(i0);
+    l1 = f1;
+    l0 = 1.0f - f1;
+}
+
 }  // namespace
 
 Shape Upsample::output_shape(std::span<const Shape> inputs) const {
@@ -180,8 +255,10 @@ void Upsample::record(CommandRecorder& rec, std::span<const Tensor> inputs, cons
     detail::check_output_shape(*this, output, g.out_shape);
     if (output.numel() == 0) return;
     const bool bilinear = options_.mode == "bilinear";
-    const auto pipeline = ctx_->pipeline("upsample2d", {bilinear ? 1u : 0u, options_.align_corners.value_or(false) ? 1u : 0u}, 2,
-                                         sizeof(UpsamplePushConstants));
+    const auto pipeline = ctx_->pipeline("upsample2d",
+                                         {bilinear ? 1u : 0u, options_.align_corners.value_or(false) ? 1u : 0u,
+                                          static_cast<uint32_t>(g.coord), static_cast<uint32_t>(g.round)},
+                                         2, sizeof(UpsamplePushConstants));
     UpsamplePushConstants pc{};
     pc.H = static_cast<int32_t>(g.h.in);
     pc.W = static_cast<int32_t>(g.w.in);
@@ -215,7 +292,7 @@ std::vector<float> Upsample::reference(std::span<const Shape> shapes, std::span<
     const auto g = upsample_geometry(options_, shapes[0]);
     detail::check_reference_input(*this, shapes[0], inputs[0]);
     const auto& x = inputs[0];
-    const bool bilinear = options_.mode == "bilinear", align = bilinear && options_.align_corners.value_or(false);
+    const bool bilinear = options_.mode == "bilinear", align = bilinear && options_.align_corners.value_or(false) && !g.coord;
     std::vector<float> out(static_cast<size_t>(shape_numel(g.out_shape)));
     const int64_t H = g.h.in, W = g.w.in, OH = g.h.out, OW = g.w.out;
     for (int64_t pl = 0; pl < g.planes; ++pl)
@@ -223,13 +300,20 @@ std::vector<float> Upsample::reference(std::span<const Shape> shapes, std::span<
             for (int64_t ox = 0; ox < OW; ++ox) {
                 auto at = [&](int64_t iy, int64_t ix) { return double(x[static_cast<size_t>((pl * H + iy) * W + ix)]); };
                 double r;
-                if (!bilinear) {
+                if (!bilinear && g.coord) {
+                    r = at(onnx_nearest_index(oy, g.h, g.coord, g.round), onnx_nearest_index(ox, g.w, g.coord, g.round));
+                } else if (!bilinear) {
                     r = at(nearest_index(oy, g.h, g.channels_last), nearest_index(ox, g.w, g.channels_last));
                 } else {
                     int64_t y0, y1, x0, x1;
                     double ly0, ly1, lx0, lx1;
-                    linear_index(oy, g.h, align, y0, y1, ly0, ly1);
-                    linear_index(ox, g.w, align, x0, x1, lx0, lx1);
+                    if (g.coord) {
+                        onnx_linear_index(oy, g.h, g.coord, y0, y1, ly0, ly1);
+                        onnx_linear_index(ox, g.w, g.coord, x0, x1, lx0, lx1);
+                    } else {
+                        linear_index(oy, g.h, align, y0, y1, ly0, ly1);
+                        linear_index(ox, g.w, align, x0, x1, lx0, lx1);
+                    }
                     r = ly0 * (lx0 * at(y0, x0) + lx1 * at(y0, x1)) + ly1 * (lx0 * at(y1, x0) + lx1 * at(y1, x1));
                 }
                 out[static_cast<size_t>((pl * OH + oy) * OW + ox)] = static_cast<float>(r);

@@ -23,6 +23,8 @@ enum class ActivationKind : uint32_t {
     GELU = 10,        // 0.5 x (1 + erf(x / sqrt(2)))          GELU(approximate='none')
     GELUTanh = 11,    // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))   approximate='tanh'
     Erf = 12,         // erf(x) (torch.erf; ONNX Erf)
+    Sqrt = 13,        // sqrt(x), NaN for x < 0 (torch.sqrt; ONNX Sqrt)
+    Pow = 14,         // x ^ alpha for a constant exponent alpha (torch.pow(x, alpha); ONNX Pow)
 };
 
 struct Activation {

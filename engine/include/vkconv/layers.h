@@ -326,8 +326,20 @@ public:
 
     int dim() const { return dim_; }
 
+protected:
+    Softmax(Context& ctx, int dim, bool log) : Layer(ctx), dim_(dim), log_(log) {}
+
 private:
     int dim_;
+    bool log_ = false;
+};
+
+// nn.LogSoftmax(dim): (x - max) - log(sum(exp(x - max))) along `dim`, in Softmax's pass.
+class LogSoftmax : public Softmax {
+public:
+    LogSoftmax(Context& ctx, int dim) : Softmax(ctx, dim, true) {}
+    std::string type() const override { return "LogSoftmax"; }
+    std::string repr() const override { return "LogSoftmax(dim=" + std::to_string(dim()) + ")"; }
 };
 
 // Python's repr() of a float ("1e-05", "0.1", "1.0"), as PyTorch's reprs print floats.

@@ -16,6 +16,8 @@
 //                 l0 = 1 - l1 (out == in copies); y = l0h (l0w x00 + l1w x01) + l1h (l0w x10 + l1w x11).
 //
 //   vkconv::Upsample up(ctx, {.scale_factor = {2.0}, .mode = "bilinear", .align_corners = false});
+//
+// With coordinate_transformation_mode set, the index rules are ONNX Resize's instead (below).
 #pragma once
 
 #include <optional>
@@ -37,6 +39,21 @@ struct UpsampleOptions {
     // "UpsamplingBilinear2d" (the latter two are Upsample with mode nearest / bilinear and
     // align_corners=True). F.interpolate is an Upsample: nn.Upsample.forward calls it.
     std::string class_name = "Upsample";
+    // ONNX Resize's rules instead of PyTorch's (empty: PyTorch's, as above). The source
+    // coordinate of output index x, with r = 1 / scale_factor or in / out (for a given size),
+    // rounded to float:
+    //   "half_pixel"                 (x + 0.5) r - 0.5
+    //   "pytorch_half_pixel"         the same, 0 when out == 1
+    //   "align_corners"              x (in - 1) / (out - 1), 0 when out == 1; with a scale
+    //                                factor x (in - 1) / (in * scale_factor - 1) (ONNX's rule)
+    //   "asymmetric"                 x r
+    //   "tf_half_pixel_for_nearest"  (x + 0.5) r
+    // nearest rounds it by nearest_mode ("round_prefer_floor", ONNX's default, rounds halves
+    // down; "round_prefer_ceil" up; "floor"; "ceil") and clamps into [0, in - 1]; bilinear
+    // clamps it into [0, in - 1] and interpolates between floor and the next index (ONNX's
+    // edge padding). align_corners must be unset then.
+    std::string coordinate_transformation_mode;
+    std::string nearest_mode = "round_prefer_floor";
 };
 
 class Upsample : public Layer {
