@@ -10,12 +10,13 @@
 
 namespace vkconv::host {
 
-Buffer::Buffer(Context& ctx, uint64_t bytes, MemoryKind kind) : ctx_(&ctx), size_(bytes) {
+Buffer::Buffer(Context& ctx, uint64_t bytes, MemoryKind kind) : ctx_(&ctx), size_(bytes), kind_(kind) {
     const auto& info = ctx.info();
     ctx.check_usable();
+    const bool texel = kind == MemoryKind::Texel;
     if (bytes > info.max_memory_allocation_size)
-        throw Error("a buffer of " + std::to_string(bytes) + " bytes exceeds the device's maxMemoryAllocationSize (" +
-                    std::to_string(info.max_memory_allocation_size) + " bytes)");
+        throw Error(std::string(texel ? "texel buffer" : "a buffer") + " of " + std::to_string(bytes) +
+                    " bytes exceeds the device's maxMemoryAllocationSize (" + std::to_string(info.max_memory_allocation_size) + " bytes)");
     // Vulkan has no empty buffers; round up to a whole vec4 so that any binding is valid.
     const uint64_t request = std::max<uint64_t>(16, (bytes + 15) / 16 * 16);
     auto usage = vk::BufferUsageFlagBits::eStorageBuffer | vk::BufferUsageFlagBits::eTransferSrc |
@@ -23,6 +24,11 @@ Buffer::Buffer(Context& ctx, uint64_t bytes, MemoryKind kind) : ctx_(&ctx), size
     // Device buffers may also be read as uniform texel buffers, where the device can.
     if (kind == MemoryKind::Device && ctx.uniform_texel_format(vk::Format::eR32Sfloat)) {
         usage |= vk::BufferUsageFlagBits::eUniformTexelBuffer;
+        texel_views_ = true;
+    }
+    if (texel) {
+        usage |= vk::BufferUsageFlagBits::eUniformTexelBuffer;
+        if (ctx.storage_texel_format(vk::Format::eR32G32B32A32Sfloat)) usage |= vk::BufferUsageFlagBits::eStorageTexelBuffer;
         texel_views_ = true;
     }
     const auto& dev = ctx.device();
@@ -45,14 +51,15 @@ Buffer::Buffer(Context& ctx, uint64_t bytes, MemoryKind kind) : ctx_(&ctx), size
         }
         const uint32_t type = ctx.memory_type(req.memoryTypeBits, required, preferred);
         memory_ = ctx.allocate_memory(req.size, type,
-                                      std::string(kind == MemoryKind::Staging ? "staging buffer" : "buffer") + " of " +
-                                          std::to_string(bytes) + " bytes");
+                                      std::string(kind == MemoryKind::Staging ? "staging buffer" : texel ? "texel buffer" : "buffer") +
+                                          " of " + std::to_string(bytes) + " bytes");
         buffer_.bindMemory(*memory_, 0);
         if (map) mapped_ = memory_.mapMemory(0, VK_WHOLE_SIZE);
         allocated_ = req.size;
     } catch (const vk::SystemError& e) {
         // buffer_ and memory_ (when made) are released by their destructors: nothing leaks.
-        ctx.rethrow_vulkan_error(e, "creating a buffer of " + std::to_string(bytes) + " bytes");
+        ctx.rethrow_vulkan_error(e, std::string(texel ? "creating a texel buffer of " : "creating a buffer of ") + std::to_string(bytes) +
+                                        " bytes");
     }
     ctx.note_allocation(static_cast<int64_t>(allocated_), 1);
 }
@@ -68,7 +75,7 @@ Buffer::Buffer(Context& ctx, vk::Buffer borrowed, uint64_t offset, uint64_t byte
 
 Buffer::Buffer(Buffer&& o) noexcept
     : ctx_(o.ctx_), size_(o.size_), allocated_(o.allocated_), offset_(o.offset_), handle_(o.handle_), buffer_(std::move(o.buffer_)),
-      memory_(std::move(o.memory_)), mapped_(o.mapped_), texel_views_(o.texel_views_),
+      memory_(std::move(o.memory_)), mapped_(o.mapped_), texel_views_(o.texel_views_), kind_(o.kind_),
       views_mutex_(std::make_unique<std::mutex>()), views_(std::move(o.views_)) {
     o.allocated_ = 0;
     o.mapped_ = nullptr;
@@ -76,9 +83,14 @@ Buffer::Buffer(Buffer&& o) noexcept
 
 vk::BufferView Buffer::view(vk::Format format, uint64_t texels) const {
     if (!texel_views_) throw Error("Buffer::view: the buffer was made without uniform-texel-buffer usage");
-    const uint64_t texel_bytes = format == vk::Format::eR32G32B32A32Sfloat ? 16 : format == vk::Format::eR32Sfloat ? 4 : 0;
+    const uint64_t texel_bytes = format == vk::Format::eR32G32B32A32Sfloat                           ? 16
+                                 : format == vk::Format::eR16G16B16A16Sfloat && kind_ == MemoryKind::Texel ? 8
+                                 : format == vk::Format::eR32Sfloat                                    ? 4
+                                                                                                       : 0;
     if (texel_bytes == 0) throw Error("Buffer::view: unsupported view format " + vk::to_string(format));
-    texels = std::max<uint64_t>(texels, 1);  // before the look-up, so that the key is what was made
+    // "Whole buffer" is resolved before the look-up, so that the key is what was made (keyed by
+    // 0, every call made a new view that lived as long as the buffer).
+    if (texels == 0) texels = std::max<uint64_t>(1, size_ / texel_bytes);
     std::lock_guard lock(*views_mutex_);
     for (const auto& [k, v] : views_)
         if (k.first == format && k.second == texels) return *v;
@@ -86,9 +98,13 @@ vk::BufferView Buffer::view(vk::Format format, uint64_t texels) const {
         throw Error("Buffer::view: a view of " + std::to_string(texels) + " texels exceeds maxTexelBufferElements (" +
                     std::to_string(ctx_->info().max_texel_buffer_elements) + ")");
     if (texels * texel_bytes > std::max<uint64_t>(16, (size_ + 15) / 16 * 16)) throw Error("Buffer::view: view larger than the buffer");
-    views_.emplace_back(std::make_pair(format, texels),
-                        vk::raii::BufferView(ctx_->device(), vk::BufferViewCreateInfo({}, *buffer_, format, 0, texels * texel_bytes),
-                                             ctx_->allocator()));
+    try {
+        views_.emplace_back(std::make_pair(format, texels),
+                            vk::raii::BufferView(ctx_->device(), vk::BufferViewCreateInfo({}, *buffer_, format, 0, texels * texel_bytes),
+                                                 ctx_->allocator()));
+    } catch (const vk::SystemError& e) {
+        ctx_->rethrow_vulkan_error(e, "creating a texel buffer view");
+    }
     return *views_.back().second;
 }
 
@@ -98,12 +114,16 @@ Buffer::~Buffer() {
         // context is destroyed (after vkDeviceWaitIdle).
         struct Kept {
             vk::raii::DeviceMemory memory;
-            vk::raii::Buffer buffer;  // destroyed first
+            vk::raii::Buffer buffer;
+            decltype(views_) views;  // destroyed first
         };
-        ctx_->defer_destruction(std::make_shared<Kept>(Kept{std::move(memory_), std::move(buffer_)}));
+        ctx_->defer_destruction(std::make_shared<Kept>(Kept{std::move(memory_), std::move(buffer_), std::move(views_)}));
     }
+    views_.clear();
     if (allocated_) ctx_->note_allocation(-static_cast<int64_t>(allocated_), -1);
     // memory_ is unmapped by vkFreeMemory; buffer_ is destroyed before memory_ (declaration order).
 }
+
+void TexelBuffer::upload(const void* data, uint64_t bytes) { context().upload(*this, 0, data, bytes); }
 
 }  // namespace vkconv::host

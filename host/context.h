@@ -299,7 +299,6 @@ private:
     void transfer(Buffer& staging, const Buffer& buffer, uint64_t offset, uint64_t bytes, bool to_device);
     void transfer(vk::Buffer staging, vk::Buffer buffer, uint64_t offset, uint64_t bytes, bool to_device);
     void transfer_impl(vk::Buffer staging, vk::Buffer buffer, uint64_t offset, uint64_t bytes, bool to_device);
-    friend class TexelBuffer;
 
     void init_device_objects(VkPipelineCache borrowed_cache);
     std::vector<uint8_t> load_pipeline_cache_file();
@@ -354,36 +353,6 @@ private:
     std::string lost_reason_;
     std::vector<std::shared_ptr<void>> deferred_;  // guarded by lost_mutex_
     std::atomic<uint64_t> allocation_count_{0};
-};
-
-// A device buffer that can be bound both as a storage buffer and through uniform texel buffer
-// views (texelFetch on a samplerBuffer), and through storage texel buffer views (imageStore) where
-// the device writes RGBA32F texel buffers (storage_texel_format). Views: R32F, RGBA32F, and
-// RGBA16F (8-byte texels, fp16 storage; texelFetch returns them widened to fp32). Conv2d's fast paths keep their transformed weights and
-// texel-readable input copies in these. Host-visible (mapped) where the context allows, else
-// device-local with uploads through the context's staging buffer. Views are made on demand and
-// live as long as the buffer.
-class TexelBuffer {
-public:
-    TexelBuffer(Context& ctx, uint64_t bytes);
-    ~TexelBuffer();
-    TexelBuffer(const TexelBuffer&) = delete;
-    TexelBuffer& operator=(const TexelBuffer&) = delete;
-
-    vk::Buffer handle() const { return *buffer_; }
-    uint64_t size() const { return size_; }
-    // A view of the first `texels` texels in `format` (the whole buffer when 0); throws when the
-    // view would exceed maxTexelBufferElements.
-    vk::BufferView view(vk::Format format, uint64_t texels = 0);
-    void upload(const void* data, uint64_t bytes);
-
-private:
-    Context* ctx_;
-    uint64_t size_ = 0, allocated_ = 0;
-    vk::raii::Buffer buffer_{nullptr};
-    vk::raii::DeviceMemory memory_{nullptr};
-    void* mapped_ = nullptr;
-    std::vector<std::pair<std::pair<vk::Format, uint64_t>, vk::raii::BufferView>> views_;
 };
 
 }  // namespace vkconv::host

@@ -49,24 +49,39 @@ TEST_F(Conv2dAlgorithmChoice, NamesRoundTrip) {
     EXPECT_TRUE(stores_fp16(Conv2dAlgorithm::Gemm1x1));
     EXPECT_FALSE(stores_fp16(Conv2dAlgorithm::DirectTiled));
     EXPECT_THROW(parse_conv2d_algorithm("winograd9"), Error);
+    // The names users type (the CLI's --algorithm, tuning files): as the shader files.
+    EXPECT_EQ(to_string(Conv2dAlgorithm::GroupedTexel), "grouped_texel");
+    EXPECT_EQ(to_string(Conv2dAlgorithm::PackedTexel), "packed_texel");
+    EXPECT_EQ(to_string(Conv2dAlgorithm::Gemm1x1), "gemm_1x1");
+    EXPECT_EQ(to_string(Conv2dAlgorithm::DepthwiseTexel), "depthwise_texel");
+    EXPECT_EQ(to_string(Conv2dAlgorithm::Winograd), "winograd");
+    EXPECT_NE(std::find(all.begin(), all.end(), Conv2dAlgorithm::Winograd), all.end());
 }
 
-// The same Conv2d recorded twice into one command buffer with different inputs (the texel path
-// copies its input into a buffer it owns: the second copy must not clobber the first dispatch).
+// Every algorithm: the same Conv2d recorded twice into one command buffer with different input
+// sizes. Its copies of the input, pack passes and reallocated scratch buffers for the second
+// recording must not disturb the first.
 TEST_F(Conv2dAlgorithmChoice, TwoRecordsInOneSubmission) {
     Context& ctx = test::context();
-    Conv2d conv(ctx, 4, 8, 3, {.padding = 1});
-    const Shape s1{1, 4, 6, 7}, s2{2, 4, 9, 5};
-    const auto x1 = test::random_values(static_cast<size_t>(shape_numel(s1)), 1);
-    const auto x2 = test::random_values(static_cast<size_t>(shape_numel(s2)), 2);
-    const Tensor t1 = Tensor::from_host(ctx, s1, x1), t2 = Tensor::from_host(ctx, s2, x2);
-    const Tensor y1(ctx, conv.output_shape(s1)), y2(ctx, conv.output_shape(s2));
-    CommandRecorder rec(ctx);
-    conv.record(rec, t1, y1);
-    conv.record(rec, t2, y2);
-    rec.submit_and_wait();
-    EXPECT_TRUE(test::all_close(y1.to_host(), conv2d_reference(conv.params(), s1, x1, conv.weight(), conv.bias()), 1e-4f));
-    EXPECT_TRUE(test::all_close(y2.to_host(), conv2d_reference(conv.params(), s2, x2, conv.weight(), conv.bias()), 1e-4f));
+    for (auto a : conv2d_algorithms()) {
+        const bool dwise = a == Conv2dAlgorithm::DepthwiseTexel || a == Conv2dAlgorithm::Depthwise;
+        Conv2d conv(ctx, 4, 8, a == Conv2dAlgorithm::Gemm1x1 ? 1 : 3, {.padding = 1, .groups = dwise ? 4 : 1});
+        const Shape s1{1, 4, 6, 7}, s2{2, 4, 9, 15};
+        if (!conv.supports(a, s1) || !conv.supports(a, s2)) continue;
+        conv.set_algorithm(a);
+        const auto x1 = test::random_values(static_cast<size_t>(shape_numel(s1)), 1);
+        const auto x2 = test::random_values(static_cast<size_t>(shape_numel(s2)), 2);
+        const Tensor t1 = Tensor::from_host(ctx, s1, x1), t2 = Tensor::from_host(ctx, s2, x2);
+        const Tensor y1(ctx, conv.output_shape(s1)), y2(ctx, conv.output_shape(s2));
+        CommandRecorder rec(ctx);
+        conv.record(rec, t1, y1);
+        conv.record(rec, t2, y2);
+        rec.submit_and_wait();
+        EXPECT_TRUE(test::all_close(y1.to_host(), conv2d_reference(conv.params(), s1, x1, conv.weight(), conv.bias()), 1e-4f))
+            << to_string(a);
+        EXPECT_TRUE(test::all_close(y2.to_host(), conv2d_reference(conv.params(), s2, x2, conv.weight(), conv.bias()), 1e-4f))
+            << to_string(a);
+    }
 }
 
 TEST_F(Conv2dAlgorithmChoice, AutoPicksThePackedPaths) {
@@ -107,42 +122,6 @@ TEST_F(Conv2dAlgorithmChoice, PackedForcedWhereItDoesNotApplyNamesTheReason) {
     Conv2d gr(ctx, 4, 6, {9, 3}, {.dilation = {3, 1}, .groups = 2});
     gr.set_algorithm(Conv2dAlgorithm::GroupedTexel);
     test::expect_error([&] { (void)gr.algorithm_for({1, 4, 40, 9}); }, {"grouped_texel", "at most 16", "(25, 3)"});
-}
-
-TEST_F(Conv2dAlgorithmChoice, PackedNamesRoundTrip) {
-    for (auto a : {Conv2dAlgorithm::PackedTexel, Conv2dAlgorithm::Gemm1x1, Conv2dAlgorithm::DepthwiseTexel,
-                   Conv2dAlgorithm::GroupedTexel})
-        EXPECT_EQ(parse_conv2d_algorithm(to_string(a)), a);
-    EXPECT_EQ(to_string(Conv2dAlgorithm::GroupedTexel), "grouped_texel");
-    EXPECT_EQ(to_string(Conv2dAlgorithm::PackedTexel), "packed_texel");
-    EXPECT_EQ(to_string(Conv2dAlgorithm::Gemm1x1), "gemm_1x1");
-    EXPECT_EQ(to_string(Conv2dAlgorithm::DepthwiseTexel), "depthwise_texel");
-}
-
-// The same Conv2d recorded twice into one command buffer with different input sizes: the second
-// pack pass (and a reallocated packed buffer) must not disturb the first convolution.
-TEST_F(Conv2dAlgorithmChoice, PackedTwoRecordsInOneSubmission) {
-    Context& ctx = test::context();
-    for (auto a : {Conv2dAlgorithm::PackedTexel, Conv2dAlgorithm::Gemm1x1, Conv2dAlgorithm::DepthwiseTexel,
-                   Conv2dAlgorithm::GroupedTexel}) {
-        const bool dwise = a == Conv2dAlgorithm::DepthwiseTexel;
-        Conv2d conv(ctx, 4, 8, a == Conv2dAlgorithm::Gemm1x1 ? 1 : 3, {.padding = 1, .groups = dwise ? 4 : 1});
-        conv.set_algorithm(a);
-        const Shape s1{1, 4, 6, 7}, s2{2, 4, 9, 15};
-        if (!conv.supports(a, s1)) GTEST_SKIP() << "no texel buffers";
-        const auto x1 = test::random_values(static_cast<size_t>(shape_numel(s1)), 1);
-        const auto x2 = test::random_values(static_cast<size_t>(shape_numel(s2)), 2);
-        const Tensor t1 = Tensor::from_host(ctx, s1, x1), t2 = Tensor::from_host(ctx, s2, x2);
-        const Tensor y1(ctx, conv.output_shape(s1)), y2(ctx, conv.output_shape(s2));
-        CommandRecorder rec(ctx);
-        conv.record(rec, t1, y1);
-        conv.record(rec, t2, y2);
-        rec.submit_and_wait();
-        EXPECT_TRUE(test::all_close(y1.to_host(), conv2d_reference(conv.params(), s1, x1, conv.weight(), conv.bias()), 1e-4f))
-            << to_string(a);
-        EXPECT_TRUE(test::all_close(y2.to_host(), conv2d_reference(conv.params(), s2, x2, conv.weight(), conv.bias()), 1e-4f))
-            << to_string(a);
-    }
 }
 
 TEST_F(Conv2dAlgorithmChoice, WinogradForcedWhereItDoesNotApplyNamesTheReason) {
@@ -187,33 +166,6 @@ TEST_F(Conv2dAlgorithmChoice, AutoPicksWinogradWhereMeasuredFaster) {
     // Forced off: set_algorithm wins over Auto's choice.
     big.set_algorithm(Conv2dAlgorithm::PackedTexel);
     EXPECT_EQ(big.algorithm_for(x), Conv2dAlgorithm::PackedTexel);
-}
-
-TEST_F(Conv2dAlgorithmChoice, WinogradNamesRoundTripAndListed) {
-    EXPECT_EQ(to_string(Conv2dAlgorithm::Winograd), "winograd");
-    EXPECT_EQ(parse_conv2d_algorithm("winograd"), Conv2dAlgorithm::Winograd);
-    const auto all = conv2d_algorithms();
-    EXPECT_NE(std::find(all.begin(), all.end(), Conv2dAlgorithm::Winograd), all.end());
-}
-
-// The same Conv2d recorded twice into one command buffer with different input sizes: the second
-// recording's passes (and reallocated scratch buffers) must not disturb the first.
-TEST_F(Conv2dAlgorithmChoice, WinogradTwoRecordsInOneSubmission) {
-    Context& ctx = test::context();
-    Conv2d conv(ctx, 4, 8, 3, {.padding = 1});
-    conv.set_algorithm(Conv2dAlgorithm::Winograd);
-    const Shape s1{1, 4, 6, 7}, s2{2, 4, 9, 15};
-    if (!conv.supports(Conv2dAlgorithm::Winograd, s1)) GTEST_SKIP() << "no texel buffers";
-    const auto x1 = test::random_values(static_cast<size_t>(shape_numel(s1)), 1);
-    const auto x2 = test::random_values(static_cast<size_t>(shape_numel(s2)), 2);
-    const Tensor t1 = Tensor::from_host(ctx, s1, x1), t2 = Tensor::from_host(ctx, s2, x2);
-    const Tensor y1(ctx, conv.output_shape(s1)), y2(ctx, conv.output_shape(s2));
-    CommandRecorder rec(ctx);
-    conv.record(rec, t1, y1);
-    conv.record(rec, t2, y2);
-    rec.submit_and_wait();
-    EXPECT_TRUE(test::all_close(y1.to_host(), conv2d_reference(conv.params(), s1, x1, conv.weight(), conv.bias()), 1e-4f));
-    EXPECT_TRUE(test::all_close(y2.to_host(), conv2d_reference(conv.params(), s2, x2, conv.weight(), conv.bias()), 1e-4f));
 }
 
 }  // namespace

@@ -367,6 +367,21 @@ TEST_F(Pool2d, PrintsLikePyTorch) {
     EXPECT_EQ(MaxPool2d(ctx, 2).parameters().size(), 0u);
 }
 
+// The options structs name what the positional constructors take in PyTorch's order.
+TEST_F(Pool2d, OptionsStructsMatchThePositionalForm) {
+    auto& ctx = test::context();
+    const MaxPool2d a(ctx, 3, {.stride = Pair(2, 1), .padding = 1, .dilation = Pair(1, 2), .ceil_mode = true});
+    const MaxPool2d b(ctx, 3, Pair(2, 1), 1, Pair(1, 2), true);
+    EXPECT_EQ(a.repr(), b.repr());
+    EXPECT_EQ(MaxPool2d(ctx, 2, MaxPool2dOptions{}).stride(), Pair(2));
+    const AvgPool2d c(ctx, 3, {.stride = 2, .padding = 1, .ceil_mode = true, .count_include_pad = false, .divisor_override = 4});
+    const AvgPool2d d(ctx, 3, Pair(2), 1, true, false, 4);
+    EXPECT_EQ(c.repr(), d.repr());
+    EXPECT_EQ(c.divisor_override(), d.divisor_override());
+    EXPECT_EQ(c.count_include_pad(), d.count_include_pad());
+    expect_error([&] { AvgPool2d(ctx, 2, {.divisor_override = 0}); }, {"divisor must be not zero"});
+}
+
 TEST_F(Pool2d, RefusesBadParameters) {
     auto& ctx = test::context();
     expect_error([&] { MaxPool2d(ctx, 0); }, {"MaxPool2d", "kernel_size should be greater than zero", "kernel_size=(0, 0)"});

@@ -151,6 +151,9 @@ void record_pool(Context& ctx, CommandRecorder& rec, const std::string& who, con
 
 // ---- MaxPool2d ----------------------------------------------------------------------------
 
+MaxPool2d::MaxPool2d(Context& ctx, Pair kernel_size, const MaxPool2dOptions& o)
+    : MaxPool2d(ctx, kernel_size, o.stride, o.padding, o.dilation, o.ceil_mode) {}
+
 MaxPool2d::MaxPool2d(Context& ctx, Pair kernel_size, std::optional<Pair> stride, Pair padding, Pair dilation, bool ceil_mode)
     : Layer(ctx), kernel_(kernel_size), stride_(stride.value_or(kernel_size)), padding_(padding), dilation_(dilation),
       ceil_mode_(ceil_mode) {
@@ -203,6 +206,9 @@ std::vector<float> MaxPool2d::reference(std::span<const Shape> shapes, std::span
 }
 
 // ---- AvgPool2d ----------------------------------------------------------------------------
+
+AvgPool2d::AvgPool2d(Context& ctx, Pair kernel_size, const AvgPool2dOptions& o)
+    : AvgPool2d(ctx, kernel_size, o.stride, o.padding, o.ceil_mode, o.count_include_pad, o.divisor_override) {}
 
 AvgPool2d::AvgPool2d(Context& ctx, Pair kernel_size, std::optional<Pair> stride, Pair padding, bool ceil_mode,
                      bool count_include_pad, std::optional<int> divisor_override)

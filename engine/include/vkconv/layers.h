@@ -85,8 +85,18 @@ private:
 // nn.MaxPool2d. Input [C, H, W] or [N, C, H, W] (N may be 0). Padded positions are -inf;
 // NaN propagates. Output size as PyTorch, including ceil_mode's rule that the last window
 // must start inside the input or the left padding.
+struct MaxPool2dOptions {
+    std::optional<Pair> stride;  // unset: kernel_size, as PyTorch
+    Pair padding = 0;
+    Pair dilation = 1;
+    bool ceil_mode = false;
+};
+
 class MaxPool2d : public Layer {
 public:
+    // MaxPool2d(ctx, 3, {.stride = 2, .padding = 1}), as Conv2d takes Conv2dOptions.
+    MaxPool2d(Context& ctx, Pair kernel_size, const MaxPool2dOptions& options);
+    // PyTorch's positional order.
     MaxPool2d(Context& ctx, Pair kernel_size, std::optional<Pair> stride = {}, Pair padding = 0, Pair dilation = 1,
               bool ceil_mode = false);
     std::string type() const override { return "MaxPool2d"; }
@@ -113,8 +123,19 @@ private:
 // nn.AvgPool2d. The divisor is divisor_override when given; else with count_include_pad the
 // window's size clipped to the padded input (a ceil_mode window hanging past the padding does
 // not count the part outside); else the number of input elements in the window.
+struct AvgPool2dOptions {
+    std::optional<Pair> stride;  // unset: kernel_size, as PyTorch
+    Pair padding = 0;
+    bool ceil_mode = false;
+    bool count_include_pad = true;
+    std::optional<int> divisor_override;
+};
+
 class AvgPool2d : public Layer {
 public:
+    // AvgPool2d(ctx, 3, {.stride = 2, .count_include_pad = false}), as Conv2d takes Conv2dOptions.
+    AvgPool2d(Context& ctx, Pair kernel_size, const AvgPool2dOptions& options);
+    // PyTorch's positional order.
     AvgPool2d(Context& ctx, Pair kernel_size, std::optional<Pair> stride = {}, Pair padding = 0, bool ceil_mode = false,
               bool count_include_pad = true, std::optional<int> divisor_override = {});
     std::string type() const override { return "AvgPool2d"; }
