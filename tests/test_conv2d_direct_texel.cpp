@@ -152,7 +152,8 @@ std::vector<DirectTexelCase> variant_cases() {
     std::vector<DirectTexelCase> cases;
     const char* knobs[] = {"VKCONV_TEXEL_PX=1", "VKCONV_TEXEL_PX=3,VKCONV_TEXEL_OCT=4", "VKCONV_TEXEL_PX=8,VKCONV_TEXEL_OCT=12",
                            "VKCONV_TEXEL_LY=4", "VKCONV_TEXEL_SG=1", "VKCONV_TEXEL_SG=1,VKCONV_TEXEL_OCT=4",
-                           "VKCONV_TEXEL_SG=1,VKCONV_TEXEL_OCT=12,VKCONV_TEXEL_PX=2", "VKCONV_TEXEL_SG=1,VKCONV_TEXEL_OCT=16"};
+                           "VKCONV_TEXEL_SG=1,VKCONV_TEXEL_OCT=12,VKCONV_TEXEL_PX=2", "VKCONV_TEXEL_SG=1,VKCONV_TEXEL_OCT=16",
+                           "VKCONV_TILE_CLASS=1"};  // the discrete GPU class's default tiles
     int i = 0;
     for (const char* k : knobs)
         for (auto mode : {PaddingMode::Zeros, PaddingMode::Reflect}) {

@@ -143,8 +143,9 @@ std::vector<PackedCase> packed_shape_cases() {
     cases.push_back({{1, 4, 9, 40}, 9, Pair(1, 5), opts(Pair(1, 2), Padding(0, 8), Pair(1, 4), 1, true, PaddingMode::Circular), A});
     PackedCase st{{2, 7, 9, 10}, 13, Pair(3), opts(1, 1, 1, 1, true, PaddingMode::Reflect), A, true, true};
     cases.push_back(st);
+    // VKCONV_TILE_CLASS: the discrete (1) and integrated (2) GPU classes' default tiles.
     const char* knobs[] = {"VKCONV_PACKED_PX=3", "VKCONV_PACKED_PX=16,VKCONV_PACKED_OCT=16", "VKCONV_PACKED_OCT=4,VKCONV_PACKED_WG=1",
-                           "VKCONV_PACKED_WG=64,VKCONV_PACKED_OCT=12"};
+                           "VKCONV_PACKED_WG=64,VKCONV_PACKED_OCT=12", "VKCONV_TILE_CLASS=1", "VKCONV_TILE_CLASS=2"};
     for (const char* k : knobs) {
         PackedCase c{{3, 13, 12, 17}, 21, Pair(3), opts(Pair(1, 2), 1, 1, 1, true, PaddingMode::Reflect), A};
         c.knobs = k;
@@ -177,7 +178,7 @@ std::vector<PackedCase> gemm_cases() {
         }
     cases.push_back({{64, 5, 6}, 33, Pair(1), opts(1, 0, 1, 1, true, PaddingMode::Zeros), A, true});
     cases.push_back({{1, 32, 28, 28}, 48, Pair(1), opts(1, 0, 1, 1, true, PaddingMode::Zeros), A, false, true});
-    for (const char* k : {"VKCONV_PACKED_PX=5,VKCONV_PACKED_OCT=8", "VKCONV_PACKED_OCT=4,VKCONV_PACKED_WG=3"}) {
+    for (const char* k : {"VKCONV_PACKED_PX=5,VKCONV_PACKED_OCT=8", "VKCONV_PACKED_OCT=4,VKCONV_PACKED_WG=3", "VKCONV_TILE_CLASS=1"}) {
         PackedCase c{{2, 9, 5, 11}, 19, Pair(1), opts(Pair(2, 1), 1, 1, 1, true, PaddingMode::Replicate), A};
         c.knobs = k;
         cases.push_back(c);
@@ -213,7 +214,7 @@ std::vector<PackedCase> depthwise_cases() {
     cases.push_back({{1, 4, 1, 1}, 4, Pair(3), opts(1, 1, 1, 4, true, PaddingMode::Zeros), A});
     PackedCase st{{2, 6, 9, 10}, 6, Pair(3), opts(1, 1, 1, 6, true, PaddingMode::Circular), A, false, true};
     cases.push_back(st);
-    for (const char* k : {"VKCONV_PACKED_PX=3,VKCONV_PACKED_PY=1", "VKCONV_PACKED_PY=8,VKCONV_PACKED_WG=5"}) {
+    for (const char* k : {"VKCONV_PACKED_PX=3,VKCONV_PACKED_PY=1", "VKCONV_PACKED_PY=8,VKCONV_PACKED_WG=5", "VKCONV_TILE_CLASS=1"}) {
         PackedCase c{{2, 10, 20, 17}, 10, Pair(3), opts(1, 1, 1, 10, true, PaddingMode::Reflect), A};
         c.knobs = k;
         cases.push_back(c);
@@ -247,7 +248,8 @@ std::vector<PackedCase> grouped_cases() {
     cases.push_back({{1, 3, 30, 29}, 16, Pair(7), opts(2, 3, 1, 1, true, PaddingMode::Zeros), A});
     PackedCase st{{2, 6, 9, 10}, 6, Pair(3), opts(1, 1, 1, 3, true, PaddingMode::Circular), A, false, true};
     cases.push_back(st);
-    for (const char* k : {"VKCONV_PACKED_PX=3,VKCONV_PACKED_PY=1", "VKCONV_PACKED_PY=8,VKCONV_PACKED_WG=5"}) {
+    for (const char* k : {"VKCONV_PACKED_PX=3,VKCONV_PACKED_PY=1", "VKCONV_PACKED_PY=8,VKCONV_PACKED_WG=5", "VKCONV_TILE_CLASS=1",
+                          "VKCONV_TILE_CLASS=2"}) {
         PackedCase c{{2, 8, 20, 17}, 12, Pair(3), opts(1, 1, 1, 4, true, PaddingMode::Reflect), A};
         c.knobs = k;
         cases.push_back(c);

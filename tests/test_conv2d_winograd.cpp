@@ -72,10 +72,10 @@ int64_t pad_index(int64_t i, int64_t n, PaddingMode mode) {
 }
 
 // The output tile of the algorithm under the context's tile overrides: winograd_tile (2 or 4;
-// the engine's default, 4, when unset).
+// the device class's default when unset).
 int winograd_tile(const Context& ctx) {
-    const auto& t = ctx.policy().tiles.winograd_tile;
-    return t && *t == 2 ? 2 : 4;
+    const auto& policy = ctx.policy();
+    return host::tile_or(policy.tiles.winograd_tile, 2, 4, static_cast<int>(policy.winograd_tile)) >= 4 ? 4 : 2;
 }
 
 // E (see the header) + |bias| per output, in double, for F(m x m, 3x3): for an output in tile
@@ -252,7 +252,9 @@ std::vector<WinogradCase> knob_cases() {
     const char* knobs[] = {"VKCONV_WINOGRAD_OCT=4", "VKCONV_WINOGRAD_OCT=8,VKCONV_WINOGRAD_TT=3", "VKCONV_WINOGRAD_OCT=32,VKCONV_WINOGRAD_TT=16",
                            "VKCONV_WINOGRAD_TT=1,VKCONV_WINOGRAD_WG=5", "VKCONV_WINOGRAD_OCT=12,VKCONV_WINOGRAD_WG=64,VKCONV_PACK_PX=3",
                            "VKCONV_WINOGRAD_TILE=2", "VKCONV_WINOGRAD_TILE=2,VKCONV_WINOGRAD_OCT=4,VKCONV_WINOGRAD_TT=5",
-                           "VKCONV_WINOGRAD_TILE=4,VKCONV_WINOGRAD_TT=2"};
+                           "VKCONV_WINOGRAD_TILE=4,VKCONV_WINOGRAD_TT=2",
+                           // The discrete (1) and integrated (2) GPU classes' default tiles.
+                           "VKCONV_TILE_CLASS=1", "VKCONV_TILE_CLASS=2"};
     for (const char* k : knobs) {
         WinogradCase c{{3, 13, 12, 17}, 21, opts(1, true, PaddingMode::Reflect), true};
         c.knobs = k;

@@ -37,16 +37,6 @@
 namespace vkconv::tools {
 namespace {
 
-struct RowSpec {
-    std::string name;
-    std::string what;          // human description
-    Shape input;               // [N, C, H, W]
-    int out_channels = 0;
-    Pair kernel{1};
-    Conv2dOptions opt;
-    bool model = false;        // SimpleCNN whole forward; input[0] is the batch
-};
-
 Conv2dOptions conv_opts(Pair stride, Padding pad, Pair dil, int groups, PaddingMode mode = PaddingMode::Zeros) {
     Conv2dOptions o;
     o.stride = stride;
@@ -56,6 +46,8 @@ Conv2dOptions conv_opts(Pair stride, Padding pad, Pair dil, int groups, PaddingM
     o.padding_mode = mode;
     return o;
 }
+
+}  // namespace
 
 std::vector<RowSpec> suite() {
     std::vector<RowSpec> r;
@@ -81,8 +73,6 @@ std::vector<RowSpec> suite() {
     r.push_back(m);
     return r;
 }
-
-}  // namespace
 
 double conv_gflop(const Conv2dParams& p, const Shape& input) {
     const Shape out = conv2d_output_shape(p, input);
