@@ -157,6 +157,18 @@ Context::Context(const ContextOptions& options) : options_(options) {
         vk::DeviceCreateInfo di({}, qi, {}, {});
         // The Vulkan11/12 feature structures exist from Vulkan 1.2 on.
         if (info_.api_version >= VK_API_VERSION_1_2) di.pNext = &features;
+        // Compile reports: the driver's statistics of each pipeline, where the device has them.
+        vk::PhysicalDevicePipelineExecutablePropertiesFeaturesKHR executable_info(VK_TRUE);
+        const char* executable_properties = VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME;
+        if (options.pipeline_statistics) {
+            for (const auto& e : physical_device_.enumerateDeviceExtensionProperties())
+                if (std::strcmp(e.extensionName, executable_properties) == 0) pipeline_statistics_ = true;
+            if (pipeline_statistics_) {
+                executable_info.pNext = const_cast<void*>(di.pNext);
+                di.pNext = &executable_info;
+                di.setPEnabledExtensionNames(executable_properties);
+            }
+        }
         device_ = vk::raii::Device(physical_device_, di);
         queue_ = device_.getQueue(queue_family_, 0);
         init_device_objects(VK_NULL_HANDLE);
@@ -271,7 +283,9 @@ Context::~Context() {
     // would need every queue of the application externally synchronised): vkconv waits only for
     // its own work (recordings into application command buffers, through their fences).
     collect_retired(true);
-    if (*device_ && !borrowed_) {
+    // A context that never submitted has nothing to wait for (and drivers with no GPU behind
+    // them, such as RADV's null devices that compile-report uses, cannot wait).
+    if (*device_ && !borrowed_ && (submissions_.load() > 0 || host_transfers_.load() > 0)) {
         try {
             device_.waitIdle();
         } catch (const vk::SystemError&) {

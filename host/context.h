@@ -59,6 +59,11 @@ struct ContextOptions {
     // host/device_policy.h). For experiments; the tools read them from VKCONV_* variables.
     TileOverrides tiles;
 
+    // Capture the driver compiler's statistics of every pipeline (registers, spills, scratch,
+    // shared memory, occupancy) where the device has VK_KHR_pipeline_executable_properties;
+    // host/pipeline_statistics.h reads them (vkconv compile-report).
+    bool pipeline_statistics = false;
+
     // Test-only: clamp what the context believes about the device (DeviceInfo), so that the
     // paths which split work to fit the device's limits run on any device.
     struct LimitOverrides {
@@ -272,7 +277,7 @@ public:
     // Tests: replaces the tile overrides (convolutions prepared before keep their plans).
     void set_tile_overrides(const TileOverrides& tiles) {
         options_.tiles = tiles;
-        policy_.tiles = tiles;
+        policy_ = make_device_policy(info_, tiles);
     }
     // Device-memory allocations attempted so far (successful or not).
     uint64_t allocations_made() const { return allocation_count_.load(); }
@@ -291,6 +296,9 @@ public:
     std::vector<std::string> validation_messages() const;
     void clear_validation_messages();
     bool validation_enabled() const { return validation_; }
+    // Whether pipelines capture the driver's statistics (ContextOptions::pipeline_statistics on a
+    // device with VK_KHR_pipeline_executable_properties).
+    bool pipeline_statistics_enabled() const { return pipeline_statistics_; }
 
 private:
     static VKAPI_ATTR VkBool32 VKAPI_CALL debug_callback(VkDebugUtilsMessageSeverityFlagBitsEXT,
@@ -306,6 +314,7 @@ private:
 
     ContextOptions options_;
     bool validation_ = false;
+    bool pipeline_statistics_ = false;
     bool borrowed_ = false;
     bool borrowed_cache_ = false;
     const vk::AllocationCallbacks* allocator_ = nullptr;

@@ -26,7 +26,7 @@ const Field kFields[] = {
     {"VKCONV_PACKED_PY", &TileOverrides::packed_py},         {"VKCONV_PACKED_WG", &TileOverrides::packed_wg},
     {"VKCONV_PACK_PX", &TileOverrides::pack_px},             {"VKCONV_WINOGRAD_TILE", &TileOverrides::winograd_tile},
     {"VKCONV_WINOGRAD_OCT", &TileOverrides::winograd_oct},   {"VKCONV_WINOGRAD_TT", &TileOverrides::winograd_tt},
-    {"VKCONV_WINOGRAD_WG", &TileOverrides::winograd_wg},
+    {"VKCONV_WINOGRAD_WG", &TileOverrides::winograd_wg},     {"VKCONV_TILE_CLASS", &TileOverrides::tile_class},
 };
 }  // namespace
 
@@ -73,10 +73,25 @@ DevicePolicy make_device_policy(const DeviceInfo& info, const TileOverrides& til
     else if (info.type == "discrete") p.device_class = DeviceClass::Discrete;
     else if (info.type == "integrated") p.device_class = DeviceClass::Integrated;
     p.command_pool_driver_allocator = info.driver_name == "llvmpipe";
-    if (p.device_class == DeviceClass::Cpu) {
+    const auto tile_class = static_cast<DeviceClass>(tile_or(tiles.tile_class, 0, static_cast<int>(DeviceClass::Other), static_cast<int>(p.device_class)));
+    if (tile_class == DeviceClass::Cpu) {
         p.kernel_workgroup = std::max<uint32_t>(info.subgroup_size, 1);
         p.pack_pixels = 8;
         p.texel_rows = 1;
+    } else {
+        // GPUs: register tiles within a register budget (see DevicePolicy). grouped_texel takes
+        // one output row: input rows shared by several output rows keep all their loads live
+        // (AMD's compiler: a 7x7 stride-2 kernel at 2 rows x 4 columns spilled on RDNA3 and ran
+        // 1 wave per SIMD on Vega; at 1 row, 48-64 registers and no spills).
+        p.grouped_px = 4;
+        p.grouped_py = 1;
+        p.taps_in_registers = false;
+        p.packed_px = 4;
+        p.packed_oct = 8;
+        p.gemm_oct = 8;
+        p.winograd_tile = 2;
+        p.winograd_oct = 8;
+        p.winograd_tt = 4;
     }
     p.tiles = tiles;
     return p;

@@ -30,6 +30,10 @@ struct TileOverrides {
     std::optional<int> texel_oct, texel_px, texel_ly, texel_sg;                  // direct_texel
     std::optional<int> packed_px, packed_oct, packed_py, packed_wg, pack_px;     // the packed and texel-window kernels
     std::optional<int> winograd_tile, winograd_oct, winograd_tt, winograd_wg;  // winograd
+    // The default tiles of another device class (a DeviceClass value: 0 cpu, 1 discrete, ...),
+    // so that tests run the GPU classes' tiles on lavapipe and reports show the CPU class's on a
+    // GPU compiler.
+    std::optional<int> tile_class;
 };
 // The environment-variable name of each TileOverrides field ("VKCONV_PACKED_PX", ...).
 const std::vector<std::string>& tile_override_names();
@@ -64,6 +68,20 @@ struct DevicePolicy {
     // Rows per workgroup of direct_texel: 1 on CPU devices (more workgroups balance better), at
     // most 8 elsewhere.
     uint32_t texel_rows = 8;
+
+    // Register tiles: the outputs each invocation accumulates in registers (the kernels'
+    // specialization constants; TileOverrides win). On CPU devices registers are cheap (a
+    // workgroup runs on one thread and larger tiles mean fewer, costlier invocations): the tiles
+    // measured fastest on lavapipe. On GPUs the register file is shared by the waves a SIMD
+    // keeps resident: tiles sized so that every convolution pipeline compiles without spills
+    // and with several waves per SIMD (the CompileReport tests check this with AMD's compiler on
+    // RDNA2, RDNA3 and Vega, through Mesa RADV's null devices).
+    uint32_t grouped_px = 8, grouped_py = 4;  // grouped_texel: columns x rows (x 4 channels)
+    bool taps_in_registers = true;            // grouped_texel: a channel's weights loaded once into registers
+    uint32_t packed_px = 8;                   // packed_texel, gemm_1x1: pixels per invocation
+    uint32_t packed_oct = 8, gemm_oct = 16;   // their output channels per invocation (at most)
+    uint32_t winograd_tile = 4;               // F(m x m, 3x3): m = 2 or 4
+    uint32_t winograd_oct = 16, winograd_tt = 8;  // Winograd GEMM: output channels x tiles
 
     TileOverrides tiles;
 

@@ -26,7 +26,10 @@ ComputePipeline::ComputePipeline(Context& ctx, const std::string& shader, std::s
 
 ComputePipeline::ComputePipeline(Context& ctx, const std::string& shader, std::span<const uint32_t> specialization,
                                  std::span<const BindingType> binding_types, uint32_t push_constant_bytes)
-    : name_(shader), bindings_(binding_types.begin(), binding_types.end()), push_constant_bytes_(push_constant_bytes) {
+    : name_(shader),
+      specialization_(specialization.begin(), specialization.end()),
+      bindings_(binding_types.begin(), binding_types.end()),
+      push_constant_bytes_(push_constant_bytes) {
     const auto code = embedded_shader(shader);
     if (code.empty()) throw Error("no embedded shader named '" + shader + "'");
     if (push_constant_bytes > ctx.info().max_push_constants)
@@ -53,7 +56,12 @@ ComputePipeline::ComputePipeline(Context& ctx, const std::string& shader, std::s
                                 specialization.data());
     vk::PipelineShaderStageCreateInfo stage({}, vk::ShaderStageFlagBits::eCompute, *module_, "main",
                                             specialization.empty() ? nullptr : &spec);
-    pipeline_ = vk::raii::Pipeline(dev, ctx.pipeline_cache(), vk::ComputePipelineCreateInfo({}, stage, *layout_), ctx.allocator());
+    // Capturing statistics: compiled here, never taken from a cache entry made without them.
+    const bool stats = ctx.pipeline_statistics_enabled();
+    const vk::PipelineCreateFlags flags = stats ? vk::PipelineCreateFlagBits::eCaptureStatisticsKHR : vk::PipelineCreateFlags{};
+    using Cache = vk::Optional<const vk::raii::PipelineCache>;
+    pipeline_ = vk::raii::Pipeline(dev, stats ? Cache(nullptr) : Cache(ctx.pipeline_cache()),
+                                   vk::ComputePipelineCreateInfo(flags, stage, *layout_), ctx.allocator());
 }
 
 }  // namespace vkconv::host

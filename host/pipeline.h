@@ -40,9 +40,12 @@ public:
     const std::vector<BindingType>& bindings() const { return bindings_; }
     uint32_t push_constant_bytes() const { return push_constant_bytes_; }
     const std::string& name() const { return name_; }
+    // The specialization constants it was made with (constant_id i = specialization()[i]).
+    const std::vector<uint32_t>& specialization() const { return specialization_; }
 
 private:
     std::string name_;
+    std::vector<uint32_t> specialization_;
     std::vector<BindingType> bindings_;
     uint32_t push_constant_bytes_;
     vk::raii::ShaderModule module_{nullptr};

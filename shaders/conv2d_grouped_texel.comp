@@ -31,6 +31,9 @@ layout(constant_id = 11) const int DW = 1;
 layout(constant_id = 12) const int KH = 3;
 layout(constant_id = 13) const int SH = 1;
 layout(constant_id = 14) const int DH = 1;
+// The channel's KH * KW weight texels loaded into registers once per input channel (CPU
+// devices), or fetched where used (GPUs: a 7x7 kernel's 49 vec4 would take 196 registers).
+layout(constant_id = 15) const bool TAPS_IN_REGISTERS = true;
 
 #include "conv2d_epilogue.glsl"
 #include "padding.glsl"
@@ -80,8 +83,9 @@ void main() {
     int xb = (n * p.C + g * p.cin_g) * plane;
     int wi = (g * blocks + block) * p.cin_g * KH * KW;
     [[dont_unroll]] for (int ci = 0; ci < p.cin_g; ++ci) {
-        vec4 wk[KH * KW];
-        [[unroll]] for (int t = 0; t < KH * KW; ++t) wk[t] = texelFetch(Wt, wi + t);
+        vec4 wk[TAPS_IN_REGISTERS ? KH * KW : 1];
+        if (TAPS_IN_REGISTERS)
+            [[unroll]] for (int t = 0; t < KH * KW; ++t) wk[t] = texelFetch(Wt, wi + t);
         [[unroll]] for (int r = 0; r < ROWS; ++r) {
             float xw[WIN];
             [[unroll]] for (int j = 0; j < WIN; ++j) xw[j] = texelFetch(X, xb + row_off[r] + col[j]).r * (col_ok[j] * row_ok[r]);
@@ -89,9 +93,10 @@ void main() {
                 const int d = r - py * SH;  // offset of this input row below output row py's first tap row
                 if (d < 0 || d % DH != 0 || d / DH >= KH) continue;
                 const int ky = d / DH;
-                [[unroll]] for (int kx = 0; kx < KW; ++kx)
-                    [[unroll]] for (int i = 0; i < PX; ++i)
-                        acc[py * PX + i] = fma(vec4(xw[i * SW + kx * DW]), wk[ky * KW + kx], acc[py * PX + i]);
+                [[unroll]] for (int kx = 0; kx < KW; ++kx) {
+                    const vec4 w = TAPS_IN_REGISTERS ? wk[ky * KW + kx] : texelFetch(Wt, wi + ky * KW + kx);
+                    [[unroll]] for (int i = 0; i < PX; ++i) acc[py * PX + i] = fma(vec4(xw[i * SW + kx * DW]), w, acc[py * PX + i]);
+                }
             }
         }
         xb += plane;

@@ -88,6 +88,19 @@ void expect_one_line_error(const Result& r, const std::string& part) {
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }
 
+// compile-report on the test device: the pipelines Auto picks for suite rows and a model's
+// convolutions (the statistics where the driver reports them; RADV: the CompileReport tests).
+TEST(Cli, CompileReportListsAutosPipelines) {
+    const auto r = run_tool("compile-report --rows S1,S6 --model " + kModels + "simple_cnn/model.json");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_THAT(r.out, HasSubstr("conv2d_grouped_texel"));  // S1
+    EXPECT_THAT(r.out, HasSubstr("conv2d_gemm_1x1"));       // S6, after its pack pass
+    EXPECT_THAT(r.out, HasSubstr("pack_nc4hw4"));
+    EXPECT_THAT(r.out, HasSubstr("SimpleCNN:conv1 (grouped_texel)"));
+    expect_one_line_error(run_tool("compile-report --model " + kModels + "simple_cnn/model.json --batch 0"), "--batch must be at least 1");
+    expect_one_line_error(run_tool("compile-report --rows S99"), "--rows 'S99' names no row of the suite");
+}
+
 TEST(Cli, RefusesBadInputWithOneLine) {
     const std::string x = kConv + "case00_input.npy", w = kConv + "case00_weight.npy", y = tmp("bad_y.npy");
     // A float64 .npy, written by hand: descr '<f8'.

@@ -75,10 +75,10 @@ int64_t pad_index(int64_t i, int64_t n, PaddingMode mode) {
 }
 
 // The output tile of the algorithm under the context's tile overrides: winograd_tile (2 or 4;
-// the engine's default, 4, when unset).
+// the device class's default when unset).
 int winograd_tile(const Context& ctx) {
-    const auto& t = ctx.policy().tiles.winograd_tile;
-    return t && *t == 2 ? 2 : 4;
+    const auto& policy = ctx.policy();
+    return host::tile_or(policy.tiles.winograd_tile, 2, 4, static_cast<int>(policy.winograd_tile)) >= 4 ? 4 : 2;
 }
 
 // E (see the header) + |bias| per output, in double, for F(m x m, 3x3): for an output in tile
@@ -413,7 +413,8 @@ std::vector<Conv2dCase> variant_cases() {
     std::vector<Conv2dCase> cases;
     const char* knobs[] = {"VKCONV_TEXEL_PX=1", "VKCONV_TEXEL_PX=3,VKCONV_TEXEL_OCT=4", "VKCONV_TEXEL_PX=8,VKCONV_TEXEL_OCT=12",
                            "VKCONV_TEXEL_LY=4", "VKCONV_TEXEL_SG=1", "VKCONV_TEXEL_SG=1,VKCONV_TEXEL_OCT=4",
-                           "VKCONV_TEXEL_SG=1,VKCONV_TEXEL_OCT=12,VKCONV_TEXEL_PX=2", "VKCONV_TEXEL_SG=1,VKCONV_TEXEL_OCT=16"};
+                           "VKCONV_TEXEL_SG=1,VKCONV_TEXEL_OCT=12,VKCONV_TEXEL_PX=2", "VKCONV_TEXEL_SG=1,VKCONV_TEXEL_OCT=16",
+                           "VKCONV_TILE_CLASS=1"};  // the discrete GPU class's default tiles
     int i = 0;
     for (const char* k : knobs)
         for (auto mode : {PaddingMode::Zeros, PaddingMode::Reflect}) {
@@ -490,8 +491,9 @@ std::vector<Conv2dCase> packed_shape_cases() {
     cases.push_back({{1, 4, 9, 40}, 9, Pair(1, 5), opts(Pair(1, 2), Padding(0, 8), Pair(1, 4), 1, true, PaddingMode::Circular), A});
     Conv2dCase st{{2, 7, 9, 10}, 13, Pair(3), opts(1, 1, 1, 1, true, PaddingMode::Reflect), A, true, true};
     cases.push_back(st);
+    // VKCONV_TILE_CLASS: the discrete (1) and integrated (2) GPU classes' default tiles.
     const char* knobs[] = {"VKCONV_PACKED_PX=3", "VKCONV_PACKED_PX=16,VKCONV_PACKED_OCT=16", "VKCONV_PACKED_OCT=4,VKCONV_PACKED_WG=1",
-                           "VKCONV_PACKED_WG=64,VKCONV_PACKED_OCT=12"};
+                           "VKCONV_PACKED_WG=64,VKCONV_PACKED_OCT=12", "VKCONV_TILE_CLASS=1", "VKCONV_TILE_CLASS=2"};
     for (const char* k : knobs) {
         Conv2dCase c{{3, 13, 12, 17}, 21, Pair(3), opts(Pair(1, 2), 1, 1, 1, true, PaddingMode::Reflect), A};
         c.knobs = k;
@@ -524,7 +526,7 @@ std::vector<Conv2dCase> gemm_cases() {
         }
     cases.push_back({{64, 5, 6}, 33, Pair(1), opts(1, 0, 1, 1, true, PaddingMode::Zeros), A, true});
     cases.push_back({{1, 32, 28, 28}, 48, Pair(1), opts(1, 0, 1, 1, true, PaddingMode::Zeros), A, false, true});
-    for (const char* k : {"VKCONV_PACKED_PX=5,VKCONV_PACKED_OCT=8", "VKCONV_PACKED_OCT=4,VKCONV_PACKED_WG=3"}) {
+    for (const char* k : {"VKCONV_PACKED_PX=5,VKCONV_PACKED_OCT=8", "VKCONV_PACKED_OCT=4,VKCONV_PACKED_WG=3", "VKCONV_TILE_CLASS=1"}) {
         Conv2dCase c{{2, 9, 5, 11}, 19, Pair(1), opts(Pair(2, 1), 1, 1, 1, true, PaddingMode::Replicate), A};
         c.knobs = k;
         cases.push_back(c);
@@ -560,7 +562,7 @@ std::vector<Conv2dCase> depthwise_cases() {
     cases.push_back({{1, 4, 1, 1}, 4, Pair(3), opts(1, 1, 1, 4, true, PaddingMode::Zeros), A});
     Conv2dCase st{{2, 6, 9, 10}, 6, Pair(3), opts(1, 1, 1, 6, true, PaddingMode::Circular), A, false, true};
     cases.push_back(st);
-    for (const char* k : {"VKCONV_PACKED_PX=3,VKCONV_PACKED_PY=1", "VKCONV_PACKED_PY=8,VKCONV_PACKED_WG=5"}) {
+    for (const char* k : {"VKCONV_PACKED_PX=3,VKCONV_PACKED_PY=1", "VKCONV_PACKED_PY=8,VKCONV_PACKED_WG=5", "VKCONV_TILE_CLASS=1"}) {
         Conv2dCase c{{2, 10, 20, 17}, 10, Pair(3), opts(1, 1, 1, 10, true, PaddingMode::Reflect), A};
         c.knobs = k;
         cases.push_back(c);
@@ -594,7 +596,8 @@ std::vector<Conv2dCase> grouped_cases() {
     cases.push_back({{1, 3, 30, 29}, 16, Pair(7), opts(2, 3, 1, 1, true, PaddingMode::Zeros), A});
     Conv2dCase st{{2, 6, 9, 10}, 6, Pair(3), opts(1, 1, 1, 3, true, PaddingMode::Circular), A, false, true};
     cases.push_back(st);
-    for (const char* k : {"VKCONV_PACKED_PX=3,VKCONV_PACKED_PY=1", "VKCONV_PACKED_PY=8,VKCONV_PACKED_WG=5"}) {
+    for (const char* k : {"VKCONV_PACKED_PX=3,VKCONV_PACKED_PY=1", "VKCONV_PACKED_PY=8,VKCONV_PACKED_WG=5", "VKCONV_TILE_CLASS=1",
+                          "VKCONV_TILE_CLASS=2"}) {
         Conv2dCase c{{2, 8, 20, 17}, 12, Pair(3), opts(1, 1, 1, 4, true, PaddingMode::Reflect), A};
         c.knobs = k;
         cases.push_back(c);
@@ -664,7 +667,9 @@ std::vector<Conv2dCase> knob_cases() {
     const char* knobs[] = {"VKCONV_WINOGRAD_OCT=4", "VKCONV_WINOGRAD_OCT=8,VKCONV_WINOGRAD_TT=3", "VKCONV_WINOGRAD_OCT=32,VKCONV_WINOGRAD_TT=16",
                            "VKCONV_WINOGRAD_TT=1,VKCONV_WINOGRAD_WG=5", "VKCONV_WINOGRAD_OCT=12,VKCONV_WINOGRAD_WG=64,VKCONV_PACK_PX=3",
                            "VKCONV_WINOGRAD_TILE=2", "VKCONV_WINOGRAD_TILE=2,VKCONV_WINOGRAD_OCT=4,VKCONV_WINOGRAD_TT=5",
-                           "VKCONV_WINOGRAD_TILE=4,VKCONV_WINOGRAD_TT=2"};
+                           "VKCONV_WINOGRAD_TILE=4,VKCONV_WINOGRAD_TT=2",
+                           // The discrete (1) and integrated (2) GPU classes' default tiles.
+                           "VKCONV_TILE_CLASS=1", "VKCONV_TILE_CLASS=2"};
     for (const char* k : knobs) {
         Conv2dCase c = wino({3, 13, 12, 17}, 21, wopts(1, true, PaddingMode::Reflect), true);
         c.knobs = k;

@@ -4,9 +4,12 @@
 #pragma once
 
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "vkconv/onnx.h"
 #include "vkconv/vkconv.h"
 
 namespace CLI {
@@ -45,7 +48,24 @@ int cmd_bench_models(const ModelBenchArgs& a, const std::string& device);
 int cmd_tune_model(const std::string& model, const std::string& input_shape, const std::string& batches, bool no_fusion,
                    int min_reps, double min_time, bool dry_run, const std::string& device);
 
-// The benchmark suite's rows (S1..S11): each a convolution, or S11 the SimpleCNN's whole forward.
+// Models as the model commands load them (tools/bench_model.cpp).
+// "C,H,W" (1 to 3 positive integers) -> shape; `what` names the option in errors.
+Shape parse_chw(const std::string& s, const std::string& what);
+// A loaded model: JSON description or ONNX file. `sample` is the shape without the batch.
+struct Loaded {
+    std::unique_ptr<Model> json_model;
+    std::optional<OnnxModel> onnx;
+    Shape sample;
+    bool fixed_batch = false;  // ONNX: the graph was built for its own batch
+    Model& model() { return json_model ? *json_model : *onnx->model; }
+};
+// [n, sample...].
+Shape batched(const Shape& sample, int64_t n);
+// `sample`: --input-shape (C,H,W, empty: the model's own). An ONNX graph's shapes are fixed at
+// load time, by its declared input or, given `sample`, by an input of shape [batch, sample...].
+Loaded load(Context& ctx, const std::string& path, const std::string& weights, bool random_weights, const Shape& sample, int64_t batch = 1);
+
+// A row of the suite: one convolution, or SimpleCNN's whole forward.
 struct RowSpec {
     std::string name;
     std::string what;          // human description
@@ -55,8 +75,12 @@ struct RowSpec {
     Conv2dOptions opt;
     bool model = false;        // SimpleCNN whole forward; input[0] is the batch
 };
+// The suite's rows S1..S11 (tools/bench.cpp).
 std::vector<RowSpec> suite();
 Conv2dOptions conv_opts(Pair stride, Padding pad, Pair dil, int groups, PaddingMode mode = PaddingMode::Zeros);
+
+// `vkconv compile-report` (tools/compile_report.cpp).
+void register_compile_report(CLI::App& app, std::string& device);
 
 // Shared by the benchmark commands (tools/bench.cpp).
 struct Stats {

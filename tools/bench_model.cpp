@@ -35,6 +35,8 @@ using Clock = std::chrono::steady_clock;
 
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 
+}  // namespace
+
 Shape parse_chw(const std::string& s, const std::string& what) {
     Shape out;
     std::stringstream ss(s);
@@ -52,24 +54,13 @@ Shape parse_chw(const std::string& s, const std::string& what) {
     return out;
 }
 
-// A loaded model: JSON description or ONNX file. `sample` is the shape without the batch.
-struct Loaded {
-    std::unique_ptr<Model> json_model;
-    std::optional<OnnxModel> onnx;
-    Shape sample;
-    bool fixed_batch = false;  // ONNX: the graph was built for its own batch
-    Model& model() { return json_model ? *json_model : *onnx->model; }
-};
-
 Shape batched(const Shape& sample, int64_t n) {
     Shape s{n};
     s.insert(s.end(), sample.begin(), sample.end());
     return s;
 }
 
-// `sample`: --input-shape (C,H,W, empty: the model's own). An ONNX graph's shapes are fixed at
-// load time, by its declared input or, given `sample`, by an input of shape [batch, sample...].
-Loaded load(Context& ctx, const std::string& path, const std::string& weights, bool random_weights, const Shape& sample, int64_t batch = 1) {
+Loaded load(Context& ctx, const std::string& path, const std::string& weights, bool random_weights, const Shape& sample, int64_t batch) {
     Loaded l;
     if (is_onnx_file(path)) {
         if (!weights.empty()) throw Error("--weights: " + path + " is an ONNX model, whose initializers are its weights");
@@ -103,6 +94,8 @@ Loaded load(Context& ctx, const std::string& path, const std::string& weights, b
     if (l.sample.empty()) throw Error("--model " + path + ": the description has no input_shape; give --input-shape C,H,W");
     return l;
 }
+
+namespace {
 
 Tensor random_input(Context& ctx, const Shape& shape) {
     std::mt19937 gen(7);

@@ -5,6 +5,7 @@
 //   vkconv run --model M.onnx ...      an ONNX model (its initializers are the weights)
 //   vkconv bench [--rows S4,S5] ...   the performance suite (tools/bench.cpp)
 //   vkconv soak [--iterations N]      leak and stability check (tools/soak.cpp)
+//   vkconv compile-report [--model M] the driver's register/occupancy statistics per pipeline (tools/compile_report.cpp)
 // Every failure is one line on stderr and exit status 1.
 #include <CLI/CLI.hpp>
 
@@ -319,6 +320,7 @@ int main(int argc, char** argv) {
     vkconv::tools::register_bench(app, device);  // `vkconv bench` (tools/bench.cpp)
     vkconv::tools::register_tune(app, device);   // `vkconv tune` (tools/tune.cpp)
     vkconv::tools::register_soak(app, device);   // `vkconv soak` (tools/soak.cpp)
+    vkconv::tools::register_compile_report(app, device);  // `vkconv compile-report` (tools/compile_report.cpp)
 
     try {
         app.parse(argc, argv);

@@ -142,6 +142,31 @@ std::vector<float> Conv2d::reference(std::span<const Shape> shapes, std::span<co
     return conv2d_reference(params_, shapes[0], inputs[0], weight(), bias(), fused_activation_);
 }
 
+std::vector<std::shared_ptr<const host::ComputePipeline>> Conv2d::prepare(const Shape& shape, const Activation& act) {
+    const State::Prepared* prepared = state_->find(shape, act);
+    if (!prepared) {
+        const Conv2dGeometry g = conv2d_geometry(params_, shape);
+        if (g.n == 0) return {};
+        // maxStorageBufferRange: the kernels that bind sub-ranges bind whole images, as many per
+        // chunk as fit (all of them when the tensors fit); each chunk is its own dispatch.
+        const uint64_t in_image = static_cast<uint64_t>(shape_numel(shape) / g.n) * sizeof(float);
+        const uint64_t out_image = uint64_t(params_.out_channels) * uint64_t(g.out_h) * uint64_t(g.out_w) * sizeof(float);
+        const int64_t chunk = detail::storage_chunk_units(*ctx_, "Conv2d", "image", g.n, {in_image, out_image});
+        const auto algorithm = algorithm_for(shape);
+        const auto& kernel = detail::conv2d_kernel(algorithm);
+        // fp16 storage: requested, honoured by the kernel and the device (algorithm_for refused it
+        // for a forced kernel on a device without the format; Auto chose one or fell back).
+        const bool fp16 = storage_precision_ == StoragePrecision::Float16 && kernel.stores_fp16() &&
+                          fp16_storage_unsupported_reason(*ctx_).empty();
+        const detail::Conv2dProblem problem{params_, g, shape, act, fp16, chunk};
+        auto plan = kernel.prepare(*ctx_, problem);
+        if (state_->plans.size() >= State::kMaxPlans) state_->plans.clear();
+        state_->plans.push_back({shape, act, g, &kernel, std::move(plan)});
+        prepared = &state_->plans.back();
+    }
+    return prepared->plan->pipelines();
+}
+
 void Conv2d::record(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output) {
     record_impl(rec, inputs, output, fused_activation_);
 }
@@ -171,21 +196,7 @@ void Conv2d::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, c
                     " bytes)");
     if (g.n == 0) return;
     if (!prepared) {
-        // maxStorageBufferRange: the kernels that bind sub-ranges bind whole images, as many per
-        // chunk as fit (all of them when the tensors fit); each chunk is its own dispatch.
-        const uint64_t in_image = input.bytes() / static_cast<uint64_t>(g.n);
-        const uint64_t out_image = output.bytes() / static_cast<uint64_t>(g.n);
-        const int64_t chunk = detail::storage_chunk_units(*ctx_, "Conv2d", "image", g.n, {in_image, out_image});
-        const auto algorithm = algorithm_for(shape);
-        const auto& kernel = detail::conv2d_kernel(algorithm);
-        // fp16 storage: requested, honoured by the kernel and the device (algorithm_for refused it
-        // for a forced kernel on a device without the format; Auto chose one or fell back).
-        const bool fp16 = storage_precision_ == StoragePrecision::Float16 && kernel.stores_fp16() &&
-                          fp16_storage_unsupported_reason(*ctx_).empty();
-        const detail::Conv2dProblem problem{params_, g, shape, act, fp16, chunk};
-        auto plan = kernel.prepare(*ctx_, problem);
-        if (state_->plans.size() >= State::kMaxPlans) state_->plans.clear();
-        state_->plans.push_back({shape, act, g, &kernel, std::move(plan)});
+        prepare(shape, act);
         prepared = &state_->plans.back();
     }
     detail::Conv2dIo io{rec, *ctx_, params_, input, output, weight_dev, bias_dev, weight(), version(), state_->device};

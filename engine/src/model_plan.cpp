@@ -1,5 +1,6 @@
-// model_plan.cpp: Model::plan_for, which compiles the layer graph for one input shape: folds,
-// fusions, in-place concatenations and slice views, and the intermediate storages.
+// model_plan.cpp: Model::plan_for (and make_plan, for_each_step), which compiles the layer graph
+// for one input shape: folds, fusions, in-place concatenations and slice views, and the
+// intermediate storages.
 #include "model_plan.h"
 
 #include <algorithm>
@@ -49,10 +50,16 @@ Model::Plan& Model::plan_for(const Shape& input_shape, const std::vector<std::st
     for (const auto& n : nodes_) versions.push_back(n.layer->version());
     auto it = plans_.find(key);
     if (it != plans_.end() && it->second->versions == versions) return *it->second;
-    if (nodes_.empty()) throw Error(name_ + ": the model has no layers");
-
-    auto plan = std::make_unique<Plan>();
+    auto plan = make_plan(input_shape, keep, true);
     plan->versions = versions;
+    auto& ref = plans_[key];
+    ref = std::move(plan);
+    return *ref;
+}
+
+std::unique_ptr<Model::Plan> Model::make_plan(const Shape& input_shape, const std::vector<std::string>& keep, bool allocate) {
+    if (nodes_.empty()) throw Error(name_ + ": the model has no layers");
+    auto plan = std::make_unique<Plan>();
     const int count = static_cast<int>(nodes_.size());
     const auto shapes = layer_shapes(input_shape);
     for (const auto& s : shapes) plan->shapes.push_back(s.second);
@@ -252,6 +259,8 @@ Model::Plan& Model::plan_for(const Shape& input_shape, const std::vector<std::st
         plan->home_offset[static_cast<size_t>(v)] = off;
     }
 
+    if (!allocate) return plan;
+
     // Memory plan: each storage lives from the first step writing into it to the last reader of
     // any value it holds; a buffer whose values are dead is reused (best fit by size) for a later
     // one. Kept values are never reused; the model's output is a fresh tensor per forward.
@@ -301,9 +310,17 @@ Model::Plan& Model::plan_for(const Shape& input_shape, const std::vector<std::st
         plan->storage_of[static_cast<size_t>(out)] = storage;
         live.emplace_back(storage, last_use[static_cast<size_t>(out)]);
     }
-    auto& ref = plans_[key];
-    ref = std::move(plan);
-    return *ref;
+    return plan;
+}
+
+void Model::for_each_step(const Shape& input_shape, const std::function<void(const PlannedStep&)>& f) {
+    const auto plan = make_plan(input_shape, {}, false);
+    for (const auto& s : plan->steps) {
+        const auto& node = nodes_[static_cast<size_t>(s.output)];
+        std::vector<Shape> ins;
+        for (int src : node.inputs) ins.push_back(src < 0 ? input_shape : plan->shapes[static_cast<size_t>(src)]);
+        f(PlannedStep{node.name, *s.layer, ins, plan->shapes[static_cast<size_t>(s.output)], s.act});
+    }
 }
 
 }  // namespace vkconv

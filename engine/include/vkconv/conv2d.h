@@ -213,6 +213,11 @@ public:
     // The algorithm record() uses for this input shape (Auto resolved); throws when a forced
     // algorithm cannot run this convolution on this device.
     Conv2dAlgorithm algorithm_for(const Shape& input_shape) const;
+    // Prepares what record() prepares on the first use of an input shape with `act` in the
+    // epilogue (Auto resolved, the tiles, the pipelines), without allocating or recording
+    // anything, and returns the pipelines its passes run, in order: pipeline warm-up and
+    // compile reports (vkconv compile-report). Empty for an empty batch.
+    std::vector<std::shared_ptr<const host::ComputePipeline>> prepare(const Shape& input_shape, const Activation& act = {});
     // Whether `a` (not Auto) can compute this convolution for `input_shape` on this device.
     bool supports(Conv2dAlgorithm a, const Shape& input_shape) const { return unsupported_reason(a, input_shape).empty(); }
     // Why `a` cannot (empty when it can).

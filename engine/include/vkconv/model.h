@@ -114,6 +114,19 @@ public:
     // timestamp between steps) and tools that need each layer's resolved input shapes.
     void record(CommandRecorder& rec, const Tensor& input, const Tensor& output,
                 const std::function<void(CommandRecorder&, const StepInfo&)>& after_step);
+    // The steps of a forward at `input_shape`, planned as forward() plans them (folding, fusion)
+    // but without allocating or recording anything: `f` sees each step's node name, the layer
+    // that runs (a folded Conv2d+BatchNorm2d is a Conv2d of the plan's own, alive during the
+    // call), its input shapes, its output shape and the activation its epilogue applies. For
+    // compile reports (vkconv compile-report: Conv2d::prepare on each convolution).
+    struct PlannedStep {
+        const std::string& name;
+        Layer& layer;
+        std::span<const Shape> inputs;
+        const Shape& output;
+        Activation activation;
+    };
+    void for_each_step(const Shape& input_shape, const std::function<void(const PlannedStep&)>& f);
     // The forward pass on the CPU, layer by layer with each layer's reference.
     std::vector<float> reference_forward(const Shape& input_shape, const std::vector<float>& input,
                                          std::map<std::string, std::vector<float>>* outputs = nullptr) const;
@@ -129,6 +142,8 @@ private:
     struct Plan;
 
     Plan& plan_for(const Shape& input_shape, const std::vector<std::string>& keep);
+    // The plan; without `allocate`, its steps only (no memory plan, no device buffers).
+    std::unique_ptr<Plan> make_plan(const Shape& input_shape, const std::vector<std::string>& keep, bool allocate);
     void invalidate_plans();
     void record_plan(Plan& plan, CommandRecorder& rec, const Tensor& input, const Tensor& output,
                      const std::function<void(CommandRecorder&, const StepInfo&)>* after_step = nullptr);

@@ -16,6 +16,7 @@ uint32_t default_oct(int cout_g) { return cout_g <= 4 ? 4 : 8; }
 
 struct DirectTexelPlan : Conv2dPlan {
     std::shared_ptr<const host::ComputePipeline> pipeline;
+    std::vector<std::shared_ptr<const host::ComputePipeline>> pipelines() const override { return {pipeline}; }
     Conv2dPushConstants pc{};
     uint32_t oct = 4;
     int64_t blocks = 0, gx = 0, gy = 0, n = 0, chunk = 0;

@@ -71,6 +71,8 @@ struct Conv2dIo {
 class Conv2dPlan {
 public:
     virtual ~Conv2dPlan() = default;
+    // The pipelines its passes run, in order (compile reports).
+    virtual std::vector<std::shared_ptr<const host::ComputePipeline>> pipelines() const = 0;
 };
 
 class Conv2dKernel {
@@ -167,6 +169,7 @@ std::string texel_formats_refusal(Context& ctx);
 // pipeline, the whole grid per chunk of images.
 struct StoragePlan : Conv2dPlan {
     std::shared_ptr<const host::ComputePipeline> pipeline;
+    std::vector<std::shared_ptr<const host::ComputePipeline>> pipelines() const override { return {pipeline}; }
     Conv2dPushConstants pc{};
     int64_t gx = 0, gy = 0, z_per_image = 0;
     int64_t n = 0, chunk = 0;

@@ -61,8 +61,11 @@ PackedPlan plan_packed(const Conv2dParams& params, const Conv2dGeometry* g, cons
     pk.pad_left = g->pad_left;
     if (a == Conv2dAlgorithm::DepthwiseTexel || a == Conv2dAlgorithm::GroupedTexel) {
         // No pack pass: the input and weights are read through R32F views of their buffers.
-        pl.px = even_chunk(OW, static_cast<uint32_t>(host::tile_or(tiles.packed_px, 1, 16, 8)));
-        pl.py = even_chunk(OH, static_cast<uint32_t>(host::tile_or(tiles.packed_py, 1, 8, 4)));
+        // The register tile: the device class's for grouped_texel (4 channels per output); 8 x 4
+        // for depthwise_texel (1 channel: within every class's budget).
+        const bool grouped_tile = a == Conv2dAlgorithm::GroupedTexel;
+        pl.px = even_chunk(OW, static_cast<uint32_t>(host::tile_or(tiles.packed_px, 1, 16, grouped_tile ? int(policy.grouped_px) : 8)));
+        pl.py = even_chunk(OH, static_cast<uint32_t>(host::tile_or(tiles.packed_py, 1, 8, grouped_tile ? int(policy.grouped_py) : 4)));
         // The window and the rows it walks are resolved at specialization time: at most 64 each.
         while (pl.px > 1 && (int64_t(pl.px) - 1) * o.stride.w + ext_w > 64) --pl.px;
         while (pl.py > 1 && (int64_t(pl.py) - 1) * o.stride.h + ext_h > 64) --pl.py;
@@ -81,10 +84,11 @@ PackedPlan plan_packed(const Conv2dParams& params, const Conv2dGeometry* g, cons
     }
     Q4 = (cin_g + 3) / 4;
     const bool gemm = a == Conv2dAlgorithm::Gemm1x1;
-    uint32_t oct = gemm ? (cout_g <= 4 ? 4 : cout_g <= 8 ? 8 : 16) : (cout_g <= 4 ? 4 : 8);
+    const uint32_t oct_max = gemm ? policy.gemm_oct : policy.packed_oct;
+    uint32_t oct = cout_g <= 4 ? 4 : cout_g <= 8 ? std::min(8u, oct_max) : oct_max;
     oct = static_cast<uint32_t>(host::tile_or(tiles.packed_oct, 4, 32, static_cast<int>(oct))) / 4 * 4;
     pl.oct = oct;
-    const uint32_t px_max = static_cast<uint32_t>(host::tile_or(tiles.packed_px, 1, 16, 8));
+    const uint32_t px_max = static_cast<uint32_t>(host::tile_or(tiles.packed_px, 1, 16, static_cast<int>(policy.packed_px)));
     if (gemm) {
         // The strided output grid, packed as one flat row: a GEMM over OH * OW pixels.
         const int64_t P = OH * OW;
@@ -244,11 +248,11 @@ std::unique_ptr<Conv2dPlan> prepare_window(Context& ctx, const Conv2dProblem& p,
     pr->window = conv2d_push_constants(p.params, p.g);
     pr->weights_key = uint64_t(k.algorithm()) << 32;
     const uint32_t kw = p.params.kernel.w, kh = p.params.kernel.h;
-    pr->conv = ctx.pipeline(grouped ? "conv2d_grouped_texel" : "conv2d_depthwise_texel",
-                            conv2d_spec(pl.wg, 1, o.padding_mode, o.bias, p.act,
-                                        {pl.py, pl.px, kw, static_cast<uint32_t>(o.stride.w), static_cast<uint32_t>(o.dilation.w), kh,
-                                         static_cast<uint32_t>(o.stride.h), static_cast<uint32_t>(o.dilation.h)}),
-                            kTypes, sizeof(Conv2dPushConstants));
+    auto spec = conv2d_spec(pl.wg, 1, o.padding_mode, o.bias, p.act,
+                            {pl.py, pl.px, kw, static_cast<uint32_t>(o.stride.w), static_cast<uint32_t>(o.dilation.w), kh,
+                             static_cast<uint32_t>(o.stride.h), static_cast<uint32_t>(o.dilation.h)});
+    if (grouped) spec.push_back(ctx.policy().taps_in_registers ? 1u : 0u);  // TAPS_IN_REGISTERS
+    pr->conv = ctx.pipeline(grouped ? "conv2d_grouped_texel" : "conv2d_depthwise_texel", spec, kTypes, sizeof(Conv2dPushConstants));
     return pr;
 }
 

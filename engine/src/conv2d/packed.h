@@ -41,7 +41,11 @@ using WeightLayout = std::vector<float> (*)(const Conv2dParams& params, std::spa
 struct PackedPrepared : Conv2dPlan {
     PackedPlan pl;
     Conv2dPushConstants window{};  // depthwise_texel, grouped_texel
-    std::shared_ptr<const host::ComputePipeline> pack, conv;
+    std::shared_ptr<const host::ComputePipeline> pack, conv;  // pack: null for the window kernels
+    std::vector<std::shared_ptr<const host::ComputePipeline>> pipelines() const override {
+        if (pack) return {pack, conv};
+        return {conv};
+    }
     bool f16 = false;
     uint64_t weights_key = 0;
     int64_t max_z = 0;

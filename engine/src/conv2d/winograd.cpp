@@ -50,6 +50,9 @@ struct WinogradPlan : Conv2dPlan {
     int64_t in_z = 0, gemm_z = 0, out_z = 0;
     Grid in_grid, gemm_grid, out_grid;
     std::shared_ptr<const host::ComputePipeline> pack_pipe, in_pipe, gemm_pipe, out_pipe;
+    std::vector<std::shared_ptr<const host::ComputePipeline>> pipelines() const override {
+        return {pack_pipe, in_pipe, gemm_pipe, out_pipe};
+    }
     std::array<uint32_t, 3> limit{};
 };
 
@@ -75,11 +78,11 @@ void plan_winograd(WinogradPlan& pl, Context& ctx, const Conv2dParams& params, c
     const uint32_t wg = static_cast<uint32_t>(host::tile_or(tiles.winograd_wg, 1, 1024, static_cast<int>(policy.kernel_workgroup)));
     pl.wg = std::clamp<uint32_t>(wg, 1, cap);
     const int C = params.in_channels, K = params.out_channels;
-    uint32_t oct = K <= 4 ? 4 : K <= 8 ? 8 : 16;
+    uint32_t oct = K <= 4 ? 4 : K <= 8 ? std::min(8u, policy.winograd_oct) : policy.winograd_oct;
     oct = static_cast<uint32_t>(host::tile_or(tiles.winograd_oct, 4, 32, static_cast<int>(oct))) / 4 * 4;
     pl.oct = oct;
-    pl.tt = static_cast<uint32_t>(host::tile_or(tiles.winograd_tt, 1, 16, 8));
-    pl.m = host::tile_or(tiles.winograd_tile, 2, 4, 4) >= 4 ? 4 : 2;
+    pl.tt = static_cast<uint32_t>(host::tile_or(tiles.winograd_tt, 1, 16, static_cast<int>(policy.winograd_tt)));
+    pl.m = host::tile_or(tiles.winograd_tile, 2, 4, static_cast<int>(policy.winograd_tile)) >= 4 ? 4 : 2;
     const int64_t P = int64_t(pl.m + 2) * (pl.m + 2);  // Winograd positions
     pl.pack_wg = pl.wg;
     pl.pack_px = static_cast<uint32_t>(host::tile_or(tiles.pack_px, 1, 32, static_cast<int>(policy.pack_pixels)));
