@@ -144,10 +144,11 @@ TEST_F(Onnx, SupportedOperatorsAndGraphInfo) {
 }
 
 // ---- reductions over any axes ----
-// ReduceMean/ReduceMax of a rank-1..5 input over the given axes (empty: all; negative wrap),
-// keepdims 0/1, built in memory and compared with a CPU reduction in double. Tolerance: the mean
-// sums at most 120 fp32 values of |x| <= 1 in another order than the reference, an error under
-// 120 * 2^-24 ~ 1e-5; the maximum is exact.
+// ReduceMean/ReduceMax/ReduceMin/ReduceSum of a rank-1..5 input over the given axes (empty: all;
+// negative wrap), keepdims 0/1, built in memory and compared with a CPU reduction in double.
+// Tolerance: at most K = 240 values of |x| <= 1 are summed in fp32 in another order than the
+// reference, an error under K 2^-24 sum|x| <= 240^2 2^-24 ~ 3.4e-3 for the sum (4e-3), and that
+// divided by K for the mean (2e-5); the maximum and minimum are exact.
 struct ReduceCase {
     const char* op;
     Shape shape;
@@ -177,7 +178,15 @@ std::vector<uint8_t> reduce_model(const ReduceCase& c) {
     n->set_name("reduce");
     n->add_input("x");
     n->add_output("y");
-    if (!c.axes.empty()) {
+    const bool sum = std::string(c.op) == "ReduceSum";  // opset 13: axes is an input
+    if (sum && !c.axes.empty()) {
+        auto* t = g->add_initializer();
+        t->set_name("axes");
+        t->set_data_type(onnx::TensorProto::INT64);
+        t->add_dims(static_cast<int64_t>(c.axes.size()));
+        for (int64_t v : c.axes) t->add_int64_data(v);
+        n->add_input("axes");
+    } else if (!c.axes.empty()) {
         auto* a = n->add_attribute();
         a->set_name("axes");
         a->set_type(onnx::AttributeProto::INTS);
@@ -207,22 +216,23 @@ HostArray reduce_reference(const ReduceCase& c, const std::vector<float>& x) {
             outer_stride[static_cast<size_t>(d)] = s;
             s *= c.shape[static_cast<size_t>(d)];
         }
-    const bool max = std::string(c.op) == "ReduceMax";
-    std::vector<double> acc(static_cast<size_t>(s), max ? -INFINITY : 0.0);
+    const std::string op = c.op;
+    const bool max = op == "ReduceMax", min = op == "ReduceMin";
+    std::vector<double> acc(static_cast<size_t>(s), max ? -INFINITY : min ? INFINITY : 0.0);
     std::vector<int64_t> idx(static_cast<size_t>(r), 0);
     int64_t count = static_cast<int64_t>(x.size()) / s;
     for (size_t i = 0; i < x.size(); ++i) {
         int64_t o = 0;
         for (int64_t d = 0; d < r; ++d) o += idx[static_cast<size_t>(d)] * outer_stride[static_cast<size_t>(d)];
         double& a = acc[static_cast<size_t>(o)];
-        a = max ? std::max(a, double(x[i])) : a + double(x[i]);
+        a = max ? std::max(a, double(x[i])) : min ? std::min(a, double(x[i])) : a + double(x[i]);
         for (int64_t d = r - 1; d >= 0; --d) {
             if (++idx[static_cast<size_t>(d)] < c.shape[static_cast<size_t>(d)]) break;
             idx[static_cast<size_t>(d)] = 0;
         }
     }
     HostArray y{out, {}};
-    for (double a : acc) y.data.push_back(static_cast<float>(max ? a : a / double(count)));
+    for (double a : acc) y.data.push_back(static_cast<float>(op == "ReduceMean" ? a / double(count) : a));
     return y;
 }
 
@@ -237,7 +247,8 @@ TEST_P(OnnxReduce, MatchesCpu) {
     const HostArray want = reduce_reference(c, x.data);
     const HostArray got = m.run(x).at("y");
     ASSERT_EQ(got.shape, want.shape);
-    EXPECT_TRUE(all_close(got.data, want.data, 1e-5f));
+    const std::string op = c.op;
+    EXPECT_TRUE(all_close(got.data, want.data, op == "ReduceSum" ? 4e-3f : op == "ReduceMean" ? 2e-5f : 0.0f));
 }
 
 std::vector<ReduceCase> reduce_cases() {
@@ -249,7 +260,7 @@ std::vector<ReduceCase> reduce_cases() {
         {{2, 3, 4, 5}, {{0}, {1}, {3}, {1, 3}, {2, 3}, {-1}, {0, 2, 3}, {}}},
         {{2, 3, 2, 4, 5}, {{0}, {2}, {4}, {1, 3}, {-1, -3}, {2, 3, 4}, {}}},
     };
-    for (const char* op : {"ReduceMean", "ReduceMax"})
+    for (const char* op : {"ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum"})
         for (const auto& [shape, axes_list] : table)
             for (const auto& axes : axes_list)
                 for (bool keep : {true, false}) v.push_back({op, shape, axes, keep});
