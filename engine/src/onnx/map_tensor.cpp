@@ -259,6 +259,8 @@ void Loader::map_concat(const onnx::NodeProto& n) {
 void Loader::map_split(const onnx::NodeProto& n) {
     const Value& x = dynamic_input(n, 0);
     const auto r = static_cast<int64_t>(x.shape.size());
+    // Not mapped: the engine's Split view of a 1-D tensor gives a wrong shape, and the detour
+    // through [1, N] fails too (a Reshape view of a Split view sees the whole unsliced tensor).
     if (r == 1) unsupported(n, "Split of a 1-D tensor: the engine's Split view of a 1-D model input gives a wrong shape (not mapped)");
     const auto axis = wrap_axis(attr_int(n, "axis", 0), r, where(n));
     std::vector<int64_t> sections;
