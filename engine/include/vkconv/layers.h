@@ -18,8 +18,9 @@
 //   Upsample (interpolate)  vkconv/upsample.h           upsample2d.comp
 //   AdaptiveMaxPool2d       vkconv/adaptive_max_pool2d.h adaptive_max_pool2d.comp
 //   Mean, Amax over (H, W)  vkconv/reduce.h             reduce_hw.comp
+//   Erf, Sqrt, Pow          vkconv/unary_math.h         activation.comp (activation.glsl)
 //   Linear                  linear.comp
-//   Softmax                 softmax.comp
+//   Softmax, LogSoftmax     softmax.comp
 //   Flatten, Dropout        views: no shader (record() copies the input when called directly)
 #pragma once
 

@@ -20,6 +20,7 @@
 #include "vkconv/simple_cnn.h"
 #include "vkconv/tuning.h"
 #include "vkconv/conv_transpose2d.h"
+#include "vkconv/unary_math.h"
 #include "vkconv/upsample.h"
 #include "vkconv/adaptive_max_pool2d.h"
 #include "vkconv/reduce.h"

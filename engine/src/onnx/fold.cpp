@@ -16,7 +16,7 @@ const std::set<std::string>& layer_ops() {
     static const std::set<std::string> ops{
         "Add", "AveragePool", "BatchNormalization", "Clip", "Concat", "Conv", "ConvTranspose", "Div", "Dropout", "Elu",
         "Flatten", "Gemm", "GlobalAveragePool", "GlobalMaxPool", "HardSigmoid", "HardSwish", "Identity",
-        "LayerNormalization", "LeakyRelu", "MatMul", "MaxPool", "Mul", "PRelu", "ReduceMax", "ReduceMean", "Relu",
+        "LayerNormalization", "LeakyRelu", "MatMul", "MaxPool", "Mul", "PRelu", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceSum", "Relu",
         "Reshape", "Shape", "Sigmoid", "Softmax", "Split", "Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze",
         "Erf", "LogSoftmax", "Pad", "Pow", "Resize", "Slice", "Sqrt", "Upsample"};
     return ops;

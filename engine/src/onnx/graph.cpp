@@ -40,7 +40,7 @@ void Loader::map_node(const onnx::NodeProto& n) {
         op == "HardSwish" || op == "HardSigmoid" || op == "PRelu")
         return map_activation(n);
     if (op == "ConvTranspose") return map_conv_transpose(n);
-    if (op == "ReduceMean" || op == "ReduceMax") return map_reduce(n);
+    if (op == "ReduceMean" || op == "ReduceMax" || op == "ReduceMin" || op == "ReduceSum") return map_reduce(n);
     if (op == "Concat") return map_concat(n);
     if (op == "Split") return map_split(n);
     if (op == "LayerNormalization") return map_layer_norm(n);

@@ -183,21 +183,69 @@ void Loader::map_activation(const onnx::NodeProto& n) {
 }
 
 
-// ReduceMean/ReduceMax over the two spatial dims of a 4-D tensor (global pooling).
+// ReduceMean/ReduceMax/ReduceMin/ReduceSum over any set of axes, composed from layers: a Permute
+// moving the reduced axes last (none when they already are), a Reshape view to
+// [1, outer, 1, inner], the Mean/Amax over (H, W) reducing `inner`, and a Reshape view to the
+// output shape. Axes over the last two dims of a rank >= 3 input map straight onto Mean/Amax.
+// ReduceMin is -Amax(-x) (exact; NaN stays NaN), ReduceSum is Mean * inner (one more fp32
+// rounding than a plain sum: a relative error of 2^-24).
 void Loader::map_reduce(const onnx::NodeProto& n) {
+    const std::string& op = n.op_type();
     const Value& x = dynamic_input(n, 0);
     const auto r = static_cast<int64_t>(x.shape.size());
-    auto axes = attr_ints(n, "axes").value_or(std::vector<int64_t>{});
-    if (axes.empty()) unsupported(n, "a reduction over every dim: vkconv reduces over (H, W) only");
+    const bool max = op == "ReduceMax" || op == "ReduceMin", negate = op == "ReduceMin", sum = op == "ReduceSum";
+    std::vector<int64_t> axes;
+    if (sum && opset_ >= 13) {
+        if (has_input(n, 1)) axes = const_ints(n, 1, "axes");
+        if (axes.empty() && attr_int(n, "noop_with_empty_axes", 0) != 0) return set_output(n, 0, x);
+    } else {
+        axes = attr_ints(n, "axes").value_or(std::vector<int64_t>{});
+    }
+    if (axes.empty())  // ONNX: no axes reduces over all of them
+        for (int64_t d = 0; d < r; ++d) axes.push_back(d);
     for (auto& a : axes) a = wrap_axis(a, r, where(n));
     std::sort(axes.begin(), axes.end());
-    if (r < 3 || axes != std::vector<int64_t>{r - 2, r - 1})
-        unsupported(n, "axes " + ints_str(axes) + " of a rank-" + std::to_string(r) + " input: vkconv reduces over the last two dims (H, W) only");
+    if (std::adjacent_find(axes.begin(), axes.end()) != axes.end()) throw Error(where(n) + ": axes " + ints_str(axes) + " repeat an axis");
     const bool keep = attr_int(n, "keepdims", 1) != 0;
-    std::unique_ptr<Layer> layer;
-    if (n.op_type() == "ReduceMean") layer = std::make_unique<Mean>(ctx_, std::vector<int>{int(r - 2), int(r - 1)}, keep);
-    else layer = std::make_unique<Amax>(ctx_, std::vector<int>{int(r - 2), int(r - 1)}, keep);
-    set_output(n, 0, add_layer(n, std::move(layer), {&x}));
+    std::vector<bool> reduced(static_cast<size_t>(r), false);
+    for (int64_t a : axes) reduced[static_cast<size_t>(a)] = true;
+    std::vector<int> perm;
+    Shape out;
+    int64_t outer = 1, inner = 1;
+    for (int64_t d = 0; d < r; ++d) {
+        const int64_t size = x.shape[static_cast<size_t>(d)];
+        if (reduced[static_cast<size_t>(d)]) {
+            inner *= size;
+            if (keep) out.push_back(1);
+        } else {
+            perm.push_back(static_cast<int>(d));
+            outer *= size;
+            out.push_back(size);
+        }
+    }
+    for (int64_t a : axes) perm.push_back(static_cast<int>(a));
+    if (inner == 0 && outer != 0 && op != "ReduceMean")
+        unsupported(n, "a reduction over no elements (input " + shape_str(x.shape) + ", axes " + ints_str(axes) + ")");
+    Value v = x;
+    if (negate) v = add_layer(n, std::make_unique<Binary>(ctx_, BinaryOp::Mul, -1.0), {&v});
+    auto reduce_hw = [&](std::vector<int> dims, bool keepdim) -> std::unique_ptr<Layer> {
+        if (max) return std::make_unique<Amax>(ctx_, std::move(dims), keepdim);
+        return std::make_unique<Mean>(ctx_, std::move(dims), keepdim);
+    };
+    if (r >= 3 && axes == std::vector<int64_t>{r - 2, r - 1}) {
+        v = add_layer(n, reduce_hw({int(r - 2), int(r - 1)}, keep), {&v});
+    } else {
+        bool identity = true;
+        for (size_t d = 0; d < perm.size(); ++d) identity = identity && perm[d] == static_cast<int>(d);
+        if (!identity) v = add_layer(n, std::make_unique<Permute>(ctx_, perm), {&v});
+        const Shape rows{1, outer, 1, inner};
+        if (v.shape != rows) v = add_layer(n, std::make_unique<Reshape>(ctx_, rows), {&v});
+        v = add_layer(n, reduce_hw({2, 3}, false), {&v});
+        if (v.shape != out) v = add_layer(n, std::make_unique<Reshape>(ctx_, out), {&v});
+    }
+    if (negate) v = add_layer(n, std::make_unique<Binary>(ctx_, BinaryOp::Mul, -1.0), {&v});
+    if (sum && inner != 1) v = add_layer(n, std::make_unique<Binary>(ctx_, BinaryOp::Mul, static_cast<double>(inner)), {&v});
+    set_output(n, 0, v);
 }
 
 void Loader::map_concat(const onnx::NodeProto& n) {
@@ -211,6 +259,8 @@ void Loader::map_concat(const onnx::NodeProto& n) {
 void Loader::map_split(const onnx::NodeProto& n) {
     const Value& x = dynamic_input(n, 0);
     const auto r = static_cast<int64_t>(x.shape.size());
+    // Not mapped: the engine's Split view of a 1-D tensor gives a wrong shape, and the detour
+    // through [1, N] fails too (a Reshape view of a Split view sees the whole unsliced tensor).
     if (r == 1) unsupported(n, "Split of a 1-D tensor: the engine's Split view of a 1-D model input gives a wrong shape (not mapped)");
     const auto axis = wrap_axis(attr_int(n, "axis", 0), r, where(n));
     std::vector<int64_t> sections;
