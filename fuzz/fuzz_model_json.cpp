@@ -16,31 +16,18 @@
 #include <string>
 
 #include "vkconv/context.h"
+#include "fuzz_contract.h"
 #include "vkconv/error.h"
 #include "vkconv/model_json.h"
 
+const char* const fuzz::kTarget = "fuzz_model_json";
+
 namespace {
 
+using fuzz::expect_value_or_error;
+using fuzz::finding;
+
 vkconv::Context* g_ctx = nullptr;
-
-[[noreturn]] void finding(const char* what) {
-    std::fprintf(stderr, "fuzz_model_json: %s\n", what);
-    std::abort();
-}
-
-// Error is the expected refusal, anything else a finding.
-template <typename F>
-void expect_value_or_error(F&& f) {
-    try {
-        f();
-    } catch (const vkconv::Error&) {
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "fuzz_model_json: threw a non-vkconv exception: %s\n", e.what());
-        std::abort();
-    } catch (...) {
-        finding("threw something that is not a std::exception");
-    }
-}
 
 }  // namespace
 

@@ -9,15 +9,16 @@
 #include <span>
 #include <string>
 
+#include "fuzz_contract.h"
 #include "vkconv/error.h"
 #include "vkconv/npy.h"
 
+const char* const fuzz::kTarget = "fuzz_npy";
+
 namespace {
 
-[[noreturn]] void finding(const char* what) {
-    std::fprintf(stderr, "fuzz_npy: %s\n", what);
-    std::abort();
-}
+using fuzz::expect_value_or_error;
+using fuzz::finding;
 
 void check(const vkconv::HostArray& a) {
     if (a.shape.size() > 64) finding("more than 64 dimensions accepted");
@@ -28,20 +29,6 @@ void check(const vkconv::HostArray& a) {
         finding("accepted an array whose shape has no valid element count");
     }
     if (static_cast<uint64_t>(numel) != a.data.size()) finding("data size disagrees with the shape");
-}
-
-template <typename F>
-void expect_value_or_error(F&& f) {
-    try {
-        f();
-    } catch (const vkconv::Error&) {
-        // the expected refusal
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "fuzz_npy: threw a non-vkconv exception: %s\n", e.what());
-        std::abort();
-    } catch (...) {
-        finding("threw something that is not a std::exception");
-    }
 }
 
 }  // namespace

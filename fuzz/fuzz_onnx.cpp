@@ -15,26 +15,18 @@
 #include <span>
 
 #include "vkconv/context.h"
+#include "fuzz_contract.h"
 #include "vkconv/error.h"
 #include "vkconv/onnx.h"
 
+const char* const fuzz::kTarget = "fuzz_onnx";
+
 namespace {
 
-vkconv::Context* g_ctx = nullptr;
+using fuzz::expect_value_or_error;
+using fuzz::finding;
 
-template <typename F>
-void expect_value_or_error(F&& f) {
-    try {
-        f();
-    } catch (const vkconv::Error&) {
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "fuzz_onnx: threw a non-vkconv exception: %s\n", e.what());
-        std::abort();
-    } catch (...) {
-        std::fprintf(stderr, "fuzz_onnx: threw something that is not a std::exception\n");
-        std::abort();
-    }
-}
+vkconv::Context* g_ctx = nullptr;
 
 }  // namespace
 

@@ -9,34 +9,28 @@
 #include <string>
 #include <vector>
 
+#include "fuzz_contract.h"
 #include "vkconv/error.h"
 #include "vkconv/image.h"
 
+const char* const fuzz::kTarget = "fuzz_png";
+
 namespace {
 
-[[noreturn]] void finding(const char* what) {
-    std::fprintf(stderr, "fuzz_png: %s\n", what);
-    std::abort();
-}
+using fuzz::expect_value_or_error;
+using fuzz::finding;
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::vector<uint8_t> bytes(data, data + size);
-    try {
+    expect_value_or_error([&] {
         const vkconv::HostArray a = vkconv::decode_image(bytes, "fuzz.png");
         if (a.shape.size() != 3 || a.shape[0] != 3) finding("result is not [3, H, W]");
         if (a.shape[1] < 1 || a.shape[1] > 16384 || a.shape[2] < 1 || a.shape[2] > 16384) finding("size out of range");
         if (a.data.size() != static_cast<size_t>(3 * a.shape[1] * a.shape[2])) finding("data size disagrees with the shape");
         for (const float v : a.data)
             if (!(v >= 0.0f && v <= 1.0f)) finding("a value outside [0, 1]");
-    } catch (const vkconv::Error&) {
-        // the expected refusal
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "fuzz_png: threw a non-vkconv exception: %s\n", e.what());
-        std::abort();
-    } catch (...) {
-        finding("threw something that is not a std::exception");
-    }
+    });
     return 0;
 }

@@ -1,0 +1,118 @@
+// host/shader_layout: pipeline layouts read from SPIR-V. Every embedded shader's layout is read
+// and used to build its pipeline; known shaders give the bindings their GLSL declares; malformed
+// modules and layouts the runtime does not build are refused with the reason.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "host/shader_layout.h"
+#include "host/shader_registry.h"
+#include "support/test_support.h"
+
+namespace vkconv {
+namespace {
+
+using host::BindingType;
+using ::testing::HasSubstr;
+
+TEST(ShaderLayout, EveryEmbeddedShaderHasAReadableLayout) {
+    const auto names = host::embedded_shader_names();
+    ASSERT_FALSE(names.empty());
+    for (auto n : names) {
+        const std::string name(n);
+        const auto& layout = host::embedded_shader_layout(name);
+        EXPECT_FALSE(layout.bindings.empty()) << name;
+        EXPECT_EQ(layout.push_constant_bytes % 4, 0u) << name;
+        EXPECT_LE(layout.push_constant_bytes, 128u) << name << ": more than Vulkan's guaranteed maxPushConstantsSize";
+    }
+}
+
+TEST(ShaderLayout, KnownShadersMatchTheirGlsl) {
+    using B = BindingType;
+    // softmax.comp: buffer X, buffer Y.
+    EXPECT_EQ(host::embedded_shader_layout("softmax").bindings, (std::vector<B>{B::StorageBuffer, B::StorageBuffer}));
+    // conv2d_direct_texel.comp reads input and weights through uniform texel buffers.
+    const auto& texel = host::embedded_shader_layout("conv2d_direct_texel").bindings;
+    ASSERT_FALSE(texel.empty());
+    EXPECT_EQ(texel[0], B::UniformTexelBuffer);
+    EXPECT_THROW(host::embedded_shader_layout("no_such_shader"), Error);
+}
+
+// Every embedded shader's pipeline builds from its reflected layout, with its default
+// specialization constants, and the validation layer (on in tests) reports nothing.
+class ShaderLayoutPipelines : public test::VulkanTest {};
+TEST_F(ShaderLayoutPipelines, BuildFromTheReflectedLayout) {
+    Context& ctx = test::context();
+    for (auto n : host::embedded_shader_names()) {
+        const std::string name(n);
+        // Its module declares GroupNonUniformShuffle, which only such devices accept.
+        if (name == "conv2d_direct_texel" && !ctx.info().subgroup_shuffle) continue;
+        const auto p = ctx.pipeline(name, {});
+        EXPECT_EQ(p->bindings(), host::embedded_shader_layout(name).bindings) << name;
+        EXPECT_EQ(p->push_constant_bytes(), host::embedded_shader_layout(name).push_constant_bytes) << name;
+    }
+}
+
+// A minimal module: header, then `uint`, a struct of it, a pointer and a variable in `storage`,
+// decorated with set/binding (or Block for push constants).
+std::vector<uint32_t> module(uint32_t storage, uint32_t set, uint32_t binding, bool buffer_block = true) {
+    auto op = [](uint32_t code, std::initializer_list<uint32_t> operands) {
+        std::vector<uint32_t> w{static_cast<uint32_t>((operands.size() + 1) << 16) | code};
+        w.insert(w.end(), operands);
+        return w;
+    };
+    std::vector<uint32_t> m{0x07230203u, 0x00010300u, 0, 10, 0};
+    for (const auto& ins : {op(71, {2, buffer_block ? 3u : 2u}),  // OpDecorate %struct BufferBlock|Block
+                            op(72, {2, 0, 35, 0}),                 // OpMemberDecorate %struct 0 Offset 0
+                            op(71, {4, 34, set}),                  // OpDecorate %var DescriptorSet
+                            op(71, {4, 33, binding}),              // OpDecorate %var Binding
+                            op(21, {1, 32, 0}),                    // %1 = OpTypeInt 32 0
+                            op(30, {2, 1}),                        // %2 = OpTypeStruct %1
+                            op(32, {3, storage, 2}),               // %3 = OpTypePointer storage %2
+                            op(59, {3, 4, storage})})              // %4 = OpVariable %3 storage
+        m.insert(m.end(), ins.begin(), ins.end());
+    return m;
+}
+
+void expect_refused(const std::vector<uint32_t>& spirv, const std::string& why) {
+    try {
+        host::reflect_shader_layout(spirv, "probe");
+        ADD_FAILURE() << "expected an error containing: " << why;
+    } catch (const Error& e) {
+        EXPECT_THAT(e.what(), HasSubstr("shader 'probe': " + why));
+    }
+}
+
+TEST(ShaderLayout, ReadsAHandWrittenModule) {
+    const auto layout = host::reflect_shader_layout(module(12, 0, 0), "probe");
+    EXPECT_EQ(layout.bindings, std::vector<BindingType>{BindingType::StorageBuffer});
+    EXPECT_EQ(layout.push_constant_bytes, 0u);
+    const auto legacy = host::reflect_shader_layout(module(2, 0, 0, true), "probe");  // Uniform + BufferBlock
+    EXPECT_EQ(legacy.bindings, std::vector<BindingType>{BindingType::StorageBuffer});
+    EXPECT_EQ(host::reflect_shader_layout(module(9, 0, 0, false), "probe").push_constant_bytes, 4u);  // one uint
+}
+
+TEST(ShaderLayout, RefusesWhatItDoesNotBuild) {
+    expect_refused(module(12, 1, 0), "binding 0 is in descriptor set 1; only set 0 is built");
+    expect_refused(module(12, 0, 1), "binding 0 is missing (bindings must be 0..n-1)");
+    expect_refused(module(2, 0, 0, false), "uniform blocks are not built");
+}
+
+TEST(ShaderLayout, RefusesMalformedModules) {
+    expect_refused({}, "not a SPIR-V module");
+    expect_refused({0x12345678u, 0, 0, 0, 0}, "not a SPIR-V module");
+    auto zero = module(12, 0, 0);
+    zero[5] = 0;  // an instruction of zero words would never advance
+    expect_refused(zero, "truncated instruction at word 5");
+    auto cut = module(12, 0, 0);
+    cut.pop_back();
+    expect_refused(cut, "truncated instruction");
+    auto dangling = module(12, 0, 0);
+    dangling.back() = 12;
+    dangling[dangling.size() - 3] = 99;  // the variable's pointer type is not declared
+    expect_refused(dangling, "type %99 is not declared");
+}
+
+}  // namespace
+}  // namespace vkconv
