@@ -191,6 +191,23 @@ TEST_F(ModelViewOutputs, EveryPieceOfA1DSplit) {
     }
 }
 
+// Views of views run nothing: ReLU, then Split, Reshape, Split views at offsets of 32 and 48 bytes
+// (bindable where minStorageBufferOffsetAlignment divides them), then the final ReLU reading the
+// composed range: two dispatches.
+TEST_F(ModelViewOutputs, ViewsOfViewsAreNotCopied) {
+    Context& ctx = test::context();
+    Model m(ctx, "Views");
+    m.add("relu", std::make_unique<ReLU>(ctx), {"input"});
+    m.add("a", std::make_unique<Split>(ctx, std::vector<int64_t>{8, 16}, 1, 1));
+    m.add("r", std::make_unique<Reshape>(ctx, Shape{1, 4, 4}));
+    m.add("b", std::make_unique<Split>(ctx, std::vector<int64_t>{1, 3}, 1, 1));
+    m.add("neg", std::make_unique<Binary>(ctx, BinaryOp::Mul, -1.0));
+    const auto x = test::random_values(24, 8);
+    EXPECT_TRUE(bit_equal(m.forward(Tensor::from_host(ctx, {1, 24}, x)).to_host(), negate(relu(range(x, 12, 24)))));
+    const uint64_t align = ctx.info().min_storage_buffer_offset_alignment;
+    if (32 % align == 0 && 48 % align == 0) EXPECT_EQ(m.last_forward_stats().dispatches, 2u);
+}
+
 // A model of views of the whole input recorded into the caller's own output tensor: the input's
 // values are copied there (forward() returns the input's storage instead).
 TEST_F(ModelViewOutputs, ViewsOfTheWholeInputRecordedIntoAnOutputTensor) {
