@@ -27,6 +27,15 @@
 //                           erf within 1.5e-7 + 26u; GELU within 0.5|x| (1.5e-7 + 27u) + 3u |y|.
 //   GELU tanh               act_tanh within 11u plus its argument's 6u relative error times
 //                           max z sech^2 z < 0.45: 14u; GELU within 0.5|x| 15u + 3u |y|.
+//   Erf                     act_erf as in GELU above: 1.5e-7 + 26u absolute.
+//   Sqrt                    1 / inversesqrt (inversesqrt 2 ulp, the division 2.5 ulp): 5u |y|.
+//   Pow(e)                  e = 0, 1 exact; e = 2, 3 one and two products: u |y|, 2u |y|; e = -1 one
+//                           division: 2.5u |y|; e = 0.5 for x >= 0 is Sqrt: 5u |y|; otherwise
+//                           exp2(t), t = e log2|x| rounded: log2 is off by delta = max(3u |log2 x|,
+//                           2^-21) absolute (Vulkan: 3 ulp outside [0.5, 2], 2^-21 inside), t by
+//                           |e| delta + u |t|, and exp2 turns t's absolute error into a relative
+//                           one times ln 2, plus its own (3 + 2|t|) ulp:
+//                           |y| (ln 2 (|e| delta + u |t|) + (3 + 2|t|) u) (as test_unary_math.cpp).
 // Every kind also gets the final rounding of the double reference (u |y|) and 2^-120 absolute
 // for results that underflow (a device may flush denormals: sigmoid(-100) is 3.7e-44).
 #include <gmock/gmock.h>
@@ -46,6 +55,7 @@
 #include "vkconv/layers.h"
 #include "vkconv/model.h"
 #include "vkconv/model_json.h"
+#include "vkconv/unary_math.h"
 
 namespace vkconv {
 namespace {
@@ -71,6 +81,21 @@ double activation_tolerance(const Activation& a, double x, double y) {
         case ActivationKind::GELU: tol = 0.5 * ax * (1.5e-7 + 27 * kU) + 3 * kU * ay; break;
         case ActivationKind::GELUTanh: tol = 0.5 * ax * 15 * kU + 3 * kU * ay; break;
         case ActivationKind::Erf: tol = 1.5e-7 + 26 * kU; break;
+        case ActivationKind::Sqrt: tol = 5 * kU * ay; break;
+        case ActivationKind::Pow: {
+            const double e = a.alpha;
+            if (e == 0 || e == 1) return 0;
+            if (e == 2) tol = kU * ay;
+            else if (e == 3) tol = 2 * kU * ay;
+            else if (e == -1) tol = 2.5 * kU * ay;
+            else if (e == 0.5 && !(x < 0)) tol = 5 * kU * ay;
+            else if (std::isfinite(x) && x != 0) {
+                const double l = std::log2(std::fabs(x)), t = e * l;
+                const double delta = std::max(3 * kU * std::fabs(l), std::ldexp(1.0, -21));
+                tol = ay * (std::log(2.0) * (std::fabs(e) * delta + kU * std::fabs(t)) + (3 + 2 * std::fabs(t)) * kU);
+            }
+            break;
+        }
     }
     return tol + kU * ay + std::ldexp(1.0, -120);
 }
@@ -119,6 +144,12 @@ std::vector<Kind> kinds() {
         {"Hardsigmoid", [](Context& c) { return std::make_unique<Hardsigmoid>(c); }},
         {"GELU", [](Context& c) { return std::make_unique<GELU>(c); }},
         {"GELU(tanh)", [](Context& c) { return std::make_unique<GELU>(c, "tanh"); }},
+        {"Erf", [](Context& c) { return std::make_unique<Erf>(c); }},
+        {"Sqrt", [](Context& c) { return std::make_unique<Sqrt>(c); }},
+        {"Pow(3)", [](Context& c) { return std::make_unique<Pow>(c, 3.0f); }},
+        {"Pow(2.5)", [](Context& c) { return std::make_unique<Pow>(c, 2.5f); }},
+        {"Pow(-2)", [](Context& c) { return std::make_unique<Pow>(c, -2.0f); }},
+        // PReLU last (the fusion test skips it: it has a weight of its own).
         {"PReLU(1)", [](Context& c) {
              auto p = std::make_unique<PReLU>(c, 1, -0.3);
              return p;
@@ -240,7 +271,7 @@ TEST_F(Activations, SplitDispatchesCoverEveryElement) {
     auto& ctx = test::context();
     set_layer_workgroup_count_limit_for_testing(3);
     const auto x = activation_inputs(5000, 3);
-    for (auto& make : {kinds()[6].make, kinds()[11].make}) {
+    for (auto& make : {kinds()[6].make, kinds().back().make}) {  // SiLU, PReLU
         auto layer = make(ctx);
         const Tensor xt = Tensor::from_host(ctx, {5000}, x), y(ctx, {5000});
         CommandRecorder rec(ctx);

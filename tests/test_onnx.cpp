@@ -279,6 +279,60 @@ TEST_F(Onnx, ReduceRepeatedAxisIsAnError) {
     expect_error([&] { load_onnx_bytes(context(), bytes, "", "reduce.onnx"); }, {"node 'reduce' (ReduceMean): axes [1, 1] repeat an axis"});
 }
 
+// Slice and Split of 1-D tensors (the model's input, and a computed one), every piece a graph
+// output, against their definition: bit-identical (values are only moved; ReLU is exact).
+TEST_F(Onnx, SliceAndSplitOf1DTensors) {
+    onnx::ModelProto m;
+    m.set_ir_version(7);
+    m.add_opset_import()->set_version(13);
+    auto* g = m.mutable_graph();
+    g->set_name("slices_1d");
+    auto* in = g->add_input();
+    in->set_name("x");
+    in->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+    in->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_value(12);
+    auto ints = [&](const std::string& name, std::vector<int64_t> v) {
+        auto* t = g->add_initializer();
+        t->set_name(name);
+        t->set_data_type(onnx::TensorProto::INT64);
+        t->add_dims(static_cast<int64_t>(v.size()));
+        for (int64_t e : v) t->add_int64_data(e);
+    };
+    auto node = [&](const std::string& op, const std::string& name, std::vector<std::string> ins, std::vector<std::string> outs) {
+        auto* n = g->add_node();
+        n->set_op_type(op);
+        n->set_name(name);
+        for (const auto& i : ins) n->add_input(i);
+        for (const auto& o : outs) n->add_output(o);
+    };
+    ints("s_starts", {3});
+    ints("s_ends", {-2});
+    ints("split", {5, 7});
+    ints("t_starts", {1});
+    ints("t_ends", {100});
+    node("Slice", "slice_x", {"x", "s_starts", "s_ends"}, {"a"});       // x[3:10]
+    node("Relu", "relu", {"x"}, {"r"});
+    node("Split", "split_r", {"r", "split"}, {"b", "c"});              // r[0:5], r[5:12]
+    node("Slice", "slice_c", {"c", "t_starts", "t_ends"}, {"d"});      // r[6:12]
+    for (const char* o : {"a", "b", "d"}) {
+        g->add_output()->set_name(o);
+        g->mutable_output(g->output_size() - 1)->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+    }
+    const std::string bytes = m.SerializeAsString();
+    OnnxModel model = load_onnx_bytes(context(), std::vector<uint8_t>(bytes.begin(), bytes.end()), "", "slices_1d.onnx");
+    auto x = random_values(12, 3);
+    x[4] = std::nanf("");
+    std::vector<float> r = x;
+    for (auto& v : r) v = std::isnan(v) ? v : std::max(v, 0.0f);
+    const auto out = model.run(HostArray{{12}, x});
+    EXPECT_EQ(out.at("a").shape, (Shape{7}));
+    EXPECT_TRUE(bit_equal(out.at("a").data, std::vector<float>(x.begin() + 3, x.begin() + 10)));
+    EXPECT_EQ(out.at("b").shape, (Shape{5}));
+    EXPECT_TRUE(bit_equal(out.at("b").data, std::vector<float>(r.begin(), r.begin() + 5)));
+    EXPECT_EQ(out.at("d").shape, (Shape{6}));
+    EXPECT_TRUE(bit_equal(out.at("d").data, std::vector<float>(r.begin() + 6, r.end())));
+}
+
 // ---- bad files: one clear line each ----
 
 struct BadFile {

@@ -1,8 +1,15 @@
 #!/usr/bin/python3
-"""Exports a torch.nn.Module to vkconv: a JSON model description plus a .safetensors state_dict.
+"""Exports a torch.nn.Module to vkconv: a JSON model description plus a .safetensors state_dict,
+or an ONNX file (--onnx) that `vkconv run --model out.onnx` reads.
 
     /usr/bin/python3 tools/export_model.py --module mypkg.mymodule:ClassName \\
         --input-shape 1,3,32,32 --json out.json --weights out.safetensors [--state-dict sd.pt] [--name N]
+    /usr/bin/python3 tools/export_model.py --module torchvision.models:resnet18 \\
+        --input-shape 1,3,224,224 --onnx out.onnx [--opset 17] [--state-dict sd.pt]
+
+--onnx writes the module with torch.onnx.export (eval mode, opset --opset, 17 by default, a
+symbolic batch dimension): input "input", outputs "output" (a dict's keys, or "0", "1", ... for
+a tuple or list). Both forms may be given in one call.
 
 or from Python:
 
@@ -89,7 +96,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.fx.passes.shape_prop import ShapeProp
 
-__all__ = ["export", "describe", "build_from_description", "save_safetensors", "ExportError"]
+__all__ = ["export", "export_onnx", "describe", "build_from_description", "save_safetensors", "ExportError"]
 
 
 class ExportError(ValueError):
@@ -1644,6 +1651,28 @@ def export(module, example_input, json_path, safetensors_path, name=None, verify
     return desc
 
 
+def export_onnx(module, example_input, path, opset=17):
+    """Writes `module` (put in eval mode) to `path` with torch.onnx.export at `opset`, with the
+    batch dimension symbolic ("N"): input "input"; outputs "output", or a dict's keys, or "0",
+    "1", ... for a tuple or list. Returns the output names."""
+    module.eval()
+    with torch.no_grad():
+        y = module(example_input)
+    if isinstance(y, dict):
+        names = [str(k) for k in y.keys()]
+    elif isinstance(y, (tuple, list)):
+        names = [str(i) for i in range(len(y))]
+    else:
+        names = ["output"]
+    with warnings.catch_warnings():
+        # torch.onnx's tracer warns about every Python-level size computation (x.size(), view(b, -1)),
+        # which vkconv's loader folds to constants.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        torch.onnx.export(module, example_input, path, opset_version=opset, input_names=["input"], output_names=names,
+                          dynamic_axes={"input": {0: "N"}, **{n: {0: "N"} for n in names}})
+    return names
+
+
 # ---- command line -------------------------------------------------------------------------------
 
 def _load_class(spec):
@@ -1660,15 +1689,22 @@ def _load_class(spec):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="Export a torch.nn.Module to a vkconv JSON model + safetensors weights.")
+    ap = argparse.ArgumentParser(description="Export a torch.nn.Module to a vkconv JSON model + safetensors weights, "
+                                             "or to an ONNX file (--onnx).")
     ap.add_argument("--module", required=True, help="package.module:ClassName (constructed with no arguments)")
     ap.add_argument("--input-shape", required=True, help="example input shape with batch, e.g. 1,3,32,32")
-    ap.add_argument("--json", required=True, help="output model description (.json)")
-    ap.add_argument("--weights", required=True, help="output weights (.safetensors)")
+    ap.add_argument("--json", help="output model description (.json); with --weights")
+    ap.add_argument("--weights", help="output weights (.safetensors); with --json")
+    ap.add_argument("--onnx", help="output ONNX file (torch.onnx.export, eval mode, symbolic batch)")
+    ap.add_argument("--opset", type=int, default=17, help="ONNX opset for --onnx (default 17; vkconv reads 6 to 17)")
     ap.add_argument("--state-dict", help="a state_dict saved with torch.save, loaded before export")
     ap.add_argument("--name", help="model name (default: the class name)")
     ap.add_argument("--seed", type=int, default=0, help="seed for the random example input")
     args = ap.parse_args(argv)
+    if (args.json is None) != (args.weights is None):
+        ap.error("--json and --weights go together")
+    if args.json is None and args.onnx is None:
+        ap.error("nothing to write: give --json and --weights, or --onnx")
     try:
         shape = [int(s) for s in args.input_shape.replace("x", ",").split(",") if s.strip()]
     except ValueError:
@@ -1682,12 +1718,16 @@ def main(argv=None):
         model.load_state_dict(sd)
     torch.manual_seed(args.seed)
     x = torch.randn(*shape)
-    try:
-        desc = export(model, x, args.json, args.weights, name=args.name)
-    except ExportError as e:
-        print(f"export_model.py: error: {e}", file=sys.stderr)
-        return 1
-    print(f"wrote {args.json} ({len(desc['layers'])} layers) and {args.weights}")
+    if args.json is not None:
+        try:
+            desc = export(model, x, args.json, args.weights, name=args.name)
+        except ExportError as e:
+            print(f"export_model.py: error: {e}", file=sys.stderr)
+            return 1
+        print(f"wrote {args.json} ({len(desc['layers'])} layers) and {args.weights}")
+    if args.onnx is not None:
+        names = export_onnx(model, x, args.onnx, args.opset)
+        print(f"wrote {args.onnx} (opset {args.opset}, outputs {', '.join(names)})")
     return 0
 
 

@@ -334,8 +334,8 @@ Tensor Model::run(const Tensor& input, const std::vector<std::string>& capture, 
             const auto idx = static_cast<size_t>(
                 std::find_if(nodes_.begin(), nodes_.end(), [&](const Node& n) { return n.name == name; }) - nodes_.begin());
             const Shape& shape = plan.shapes[idx];
-            Tensor t = plan.root[idx] < 0 && plan.root_offset[idx] == 0 ? input.reshaped(shape)
-                                                                        : plan.tensor(static_cast<int>(idx), input, output, nullptr);
+            // A view of the input (whole, or a slice of it) reads the input's storage.
+            const Tensor t = plan.tensor(static_cast<int>(idx), input, output, nullptr);
             (*captured)[name] = HostArray{shape, t.to_host()};
         }
     }
@@ -371,6 +371,12 @@ void Model::record_plan(Plan& plan, CommandRecorder& rec, const Tensor& input, c
         else
             s.layer->record(rec, ins, out);
         if (after_step) (*after_step)(rec, StepInfo{static_cast<size_t>(&s - plan.steps.data()), node.name, *s.layer, ins, out, s.act});
+    }
+    // A model of views of the whole input: forward() returns the input's storage; a caller's own
+    // output tensor gets a copy.
+    if (plan.root.back() < 0 && &output.buffer() != &input.buffer()) {
+        rec.copy(input.buffer(), 0, output.buffer(), 0, output.bytes());
+        rec.barrier();
     }
 }
 

@@ -121,7 +121,15 @@ std::unique_ptr<Model::Plan> Model::make_plan(const Shape& input_shape, const st
                 plan->root_offset[static_cast<size_t>(i)] = base + off;
             }
         }
-        if (n.layer->is_view() || slice_view) {
+        // A view composes its source's offset and shape: a view of a view (Reshape of a Split,
+        // Split of a Split) lies at the source's offset within the same root. The model's last
+        // layer is the forward's output tensor, which holds its root's value: a view of only
+        // part of a root (a slice, or a view of one) there is a step of its own (a copy).
+        const int src_root = in0 < 0 ? -1 : plan->root[static_cast<size_t>(in0)];
+        const int64_t src_offset = in0 < 0 ? 0 : plan->root_offset[static_cast<size_t>(in0)];
+        const int64_t root_numel = shape_numel(src_root < 0 ? input_shape : plan->shapes[static_cast<size_t>(src_root)]);
+        const bool partial_last = i == count - 1 && (src_offset != 0 || shape_numel(plan->shapes[static_cast<size_t>(i)]) != root_numel);
+        if ((n.layer->is_view() && !partial_last) || slice_view) {
             if (!slice_view && in0 >= 0) plan->root_offset[static_cast<size_t>(i)] = plan->root_offset[static_cast<size_t>(in0)];
             plan->root[static_cast<size_t>(i)] = in0 < 0 ? -1 : plan->root[static_cast<size_t>(in0)];
             step_of[static_cast<size_t>(i)] = in0 < 0 ? -1 : step_of[static_cast<size_t>(in0)];

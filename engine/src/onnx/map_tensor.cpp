@@ -259,9 +259,6 @@ void Loader::map_concat(const onnx::NodeProto& n) {
 void Loader::map_split(const onnx::NodeProto& n) {
     const Value& x = dynamic_input(n, 0);
     const auto r = static_cast<int64_t>(x.shape.size());
-    // Not mapped: the engine's Split view of a 1-D tensor gives a wrong shape, and the detour
-    // through [1, N] fails too (a Reshape view of a Split view sees the whole unsliced tensor).
-    if (r == 1) unsupported(n, "Split of a 1-D tensor: the engine's Split view of a 1-D model input gives a wrong shape (not mapped)");
     const auto axis = wrap_axis(attr_int(n, "axis", 0), r, where(n));
     std::vector<int64_t> sections;
     if (opset_ >= 13) {
@@ -285,7 +282,6 @@ void Loader::map_split(const onnx::NodeProto& n) {
 void Loader::map_slice(const onnx::NodeProto& n) {
     const Value* x = &dynamic_input(n, 0);
     const auto rank = static_cast<int64_t>(x->shape.size());
-    if (rank == 1) unsupported(n, "Slice of a 1-D tensor: the engine's Split view of a 1-D model input gives a wrong shape (not mapped)");
     std::vector<int64_t> starts, ends, axes, steps;
     if (opset_ < 10) {
         starts = attr_ints(n, "starts").value_or(std::vector<int64_t>{});

@@ -1,0 +1,82 @@
+#!/usr/bin/python3
+"""The one-command PyTorch route: `tools/export_model.py --onnx` writes the tutorial's SimpleCNN
+(opsets 17, the default, and 13) and torchvision's resnet18 at 64 x 64 (random weights and
+BatchNorm statistics given with --state-dict), and `vkconv run --model m.onnx` at batch 1 and 2
+must match PyTorch within 1e-4 of the output's scale (max |y|). Exits 77 (skipped) where
+PyTorch is not installed.
+
+    tests/onnx_export_model.py VKCONV_TOOL WORK_DIR
+"""
+import os
+import subprocess
+import sys
+
+try:
+    import numpy as np
+    import torch
+    import torchvision
+except ImportError as e:
+    print(f"skipped: {e} (Debian: apt-get install python3-torch python3-torchvision)")
+    sys.exit(77)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOOLS = os.path.join(HERE, "..", "tools")
+FIXTURES = os.path.join(TOOLS, "fixtures")
+sys.path.insert(0, FIXTURES)
+from gen_model_fixtures import randomize_batchnorm  # noqa: E402
+from tutorial_models import SimpleCNN  # noqa: E402
+
+# (name, --module, constructor, input size, opsets: None is export_model.py's default)
+CASES = (("simple_cnn", "tutorial_models:SimpleCNN", SimpleCNN, 32, (None, 13)),
+         ("resnet18", "torchvision.models:resnet18", torchvision.models.resnet18, 64, (None,)))
+
+
+def main():
+    tool, work = sys.argv[1], sys.argv[2]
+    os.makedirs(work, exist_ok=True)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([FIXTURES, os.environ.get("PYTHONPATH", "")]))
+    failures = 0
+    for name, module, make, size, opsets in CASES:
+        torch.manual_seed(0)
+        gen = torch.Generator().manual_seed(1)
+        model = make()
+        randomize_batchnorm(model, gen)
+        model.eval()
+        sd = os.path.join(work, f"{name}.pt")
+        torch.save(model.state_dict(), sd)
+        x = torch.randn(2, 3, size, size, generator=gen)
+        for opset in opsets:
+            label = f"{name} opset {opset or 'default'}"
+            path = os.path.join(work, f"{name}_opset{opset or 'default'}.onnx")
+            cmd = [sys.executable, os.path.join(TOOLS, "export_model.py"), "--module", module,
+                   "--input-shape", f"1,3,{size},{size}", "--state-dict", sd, "--onnx", path]
+            if opset:
+                cmd += ["--opset", str(opset)]
+            r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            if r.returncode != 0 or not os.path.exists(path):
+                print(f"{label}: export_model.py failed ({r.returncode}): {r.stderr.strip()[-2000:]}")
+                failures += 1
+                continue
+            print(r.stdout.strip())
+            for n in (1, 2):
+                xin, yout = os.path.join(work, f"x{n}.npy"), os.path.join(work, f"y{n}.npy")
+                np.save(xin, x[:n].numpy())
+                with torch.no_grad():
+                    want = model(x[:n]).numpy()
+                r = subprocess.run([tool, "run", "--model", path, "--input", xin, "--output", yout], capture_output=True, text=True)
+                if r.returncode != 0:
+                    print(f"{label} batch {n}: vkconv run failed: {r.stderr.strip()}")
+                    failures += 1
+                    continue
+                got = np.load(yout)
+                scale = float(np.abs(want).max())
+                err = float(np.abs(got - want).max()) if got.shape == want.shape else float("inf")
+                ok = err <= 1e-4 * scale
+                failures += not ok
+                print(f"{label} batch {n}: output {list(got.shape)}, max |vkconv - torch| = {err:.3g}, "
+                      f"1e-4 * scale = {1e-4 * scale:.3g}: {'ok' if ok else 'FAILED'}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
