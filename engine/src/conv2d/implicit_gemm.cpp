@@ -33,29 +33,26 @@ bool fits(const GemmTiles& t, const host::DeviceInfo& info) {
     return wg <= info.max_workgroup_invocations && wg <= info.max_workgroup_size[0] && t.shared_bytes() <= info.max_shared_memory;
 }
 
-// The device class's tile (VKCONV_TILE_CLASS / TileOverrides::tile_class picks another class's),
-// narrowed to the output channels, within the device's limits. GPUs: 256 invocations (a multiple
-// of every subgroup size up to 64) with a 4 x 4 register tile (discrete) or 4 x 2 (integrated:
-// fewer compute units, more workgroups); 16 KiB or 12 KiB of shared memory. CPU devices (one
-// thread per workgroup): 64 invocations, a 32 x 32 tile.
-GemmTiles choose_tiles(const host::DevicePolicy& policy, const host::DeviceInfo& info, int cout_g) {
-    using host::DeviceClass;
-    const auto cls = static_cast<DeviceClass>(
-        host::tile_or(policy.tiles.tile_class, 0, static_cast<int>(DeviceClass::Other), static_cast<int>(policy.device_class)));
-    GemmTiles t = cls == DeviceClass::Cpu ? GemmTiles{32, 32, 16, 4, 4}
-                  : cls == DeviceClass::Integrated ? GemmTiles{64, 32, 16, 4, 2}
-                                                  : GemmTiles{64, 64, 16, 4, 4};
-    // Few output channels: a narrower tile wastes fewer invocations, where the maps still hold and
-    // the workgroup stays whole subgroups.
+// The device class's tile (host/device_policy.h: VKCONV_TILE_CLASS / TileOverrides::tile_class
+// picks another class's), narrowed to the output channels and pixels (`pixels` 0: unknown),
+// within the device's limits: the tile every Vulkan device can run (64 invocations, 8 KiB of
+// shared memory) where the class's does not fit.
+GemmTiles choose_tiles(const host::DevicePolicy& policy, const host::DeviceInfo& info, int cout_g, int64_t pixels) {
+    GemmTiles t{policy.gemm_bm, policy.gemm_bn, policy.gemm_bk, policy.gemm_tm, policy.gemm_tn};
+    if (!fits(t, info)) return GemmTiles{32, 32, 16, 4, 4};
+    // Few output channels or pixels: a narrower tile wastes fewer invocations, where the maps
+    // still hold and the workgroup stays whole subgroups.
     const uint32_t sg = std::max<uint32_t>(info.subgroup_size, 1);
-    while (t.bn > 16 && int(t.bn / 2) >= cout_g) {
-        GemmTiles h = t;
-        h.bn /= 2;
-        if (!fits(h, info) || h.invocations() % sg) break;
-        t = h;
-    }
-    // Smaller devices: the tile every Vulkan device can run (64 invocations, 8 KiB).
-    if (!fits(t, info)) t = GemmTiles{32, 32, 16, 4, 4};
+    auto narrow = [&](uint32_t GemmTiles::*extent, int64_t need) {
+        while (t.*extent > 16 && int64_t(t.*extent / 2) >= need) {
+            GemmTiles h = t;
+            h.*extent /= 2;
+            if (!fits(h, info) || h.invocations() % sg) break;
+            t = h;
+        }
+    };
+    narrow(&GemmTiles::bn, cout_g);
+    if (pixels > 0) narrow(&GemmTiles::bm, pixels);
     return t;
 }
 
@@ -64,13 +61,22 @@ public:
     Conv2dAlgorithm algorithm() const override { return kImplicitGemm; }
     const char* name() const override { return "implicit_gemm"; }
     std::string unsupported_reason(Context& ctx, const Conv2dParams& params, const Shape*) const override {
-        const auto t = choose_tiles(ctx.policy(), ctx.info(), params.out_channels / params.options.groups);
+        const auto t = choose_tiles(ctx.policy(), ctx.info(), params.out_channels / params.options.groups, 0);
         if (!fits(t, ctx.info()))
             return "its smallest tile needs " + std::to_string(t.invocations()) + " invocations and " +
                    std::to_string(t.shared_bytes()) + " bytes of shared memory per workgroup, more than the device allows";
         return "";
     }
-    bool auto_candidate(const Conv2dParams&, const Shape*) const override { return false; }
+    // GPU classes (DevicePolicy::implicit_gemm_auto), dense convolutions with a reduction of 64
+    // or more and 32 or more output channels, where Auto would not take winograd (kept where it
+    // is picked today). 1x1 kernels stay with gemm_1x1 (earlier in the table), depthwise and
+    // grouped ones with their kernels.
+    bool auto_candidate(Context& ctx, const Conv2dParams& params, const Shape* input_shape) const override {
+        if (!ctx.policy().implicit_gemm_auto || params.options.groups != 1) return false;
+        if (int64_t(params.in_channels) * params.kernel.h * params.kernel.w < 64 || params.out_channels < 32) return false;
+        const auto& winograd = conv2d_kernel(Conv2dAlgorithm::Winograd);
+        return !(winograd.auto_candidate(ctx, params, input_shape) && winograd.unsupported_reason(ctx, params, input_shape).empty());
+    }
 
     std::unique_ptr<Conv2dPlan> prepare(Context& ctx, const Conv2dProblem& p) const override {
         if (auto why = unsupported_reason(ctx, p.params, &p.input_shape); !why.empty()) throw_cannot_run(*this, p.params, why);
@@ -79,7 +85,7 @@ public:
         const auto& o = p.params.options;
         const int cout_g = p.params.out_channels / o.groups;
         const int64_t red = int64_t(p.params.in_channels / o.groups) * p.params.kernel.h * p.params.kernel.w;
-        const auto t = choose_tiles(ctx.policy(), ctx.info(), cout_g);
+        const auto t = choose_tiles(ctx.policy(), ctx.info(), cout_g, p.g.out_h * p.g.out_w);
         pl->pipeline = ctx.pipeline("conv2d_implicit_gemm",
                                     conv2d_spec(t.invocations(), 1, o.padding_mode, o.bias, p.act,
                                                 {t.bm, t.bn, t.bk, t.tm, t.tn, static_cast<uint32_t>(p.params.kernel.h),
