@@ -25,8 +25,9 @@
 #extension GL_GOOGLE_include_directive : require
 
 layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z = 1) in;
-layout(constant_id = 7) const int BM = 64;     // output pixels per workgroup
-layout(constant_id = 8) const int BN = 64;     // output channels per workgroup
+// The defaults: the tile every device runs, 64 invocations (as local_size_x in compile reports).
+layout(constant_id = 7) const int BM = 32;     // output pixels per workgroup
+layout(constant_id = 8) const int BN = 32;     // output channels per workgroup
 layout(constant_id = 9) const int BK = 16;     // reduction elements per step (a multiple of 4)
 layout(constant_id = 10) const int TM = 4;     // pixels per invocation
 layout(constant_id = 11) const int TN = 4;     // channels per invocation
