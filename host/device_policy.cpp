@@ -92,6 +92,15 @@ DevicePolicy make_device_policy(const DeviceInfo& info, const TileOverrides& til
         p.winograd_tile = 2;
         p.winograd_oct = 8;
         p.winograd_tt = 4;
+        // implicit_gemm, 256 invocations (whole subgroups of 32 or 64): discrete, 128 x 64 pixels x
+        // channels with 8 x 4 per invocation (RDNA2/RDNA3: 72 VGPRs, 24 KiB, 12 waves per SIMD);
+        // integrated, 64 x 64 with 4 x 4 (Vega APU: 40 VGPRs, 16 KiB, 4 waves per SIMD).
+        const bool integrated = tile_class == DeviceClass::Integrated;
+        p.gemm_bm = integrated ? 64 : 128;
+        p.gemm_bn = 64;
+        p.gemm_tm = integrated ? 4 : 8;
+        p.gemm_tn = 4;
+        p.implicit_gemm_auto = tile_class == DeviceClass::Discrete || integrated;
     }
     p.tiles = tiles;
     return p;

@@ -82,6 +82,13 @@ struct DevicePolicy {
     uint32_t packed_oct = 8, gemm_oct = 16;   // their output channels per invocation (at most)
     uint32_t winograd_tile = 4;               // F(m x m, 3x3): m = 2 or 4
     uint32_t winograd_oct = 16, winograd_tt = 8;  // Winograd GEMM: output channels x tiles
+    // implicit_gemm: BM output pixels x BN output channels per workgroup, BK reduction elements
+    // per shared-memory step, TM x TN outputs per invocation ((BM / TM) * (BN / TN) invocations).
+    uint32_t gemm_bm = 32, gemm_bn = 32, gemm_bk = 16, gemm_tm = 4, gemm_tn = 4;
+    // Auto prefers implicit_gemm for dense convolutions with long reductions and many output
+    // channels (GPU classes: its shared-memory tiles replace the texel-window register tiles;
+    // on CPU devices the packed paths stay faster, and their outputs unchanged).
+    bool implicit_gemm_auto = false;
 
     TileOverrides tiles;
 

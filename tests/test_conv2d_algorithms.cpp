@@ -689,6 +689,86 @@ std::vector<Conv2dCase> knob_cases() {
 INSTANTIATE_TEST_SUITE_P(WinogradKnobs, Conv2dAlgorithms, ::testing::ValuesIn(knob_cases()), case_name);
 }  // namespace winograd
 
+namespace implicit_gemm {
+// Not a named enumerator: the registry's name.
+const Conv2dAlgorithm A = parse_conv2d_algorithm("implicit_gemm");
+// Each case under the CPU (0), discrete (1) and integrated (2) classes' tiles, in turn or all.
+const char* kClasses[] = {"VKCONV_TILE_CLASS=0", "VKCONV_TILE_CLASS=1", "VKCONV_TILE_CLASS=2"};
+
+// Padding modes x paddings x strides / dilations, rectangular kernels, odd sizes, output
+// channels below the tile, reductions not a multiple of 4 (scalar weight loads) and of the
+// step, bias and ReLU alternating; the tile classes in turn.
+std::vector<Conv2dCase> geometry_cases() {
+    const Padding paddings[] = {Padding(1), Padding(2, 1), Padding::same(), Padding::valid()};
+    struct StrideDil { Pair stride, dilation; };
+    const StrideDil sds[] = {{Pair(1), Pair(1)}, {Pair(2, 1), Pair(2, 1)}, {Pair(3), Pair(1, 2)}};
+    std::vector<Conv2dCase> cases;
+    int i = 0;
+    for (auto mode : kModes)
+        for (const auto& pad : paddings)
+            for (const auto& sd : sds) {
+                if (pad.kind == Padding::Kind::Same && sd.stride != Pair(1)) continue;
+                const Pair kernel = (i % 3 == 0) ? Pair(3, 2) : (i % 3 == 1) ? Pair(3) : Pair(2, 4);
+                Conv2dCase c{{i % 2 ? 1 : 2, 5, 11, 19}, i % 2 ? 11 : 3, kernel, opts(sd.stride, pad, sd.dilation, 1, i % 2 == 0, mode), A};
+                c.relu = i % 4 == 1;
+                c.knobs = kClasses[i % 3];
+                cases.push_back(c);
+                ++i;
+            }
+    return cases;
+}
+INSTANTIATE_TEST_SUITE_P(ImplicitGemmGeometry, Conv2dAlgorithms, ::testing::ValuesIn(geometry_cases()), case_name);
+
+// Groups (one GEMM per group): cin_g 1 (depthwise, with multiplier), 2, 3, 4, 8, cout_g below
+// and above the channel tile; every padding mode; the tile classes in turn.
+std::vector<Conv2dCase> group_cases() {
+    struct G { int c, k, groups; };
+    const G gs[] = {{4, 6, 2}, {6, 9, 3}, {16, 16, 4}, {8, 40, 2}, {32, 32, 8}, {9, 9, 9}, {6, 24, 6}, {16, 140, 2}};
+    std::vector<Conv2dCase> cases;
+    int i = 0;
+    for (const auto& g : gs)
+        for (auto mode : kModes) {
+            const Pair stride = i % 3 == 2 ? Pair(2) : Pair(1);
+            Conv2dCase c{{i % 2 ? 1 : 3, g.c, 10, 13}, g.k, Pair(3),
+                         opts(stride, 1, i % 4 == 3 ? Pair(2, 1) : Pair(1), g.groups, i % 2 == 0, mode), A};
+            c.relu = i % 5 == 0;
+            c.knobs = kClasses[i % 3];
+            cases.push_back(c);
+            ++i;
+        }
+    return cases;
+}
+INSTANTIATE_TEST_SUITE_P(ImplicitGemmGroups, Conv2dAlgorithms, ::testing::ValuesIn(group_cases()), case_name);
+
+// Shapes past the tiles, each under every class's tiles: long reductions (aligned quads and
+// not), output channels across several channel tiles, images across several pixel tiles, 1x1
+// and 7x7 stride 2 kernels, a kernel wider than the input, 1x1 images, 3-D input, the staging
+// memory path, and dispatches split to a small maxComputeWorkGroupCount.
+std::vector<Conv2dCase> shape_cases() {
+    std::vector<Conv2dCase> shapes;
+    shapes.push_back({{1, 64, 10, 12}, 70, Pair(3), opts(1, 1, 1, 1, true, PaddingMode::Zeros), A});
+    shapes.push_back({{2, 37, 9, 9}, 19, Pair(3), opts(1, 1, 1, 1, true, PaddingMode::Reflect), A, true});
+    shapes.push_back({{1, 64, 7, 9}, 72, Pair(1), opts(1, 0, 1, 1, true, PaddingMode::Zeros), A});
+    shapes.push_back({{1, 3, 30, 29}, 16, Pair(7), opts(2, 3, 1, 1, true, PaddingMode::Zeros), A});
+    shapes.push_back({{1, 8, 33, 35}, 33, Pair(3), opts(1, Padding::same(), Pair(2), 1, false, PaddingMode::Circular), A});
+    shapes.push_back({{5, 9, 9}, 6, Pair(3), opts(1, Padding::same(), Pair(2), 1, true, PaddingMode::Replicate), A});
+    shapes.push_back({{1, 1, 1, 1}, 1, Pair(3), opts(1, 1, 1, 1, true, PaddingMode::Circular), A});
+    shapes.push_back({{1, 2, 5, 3}, 4, Pair(3, 5), opts(1, Padding(1, 2), 1, 1, true, PaddingMode::Zeros), A});
+    shapes.push_back({{2, 7, 9, 10}, 13, Pair(3), opts(1, 1, 1, 1, true, PaddingMode::Reflect), A, true, true});
+    Conv2dCase split{{3, 8, 20, 20}, 70, Pair(3), opts(1, 1, 1, 1, true, PaddingMode::Replicate), A};
+    split.workgroup_limit = 2;
+    shapes.push_back(split);
+    std::vector<Conv2dCase> cases;
+    for (const char* k : kClasses)
+        for (auto c : shapes) {
+            c.knobs = k;
+            cases.push_back(c);
+        }
+    return cases;
+}
+INSTANTIATE_TEST_SUITE_P(ImplicitGemmShapes, Conv2dAlgorithms, ::testing::ValuesIn(shape_cases()), case_name);
+}  // namespace implicit_gemm
+
 namespace fp16 {
 
 std::vector<Conv2dCase> as_fp16(std::vector<Conv2dCase> cases) {

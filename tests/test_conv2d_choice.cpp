@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "support/conv2d_sweep.h"
 #include "support/test_support.h"
 
 namespace vkconv {
@@ -166,6 +167,60 @@ TEST_F(Conv2dAlgorithmChoice, AutoPicksWinogradWhereMeasuredFaster) {
     // Forced off: set_algorithm wins over Auto's choice.
     big.set_algorithm(Conv2dAlgorithm::PackedTexel);
     EXPECT_EQ(big.algorithm_for(x), Conv2dAlgorithm::PackedTexel);
+}
+
+// GPU classes (the discrete (1) and integrated (2) classes' policy, on any device through
+// VKCONV_TILE_CLASS): implicit_gemm for dense convolutions with a reduction of 64 or more and 32
+// or more output channels, where grouped_texel and packed_texel are taken on CPU devices;
+// winograd kept where Auto takes it; 1x1, depthwise, grouped, few output channels or a short
+// reduction keep their kernels. The CPU class's choices are unchanged.
+TEST_F(Conv2dAlgorithmChoice, AutoPicksImplicitGemmOnGpuClasses) {
+    Context& ctx = test::context();
+    const auto gemm = parse_conv2d_algorithm("implicit_gemm");
+    const Shape x12{1, 16, 12, 12}, x20{1, 20, 12, 12}, x64{1, 64, 56, 56};
+    {
+        test::ScopedKnobs cpu(ctx, "VKCONV_TILE_CLASS=0");
+        Conv2d dense(ctx, 20, 32, 3, {.padding = 1});
+        if (!dense.supports(Conv2dAlgorithm::PackedTexel, x20)) GTEST_SKIP() << "no RGBA32F uniform texel buffers";
+        EXPECT_EQ(dense.algorithm_for(x20), Conv2dAlgorithm::PackedTexel);
+        Conv2d narrow(ctx, 16, 32, 3, {.padding = 1});
+        EXPECT_EQ(narrow.algorithm_for(x12), Conv2dAlgorithm::GroupedTexel);
+    }
+    for (const char* cls : {"VKCONV_TILE_CLASS=1", "VKCONV_TILE_CLASS=2"}) {
+        SCOPED_TRACE(cls);
+        test::ScopedKnobs knobs(ctx, cls);
+        Conv2d dense(ctx, 20, 32, 3, {.padding = 1});
+        EXPECT_EQ(dense.algorithm_for(x20), gemm);
+        Conv2d narrow(ctx, 16, 32, 3, {.padding = 1});
+        EXPECT_EQ(narrow.algorithm_for(x12), gemm);
+        Conv2d few(ctx, 16, 64, 3, {.padding = 1});
+        EXPECT_EQ(few.algorithm_for({1, 16, 56, 56}), gemm);
+        Conv2d strided(ctx, 64, 64, 3, {.stride = 2, .padding = 1});
+        EXPECT_EQ(strided.algorithm_for(x64), gemm);
+        Conv2d c32(ctx, 32, 32, 3, {.padding = 1});
+        EXPECT_EQ(c32.algorithm_for({1, 32, 28, 28}), gemm);
+        Conv2d stem(ctx, 3, 64, 7, {.stride = 2, .padding = 3});  // ResNet's stem: 147 reductions
+        EXPECT_EQ(stem.algorithm_for({1, 3, 64, 64}), gemm);
+        // Winograd where Auto takes it today.
+        Conv2d big(ctx, 64, 64, 3, {.padding = 1, .padding_mode = PaddingMode::Reflect});
+        EXPECT_EQ(big.algorithm_for(x64), Conv2dAlgorithm::Winograd);
+        Conv2d s5(ctx, 256, 256, 3, {.padding = 1});
+        EXPECT_EQ(s5.algorithm_for({1, 256, 14, 14}), Conv2dAlgorithm::Winograd);
+        // ... and the kernels of the other shapes.
+        Conv2d pointwise(ctx, 16, 32, 1);
+        EXPECT_EQ(pointwise.algorithm_for(x12), Conv2dAlgorithm::Gemm1x1);
+        Conv2d dw(ctx, 8, 16, 3, {.padding = 1, .groups = 8});
+        EXPECT_EQ(dw.algorithm_for({1, 8, 12, 12}), Conv2dAlgorithm::DepthwiseTexel);
+        Conv2d grouped(ctx, 16, 16, 3, {.padding = 1, .groups = 4});
+        EXPECT_EQ(grouped.algorithm_for(x12), Conv2dAlgorithm::GroupedTexel);
+        Conv2d few_out(ctx, 64, 8, 3, {.padding = 1});
+        EXPECT_EQ(few_out.algorithm_for(x64), Conv2dAlgorithm::PackedTexel);
+        Conv2d short_red(ctx, 4, 32, 3, {.padding = 1});
+        EXPECT_EQ(short_red.algorithm_for({1, 4, 12, 12}), Conv2dAlgorithm::GroupedTexel);
+        // Forced off: set_algorithm wins over Auto's choice.
+        dense.set_algorithm(Conv2dAlgorithm::PackedTexel);
+        EXPECT_EQ(dense.algorithm_for(x20), Conv2dAlgorithm::PackedTexel);
+    }
 }
 
 }  // namespace

@@ -111,6 +111,7 @@ std::vector<LayerCase> workgroup_cases() {
         {"conv_direct_tiled_relu", [](Context& c) { return conv(c, 3, 20, pad1(), A::DirectTiled, true); }, {{3, 3, 19, 21}}},
         {"conv_depthwise", [](Context& c) { return conv(c, 4, 8, pad1(4), A::Depthwise); }, {{3, 4, 19, 21}}},
         {"conv_direct_texel", [](Context& c) { return conv(c, 3, 20, pad1(), A::DirectTexel); }, {{3, 3, 19, 70}}},  // 70 columns: 3 workgroups of 32 along x
+        {"conv_implicit_gemm", [](Context& c) { return conv(c, 8, 40, pad1(), parse_conv2d_algorithm("implicit_gemm")); }, {{3, 8, 19, 21}}},
         {"conv_direct_texel_grouped", [](Context& c) { return conv(c, 4, 24, pad1(2), A::DirectTexel, true); }, {{3, 4, 17, 70}}},
         {"relu", [](Context& c) { return std::make_unique<ReLU>(c); }, {{3, 1000}}},
         {"add", [](Context& c) { return std::make_unique<Add>(c, true); }, {{3, 1000}, {3, 1000}}},
@@ -167,6 +168,7 @@ std::vector<LayerCase> storage_cases() {
         {"conv_direct_tiled_relu", [](Context& c) { return conv(c, 4, 8, pad1(), A::DirectTiled, true); }, {{5, 4, 8, 8}}},
         {"conv_depthwise", [](Context& c) { return conv(c, 4, 8, pad1(4), A::Depthwise); }, {{5, 4, 8, 8}}},
         {"conv_direct_texel", [](Context& c) { return conv(c, 4, 8, pad1(), A::DirectTexel); }, {{5, 4, 8, 8}}},
+        {"conv_implicit_gemm", [](Context& c) { return conv(c, 4, 8, pad1(), parse_conv2d_algorithm("implicit_gemm")); }, {{5, 4, 8, 8}}},
         {"conv_direct_texel_strided", [](Context& c) { return conv(c, 4, 4, Conv2dOptions{.stride = 2, .padding = 1}, A::DirectTexel); },
          {{7, 4, 16, 16}}},
         {"relu", [](Context& c) { return std::make_unique<ReLU>(c); }, {{3, 1024}}},

@@ -109,12 +109,12 @@ Conv2dAlgorithm Conv2d::algorithm_for(const Shape& input_shape) const {
         auto fp16_ok = [&](Conv2dAlgorithm a) { return fp16_refusal(a).empty() && supports(a, input_shape); };
         if (const auto tuned = tuned_conv2d_algorithm(*ctx_, params_, input_shape); tuned && fp16_ok(*tuned)) return *tuned;
         for (const auto* k : detail::conv2d_kernels())
-            if (k->stores_fp16() && k->auto_candidate(params_, shape) && fp16_ok(k->algorithm())) return k->algorithm();
+            if (k->stores_fp16() && k->auto_candidate(*ctx_, params_, shape) && fp16_ok(k->algorithm())) return k->algorithm();
     }
     // A choice measured on this device by `vkconv tune` wins over the kernels' rules.
     if (const auto tuned = tuned_conv2d_algorithm(*ctx_, params_, input_shape); tuned && supports(*tuned, input_shape)) return *tuned;
     for (const auto* k : detail::conv2d_kernels())
-        if (k->auto_candidate(params_, shape) && supports(k->algorithm(), input_shape)) return k->algorithm();
+        if (k->auto_candidate(*ctx_, params_, shape) && supports(k->algorithm(), input_shape)) return k->algorithm();
     return Conv2dAlgorithm::DirectTiled;
 }
 

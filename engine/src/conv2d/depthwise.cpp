@@ -19,7 +19,7 @@ public:
         return o.groups == params.in_channels ? "" : "it needs groups == in_channels, but got groups=" + std::to_string(o.groups) +
                                                          ", in_channels=" + std::to_string(params.in_channels);
     }
-    bool auto_candidate(const Conv2dParams& params, const Shape*) const override {
+    bool auto_candidate(Context&, const Conv2dParams& params, const Shape*) const override {
         return params.options.groups == params.in_channels && params.in_channels > 1;
     }
 

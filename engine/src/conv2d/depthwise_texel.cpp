@@ -19,7 +19,7 @@ public:
     std::string unsupported_reason(Context& ctx, const Conv2dParams& params, const Shape* input_shape) const override {
         return packed_unsupported_reason(ctx, params, input_shape, algorithm());
     }
-    bool auto_candidate(const Conv2dParams& params, const Shape*) const override {
+    bool auto_candidate(Context&, const Conv2dParams& params, const Shape*) const override {
         return params.options.groups == params.in_channels && params.in_channels > 1;
     }
     std::unique_ptr<Conv2dPlan> prepare(Context& ctx, const Conv2dProblem& p) const override { return prepare_window(ctx, p, *this); }

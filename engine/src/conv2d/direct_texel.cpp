@@ -27,7 +27,7 @@ class DirectTexel final : public Conv2dKernel {
 public:
     Conv2dAlgorithm algorithm() const override { return Conv2dAlgorithm::DirectTexel; }
     const char* name() const override { return "direct_texel"; }
-    bool auto_candidate(const Conv2dParams&, const Shape*) const override { return true; }
+    bool auto_candidate(Context&, const Conv2dParams&, const Shape*) const override { return true; }
 
     std::string unsupported_reason(Context& ctx, const Conv2dParams& params, const Shape* input_shape) const override {
         const auto& o = params.options;

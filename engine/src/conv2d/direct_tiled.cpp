@@ -11,7 +11,7 @@ public:
     Conv2dAlgorithm algorithm() const override { return Conv2dAlgorithm::DirectTiled; }
     const char* name() const override { return "direct_tiled"; }
     std::string unsupported_reason(Context&, const Conv2dParams&, const Shape*) const override { return ""; }
-    bool auto_candidate(const Conv2dParams&, const Shape*) const override { return true; }
+    bool auto_candidate(Context&, const Conv2dParams&, const Shape*) const override { return true; }
 
     std::unique_ptr<Conv2dPlan> prepare(Context& ctx, const Conv2dProblem& p) const override {
         auto pl = std::make_unique<StoragePlan>();

@@ -21,7 +21,7 @@ public:
     std::string unsupported_reason(Context& ctx, const Conv2dParams& params, const Shape* input_shape) const override {
         return packed_unsupported_reason(ctx, params, input_shape, algorithm());
     }
-    bool auto_candidate(const Conv2dParams& params, const Shape*) const override { return params.kernel == Pair(1); }
+    bool auto_candidate(Context&, const Conv2dParams& params, const Shape*) const override { return params.kernel == Pair(1); }
     std::unique_ptr<Conv2dPlan> prepare(Context& ctx, const Conv2dProblem& p) const override { return prepare_packed(ctx, p, *this); }
     void record(const Conv2dPlan& plan, Conv2dIo& io) const override {
         record_packed(static_cast<const PackedPrepared&>(plan), io, packed_weight_layout);

@@ -30,7 +30,7 @@ public:
     }
     // Few input channels per group: the pack pass costs more than the packed fetches save
     // (measured on lavapipe: S1, S2, S3, S8 1.2-5x faster than packed_texel).
-    bool auto_candidate(const Conv2dParams& params, const Shape*) const override {
+    bool auto_candidate(Context&, const Conv2dParams& params, const Shape*) const override {
         return params.in_channels / params.options.groups <= 16;
     }
     std::unique_ptr<Conv2dPlan> prepare(Context& ctx, const Conv2dProblem& p) const override { return prepare_window(ctx, p, *this); }

@@ -89,9 +89,9 @@ public:
     // Why it cannot run this convolution on this device (its limits, formats and ctx.policy())
     // (empty when it can). `input_shape` null: only the shape-independent conditions.
     virtual std::string unsupported_reason(Context& ctx, const Conv2dParams& params, const Shape* input_shape) const = 0;
-    // Whether Auto takes it (where it can run) for this convolution; `input_shape` null: no
-    // input shape is known.
-    virtual bool auto_candidate(const Conv2dParams& params, const Shape* input_shape) const = 0;
+    // Whether Auto takes it (where it can run) for this convolution on this device (its class:
+    // ctx.policy()); `input_shape` null: no input shape is known.
+    virtual bool auto_candidate(Context& ctx, const Conv2dParams& params, const Shape* input_shape) const = 0;
     // The plan for one input shape; throws (naming the algorithm) when it cannot run.
     virtual std::unique_ptr<Conv2dPlan> prepare(Context& ctx, const Conv2dProblem& p) const = 0;
     // Records the plan's passes, ending with a barrier.

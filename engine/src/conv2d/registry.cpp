@@ -14,6 +14,7 @@ namespace vkconv::detail {
     X(depthwise_texel) /* groups == in_channels > 1 */                                             \
     X(depthwise)       /* groups == in_channels > 1 (always runs: ends Auto's depthwise search) */ \
     X(gemm_1x1)        /* 1x1 kernels */                                                           \
+    X(implicit_gemm)   /* GPUs: dense convolutions with long reductions */                         \
     X(grouped_texel)   /* in_channels / groups <= 16 */                                            \
     X(winograd)        /* 3x3 with many channels and outputs (the measured rule) */                \
     X(packed_texel)                                                                                \

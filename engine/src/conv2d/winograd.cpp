@@ -214,7 +214,7 @@ public:
         return pl.reason;
     }
 
-    bool auto_candidate(const Conv2dParams& params, const Shape* input_shape) const override {
+    bool auto_candidate(Context&, const Conv2dParams& params, const Shape* input_shape) const override {
         // Measured on lavapipe (tools/bench.cpp rows and custom shapes, against packed_texel, on a
         // loaded machine): 1.3-3x faster for 64->64 56x56 (S4, S10), 256->256 14x14 (S5), 128->128
         // 28x28, 8x 64->64 14x14, 2x 32->64 16x16; about even for 32->32 28x28, 24->24 112x112,
