@@ -15,6 +15,7 @@
 #include "host/buffer.h"
 #include "host/command.h"
 #include "host/pipeline.h"
+#include "host/shader_layout.h"
 #include "vkconv/error.h"
 
 #ifdef VKCONV_LSAN_SUPPRESSIONS
@@ -444,26 +445,16 @@ void Context::rethrow_vulkan_error(const vk::SystemError& e, const std::string& 
     throw Error(what + " failed on '" + info_.name + "': " + e.what());
 }
 
-std::shared_ptr<const ComputePipeline> Context::pipeline(const std::string& shader,
-                                                         const std::vector<uint32_t>& specialization,
-                                                         uint32_t storage_buffers, uint32_t push_constant_bytes) {
-    return pipeline(shader, specialization, std::vector<BindingType>(storage_buffers, BindingType::StorageBuffer), push_constant_bytes);
-}
-
-std::shared_ptr<const ComputePipeline> Context::pipeline(const std::string& shader,
-                                                         const std::vector<uint32_t>& specialization,
-                                                         const std::vector<BindingType>& bindings, uint32_t push_constant_bytes) {
-    std::string key = shader + "|t";
-    for (auto b : bindings) key += std::to_string(static_cast<int>(b));
-    key += "|" + std::to_string(push_constant_bytes);
+std::shared_ptr<const ComputePipeline> Context::pipeline(const std::string& shader, const std::vector<uint32_t>& specialization) {
+    // The layout is the shader's (read from its SPIR-V), so (shader, specialization) is the key.
+    std::string key = shader;
     for (uint32_t v : specialization) key += "|" + std::to_string(v);
     std::lock_guard lock(pipelines_mutex_);
     auto it = pipelines_.find(key);
     if (it != pipelines_.end()) return it->second;
     std::shared_ptr<const ComputePipeline> p;
     try {
-        p = std::make_shared<const ComputePipeline>(*this, shader, specialization, std::span<const BindingType>(bindings),
-                                                    push_constant_bytes);
+        p = std::make_shared<const ComputePipeline>(*this, shader, specialization);
     } catch (const vk::SystemError& e) {
         rethrow_vulkan_error(e, "creating the pipeline of shader '" + shader + "'");
     }

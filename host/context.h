@@ -225,14 +225,9 @@ public:
     uint32_t memory_type(uint32_t type_bits, vk::MemoryPropertyFlags required,
                          vk::MemoryPropertyFlags preferred = {}) const;
 
-    // A pipeline built from an embedded shader, cached by (shader, specialization data, layout).
-    std::shared_ptr<const ComputePipeline> pipeline(const std::string& shader,
-                                                    const std::vector<uint32_t>& specialization,
-                                                    uint32_t storage_buffers, uint32_t push_constant_bytes);
-    // The same with one descriptor type per binding (storage buffers, uniform texel buffers).
-    std::shared_ptr<const ComputePipeline> pipeline(const std::string& shader,
-                                                    const std::vector<uint32_t>& specialization,
-                                                    const std::vector<BindingType>& bindings, uint32_t push_constant_bytes);
+    // A pipeline built from an embedded shader with the layout its SPIR-V declares (bindings,
+    // push constants: host/shader_layout.h), cached by (shader, specialization data).
+    std::shared_ptr<const ComputePipeline> pipeline(const std::string& shader, const std::vector<uint32_t>& specialization);
 
     // Whether `format` can be read through a uniform texel buffer (format features; false for
     // ContextOptions::limit_overrides.hidden_texel_formats).

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "host/context.h"
+#include "host/shader_layout.h"
 #include "host/shader_registry.h"
 #include "vkconv/error.h"
 
@@ -19,21 +20,15 @@ vk::DescriptorType descriptor_type(BindingType t) {
     return vk::DescriptorType::eStorageBuffer;
 }
 
-ComputePipeline::ComputePipeline(Context& ctx, const std::string& shader, std::span<const uint32_t> specialization,
-                                 uint32_t storage_buffers, uint32_t push_constant_bytes)
-    : ComputePipeline(ctx, shader, specialization, std::vector<BindingType>(storage_buffers, BindingType::StorageBuffer),
-                      push_constant_bytes) {}
-
-ComputePipeline::ComputePipeline(Context& ctx, const std::string& shader, std::span<const uint32_t> specialization,
-                                 std::span<const BindingType> binding_types, uint32_t push_constant_bytes)
-    : name_(shader),
-      specialization_(specialization.begin(), specialization.end()),
-      bindings_(binding_types.begin(), binding_types.end()),
-      push_constant_bytes_(push_constant_bytes) {
+ComputePipeline::ComputePipeline(Context& ctx, const std::string& shader, std::span<const uint32_t> specialization)
+    : name_(shader), specialization_(specialization.begin(), specialization.end()) {
+    const ShaderLayout& layout = embedded_shader_layout(shader);
+    bindings_ = layout.bindings;
+    push_constant_bytes_ = layout.push_constant_bytes;
     const auto code = embedded_shader(shader);
     if (code.empty()) throw Error("no embedded shader named '" + shader + "'");
-    if (push_constant_bytes > ctx.info().max_push_constants)
-        throw Error("shader '" + shader + "' needs " + std::to_string(push_constant_bytes) +
+    if (push_constant_bytes_ > ctx.info().max_push_constants)
+        throw Error("shader '" + shader + "' needs " + std::to_string(push_constant_bytes_) +
                     " bytes of push constants; the device allows " + std::to_string(ctx.info().max_push_constants));
     const auto& dev = ctx.device();
     module_ = vk::raii::ShaderModule(dev, vk::ShaderModuleCreateInfo({}, code.size_bytes(), code.data()), ctx.allocator());
@@ -43,10 +38,10 @@ ComputePipeline::ComputePipeline(Context& ctx, const std::string& shader, std::s
         bindings.emplace_back(i, descriptor_type(bindings_[i]), 1, vk::ShaderStageFlagBits::eCompute);
     set_layout_ = vk::raii::DescriptorSetLayout(dev, vk::DescriptorSetLayoutCreateInfo({}, bindings), ctx.allocator());
 
-    vk::PushConstantRange range(vk::ShaderStageFlagBits::eCompute, 0, push_constant_bytes);
+    vk::PushConstantRange range(vk::ShaderStageFlagBits::eCompute, 0, push_constant_bytes_);
     vk::DescriptorSetLayout set_layout = *set_layout_;
     vk::PipelineLayoutCreateInfo li({}, set_layout);
-    if (push_constant_bytes) li.setPushConstantRanges(range);
+    if (push_constant_bytes_) li.setPushConstantRanges(range);
     layout_ = vk::raii::PipelineLayout(dev, li, ctx.allocator());
 
     std::vector<vk::SpecializationMapEntry> entries;

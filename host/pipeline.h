@@ -1,6 +1,5 @@
-// host/pipeline.h: a compute pipeline made from an embedded SPIR-V module, with its
-// descriptor-set layout (N storage buffers at bindings 0..N-1, or one descriptor type per
-// binding: storage buffers and uniform texel buffers), push-constant range and
+// host/pipeline.h: a compute pipeline made from an embedded SPIR-V module, with the
+// descriptor-set layout and push-constant range its SPIR-V declares (host/shader_layout.h) and
 // specialization constants (constant_id i = specialization[i]).
 #pragma once
 
@@ -27,15 +26,12 @@ vk::DescriptorType descriptor_type(BindingType t);
 
 class ComputePipeline {
 public:
-    ComputePipeline(Context& ctx, const std::string& shader, std::span<const uint32_t> specialization,
-                    uint32_t storage_buffers, uint32_t push_constant_bytes);
-    ComputePipeline(Context& ctx, const std::string& shader, std::span<const uint32_t> specialization,
-                    std::span<const BindingType> bindings, uint32_t push_constant_bytes);
+    ComputePipeline(Context& ctx, const std::string& shader, std::span<const uint32_t> specialization);
 
     vk::Pipeline handle() const { return *pipeline_; }
     vk::PipelineLayout layout() const { return *layout_; }
     vk::DescriptorSetLayout set_layout() const { return *set_layout_; }
-    // Number of bindings (all storage buffers for the first constructor).
+    // Number of bindings.
     uint32_t storage_buffers() const { return static_cast<uint32_t>(bindings_.size()); }
     const std::vector<BindingType>& bindings() const { return bindings_; }
     uint32_t push_constant_bytes() const { return push_constant_bytes_; }

@@ -147,7 +147,7 @@ TEST(DeviceLimitsRecorder, OversizedDispatchIsRefused) {
     OwnedContext ctx(o);
     EXPECT_EQ(ctx->info().max_workgroup_count[0], 4u);
     EXPECT_EQ(ctx->info().max_workgroup_count[2], 6u);
-    auto pipeline = ctx->pipeline("elementwise", {0, 0, 4}, 4, 16);
+    auto pipeline = ctx->pipeline("elementwise", {0, 0, 4});
     Tensor t(*ctx, {16});
     const host::BufferBinding b[] = {t.buffer(), t.buffer(), t.buffer(), t.buffer()};
     const uint32_t pc[4] = {16, 0, 1, 1};

@@ -63,11 +63,10 @@ bool format_supports(Context& ctx, vk::Format f, vk::FormatFeatureFlags need) {
     return (props.optimalTilingFeatures & need) == need || (props.linearTilingFeatures & need) == need;
 }
 
-void dispatch(CommandRecorder& rec, const char* shader, std::vector<uint32_t> spec, host::BindingType image_binding,
+void dispatch(CommandRecorder& rec, const char* shader, std::vector<uint32_t> spec,
               const ImageRef& image, const Tensor& tensor, const ImageTensorPushConstants& pc) {
     Context& ctx = rec.context();
-    const std::vector<host::BindingType> types = {image_binding, host::BindingType::StorageBuffer};
-    auto pipeline = ctx.pipeline(shader, spec, types, sizeof(ImageTensorPushConstants));
+    auto pipeline = ctx.pipeline(shader, spec);
     const host::BufferBinding bindings[] = {host::BufferBinding(image.view, image.layout), tensor.buffer()};
     rec.keep_alive(tensor.storage());
     rec.keep_alive(pipeline);
@@ -96,7 +95,7 @@ void record_image_to_tensor(CommandRecorder& rec, const ImageRef& image, const T
     if (image.access == ImageAccess::Sampled) {
         if (!format_supports(ctx, image.format, vk::FormatFeatureFlagBits::eSampledImage))
             throw Error("record_image_to_tensor: the device cannot sample image.format " + vk::to_string(image.format));
-        dispatch(rec, "image_sampled_to_tensor", {channels, 0u}, host::BindingType::SampledImage, image, tensor, pc);
+        dispatch(rec, "image_sampled_to_tensor", {channels, 0u}, image, tensor, pc);
     } else {
         const char* shader = storage_shader(image.format);
         if (!shader)
@@ -105,7 +104,7 @@ void record_image_to_tensor(CommandRecorder& rec, const ImageRef& image, const T
                         " (sample it instead: ImageAccess::Sampled)");
         if (!format_supports(ctx, image.format, vk::FormatFeatureFlagBits::eStorageImage))
             throw Error("record_image_to_tensor: the device has no storage-image support for " + vk::to_string(image.format));
-        dispatch(rec, shader, {channels, 0u, 1u}, host::BindingType::StorageImage, image, tensor, pc);
+        dispatch(rec, shader, {channels, 0u, 1u}, image, tensor, pc);
     }
 }
 
@@ -124,7 +123,7 @@ void record_tensor_to_image(CommandRecorder& rec, const Tensor& tensor, const Im
         throw Error("record_tensor_to_image: encode_srgb needs an R8G8B8A8_UNORM view, but image.format is " +
                     vk::to_string(image.format));
     const uint32_t channels = static_cast<uint32_t>(tensor.dim(1));
-    dispatch(rec, shader, {channels, o.encode_srgb ? 1u : 0u, 0u}, host::BindingType::StorageImage, image, tensor, pc);
+    dispatch(rec, shader, {channels, o.encode_srgb ? 1u : 0u, 0u}, image, tensor, pc);
 }
 
 float srgb_to_linear(float s) {

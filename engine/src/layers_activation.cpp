@@ -29,8 +29,7 @@ void record_activation(Context& ctx, CommandRecorder& rec, const std::string& wh
     const bool per_channel = weight != nullptr;
     const auto pipeline = ctx.pipeline("activation",
                                        {static_cast<uint32_t>(act.kind), std::bit_cast<uint32_t>(act.alpha),
-                                        std::bit_cast<uint32_t>(act.beta), per_channel ? 1u : 0u, kItems},
-                                       3, sizeof(ActivationPushConstants));
+                                        std::bit_cast<uint32_t>(act.beta), per_channel ? 1u : 0u, kItems});
     const int64_t unit = per_channel ? int64_t(inner) * channels : 1;
     const int64_t units = n / unit;
     const int64_t chunk = detail::storage_chunk_units(ctx, who, per_channel ? "image" : "element", units,

@@ -95,8 +95,7 @@ void record_flat(Context& ctx, CommandRecorder& rec, const std::string& who, con
 std::shared_ptr<const host::ComputePipeline> binary_pipeline(Context& ctx, BinaryOp op, Mode mode, const Activation& act) {
     return ctx.pipeline("binary",
                         {static_cast<uint32_t>(op), mode, static_cast<uint32_t>(act.kind), std::bit_cast<uint32_t>(act.alpha),
-                         std::bit_cast<uint32_t>(act.beta), kItems},
-                        3, sizeof(BinaryPushConstants));
+                         std::bit_cast<uint32_t>(act.beta), kItems});
 }
 
 void record_scalar(CommandRecorder& rec, const std::string& who, BinaryOp op, float scalar, bool scalar_first, const Tensor& x,

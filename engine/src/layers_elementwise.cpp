@@ -31,8 +31,7 @@ void record_elementwise(Context& ctx, CommandRecorder& rec, const std::string& w
     if (n == 0) return;
     const auto pipeline = ctx.pipeline("elementwise",
                                        {op, static_cast<uint32_t>(act.kind), kItems, std::bit_cast<uint32_t>(act.alpha),
-                                        std::bit_cast<uint32_t>(act.beta)},
-                                       4, sizeof(ElementwisePushConstants));
+                                        std::bit_cast<uint32_t>(act.beta)});
     const int64_t unit = op == OpAffine ? int64_t(inner) * channels : 1;
     const int64_t units = n / unit;
     const int64_t chunk = detail::storage_chunk_units(ctx, who, op == OpAffine ? "image" : "element", units,

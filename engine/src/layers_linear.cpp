@@ -131,8 +131,7 @@ void Linear::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, c
     const LinearTile t = linear_tile(rows);
     const auto pipeline = ctx_->pipeline("linear", {t.tx, t.ty, t.tx, t.ty, t.rn, t.rm, kBK, has_bias_ ? 1u : 0u,
                                                     static_cast<uint32_t>(act.kind), std::bit_cast<uint32_t>(act.alpha),
-                                                    std::bit_cast<uint32_t>(act.beta)},
-                                         4, sizeof(LinearPushConstants));
+                                                    std::bit_cast<uint32_t>(act.beta)});
     // A weight beyond maxStorageBufferRange (VGG's classifier: 25088 x 4096 floats) is bound in
     // slices of whole output features, each its own dispatches.
     const uint64_t row_bytes = uint64_t(std::max(in_features_, 1)) * sizeof(float);

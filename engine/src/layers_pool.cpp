@@ -110,8 +110,7 @@ PoolGeometry pool_geometry(const std::string& who, const Shape& shape, Pair k, P
 void record_pool(Context& ctx, CommandRecorder& rec, const std::string& who, const PoolGeometry& g, const Tensor& in, const Tensor& out,
                  uint32_t mode, bool count_include_pad, std::optional<int> divisor, Pair k, Pair s, Pair pad, Pair d) {
     if (out.numel() == 0) return;
-    const auto pipeline = ctx.pipeline("pool2d", {mode, count_include_pad ? 1u : 0u, divisor ? 1u : 0u}, 2,
-                                       sizeof(Pool2dPushConstants));
+    const auto pipeline = ctx.pipeline("pool2d", {mode, count_include_pad ? 1u : 0u, divisor ? 1u : 0u});
     Pool2dPushConstants pc{};
     pc.H = static_cast<int32_t>(g.in.h);
     pc.W = static_cast<int32_t>(g.in.w);
@@ -334,7 +333,7 @@ void AdaptiveAvgPool2d::record(CommandRecorder& rec, std::span<const Tensor> inp
     detail::check_output(*this, output, g.out_shape);
     detail::check_buffer_range(*this, inputs[0]);
     if (output.numel() == 0) return;
-    const auto pipeline = ctx_->pipeline("adaptive_avg_pool2d", {}, 2, sizeof(AdaptivePoolPushConstants));
+    const auto pipeline = ctx_->pipeline("adaptive_avg_pool2d", {});
     AdaptivePoolPushConstants pc{};
     pc.H = static_cast<int32_t>(g.h);
     pc.W = static_cast<int32_t>(g.w);

@@ -257,8 +257,7 @@ void Upsample::record(CommandRecorder& rec, std::span<const Tensor> inputs, cons
     const bool bilinear = options_.mode == "bilinear";
     const auto pipeline = ctx_->pipeline("upsample2d",
                                          {bilinear ? 1u : 0u, options_.align_corners.value_or(false) ? 1u : 0u,
-                                          static_cast<uint32_t>(g.coord), static_cast<uint32_t>(g.round)},
-                                         2, sizeof(UpsamplePushConstants));
+                                          static_cast<uint32_t>(g.coord), static_cast<uint32_t>(g.round)});
     UpsamplePushConstants pc{};
     pc.H = static_cast<int32_t>(g.h.in);
     pc.W = static_cast<int32_t>(g.w.in);

@@ -71,11 +71,7 @@ public:
         // 82 vs 72 ms on S4); kept for GPUs, where it is worth tuning.
         const bool sg_ok = info.subgroup_shuffle && info.subgroup_size >= 8 && lx == 8;
         const bool sg = sg_ok && host::tile_or(policy.tiles.texel_sg, 0, 1, 0) == 1;
-        using host::BindingType;
-        static const std::vector<BindingType> kTypes = {BindingType::UniformTexelBuffer, BindingType::UniformTexelBuffer,
-                                                         BindingType::StorageBuffer, BindingType::StorageBuffer};
-        pl->pipeline = ctx.pipeline("conv2d_direct_texel", conv2d_spec(lx, ly, o.padding_mode, o.bias, p.act, {pl->oct, px, sg ? 1u : 0u}),
-                                    kTypes, sizeof(Conv2dPushConstants));
+        pl->pipeline = ctx.pipeline("conv2d_direct_texel", conv2d_spec(lx, ly, o.padding_mode, o.bias, p.act, {pl->oct, px, sg ? 1u : 0u}));
         pl->gx = (p.g.out_w + lx * px - 1) / (lx * px);
         pl->gy = (p.g.out_h + ly - 1) / ly;
         return pl;

@@ -89,8 +89,7 @@ public:
         pl->pipeline = ctx.pipeline("conv2d_implicit_gemm",
                                     conv2d_spec(t.invocations(), 1, o.padding_mode, o.bias, p.act,
                                                 {t.bm, t.bn, t.bk, t.tm, t.tn, static_cast<uint32_t>(p.params.kernel.h),
-                                                 static_cast<uint32_t>(p.params.kernel.w), red % 4 == 0 ? 1u : 0u}),
-                                    4, sizeof(Conv2dPushConstants));
+                                                 static_cast<uint32_t>(p.params.kernel.w), red % 4 == 0 ? 1u : 0u}));
         pl->gx = (p.g.out_h * p.g.out_w + t.bm - 1) / t.bm;
         pl->gy = (cout_g + t.bn - 1) / t.bn;
         pl->z_per_image = o.groups;

@@ -179,9 +179,6 @@ std::string packed_unsupported_reason(Context& ctx, const Conv2dParams& params, 
 }
 
 namespace {
-using host::BindingType;
-const std::vector<BindingType> kTypes = {BindingType::UniformTexelBuffer, BindingType::UniformTexelBuffer, BindingType::StorageBuffer,
-                                         BindingType::StorageBuffer};
 
 std::unique_ptr<PackedPrepared> plan_or_throw(Context& ctx, const Conv2dProblem& p, const Conv2dKernel& k) {
     auto pr = std::make_unique<PackedPrepared>();
@@ -198,15 +195,12 @@ std::unique_ptr<Conv2dPlan> prepare_packed(Context& ctx, const Conv2dProblem& p,
     const auto& pl = pr->pl;
     pr->f16 = p.fp16;
     pr->weights_key = (uint64_t(k.algorithm()) << 32) | (uint64_t(pl.oct) << 1) | (p.fp16 ? 1 : 0);
-    static const std::vector<BindingType> kPackTypes = {BindingType::UniformTexelBuffer, BindingType::StorageTexelBuffer};
-    pr->pack = ctx.pipeline(p.fp16 ? "pack_nc4hw4_f16" : "pack_nc4hw4", conv2d_spec(pl.pack_wg, 1, o.padding_mode, false, Activation{}, {pl.pack_px}), kPackTypes,
-                            sizeof(PackPushConstants));
+    pr->pack = ctx.pipeline(p.fp16 ? "pack_nc4hw4_f16" : "pack_nc4hw4", conv2d_spec(pl.pack_wg, 1, o.padding_mode, false, Activation{}, {pl.pack_px}));
     const bool flat = k.algorithm() == Conv2dAlgorithm::Gemm1x1;
     const uint32_t kw_s = flat ? 1 : p.params.kernel.w, sw = flat ? 1 : o.stride.w, dws = flat ? 1 : o.dilation.w;
     // The padding is materialised by the pack pass: the kernel's PAD_MODE is unused (zeros).
     pr->conv = ctx.pipeline(flat ? "conv2d_gemm_1x1" : "conv2d_packed_texel",
-                            conv2d_spec(pl.wg, 1, PaddingMode::Zeros, o.bias, p.act, {pl.oct, pl.px, kw_s, sw, dws}), kTypes,
-                            sizeof(PackedPushConstants));
+                            conv2d_spec(pl.wg, 1, PaddingMode::Zeros, o.bias, p.act, {pl.oct, pl.px, kw_s, sw, dws}));
     return pr;
 }
 
@@ -252,7 +246,7 @@ std::unique_ptr<Conv2dPlan> prepare_window(Context& ctx, const Conv2dProblem& p,
                             {pl.py, pl.px, kw, static_cast<uint32_t>(o.stride.w), static_cast<uint32_t>(o.dilation.w), kh,
                              static_cast<uint32_t>(o.stride.h), static_cast<uint32_t>(o.dilation.h)});
     if (grouped) spec.push_back(ctx.policy().taps_in_registers ? 1u : 0u);  // TAPS_IN_REGISTERS
-    pr->conv = ctx.pipeline(grouped ? "conv2d_grouped_texel" : "conv2d_depthwise_texel", spec, kTypes, sizeof(Conv2dPushConstants));
+    pr->conv = ctx.pipeline(grouped ? "conv2d_grouped_texel" : "conv2d_depthwise_texel", spec);
     return pr;
 }
 

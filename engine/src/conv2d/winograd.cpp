@@ -230,19 +230,13 @@ public:
         auto pl = std::make_unique<WinogradPlan>();
         plan_winograd(*pl, ctx, p.params, &p.g);
         if (!pl->reason.empty()) throw_cannot_run(*this, p.params, pl->reason);
-        using host::BindingType;
-        const auto T = BindingType::UniformTexelBuffer, S = BindingType::StorageBuffer, I = BindingType::StorageTexelBuffer;
         const auto& o = p.params.options;
         pl->limit = workgroup_count_limit(ctx);
         const Activation none;
-        pl->pack_pipe = ctx.pipeline("pack_nc4hw4", conv2d_spec(pl->pack_wg, 1, o.padding_mode, false, none, {pl->pack_px}), {T, I},
-                                     sizeof(PackPushConstants));
-        pl->in_pipe = ctx.pipeline("conv2d_winograd_input", conv2d_spec(pl->wg, 1, PaddingMode::Zeros, false, none, {pl->m}), {T, S},
-                                   sizeof(WinogradPushConstants));
-        pl->gemm_pipe = ctx.pipeline("conv2d_winograd_gemm", conv2d_spec(pl->wg, 1, PaddingMode::Zeros, false, none, {pl->oct, pl->tt}),
-                                     {T, T, S}, sizeof(WinogradPushConstants));
-        pl->out_pipe = ctx.pipeline("conv2d_winograd_output", conv2d_spec(pl->wg, 1, PaddingMode::Zeros, o.bias, p.act, {pl->m}),
-                                    {T, S, S}, sizeof(WinogradPushConstants));
+        pl->pack_pipe = ctx.pipeline("pack_nc4hw4", conv2d_spec(pl->pack_wg, 1, o.padding_mode, false, none, {pl->pack_px}));
+        pl->in_pipe = ctx.pipeline("conv2d_winograd_input", conv2d_spec(pl->wg, 1, PaddingMode::Zeros, false, none, {pl->m}));
+        pl->gemm_pipe = ctx.pipeline("conv2d_winograd_gemm", conv2d_spec(pl->wg, 1, PaddingMode::Zeros, false, none, {pl->oct, pl->tt}));
+        pl->out_pipe = ctx.pipeline("conv2d_winograd_output", conv2d_spec(pl->wg, 1, PaddingMode::Zeros, o.bias, p.act, {pl->m}));
         return pl;
     }
 
