@@ -3,6 +3,7 @@
 // and the fp16-storing kernels first when fp16 storage is requested). to_string, parsing, the
 // algorithm list (conv2d_algorithms(): the CLI's help, `vkconv tune`, the tests) come from here.
 #include <array>
+#include <string>
 
 #include "conv2d/kernel.h"
 #include "vkconv/error.h"
@@ -27,7 +28,17 @@ VKCONV_CONV2D_KERNELS(VKCONV_DECLARE)
 
 std::span<const Conv2dKernel* const> conv2d_kernels() {
 #define VKCONV_ENTRY(name) &name##_kernel(),
-    static const std::array kTable = {VKCONV_CONV2D_KERNELS(VKCONV_ENTRY)};
+    static const std::array kTable = [] {
+        const std::array table = {VKCONV_CONV2D_KERNELS(VKCONV_ENTRY)};
+        // Kernels without an enumerator in Conv2dAlgorithm pick a value of their own: two
+        // kernels with one value would make forcing one run the other.
+        for (size_t i = 0; i < table.size(); ++i)
+            for (size_t j = 0; j < i; ++j)
+                if (table[i]->algorithm() == table[j]->algorithm())
+                    throw Error(std::string("Conv2d: kernels '") + table[j]->name() + "' and '" + table[i]->name() +
+                                "' have the same Conv2dAlgorithm value");
+        return table;
+    }();
 #undef VKCONV_ENTRY
     return kTable;
 }
