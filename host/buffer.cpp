@@ -10,6 +10,10 @@
 
 namespace vkconv::host {
 
+Buffer::Buffer(vkconv::Context& ctx, uint64_t bytes, MemoryKind kind) : Buffer(of(ctx), bytes, kind) {}
+Buffer::Buffer(vkconv::Context& ctx, vk::Buffer borrowed, uint64_t offset, uint64_t bytes)
+    : Buffer(of(ctx), borrowed, offset, bytes) {}
+
 Buffer::Buffer(Context& ctx, uint64_t bytes, MemoryKind kind) : ctx_(&ctx), size_(bytes), kind_(kind) {
     const auto& info = ctx.info();
     ctx.check_usable();

@@ -17,6 +17,10 @@
 
 #include <vulkan/vulkan_raii.hpp>
 
+namespace vkconv {
+class Context;
+}
+
 namespace vkconv::host {
 
 class Context;
@@ -31,11 +35,13 @@ class Buffer {
 public:
     // `bytes` may be 0: a minimal buffer is made so that it can still be bound.
     Buffer(Context& ctx, uint64_t bytes, MemoryKind kind = MemoryKind::Device);
+    Buffer(vkconv::Context& ctx, uint64_t bytes, MemoryKind kind = MemoryKind::Device);
     // A range [offset, offset + bytes) of a buffer someone else owns (an application's
     // VkBuffer): bound and copied like any other, never destroyed. The buffer needs
     // STORAGE_BUFFER usage (and TRANSFER_SRC/DST for uploads and downloads); `offset` must be a
     // multiple of minStorageBufferOffsetAlignment. The owner keeps it alive while vkconv uses it.
     Buffer(Context& ctx, vk::Buffer borrowed, uint64_t offset, uint64_t bytes);
+    Buffer(vkconv::Context& ctx, vk::Buffer borrowed, uint64_t offset, uint64_t bytes);
     ~Buffer();
     Buffer(Buffer&&) noexcept;
     Buffer& operator=(Buffer&&) = delete;
@@ -78,6 +84,7 @@ private:
 class TexelBuffer : public Buffer {
 public:
     TexelBuffer(Context& ctx, uint64_t bytes) : Buffer(ctx, bytes, MemoryKind::Texel) {}
+    TexelBuffer(vkconv::Context& ctx, uint64_t bytes) : Buffer(ctx, bytes, MemoryKind::Texel) {}
     // Context::upload from the buffer's start.
     void upload(const void* data, uint64_t bytes);
 };

@@ -16,6 +16,9 @@ constexpr uint32_t kMaxBindingsPerSet = 8;
 BufferBinding::BufferBinding(const Buffer& b)
     : buffer(b.handle()), offset(b.offset()), range(b.borrowed() ? std::max<uint64_t>(4, b.size()) : VK_WHOLE_SIZE) {}
 
+CommandRecorder::CommandRecorder(vkconv::Context& ctx) : CommandRecorder(of(ctx)) {}
+CommandRecorder::CommandRecorder(vkconv::Context& ctx, vk::CommandBuffer external) : CommandRecorder(of(ctx), external) {}
+
 CommandRecorder::CommandRecorder(Context& ctx) : ctx_(&ctx) {
     ctx.check_usable();
     const auto& dev = ctx.device();
@@ -239,6 +242,8 @@ void CommandRecorder::write_timestamp(vk::QueryPool pool, uint32_t index) {
     command_buffer().writeTimestamp(vk::PipelineStageFlagBits::eBottomOfPipe, pool, index);
     ++commands_;
 }
+
+TimestampQueries::TimestampQueries(vkconv::Context& ctx, uint32_t count) : TimestampQueries(of(ctx), count) {}
 
 TimestampQueries::TimestampQueries(Context& ctx, uint32_t count) : ctx_(&ctx), count_(count) {
     const auto families = ctx.physical_device().getQueueFamilyProperties();

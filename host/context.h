@@ -1,6 +1,7 @@
 // host/context.h: the Vulkan runtime vkconv computes with: instance, physical-device choice,
 // logical device, one compute queue, memory statistics, the validation layer's messages.
-// It knows nothing about convolution; engine/ builds on it.
+// It knows nothing about convolution; engine/ builds on it. Private: users hold vkconv::Context
+// (vkconv/context.h), a façade over this one; engine code reaches it with host::of(ctx).
 #pragma once
 
 #include <array>
@@ -16,6 +17,7 @@
 
 #include <vulkan/vulkan_raii.hpp>
 
+#include "vkconv/context.h"
 #include "vkconv/error.h"
 #include "host/device_policy.h"
 
@@ -25,44 +27,18 @@ class Buffer;
 class ComputePipeline;
 enum class BindingType : uint8_t;
 
-struct ContextOptions {
-    // Khronos validation layer; also switched on by VKCONV_VALIDATION=1.
-    bool validation = false;
-    // Synchronization validation (implies validation).
-    bool sync_validation = false;
-    // Device index ("0") or a substring of its name ("llvmpipe"); empty: VKCONV_DEVICE or the
-    // best by type (discrete > integrated > virtual > CPU).
-    std::string device;
+using vkconv::BorrowedDevice;
+using vkconv::DeviceInfo;
+using vkconv::TileOverrides;
+
+// The public options (vkconv/context.h) plus test-only ones (vkconv/testing.h).
+struct ContextOptions : vkconv::ContextOptions {
+    ContextOptions() = default;
+    ContextOptions(const vkconv::ContextOptions& o) : vkconv::ContextOptions(o) {}  // NOLINT: widening
+
     // Test-only: use device-local memory plus staging even where host-visible device memory
     // exists, so the staging path is exercised on integrated GPUs and lavapipe.
     bool force_staging = false;
-    // Where the VkPipelineCache is kept between runs (a directory). Empty: VKCONV_CACHE_DIR, else
-    // $XDG_CACHE_HOME/vkconv, else $HOME/.cache/vkconv. "off" (here or in VKCONV_CACHE_DIR): not
-    // persisted. The file is checked before use (vkconv's header with a checksum, then Vulkan's
-    // own: vendor, device, driver version, pipelineCacheUUID); a corrupt or foreign file is
-    // ignored and replaced. Contexts on a borrowed device use the application's cache instead.
-    std::string cache_dir;
-    // Called with each validation message (in addition to it being recorded); may be empty.
-    // Also called for messages sent while the context is being destroyed (e.g. the layer's
-    // "object has not been destroyed" reports at vkDestroyDevice).
-    std::function<void(const std::string&)> on_validation_message;
-
-    // How long a wait for submitted work may take before it is reported as a hang: the context is
-    // then marked lost (its later calls fail fast with "vkconv context lost: ...").
-    uint64_t fence_timeout_ns = 60'000'000'000ull;
-    // Work bound per submission: a CommandRecorder submits (and waits for) what it has recorded
-    // once it holds this many dispatches, so that no single submission runs long enough to trip a
-    // driver's watchdog. 0: no bound (Model::forward is then one submission).
-    uint32_t max_dispatches_per_submission = 0;
-
-    // Tile sizes of the convolution kernels (unset: the device class's defaults; see
-    // host/device_policy.h). For experiments; the tools read them from VKCONV_* variables.
-    TileOverrides tiles;
-
-    // Capture the driver compiler's statistics of every pipeline (registers, spills, scratch,
-    // shared memory, occupancy) where the device has VK_KHR_pipeline_executable_properties;
-    // host/pipeline_statistics.h reads them (vkconv compile-report).
-    bool pipeline_statistics = false;
 
     // Test-only: clamp what the context believes about the device (DeviceInfo), so that the
     // paths which split work to fit the device's limits run on any device.
@@ -91,64 +67,6 @@ struct ContextOptions {
     } faults;
 };
 
-// What vkconv needs to know about a physical device, in one place.
-struct DeviceInfo {
-    uint32_t index = 0;
-    std::string name;
-    std::string type;            // "discrete", "integrated", "virtual", "cpu", "other"
-    std::string driver_name;     // from VkPhysicalDeviceDriverProperties
-    std::string driver_info;
-    uint32_t vendor_id = 0, device_id = 0, driver_version = 0, api_version = 0;
-    std::array<uint8_t, VK_UUID_SIZE> pipeline_cache_uuid{};
-    uint32_t max_workgroup_size[3] = {0, 0, 0};
-    uint32_t max_workgroup_count[3] = {0, 0, 0};
-    uint32_t max_workgroup_invocations = 0;
-    uint32_t max_shared_memory = 0;
-    uint32_t max_push_constants = 0;
-    uint64_t max_storage_buffer_range = 0;
-    uint64_t max_texel_buffer_elements = 0;
-    uint64_t max_memory_allocation_size = 0;
-    uint64_t min_storage_buffer_offset_alignment = 0;
-    uint32_t subgroup_size = 0;
-    bool subgroup_shuffle = false;  // subgroupShuffle in compute shaders
-    bool subgroup_size_control = false;
-    uint32_t min_subgroup_size = 0, max_subgroup_size = 0;
-    bool shader_float16 = false;
-    bool storage_buffer_16bit = false;
-    bool timestamps = false;
-    double timestamp_period_ns = 0;
-    uint64_t device_local_bytes = 0;
-    bool unified_memory = false;  // a DEVICE_LOCAL | HOST_VISIBLE | HOST_COHERENT type exists
-    int type_rank() const;        // higher is preferred
-};
-
-// Vulkan handles an application already has (see Context(const BorrowedDevice&, ...)). vkconv
-// uses them and never destroys them; the application destroys them after the Context.
-struct BorrowedDevice {
-    VkInstance instance = VK_NULL_HANDLE;
-    VkPhysicalDevice physical_device = VK_NULL_HANDLE;
-    VkDevice device = VK_NULL_HANDLE;
-    uint32_t queue_family = 0;   // must support compute
-    uint32_t queue_index = 0;    // vkGetDeviceQueue(device, queue_family, queue_index)
-    // The apiVersion the application created the instance with (VkApplicationInfo); vkconv
-    // needs 1.1 or later.
-    uint32_t instance_api_version = VK_API_VERSION_1_1;
-    // Optional: the application's pipeline cache (vkconv's pipelines go into it) and the
-    // allocation callbacks vkconv passes to every vkCreate*/vkAllocateMemory it makes.
-    VkPipelineCache pipeline_cache = VK_NULL_HANDLE;
-    const VkAllocationCallbacks* allocator = nullptr;
-    // Optional: called around every vkQueueSubmit vkconv makes on the shared queue, for
-    // applications that submit to it from several threads (lock their queue mutex here).
-    std::function<void()> lock_queue, unlock_queue;
-    // Optional features the application enabled on its device that vkconv may use (it cannot
-    // query what a foreign VkDevice was created with): shaderFloat16, storageBuffer16BitAccess.
-    bool shader_float16_enabled = false, storage_buffer_16bit_enabled = false;
-    // Whether the instance has VK_EXT_debug_utils enabled: then vkconv registers its own
-    // messenger so that validation messages reach ContextOptions::on_validation_message and
-    // Context::validation_messages() (the application's own messenger keeps working).
-    bool debug_utils_enabled = false;
-};
-
 // All physical devices, each described; `chosen` gets the index the selection rule picks.
 std::vector<DeviceInfo> list_devices(const std::string& selector = {}, uint32_t* chosen = nullptr);
 
@@ -163,6 +81,9 @@ public:
     ~Context();
     Context(const Context&) = delete;
     Context& operator=(const Context&) = delete;
+
+    // The public context this one is behind (set by vkconv::Context).
+    vkconv::Context& facade() const { return *facade_; }
 
     // The device's properties (with ContextOptions::limit_overrides applied).
     const DeviceInfo& info() const { return info_; }
@@ -296,6 +217,8 @@ public:
     bool pipeline_statistics_enabled() const { return pipeline_statistics_; }
 
 private:
+    friend class vkconv::Context;  // sets facade_
+    vkconv::Context* facade_ = nullptr;
     static VKAPI_ATTR VkBool32 VKAPI_CALL debug_callback(VkDebugUtilsMessageSeverityFlagBitsEXT,
                                                          VkDebugUtilsMessageTypeFlagsEXT,
                                                          const VkDebugUtilsMessengerCallbackDataEXT*, void*);
@@ -359,4 +282,22 @@ private:
     std::atomic<uint64_t> allocation_count_{0};
 };
 
+}  // namespace vkconv::host
+
+namespace vkconv::detail {
+struct ContextAccess {
+    static host::Context& host(vkconv::Context& c) { return *c.impl_; }
+    static const host::Context& host(const vkconv::Context& c) { return *c.impl_; }
+    // A public context over a private one made with the test-only options.
+    static std::unique_ptr<vkconv::Context> make(const host::ContextOptions& options);
+};
+}  // namespace vkconv::detail
+
+namespace vkconv::host {
+// The private context behind a public one (engine code, tools and vkconv/testing.h use it).
+inline Context& of(vkconv::Context& ctx) { return vkconv::detail::ContextAccess::host(ctx); }
+inline const Context& of(const vkconv::Context& ctx) { return vkconv::detail::ContextAccess::host(ctx); }
+// Identity, so that code holding either context writes host::of(ctx).
+inline Context& of(Context& ctx) { return ctx; }
+inline const Context& of(const Context& ctx) { return ctx; }
 }  // namespace vkconv::host

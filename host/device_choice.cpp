@@ -124,12 +124,12 @@ uint32_t choose_device(const std::vector<DeviceInfo>& devices, const std::string
 
 }  // namespace detail
 
-int DeviceInfo::type_rank() const {
+}  // namespace vkconv::host
+
+int vkconv::DeviceInfo::type_rank() const {
     if (type == "discrete") return 4;
     if (type == "integrated") return 3;
     if (type == "virtual") return 2;
     if (type == "cpu") return 1;
     return 0;
 }
-
-}  // namespace vkconv::host

@@ -8,9 +8,13 @@
 #include <string>
 #include <vector>
 
+#include "vkconv/context.h"
+
 namespace vkconv::host {
 
-struct DeviceInfo;
+using vkconv::DeviceInfo;
+// TileOverrides is public (vkconv/context.h): ContextOptions::tiles.
+using vkconv::TileOverrides;
 
 // How the device executes compute work, which decides the default tiles.
 //   Cpu         a software rasteriser (lavapipe, SwiftShader): a workgroup runs on one thread, its
@@ -22,19 +26,6 @@ struct DeviceInfo;
 enum class DeviceClass { Cpu, Discrete, Integrated, Mobile, Other };
 const char* to_string(DeviceClass c);
 
-// Tile sizes of the convolution kernels. Unset fields (and values out of a field's range) take
-// the device class's default. For experiments and tests: the tools read them from the
-// environment variables named in tile_override_names() (tools/env_options.cpp); the library
-// never reads the environment for them.
-struct TileOverrides {
-    std::optional<int> texel_oct, texel_px, texel_ly, texel_sg;                  // direct_texel
-    std::optional<int> packed_px, packed_oct, packed_py, packed_wg, pack_px;     // the packed and texel-window kernels
-    std::optional<int> winograd_tile, winograd_oct, winograd_tt, winograd_wg;  // winograd
-    // The default tiles of another device class (a DeviceClass value: 0 cpu, 1 discrete, ...),
-    // so that tests run the GPU classes' tiles on lavapipe and reports show the CPU class's on a
-    // GPU compiler.
-    std::optional<int> tile_class;
-};
 // The environment-variable name of each TileOverrides field ("VKCONV_PACKED_PX", ...).
 const std::vector<std::string>& tile_override_names();
 // Sets the field named `name` (one of tile_override_names()); false when there is none.

@@ -50,8 +50,10 @@ public:
             const auto set = decoration(id, DescriptorSet), binding = decoration(id, Binding);
             if (!set || !binding) fail("resource variable %" + std::to_string(id) + " has no set/binding");
             if (*set != 0) fail("binding " + std::to_string(*binding) + " is in descriptor set " + std::to_string(*set) + "; only set 0 is built");
-            if (!bindings.emplace(*binding, binding_type(var.storage, pointee(var.type))).second)
-                fail("binding " + std::to_string(*binding) + " is declared twice");
+            // Aliases (two views of one buffer at one binding) are fine when the descriptor type agrees.
+            const BindingType t = binding_type(var.storage, pointee(var.type));
+            if (auto [it, added] = bindings.emplace(*binding, t); !added && it->second != t)
+                fail("binding " + std::to_string(*binding) + " is declared twice with different descriptor types");
         }
         for (const auto& [b, t] : bindings) {
             if (b != out.bindings.size()) fail("binding " + std::to_string(out.bindings.size()) + " is missing (bindings must be 0..n-1)");

@@ -77,7 +77,7 @@ int64_t pad_index(int64_t i, int64_t n, PaddingMode mode) {
 // The output tile of the algorithm under the context's tile overrides: winograd_tile (2 or 4;
 // the device class's default when unset).
 int winograd_tile(const Context& ctx) {
-    const auto& policy = ctx.policy();
+    const auto& policy = testing::policy(ctx);
     return host::tile_or(policy.tiles.winograd_tile, 2, 4, static_cast<int>(policy.winograd_tile)) >= 4 ? 4 : 2;
 }
 

@@ -106,7 +106,7 @@ TEST_F(Conv2dFp16Rules, ChoiceAndRefusals) {
 // falls back to fp32 (storage_precision_for says so, results are fp32-exact up to summation
 // order), a forced packed algorithm names the missing format feature.
 TEST(Conv2dFp16NoFormat, FallsBackUnderAutoAndRefusesWhenForced) {
-    ContextOptions o;
+    testing::ContextOptions o;
     o.limit_overrides.hidden_texel_formats = {vk::Format::eR16G16B16A16Sfloat};
     test::OwnedContext ctx(o);
     EXPECT_THAT(fp16_storage_unsupported_reason(*ctx),

@@ -195,7 +195,7 @@ TEST_F(ConvTranspose2dTest, SplitDispatches) {
 
 // Tensors above maxStorageBufferRange are bound in chunks of whole images.
 TEST_F(ConvTranspose2dTest, StorageRangeSplit) {
-    ContextOptions o;
+    testing::ContextOptions o;
     o.limit_overrides.max_storage_buffer_range = 4096;
     test::OwnedContext ctx(o);
     ConvTranspose2d layer(*ctx, 4, 4, 2, {.stride = 2});  // output image 4 * 16 * 16 * 4 = 4096 bytes

@@ -13,6 +13,7 @@
 #include <memory>
 #include <sstream>
 
+#include "common/simple_cnn.h"
 #include "support/test_support.h"
 #include "vkconv/layers.h"
 
@@ -89,7 +90,7 @@ float max_abs(const std::vector<float>& v) {
     return m;
 }
 
-void check_split(const LayerCase& c, const ContextOptions& clamped) {
+void check_split(const LayerCase& c, const testing::ContextOptions& clamped) {
     const Run plain = run_layer(test::context(), c);
     OwnedContext ctx(clamped);
     const Run split = run_layer(*ctx, c);
@@ -116,8 +117,8 @@ std::vector<LayerCase> workgroup_cases() {
         {"relu", [](Context& c) { return std::make_unique<ReLU>(c); }, {{3, 1000}}},
         {"add", [](Context& c) { return std::make_unique<Add>(c, true); }, {{3, 1000}, {3, 1000}}},
         {"batchnorm2d", [](Context& c) { return batchnorm(c, 4); }, {{3, 4, 9, 11}}},
-        {"maxpool2d", [](Context& c) { return std::make_unique<MaxPool2d>(c, 3, Pair(2), 1); }, {{2, 3, 37, 35}}},
-        {"avgpool2d", [](Context& c) { return std::make_unique<AvgPool2d>(c, 3, Pair(2), 1); }, {{2, 3, 37, 35}}},
+        {"maxpool2d", [](Context& c) { return std::make_unique<MaxPool2d>(c, 3, MaxPool2dOptions{.stride = Pair(2), .padding = 1}); }, {{2, 3, 37, 35}}},
+        {"avgpool2d", [](Context& c) { return std::make_unique<AvgPool2d>(c, 3, AvgPool2dOptions{.stride = Pair(2), .padding = 1}); }, {{2, 3, 37, 35}}},
         {"adaptive_avgpool2d", [](Context& c) { return std::make_unique<AdaptiveAvgPool2d>(c, Pair(17, 19)); }, {{2, 3, 37, 35}}},
         {"linear", [](Context& c) {
              auto l = std::make_unique<Linear>(c, 33, 150);
@@ -132,7 +133,7 @@ std::vector<LayerCase> workgroup_cases() {
 class WorkgroupCountSplit : public test::VulkanTest, public ::testing::WithParamInterface<LayerCase> {};
 
 TEST_P(WorkgroupCountSplit, MatchesReference) {
-    ContextOptions o;
+    testing::ContextOptions o;
     o.limit_overrides.max_workgroup_count = std::array<uint32_t, 3>{2, 2, 2};
     check_split(GetParam(), o);
 }
@@ -142,12 +143,12 @@ INSTANTIATE_TEST_SUITE_P(Layers, WorkgroupCountSplit, ::testing::ValuesIn(workgr
 
 // A dispatch the engine did not split is refused by the recorder, naming the limit.
 TEST(DeviceLimitsRecorder, OversizedDispatchIsRefused) {
-    ContextOptions o;
+    testing::ContextOptions o;
     o.limit_overrides.max_workgroup_count = std::array<uint32_t, 3>{4, 5, 6};
     OwnedContext ctx(o);
     EXPECT_EQ(ctx->info().max_workgroup_count[0], 4u);
     EXPECT_EQ(ctx->info().max_workgroup_count[2], 6u);
-    auto pipeline = ctx->pipeline("elementwise", {0, 0, 4});
+    auto pipeline = testing::host(*ctx).pipeline("elementwise", {0, 0, 4});
     Tensor t(*ctx, {16});
     const host::BufferBinding b[] = {t.buffer(), t.buffer(), t.buffer(), t.buffer()};
     const uint32_t pc[4] = {16, 0, 1, 1};
@@ -175,7 +176,7 @@ std::vector<LayerCase> storage_cases() {
         {"add", [](Context& c) { return std::make_unique<Add>(c); }, {{3, 1000}, {3, 1000}}},
         {"batchnorm2d", [](Context& c) { return batchnorm(c, 4); }, {{5, 4, 8, 8}}},
         {"maxpool2d", [](Context& c) { return std::make_unique<MaxPool2d>(c, 2); }, {{2, 3, 16, 16}}},
-        {"avgpool2d", [](Context& c) { return std::make_unique<AvgPool2d>(c, 3, Pair(2), 1); }, {{2, 3, 16, 16}}},
+        {"avgpool2d", [](Context& c) { return std::make_unique<AvgPool2d>(c, 3, AvgPool2dOptions{.stride = Pair(2), .padding = 1}); }, {{2, 3, 16, 16}}},
         // A [100, 64] weight (25600 bytes) in slices of 16 rows (4096 bytes: aligned on any device).
         {"linear_weight_slices", [](Context& c) {
              auto l = std::make_unique<Linear>(c, 64, 100);
@@ -188,7 +189,7 @@ std::vector<LayerCase> storage_cases() {
 class StorageRangeSplit : public test::VulkanTest, public ::testing::WithParamInterface<LayerCase> {};
 
 TEST_P(StorageRangeSplit, MatchesReference) {
-    ContextOptions o;
+    testing::ContextOptions o;
     o.limit_overrides.max_storage_buffer_range = kRange;
     check_split(GetParam(), o);
 }
@@ -209,7 +210,7 @@ class StorageRangeRefusal : public test::VulkanTest, public ::testing::WithParam
 
 TEST_P(StorageRangeRefusal, NamesTheLimit) {
     const auto& c = GetParam();
-    ContextOptions o;
+    testing::ContextOptions o;
     o.limit_overrides.max_storage_buffer_range = kRange;
     OwnedContext ctx(o);
     auto layer = c.make(*ctx);
@@ -258,7 +259,7 @@ INSTANTIATE_TEST_SUITE_P(Layers, StorageRangeRefusal, ::testing::ValuesIn(refusa
 TEST(StorageRangeAlignment, UnalignableImagesAreRefused) {
     const uint64_t align = test::context().info().min_storage_buffer_offset_alignment;
     if (align <= 4) GTEST_SKIP() << "minStorageBufferOffsetAlignment is " << align << ": every image offset is aligned";
-    ContextOptions o;
+    testing::ContextOptions o;
     o.limit_overrides.max_storage_buffer_range = 40;  // one 36-byte image fits, an aligned group does not
     OwnedContext ctx(o);
     auto c = conv(*ctx, 1, 1, pad1(), Conv2dAlgorithm::DirectTiled);
@@ -269,7 +270,7 @@ TEST(StorageRangeAlignment, UnalignableImagesAreRefused) {
 // ---- maxMemoryAllocationSize ---------------------------------------------------------------
 
 TEST(MemoryAllocationSize, LargerTensorsAreRefusedAndTheContextGoesOn) {
-    ContextOptions o;
+    testing::ContextOptions o;
     o.limit_overrides.max_memory_allocation_size = 1 << 20;
     OwnedContext ctx(o);
     EXPECT_EQ(ctx->info().max_memory_allocation_size, 1u << 20);
@@ -296,7 +297,7 @@ TEST(ClampedModel, SimpleCnnMatchesUnclampedAndReference) {
     auto plain_model = make_simple_cnn(test::context(), 11);
     const auto plain = plain_model->forward(Tensor::from_host(test::context(), shape, x)).to_host();
     const uint32_t plain_dispatches = plain_model->last_forward_stats().dispatches;
-    ContextOptions o;
+    testing::ContextOptions o;
     o.limit_overrides.max_storage_buffer_range = 2 * 65536;  // conv1's output: 64 KiB per image
     o.limit_overrides.max_workgroup_count = std::array<uint32_t, 3>{3, 3, 5};
     OwnedContext ctx(o);

@@ -50,7 +50,7 @@ TEST(DeviceLoss, InjectedAtForwardSubmission) {
     const auto xv = test::random_values(static_cast<size_t>(shape_numel(shape)), 1);
     Tensor x = Tensor::from_host(*ctx, shape, xv);
     EXPECT_TRUE(test::all_close(conv.forward(x).to_host(), conv.reference(shape, xv), 1e-5f));
-    ctx->faults().lose_device_at_submission = ctx->submissions() + 1;
+    testing::faults(*ctx).lose_device_at_submission = ctx->submissions() + 1;
     try {
         conv.forward(x);
         ADD_FAILURE() << "no error";
@@ -62,18 +62,18 @@ TEST(DeviceLoss, InjectedAtForwardSubmission) {
 }
 
 TEST(DeviceLoss, InjectedAtStagingUpload) {
-    ContextOptions o;
+    testing::ContextOptions o;
     o.force_staging = true;
     OwnedContext ctx(o);
     Conv2d conv(*ctx, 3, 8, 3);
     Tensor x(*ctx, {1, 3, 8, 8});
-    ctx->faults().lose_device_at_submission = ctx->submissions() + 1;
+    testing::faults(*ctx).lose_device_at_submission = ctx->submissions() + 1;
     expect_error([&] { x.upload(test::random_values(192, 2)); }, {"vkconv context lost: VK_ERROR_DEVICE_LOST while waiting for the upload"});
     expect_lost_fast(*ctx, conv, x);
 }
 
 TEST(DeviceLoss, InjectedMidModelWithBoundedSubmissions) {
-    ContextOptions o;
+    testing::ContextOptions o;
     o.max_dispatches_per_submission = 2;
     OwnedContext ctx(o);
     Model m(*ctx, "m");
@@ -84,17 +84,17 @@ TEST(DeviceLoss, InjectedMidModelWithBoundedSubmissions) {
     m.set_fusion(false);
     Tensor x = Tensor::zeros(*ctx, {2, 3, 16, 16});
     (void)m.forward(x);
-    ctx->faults().lose_device_at_submission = ctx->submissions() + 2;  // the forward's second submission
+    testing::faults(*ctx).lose_device_at_submission = ctx->submissions() + 2;  // the forward's second submission
     expect_error([&] { m.forward(x); }, {"vkconv context lost: VK_ERROR_DEVICE_LOST"});
     Conv2d conv(*ctx, 3, 8, 3);
     expect_lost_fast(*ctx, conv, x);
 }
 
 TEST(DeviceLoss, FenceTimeoutMarksTheContextLost) {
-    ContextOptions o;
+    testing::ContextOptions o;
     o.fence_timeout_ns = 1000;  // 1 us: the convolution below takes milliseconds on any device
     OwnedContext ctx(o);
-    if (!ctx->host_visible_device_memory()) GTEST_SKIP() << "uploads would time out first on a device without host-visible memory";
+    if (!testing::host(*ctx).host_visible_device_memory()) GTEST_SKIP() << "uploads would time out first on a device without host-visible memory";
     Conv2d conv(*ctx, 32, 32, 3, Conv2dOptions{.padding = 1});
     conv.set_algorithm(Conv2dAlgorithm::DirectTiled);
     Tensor x = Tensor::zeros(*ctx, {2, 32, 48, 48});
@@ -141,7 +141,7 @@ TEST(WorkPerSubmission, BoundedSubmissionsGiveTheSameResult) {
     // The default: one submission per forward pass, whatever its size.
     EXPECT_EQ(plain->last_forward_stats().submissions, 1u);
     for (uint32_t bound : {1u, 2u, 3u}) {
-        ContextOptions o;
+        testing::ContextOptions o;
         o.max_dispatches_per_submission = bound;
         OwnedContext ctx(o);
         auto m = cnn(*ctx);
@@ -157,7 +157,7 @@ TEST(WorkPerSubmission, BoundedSubmissionsGiveTheSameResult) {
 
 TEST(ValidationAtDestruction, LeakedObjectIsReported) {
     OwnedContext ctx;
-    const auto& dev = ctx->device();
+    const auto& dev = testing::host(*ctx).device();
     VkBufferCreateInfo ci{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
     ci.size = 256;
     ci.usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT;

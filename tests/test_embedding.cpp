@@ -49,8 +49,8 @@ TEST_F(Embedding, BorrowedContextComputesAndReportsTheDevice) {
     {
         Context ctx(b);
         EXPECT_TRUE(ctx.borrowed());
-        EXPECT_EQ(*ctx.device(), *app.device);
-        EXPECT_EQ(ctx.queue_family(), app.queue_family);
+        EXPECT_EQ(*testing::host(ctx).device(), *app.device);
+        EXPECT_EQ(testing::host(ctx).queue_family(), app.queue_family);
         Conv2d conv(ctx, blur_params());
         conv.reset_parameters(3);
         const Shape shape{2, 3, 9, 7};
@@ -112,11 +112,11 @@ TEST_F(Embedding, RecordsIntoTheApplicationsCommandBuffer) {
     // read (after the submission a fast device may already have signalled it, and retire_after
     // collects what is finished).
     rec.retire_after(*fence);
-    EXPECT_EQ(ctx.retired_count(), 1u);
+    EXPECT_EQ(testing::host(ctx).retired_count(), 1u);
     app.queue.submit(vk::SubmitInfo({}, {}, cmd), *fence);
     ASSERT_EQ(app.device.waitForFences(*fence, true, UINT64_MAX), vk::Result::eSuccess);
     ctx.collect_retired();
-    EXPECT_EQ(ctx.retired_count(), 0u);
+    EXPECT_EQ(testing::host(ctx).retired_count(), 0u);
     EXPECT_EQ(ctx.submissions(), submissions_before) << "vkconv submitted work of its own";
     std::vector<float> y(6 * 12 * 10);
     std::memcpy(y.data(), app_out.mapped, y.size() * 4);
@@ -154,7 +154,7 @@ TEST_F(Embedding, ModelForwardRecordedIntoTheApplicationsCommandBufferWithTimeli
     rec.retire_after(*timeline, 1);
     ASSERT_EQ(app.device.waitSemaphores(vk::SemaphoreWaitInfo({}, sem, signal), UINT64_MAX), vk::Result::eSuccess);
     ctx.collect_retired();
-    EXPECT_EQ(ctx.retired_count(), 0u);
+    EXPECT_EQ(testing::host(ctx).retired_count(), 0u);
     const auto want = m.reference_forward(shape, x);
     EXPECT_TRUE(all_close(output.to_host(), want, 1e-5f));
 }

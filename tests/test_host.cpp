@@ -24,8 +24,8 @@ TEST(Validation, LayerReportsMisuseToTheContext) {
     info.size = 0;
     info.usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT;
     VkBuffer buffer = VK_NULL_HANDLE;
-    const VkResult r = ctx.device().getDispatcher()->vkCreateBuffer(*ctx.device(), &info, nullptr, &buffer);
-    if (r == VK_SUCCESS && buffer) ctx.device().getDispatcher()->vkDestroyBuffer(*ctx.device(), buffer, nullptr);
+    const VkResult r = testing::host(ctx).device().getDispatcher()->vkCreateBuffer(*testing::host(ctx).device(), &info, nullptr, &buffer);
+    if (r == VK_SUCCESS && buffer) testing::host(ctx).device().getDispatcher()->vkDestroyBuffer(*testing::host(ctx).device(), buffer, nullptr);
     const auto messages = ctx.validation_messages();
     ASSERT_FALSE(messages.empty());
     EXPECT_THAT(messages[0], HasSubstr("VUID-VkBufferCreateInfo-size-00912"));
@@ -105,6 +105,34 @@ TEST_F(HostTest, TexelViewsAreMadeOncePerFormatAndSize) {
         // 0 is the whole buffer, for every kind of Buffer (TexelBuffer is one).
         EXPECT_EQ(t.buffer().view(vk::Format::eR32Sfloat, 0), t.buffer().view(vk::Format::eR32Sfloat, 64));
     }
+}
+
+TEST_F(HostTest, ToHostIntoCallerMemory) {
+    Context& ctx = test::context();
+    const auto values = test::random_values(6, 5);
+    const Tensor t = Tensor::from_host(ctx, {2, 3}, values);
+    std::vector<float> out(6);
+    t.to_host(out);
+    EXPECT_EQ(out, values);
+    std::vector<float> small(5);
+    test::expect_error([&] { t.to_host(small); }, {"to_host", "[2, 3]", "6 values", "holds 5"});
+}
+
+// The public context is a façade: the private one behind it points back to it, tensors report
+// it, and wait_idle returns once the queue is idle.
+TEST_F(HostTest, PublicContextIsAFacade) {
+    Context& ctx = test::context();
+    EXPECT_EQ(&testing::host(ctx).facade(), &ctx);
+    const Tensor t(ctx, {4});
+    EXPECT_EQ(&t.context(), &ctx);
+    EXPECT_EQ(&t.buffer().context(), &testing::host(ctx));
+    EXPECT_EQ(ctx.info().name, testing::host(ctx).info().name);
+    ctx.wait_idle();
+    EXPECT_FALSE(ctx.lost());
+    uint32_t chosen = 99;
+    const auto devices = list_devices({}, &chosen);
+    ASSERT_FALSE(devices.empty());
+    EXPECT_LT(chosen, devices.size());
 }
 
 TEST_F(HostTest, TensorErrors) {

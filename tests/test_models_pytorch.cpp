@@ -19,6 +19,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/simple_cnn.h"
 #include "support/test_support.h"
 #include "vkconv/error.h"
 #include "vkconv/layers.h"

@@ -265,9 +265,9 @@ INSTANTIATE_TEST_SUITE_P(Sweep, LayerNumerics,
                          ::testing::Values(
                              LayerSweep{"relu", [](Context& c) { return std::make_unique<ReLU>(c); }, {3, 100}},
                              LayerSweep{"relu_4d", [](Context& c) { return std::make_unique<ReLU>(c); }, {2, 3, 7, 9}},
-                             LayerSweep{"maxpool", [](Context& c) { return std::make_unique<MaxPool2d>(c, 3, Pair(2), 1); }, {2, 3, 13, 11}},
-                             LayerSweep{"maxpool_dilated", [](Context& c) { return std::make_unique<MaxPool2d>(c, 3, Pair(1), 1, 2); }, {1, 3, 9, 9}},
-                             LayerSweep{"avgpool", [](Context& c) { return std::make_unique<AvgPool2d>(c, 3, Pair(2), 1); }, {2, 3, 13, 11}},
+                             LayerSweep{"maxpool", [](Context& c) { return std::make_unique<MaxPool2d>(c, 3, MaxPool2dOptions{.stride = Pair(2), .padding = 1}); }, {2, 3, 13, 11}},
+                             LayerSweep{"maxpool_dilated", [](Context& c) { return std::make_unique<MaxPool2d>(c, 3, MaxPool2dOptions{.stride = Pair(1), .padding = 1, .dilation = 2}); }, {1, 3, 9, 9}},
+                             LayerSweep{"avgpool", [](Context& c) { return std::make_unique<AvgPool2d>(c, 3, AvgPool2dOptions{.stride = Pair(2), .padding = 1}); }, {2, 3, 13, 11}},
                              LayerSweep{"adaptive_avgpool", [](Context& c) { return std::make_unique<AdaptiveAvgPool2d>(c, Pair(4, 3)); }, {2, 3, 13, 11}},
                              LayerSweep{"linear", [](Context& c) {
                                             auto l = std::make_unique<Linear>(c, 30, 7);

@@ -29,7 +29,7 @@ bool is_oom(const Error& e) { return std::string(e.what()).find("out of device m
 // error, the memory statistics after everything `op` made is gone, and that the context still
 // computes. Returns how many allocation points were exercised.
 int sweep(const char* what, bool staging, const std::function<void(Context&)>& op) {
-    ContextOptions o;
+    testing::ContextOptions o;
     o.force_staging = staging;
     OwnedContext ctx(o);
     // A first run with no fault: warms the pipeline cache so that only memory is measured.
@@ -37,8 +37,8 @@ int sweep(const char* what, bool staging, const std::function<void(Context&)>& o
     const uint64_t bytes = ctx->live_bytes(), allocations = ctx->live_allocations();
     int points = 0;
     for (uint64_t k = 1; k < 100; ++k) {
-        const uint64_t before = ctx->allocations_made();
-        ctx->faults().fail_allocation_number = before + k;
+        const uint64_t before = testing::host(*ctx).allocations_made();
+        testing::faults(*ctx).fail_allocation_number = before + k;
         bool failed = false;
         try {
             op(*ctx);
@@ -48,7 +48,7 @@ int sweep(const char* what, bool staging, const std::function<void(Context&)>& o
             EXPECT_THAT(e.what(), HasSubstr("memory heap ")) << what << ", allocation " << k;
             EXPECT_THAT(e.what(), HasSubstr(" bytes")) << what << ", allocation " << k;
         }
-        ctx->faults().fail_allocation_number = 0;
+        testing::faults(*ctx).fail_allocation_number = 0;
         EXPECT_EQ(ctx->live_bytes(), bytes) << what << ", allocation " << k << " failed: device memory leaked";
         EXPECT_EQ(ctx->live_allocations(), allocations) << what << ", allocation " << k << " failed";
         if (!failed) break;
@@ -124,7 +124,7 @@ INSTANTIATE_TEST_SUITE_P(Memory, OutOfMemory, ::testing::Values(SweepCase{"host_
 
 TEST(OutOfMemoryMessage, NamesSizeAndHeap) {
     OwnedContext ctx;
-    ctx->faults().fail_allocations_above = 1 << 20;
+    testing::faults(*ctx).fail_allocations_above = 1 << 20;
     try {
         Tensor t(*ctx, {1, 1, 1024, 1024});
         ADD_FAILURE() << "no error";
@@ -133,7 +133,7 @@ TEST(OutOfMemoryMessage, NamesSizeAndHeap) {
         EXPECT_THAT(m, HasSubstr("buffer of 4194304 bytes: out of device memory (VK_ERROR_OUT_OF_DEVICE_MEMORY) allocating 4194304 bytes "
                                  "from memory heap "));
         // The heap's index and size, as the device reports them.
-        const auto props = ctx->physical_device().getMemoryProperties();
+        const auto props = testing::host(*ctx).physical_device().getMemoryProperties();
         bool named = false;
         for (uint32_t h = 0; h < props.memoryHeapCount; ++h)
             named = named || m.find("memory heap " + std::to_string(h) + " (" + std::to_string(props.memoryHeaps[h].size) + " bytes") !=
@@ -143,9 +143,9 @@ TEST(OutOfMemoryMessage, NamesSizeAndHeap) {
     }
     // Below the injected threshold everything works.
     EXPECT_NO_THROW(Tensor::zeros(*ctx, {256, 1024}));
-    ctx->faults().out_of_host_memory = true;
+    testing::faults(*ctx).out_of_host_memory = true;
     test::expect_error([&] { Tensor(*ctx, {2, 1024, 1024}); }, {"out of host memory (VK_ERROR_OUT_OF_HOST_MEMORY)", "8388608 bytes"});
-    ctx->faults() = {};
+    testing::faults(*ctx) = {};
     EXPECT_EQ(ctx->live_allocations(), 0u);
     EXPECT_EQ(ctx->live_bytes(), 0u);
 }

@@ -59,8 +59,8 @@ struct PoolCase {
     }
 
     std::unique_ptr<Layer> make(Context& ctx) const {
-        if (avg) return std::make_unique<AvgPool2d>(ctx, kernel, stride, padding, ceil_mode, count_include_pad, divisor);
-        return std::make_unique<MaxPool2d>(ctx, kernel, stride, padding, dilation, ceil_mode);
+        if (avg) return std::make_unique<AvgPool2d>(ctx, kernel, AvgPool2dOptions{.stride = stride, .padding = padding, .ceil_mode = ceil_mode, .count_include_pad = count_include_pad, .divisor_override = divisor});
+        return std::make_unique<MaxPool2d>(ctx, kernel, MaxPool2dOptions{.stride = stride, .padding = padding, .dilation = dilation, .ceil_mode = ceil_mode});
     }
 };
 
@@ -244,7 +244,7 @@ TEST_F(Pool2d, CeilModeOutputSizes) {
         {7, 2, 3, 1, 2, 3, 3},  // ceil (7+2-2-1+2)/3+1 = 3, last start 6 < 8: kept
     };
     for (const auto& t : table) {
-        MaxPool2d ceil(ctx, t.k, Pair(t.s), t.p, t.d, true), floor(ctx, t.k, Pair(t.s), t.p, t.d, false);
+        MaxPool2d ceil(ctx, t.k, {.stride = Pair(t.s), .padding = t.p, .dilation = t.d, .ceil_mode = true}), floor(ctx, t.k, {.stride = Pair(t.s), .padding = t.p, .dilation = t.d, .ceil_mode = false});
         EXPECT_EQ(ceil.output_shape({1, 1, t.in, t.in}), (Shape{1, 1, t.ceil_out, t.ceil_out})) << "in=" << t.in << " k=" << t.k;
         EXPECT_EQ(floor.output_shape({1, 1, t.in, t.in}), (Shape{1, 1, t.floor_out, t.floor_out})) << "in=" << t.in << " k=" << t.k;
     }
@@ -253,7 +253,7 @@ TEST_F(Pool2d, CeilModeOutputSizes) {
 // 5x5 arange, k=2, s=2, ceil_mode: three windows per axis, rows/cols {0,1}, {2,3}, {4}; the
 // max of each is its bottom-right element.
 TEST_F(Pool2d, MaxCeilModeHandComputed) {
-    MaxPool2d pool(test::context(), 2, std::nullopt, 0, 1, true);
+    MaxPool2d pool(test::context(), 2, {.stride = std::nullopt, .padding = 0, .dilation = 1, .ceil_mode = true});
     EXPECT_EQ(run(pool, {1, 1, 5, 5}, arange(25)), (std::vector<float>{6, 8, 9, 16, 18, 19, 21, 23, 24}));
 }
 
@@ -273,14 +273,14 @@ TEST_F(Pool2d, AvgDivisorRulesHandComputed) {
             include_pad.push_back(inside[i] * inside[j] / (padded[i] * padded[j]));
             override2.push_back(inside[i] * inside[j] / 2);
         }
-    AvgPool2d a(ctx, 3, Pair(2), 1, true, true);
+    AvgPool2d a(ctx, 3, {.stride = Pair(2), .padding = 1, .ceil_mode = true, .count_include_pad = true});
     EXPECT_TRUE(test::all_close(run(a, {1, 1, 6, 6}, ones), include_pad, 1e-7f));
     EXPECT_FLOAT_EQ(include_pad[0], 4.0f / 9);
     EXPECT_FLOAT_EQ(include_pad[15], 0.25f);
     EXPECT_FLOAT_EQ(include_pad[3], 1.0f / 3);
-    AvgPool2d b(ctx, 3, Pair(2), 1, true, false);
+    AvgPool2d b(ctx, 3, {.stride = Pair(2), .padding = 1, .ceil_mode = true, .count_include_pad = false});
     EXPECT_TRUE(test::all_close(run(b, {1, 1, 6, 6}, ones), std::vector<float>(16, 1.0f), 1e-7f));
-    AvgPool2d c(ctx, 3, Pair(2), 1, true, true, 2);
+    AvgPool2d c(ctx, 3, {.stride = Pair(2), .padding = 1, .ceil_mode = true, .count_include_pad = true, .divisor_override = 2});
     EXPECT_TRUE(test::all_close(run(c, {1, 1, 6, 6}, ones), override2, 1e-7f));
 }
 
@@ -288,7 +288,7 @@ TEST_F(Pool2d, AvgDivisorRulesHandComputed) {
 // of the input (sum 0+1+5+6 = 12) and one padded row and column: 12/9; the centre window
 // covers rows/cols {1, 2, 3}: 9 * 12 / 9 = 12.
 TEST_F(Pool2d, AvgPaddingHandComputed) {
-    AvgPool2d pool(test::context(), 3, Pair(2), 1, false, true);
+    AvgPool2d pool(test::context(), 3, {.stride = Pair(2), .padding = 1, .ceil_mode = false, .count_include_pad = true});
     const auto y = run(pool, {1, 1, 5, 5}, arange(25));
     ASSERT_EQ(y.size(), 9u);
     EXPECT_FLOAT_EQ(y[0], 12.0f / 9);
@@ -299,7 +299,7 @@ TEST_F(Pool2d, AvgPaddingHandComputed) {
 // are at -1 and 4 on each axis, both outside the input, so the output is -inf (as PyTorch).
 // A NaN in a window wins over larger values.
 TEST_F(Pool2d, MaxPaddingIsMinusInfinityAndNaNWins) {
-    MaxPool2d pool(test::context(), 2, Pair(1), 1, 5, false);
+    MaxPool2d pool(test::context(), 2, {.stride = Pair(1), .padding = 1, .dilation = 5, .ceil_mode = false});
     const auto y = run(pool, {1, 1, 4, 4}, arange(16));
     ASSERT_EQ(y.size(), 1u);
     EXPECT_EQ(y[0], -kInf);
@@ -308,7 +308,7 @@ TEST_F(Pool2d, MaxPaddingIsMinusInfinityAndNaNWins) {
     ASSERT_EQ(z.size(), 2u);
     EXPECT_TRUE(std::isnan(z[0]));
     EXPECT_EQ(z[1], 6.0f);
-    MaxPool2d pool3(test::context(), 3, Pair(1), 1);
+    MaxPool2d pool3(test::context(), 3, {.stride = Pair(1), .padding = 1});
     const auto w = run(pool3, {1, 1, 2, 2}, {-5, -6, -7, -8});  // padding never beats a negative input
     EXPECT_EQ(w, (std::vector<float>{-5, -5, -5, -5}));
 }
@@ -329,8 +329,8 @@ TEST_F(Pool2d, SplitDispatchesCoverEveryOutput) {
     const Shape shape{3, 5, 40, 37};
     const auto x = test::random_values(static_cast<size_t>(shape_numel(shape)), 3);
     const Tensor xt = Tensor::from_host(ctx, shape, x);
-    MaxPool2d max(ctx, 3, Pair(1), 1);
-    AvgPool2d avg(ctx, 3, Pair(1), 1, false, false);
+    MaxPool2d max(ctx, 3, {.stride = Pair(1), .padding = 1});
+    AvgPool2d avg(ctx, 3, {.stride = Pair(1), .padding = 1, .ceil_mode = false, .count_include_pad = false});
     for (Layer* l : {static_cast<Layer*>(&max), static_cast<Layer*>(&avg)}) {
         const Tensor y(ctx, l->output_shape(shape));
         CommandRecorder rec(ctx);
@@ -348,7 +348,7 @@ TEST_F(Pool2d, SplitAtTheDeviceLimit) {
     if (planes > 4'000'000) GTEST_SKIP() << "maxComputeWorkGroupCount[2] too large to exceed cheaply";
     const Shape shape{1, planes, 2, 3};
     const auto x = test::random_values(static_cast<size_t>(shape_numel(shape)), 4);
-    MaxPool2d pool(ctx, 2, Pair(1));
+    MaxPool2d pool(ctx, 2, {.stride = Pair(1)});
     EXPECT_TRUE(bit_equal(pool.forward(Tensor::from_host(ctx, shape, x)).to_host(), pool.reference(shape, x)));
 }
 
@@ -356,29 +356,29 @@ TEST_F(Pool2d, PrintsLikePyTorch) {
     auto& ctx = test::context();
     EXPECT_EQ(MaxPool2d(ctx, 2).repr(), "MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)");
     EXPECT_EQ(MaxPool2d(ctx, Pair(2, 3)).repr(), "MaxPool2d(kernel_size=(2, 3), stride=(2, 3), padding=0, dilation=1, ceil_mode=False)");
-    EXPECT_EQ(MaxPool2d(ctx, 3, Pair(1, 2), 1).repr(), "MaxPool2d(kernel_size=3, stride=(1, 2), padding=1, dilation=1, ceil_mode=False)");
-    EXPECT_EQ(MaxPool2d(ctx, 3, 2, Pair(1, 0), 2, true).repr(),
+    EXPECT_EQ(MaxPool2d(ctx, 3, {.stride = Pair(1, 2), .padding = 1}).repr(), "MaxPool2d(kernel_size=3, stride=(1, 2), padding=1, dilation=1, ceil_mode=False)");
+    EXPECT_EQ(MaxPool2d(ctx, 3, {.stride = 2, .padding = Pair(1, 0), .dilation = 2, .ceil_mode = true}).repr(),
               "MaxPool2d(kernel_size=3, stride=2, padding=(1, 0), dilation=2, ceil_mode=True)");
     EXPECT_EQ(AvgPool2d(ctx, 2).repr(), "AvgPool2d(kernel_size=2, stride=2, padding=0)");
-    EXPECT_EQ(AvgPool2d(ctx, 2, std::nullopt, Pair(1, 0)).repr(), "AvgPool2d(kernel_size=2, stride=2, padding=(1, 0))");
-    EXPECT_EQ(AvgPool2d(ctx, 3, 2, 0, true, false, 5).repr(), "AvgPool2d(kernel_size=3, stride=2, padding=0)");
+    EXPECT_EQ(AvgPool2d(ctx, 2, {.stride = std::nullopt, .padding = Pair(1, 0)}).repr(), "AvgPool2d(kernel_size=2, stride=2, padding=(1, 0))");
+    EXPECT_EQ(AvgPool2d(ctx, 3, {.stride = 2, .padding = 0, .ceil_mode = true, .count_include_pad = false, .divisor_override = 5}).repr(), "AvgPool2d(kernel_size=3, stride=2, padding=0)");
     EXPECT_EQ(MaxPool2d(ctx, 2).type(), "MaxPool2d");
     EXPECT_EQ(AvgPool2d(ctx, 2).type(), "AvgPool2d");
     EXPECT_EQ(MaxPool2d(ctx, 2).parameters().size(), 0u);
 }
 
-// The options structs name what the positional constructors take in PyTorch's order.
-TEST_F(Pool2d, OptionsStructsMatchThePositionalForm) {
+// The options structs carry PyTorch's keyword arguments; unset fields keep its defaults.
+TEST_F(Pool2d, OptionsStructsCarryTheKeywordArguments) {
     auto& ctx = test::context();
     const MaxPool2d a(ctx, 3, {.stride = Pair(2, 1), .padding = 1, .dilation = Pair(1, 2), .ceil_mode = true});
-    const MaxPool2d b(ctx, 3, Pair(2, 1), 1, Pair(1, 2), true);
-    EXPECT_EQ(a.repr(), b.repr());
+    EXPECT_EQ(a.stride(), Pair(2, 1));
+    EXPECT_EQ(a.dilation(), Pair(1, 2));
+    EXPECT_TRUE(a.ceil_mode());
     EXPECT_EQ(MaxPool2d(ctx, 2, MaxPool2dOptions{}).stride(), Pair(2));
     const AvgPool2d c(ctx, 3, {.stride = 2, .padding = 1, .ceil_mode = true, .count_include_pad = false, .divisor_override = 4});
-    const AvgPool2d d(ctx, 3, Pair(2), 1, true, false, 4);
-    EXPECT_EQ(c.repr(), d.repr());
-    EXPECT_EQ(c.divisor_override(), d.divisor_override());
-    EXPECT_EQ(c.count_include_pad(), d.count_include_pad());
+    EXPECT_EQ(c.stride(), Pair(2));
+    EXPECT_FALSE(c.count_include_pad());
+    EXPECT_EQ(c.divisor_override(), 4);
     expect_error([&] { AvgPool2d(ctx, 2, {.divisor_override = 0}); }, {"divisor must be not zero"});
 }
 
@@ -386,18 +386,18 @@ TEST_F(Pool2d, RefusesBadParameters) {
     auto& ctx = test::context();
     expect_error([&] { MaxPool2d(ctx, 0); }, {"MaxPool2d", "kernel_size should be greater than zero", "kernel_size=(0, 0)"});
     expect_error([&] { AvgPool2d(ctx, Pair(2, -1)); }, {"AvgPool2d", "kernel_size should be greater than zero", "(2, -1)"});
-    expect_error([&] { MaxPool2d(ctx, 2, Pair(0)); }, {"stride should be greater than zero", "stride=(0, 0)"});
-    expect_error([&] { AvgPool2d(ctx, 2, Pair(1, -1)); }, {"stride should be greater than zero", "stride=(1, -1)"});
-    expect_error([&] { MaxPool2d(ctx, 3, 1, 1, Pair(1, 0)); }, {"dilation should be greater than zero", "dilation=(1, 0)"});
-    expect_error([&] { MaxPool2d(ctx, 2, 2, -1); }, {"pad must be non-negative", "padding=(-1, -1)"});
-    expect_error([&] { AvgPool2d(ctx, 2, 2, Pair(0, -1)); }, {"pad must be non-negative"});
-    expect_error([&] { MaxPool2d(ctx, 2, 2, 2); }, {"pad should be at most half of kernel size, but got pad=2 and kernel_size=2"});
+    expect_error([&] { MaxPool2d(ctx, 2, {.stride = Pair(0)}); }, {"stride should be greater than zero", "stride=(0, 0)"});
+    expect_error([&] { AvgPool2d(ctx, 2, {.stride = Pair(1, -1)}); }, {"stride should be greater than zero", "stride=(1, -1)"});
+    expect_error([&] { MaxPool2d(ctx, 3, {.stride = 1, .padding = 1, .dilation = Pair(1, 0)}); }, {"dilation should be greater than zero", "dilation=(1, 0)"});
+    expect_error([&] { MaxPool2d(ctx, 2, {.stride = 2, .padding = -1}); }, {"pad must be non-negative", "padding=(-1, -1)"});
+    expect_error([&] { AvgPool2d(ctx, 2, {.stride = 2, .padding = Pair(0, -1)}); }, {"pad must be non-negative"});
+    expect_error([&] { MaxPool2d(ctx, 2, {.stride = 2, .padding = 2}); }, {"pad should be at most half of kernel size, but got pad=2 and kernel_size=2"});
     // The rule is pad <= kernel_size / 2 whatever the dilation (PyTorch 1.13).
-    expect_error([&] { MaxPool2d(ctx, 2, 1, 2, 3); }, {"pad should be at most half of kernel size, but got pad=2 and kernel_size=2"});
-    expect_error([&] { MaxPool2d(ctx, Pair(2, 4), 1, Pair(2, 2)); }, {"but got pad=2 and kernel_size=2"});
-    expect_error([&] { AvgPool2d(ctx, Pair(4, 3), 1, Pair(1, 2)); }, {"but got pad=2 and kernel_size=3"});
-    expect_error([&] { AvgPool2d(ctx, 2, 2, 0, false, true, 0); }, {"divisor must be not zero"});
-    MaxPool2d ok(ctx, Pair(2, 4), 1, Pair(1, 2));  // pads at exactly half are fine
+    expect_error([&] { MaxPool2d(ctx, 2, {.stride = 1, .padding = 2, .dilation = 3}); }, {"pad should be at most half of kernel size, but got pad=2 and kernel_size=2"});
+    expect_error([&] { MaxPool2d(ctx, Pair(2, 4), {.stride = 1, .padding = Pair(2, 2)}); }, {"but got pad=2 and kernel_size=2"});
+    expect_error([&] { AvgPool2d(ctx, Pair(4, 3), {.stride = 1, .padding = Pair(1, 2)}); }, {"but got pad=2 and kernel_size=3"});
+    expect_error([&] { AvgPool2d(ctx, 2, {.stride = 2, .padding = 0, .ceil_mode = false, .count_include_pad = true, .divisor_override = 0}); }, {"divisor must be not zero"});
+    MaxPool2d ok(ctx, Pair(2, 4), {.stride = 1, .padding = Pair(1, 2)});  // pads at exactly half are fine
     EXPECT_EQ(ok.output_shape({1, 1, 4, 4}), (Shape{1, 1, 5, 5}));
 }
 

@@ -9,6 +9,7 @@
 #include "host/shader_layout.h"
 #include "host/shader_registry.h"
 #include "support/test_support.h"
+#include "vkconv/testing.h"
 
 namespace vkconv {
 namespace {
@@ -43,7 +44,7 @@ TEST(ShaderLayout, KnownShadersMatchTheirGlsl) {
 // specialization constants, and the validation layer (on in tests) reports nothing.
 class ShaderLayoutPipelines : public test::VulkanTest {};
 TEST_F(ShaderLayoutPipelines, BuildFromTheReflectedLayout) {
-    Context& ctx = test::context();
+    host::Context& ctx = testing::host(test::context());
     for (auto n : host::embedded_shader_names()) {
         const std::string name(n);
         // Its module declares GroupNonUniformShuffle, which only such devices accept.
@@ -91,12 +92,29 @@ TEST(ShaderLayout, ReadsAHandWrittenModule) {
     const auto legacy = host::reflect_shader_layout(module(2, 0, 0, true), "probe");  // Uniform + BufferBlock
     EXPECT_EQ(legacy.bindings, std::vector<BindingType>{BindingType::StorageBuffer});
     EXPECT_EQ(host::reflect_shader_layout(module(9, 0, 0, false), "probe").push_constant_bytes, 4u);  // one uint
+    // The same buffer seen twice at one binding (as conv2d_implicit_gemm reads scalars and quads).
+    auto twice = module(12, 0, 0);
+    for (const auto& ins : std::vector<std::vector<uint32_t>>{{(4u << 16) | 71, 5, 34, 0}, {(4u << 16) | 71, 5, 33, 0}, {(4u << 16) | 59, 3, 5, 12}})
+        twice.insert(twice.end(), ins.begin(), ins.end());
+    EXPECT_EQ(host::reflect_shader_layout(twice, "probe").bindings, std::vector<BindingType>{BindingType::StorageBuffer});
 }
 
 TEST(ShaderLayout, RefusesWhatItDoesNotBuild) {
     expect_refused(module(12, 1, 0), "binding 0 is in descriptor set 1; only set 0 is built");
     expect_refused(module(12, 0, 1), "binding 0 is missing (bindings must be 0..n-1)");
     expect_refused(module(2, 0, 0, false), "uniform blocks are not built");
+    // A second variable at binding 0 (an alias) of another descriptor type: a uniform texel buffer.
+    auto alias = module(12, 0, 0);
+    for (const auto& ins : std::vector<std::vector<uint32_t>>{
+             {(4u << 16) | 71, 9, 34, 0},             // OpDecorate %9 DescriptorSet 0
+             {(4u << 16) | 71, 9, 33, 0},             // OpDecorate %9 Binding 0
+             {(3u << 16) | 22, 5, 32},                // %5 = OpTypeFloat 32
+             {(9u << 16) | 25, 6, 5, 5, 0, 0, 0, 1, 0},  // %6 = OpTypeImage %5 Buffer sampled=1 Unknown
+             {(3u << 16) | 27, 7, 6},                 // %7 = OpTypeSampledImage %6
+             {(4u << 16) | 32, 8, 0, 7},              // %8 = OpTypePointer UniformConstant %7
+             {(4u << 16) | 59, 8, 9, 0}})             // %9 = OpVariable %8 UniformConstant
+        alias.insert(alias.end(), ins.begin(), ins.end());
+    expect_refused(alias, "binding 0 is declared twice with different descriptor types");
 }
 
 TEST(ShaderLayout, RefusesMalformedModules) {

@@ -239,7 +239,7 @@ TEST_F(ShapeOps, Refusals) {
 }
 
 TEST_F(ShapeOps, RefusesTensorsBeyondMaxStorageBufferRange) {
-    ContextOptions o;
+    testing::ContextOptions o;
     o.limit_overrides.max_storage_buffer_range = 1024;  // 256 floats
     test::OwnedContext ctx(o);
     Permute p(*ctx, {1, 0});

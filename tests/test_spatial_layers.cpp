@@ -161,7 +161,7 @@ TEST_F(SpatialLayers, UpsampleSplits) {
     check_upsample(test::context(), {{3, 2, 9, 13}, {.scale_factor = {2.5}, .mode = "bilinear"}});
     check_upsample(test::context(), {{3, 2, 9, 13}, {.scale_factor = {2.5}, .mode = "nearest"}});
     set_layer_workgroup_count_limit_for_testing(0);
-    ContextOptions o;
+    testing::ContextOptions o;
     o.limit_overrides.max_storage_buffer_range = 4096;
     test::OwnedContext ctx(o);
     check_upsample(*ctx, {{2, 4, 16, 16}, {.scale_factor = {2.0}, .mode = "nearest"}});  // 4 KiB output planes

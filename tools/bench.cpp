@@ -27,7 +27,9 @@
 #include <string>
 #include <vector>
 
+#include "vkconv/profiling.h"
 #include "vkconv/vkconv.h"
+#include "common/simple_cnn.h"
 #include "cli_common.h"
 #include "env_options.h"
 
@@ -105,7 +107,7 @@ std::string shell_quote(const std::string& s) {
 
 Timing time_recording(Context& ctx, int min_reps, double min_time, const std::function<void(CommandRecorder&)>& record) {
     CommandRecorder rec(ctx);
-    host::TimestampQueries ts(ctx, 2);
+    TimestampQueries ts(ctx, 2);
     for (int i = 0; i < 2; ++i) {  // warm-up: pipelines, plans, caches
         record(rec);
         rec.submit_and_wait();

@@ -26,7 +26,9 @@
 #include "cli_common.h"
 #include "env_options.h"
 #include "vkconv/model_json.h"
+#include "host/buffer.h"
 #include "vkconv/onnx.h"
+#include "vkconv/profiling.h"
 
 namespace vkconv::tools {
 namespace {
@@ -270,7 +272,7 @@ ModelResult bench_one(const ModelBenchArgs& a, const std::string& device, size_t
         const Tensor x = random_input(ctx, shape);
         const Tensor y(ctx, model.output_shape(shape));
         const uint32_t queries = static_cast<uint32_t>(model.layer_names().size()) + 1;
-        host::TimestampQueries ts(ctx, queries);
+        TimestampQueries ts(ctx, queries);
         if (!ts.supported()) throw Error("--profile: the device has no timestamp queries");
         CommandRecorder rec(ctx);
         const auto start = Clock::now();

@@ -27,6 +27,8 @@
 #include "bench.h"
 #include "cli_common.h"
 #include "env_options.h"
+#include "common/simple_cnn.h"
+#include "host/context.h"
 #include "host/pipeline.h"
 #include "host/pipeline_statistics.h"
 
@@ -65,7 +67,7 @@ public:
                 it = index_.emplace(p.get(), entries_.size()).first;
                 Entry e;
                 e.pipeline = p;
-                e.stats = host::pipeline_statistics(ctx_, *p);
+                e.stats = host::pipeline_statistics(host::of(ctx_), *p);
                 if (!e.stats.empty()) e.budget = host::compile_budget(e.stats.front());
                 entries_.push_back(std::move(e));
             }
@@ -175,7 +177,7 @@ int cmd_compile_report(ReportArgs a, const std::string& device) {
         nlohmann::json j;
         j["device"] = info.name;
         j["driver"] = info.driver_name + " " + info.driver_info;
-        j["class"] = host::to_string(ctx.policy().device_class);
+        j["class"] = host::to_string(host::of(ctx).policy().device_class);
         j["statistics"] = ctx.pipeline_statistics_enabled();
         j["convolutions"] = report.convolutions();
         auto& ps = j["pipelines"] = nlohmann::json::array();
@@ -193,7 +195,7 @@ int cmd_compile_report(ReportArgs a, const std::string& device) {
         std::printf("%s\n", j.dump(2).c_str());
     } else {
         std::printf("device: %s (%s, %s %s), class %s; %zu convolutions, %zu distinct pipelines\n", info.name.c_str(), info.type.c_str(),
-                    info.driver_name.c_str(), info.driver_info.c_str(), host::to_string(ctx.policy().device_class), report.convolutions(),
+                    info.driver_name.c_str(), info.driver_info.c_str(), host::to_string(host::of(ctx).policy().device_class), report.convolutions(),
                     report.entries().size());
         if (!ctx.pipeline_statistics_enabled())
             std::printf("the device does not report pipeline statistics (no VK_KHR_pipeline_executable_properties): pipelines only\n");

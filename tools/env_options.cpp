@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "host/device_policy.h"
+
 namespace vkconv::tools {
 
 ContextOptions with_env_tiles(ContextOptions o) {

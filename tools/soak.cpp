@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "vkconv/vkconv.h"
+#include "common/simple_cnn.h"
 #include "cli_common.h"
 #include "env_options.h"
 

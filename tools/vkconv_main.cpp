@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 
+#include "host/device_policy.h"
 #include "vkconv/model_json.h"
 #include "vkconv/onnx.h"
 #include "vkconv/vkconv.h"

@@ -109,7 +109,7 @@ bool stores_fp16(Conv2dAlgorithm a) { return a != Conv2dAlgorithm::Auto && detai
 std::string fp16_storage_unsupported_reason(const Context& ctx) {
     // The packed input is written through an RGBA16F storage texel buffer (imageStore) and read,
     // with the weights, through RGBA16F uniform texel buffers.
-    const bool u = ctx.uniform_texel_format(vk::Format::eR16G16B16A16Sfloat), st = ctx.storage_texel_format(vk::Format::eR16G16B16A16Sfloat);
+    const bool u = host::of(ctx).uniform_texel_format(vk::Format::eR16G16B16A16Sfloat), st = host::of(ctx).storage_texel_format(vk::Format::eR16G16B16A16Sfloat);
     if (u && st) return "";
     return std::string("fp16 storage needs R16G16B16A16_SFLOAT ") + (!u && !st ? "uniform and storage" : !u ? "uniform" : "storage") +
            " texel buffers (VK_FORMAT_FEATURE_" + (!u && !st ? "UNIFORM_TEXEL_BUFFER_BIT and _STORAGE_TEXEL_BUFFER_BIT"

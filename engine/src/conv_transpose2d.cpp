@@ -6,6 +6,7 @@
 #include <random>
 #include <sstream>
 
+#include "host/context.h"
 #include "host/pipeline.h"
 #include "layers_common.h"
 #include "vkconv/error.h"
@@ -305,7 +306,7 @@ void ConvTranspose2d::record(CommandRecorder& rec, const Tensor& input, const Te
     pc.pad_left = o.padding.w;
     pc.dh = o.dilation.h;
     pc.dw = o.dilation.w;
-    const auto pipeline = ctx_->pipeline("conv_transpose2d", {uint32_t(kOct), o.bias ? 1u : 0u});
+    const auto pipeline = host::of(*ctx_).pipeline("conv_transpose2d", {uint32_t(kOct), o.bias ? 1u : 0u});
     const int64_t blocks = (pc.cout_g + kOct - 1) / kOct;
     for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
         const int64_t nc = std::min(chunk, g.n - n0);

@@ -2,6 +2,7 @@
 #include <bit>
 #include <cmath>
 
+#include "host/context.h"
 #include "host/pipeline.h"
 #include "layers_common.h"
 #include "vkconv/activations.h"
@@ -27,7 +28,7 @@ void record_activation(Context& ctx, CommandRecorder& rec, const std::string& wh
     const int64_t n = y.numel();
     if (n == 0) return;
     const bool per_channel = weight != nullptr;
-    const auto pipeline = ctx.pipeline("activation",
+    const auto pipeline = host::of(ctx).pipeline("activation",
                                        {static_cast<uint32_t>(act.kind), std::bit_cast<uint32_t>(act.alpha),
                                         std::bit_cast<uint32_t>(act.beta), per_channel ? 1u : 0u, kItems});
     const int64_t unit = per_channel ? int64_t(inner) * channels : 1;

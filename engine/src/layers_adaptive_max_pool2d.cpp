@@ -2,6 +2,7 @@
 #include <cmath>
 #include <limits>
 
+#include "host/context.h"
 #include "host/pipeline.h"
 #include "layers_common.h"
 #include "vkconv/adaptive_max_pool2d.h"
@@ -76,7 +77,7 @@ void AdaptiveMaxPool2d::record(CommandRecorder& rec, std::span<const Tensor> inp
     const auto g = geometry(inputs[0].shape(), h_, w_);
     detail::check_output_shape(*this, output, g.out_shape);
     if (output.numel() == 0) return;
-    const auto pipeline = ctx_->pipeline("adaptive_max_pool2d", {});
+    const auto pipeline = host::of(*ctx_).pipeline("adaptive_max_pool2d", {});
     AdaptivePoolPushConstants pc{};
     pc.H = static_cast<int32_t>(g.h);
     pc.W = static_cast<int32_t>(g.w);

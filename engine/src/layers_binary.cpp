@@ -3,6 +3,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "host/context.h"
 #include "host/pipeline.h"
 #include "layers_common.h"
 #include "vkconv/binary.h"
@@ -93,7 +94,7 @@ void record_flat(Context& ctx, CommandRecorder& rec, const std::string& who, con
 }
 
 std::shared_ptr<const host::ComputePipeline> binary_pipeline(Context& ctx, BinaryOp op, Mode mode, const Activation& act) {
-    return ctx.pipeline("binary",
+    return host::of(ctx).pipeline("binary",
                         {static_cast<uint32_t>(op), mode, static_cast<uint32_t>(act.kind), std::bit_cast<uint32_t>(act.alpha),
                          std::bit_cast<uint32_t>(act.beta), kItems});
 }

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <string>
 
+#include "host/buffer.h"
+#include "host/context.h"
 #include "vkconv/conv2d.h"
 #include "vkconv/layer.h"
 

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "host/context.h"
 #include "host/pipeline.h"
 #include "layers_common.h"
 #include "vkconv/binary.h"
@@ -29,7 +30,7 @@ void record_elementwise(Context& ctx, CommandRecorder& rec, const std::string& w
                         uint32_t channels = 1) {
     const int64_t n = y.numel();
     if (n == 0) return;
-    const auto pipeline = ctx.pipeline("elementwise",
+    const auto pipeline = host::of(ctx).pipeline("elementwise",
                                        {op, static_cast<uint32_t>(act.kind), kItems, std::bit_cast<uint32_t>(act.alpha),
                                         std::bit_cast<uint32_t>(act.beta)});
     const int64_t unit = op == OpAffine ? int64_t(inner) * channels : 1;

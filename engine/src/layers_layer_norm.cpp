@@ -3,6 +3,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "host/context.h"
 #include "host/pipeline.h"
 #include "layers_common.h"
 #include "vkconv/error.h"
@@ -77,7 +78,7 @@ void LayerNorm::record(CommandRecorder& rec, std::span<const Tensor> inputs, con
         rec.keep_alive(w.storage());
         rec.keep_alive(b.storage());
     }
-    const auto pipeline = ctx_->pipeline("layer_norm", {affine_ ? 1u : 0u});
+    const auto pipeline = host::of(*ctx_).pipeline("layer_norm", {affine_ ? 1u : 0u});
     const uint64_t row_bytes = static_cast<uint64_t>(d) * sizeof(float);
     const int64_t chunk = detail::storage_chunk_units(*ctx_, type(), "row", rows, {row_bytes});
     for (int64_t r0 = 0; r0 < rows; r0 += chunk) {

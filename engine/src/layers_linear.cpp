@@ -5,6 +5,7 @@
 #include <random>
 #include <sstream>
 
+#include "host/context.h"
 #include "host/pipeline.h"
 #include "layers_common.h"
 #include "vkconv/error.h"
@@ -129,7 +130,7 @@ void Linear::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, c
     rec.keep_alive(b.storage());
     const int64_t rows = in_features_ > 0 ? x.numel() / in_features_ : output.numel() / out_features_;
     const LinearTile t = linear_tile(rows);
-    const auto pipeline = ctx_->pipeline("linear", {t.tx, t.ty, t.tx, t.ty, t.rn, t.rm, kBK, has_bias_ ? 1u : 0u,
+    const auto pipeline = host::of(*ctx_).pipeline("linear", {t.tx, t.ty, t.tx, t.ty, t.rn, t.rm, kBK, has_bias_ ? 1u : 0u,
                                                     static_cast<uint32_t>(act.kind), std::bit_cast<uint32_t>(act.alpha),
                                                     std::bit_cast<uint32_t>(act.beta)});
     // A weight beyond maxStorageBufferRange (VGG's classifier: 25088 x 4096 floats) is bound in

@@ -4,6 +4,7 @@
 #include <limits>
 #include <sstream>
 
+#include "host/context.h"
 #include "host/pipeline.h"
 #include "layers_common.h"
 #include "vkconv/error.h"
@@ -110,7 +111,7 @@ PoolGeometry pool_geometry(const std::string& who, const Shape& shape, Pair k, P
 void record_pool(Context& ctx, CommandRecorder& rec, const std::string& who, const PoolGeometry& g, const Tensor& in, const Tensor& out,
                  uint32_t mode, bool count_include_pad, std::optional<int> divisor, Pair k, Pair s, Pair pad, Pair d) {
     if (out.numel() == 0) return;
-    const auto pipeline = ctx.pipeline("pool2d", {mode, count_include_pad ? 1u : 0u, divisor ? 1u : 0u});
+    const auto pipeline = host::of(ctx).pipeline("pool2d", {mode, count_include_pad ? 1u : 0u, divisor ? 1u : 0u});
     Pool2dPushConstants pc{};
     pc.H = static_cast<int32_t>(g.in.h);
     pc.W = static_cast<int32_t>(g.in.w);
@@ -151,11 +152,8 @@ void record_pool(Context& ctx, CommandRecorder& rec, const std::string& who, con
 // ---- MaxPool2d ----------------------------------------------------------------------------
 
 MaxPool2d::MaxPool2d(Context& ctx, Pair kernel_size, const MaxPool2dOptions& o)
-    : MaxPool2d(ctx, kernel_size, o.stride, o.padding, o.dilation, o.ceil_mode) {}
-
-MaxPool2d::MaxPool2d(Context& ctx, Pair kernel_size, std::optional<Pair> stride, Pair padding, Pair dilation, bool ceil_mode)
-    : Layer(ctx), kernel_(kernel_size), stride_(stride.value_or(kernel_size)), padding_(padding), dilation_(dilation),
-      ceil_mode_(ceil_mode) {
+    : Layer(ctx), kernel_(kernel_size), stride_(o.stride.value_or(kernel_size)), padding_(o.padding), dilation_(o.dilation),
+      ceil_mode_(o.ceil_mode) {
     validate_pool("MaxPool2d", kernel_, stride_, padding_, dilation_);
 }
 
@@ -207,14 +205,10 @@ std::vector<float> MaxPool2d::reference(std::span<const Shape> shapes, std::span
 // ---- AvgPool2d ----------------------------------------------------------------------------
 
 AvgPool2d::AvgPool2d(Context& ctx, Pair kernel_size, const AvgPool2dOptions& o)
-    : AvgPool2d(ctx, kernel_size, o.stride, o.padding, o.ceil_mode, o.count_include_pad, o.divisor_override) {}
-
-AvgPool2d::AvgPool2d(Context& ctx, Pair kernel_size, std::optional<Pair> stride, Pair padding, bool ceil_mode,
-                     bool count_include_pad, std::optional<int> divisor_override)
-    : Layer(ctx), kernel_(kernel_size), stride_(stride.value_or(kernel_size)), padding_(padding), ceil_mode_(ceil_mode),
-      count_include_pad_(count_include_pad), divisor_override_(divisor_override) {
+    : Layer(ctx), kernel_(kernel_size), stride_(o.stride.value_or(kernel_size)), padding_(o.padding), ceil_mode_(o.ceil_mode),
+      count_include_pad_(o.count_include_pad), divisor_override_(o.divisor_override) {
     validate_pool("AvgPool2d", kernel_, stride_, padding_, 1);
-    if (divisor_override && *divisor_override == 0)
+    if (divisor_override_ && *divisor_override_ == 0)
         throw Error("AvgPool2d: divisor must be not zero, but got divisor_override=0");
 }
 
@@ -333,7 +327,7 @@ void AdaptiveAvgPool2d::record(CommandRecorder& rec, std::span<const Tensor> inp
     detail::check_output(*this, output, g.out_shape);
     detail::check_buffer_range(*this, inputs[0]);
     if (output.numel() == 0) return;
-    const auto pipeline = ctx_->pipeline("adaptive_avg_pool2d", {});
+    const auto pipeline = host::of(*ctx_).pipeline("adaptive_avg_pool2d", {});
     AdaptivePoolPushConstants pc{};
     pc.H = static_cast<int32_t>(g.h);
     pc.W = static_cast<int32_t>(g.w);

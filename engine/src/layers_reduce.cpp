@@ -2,6 +2,7 @@
 #include <cmath>
 #include <limits>
 
+#include "host/context.h"
 #include "host/pipeline.h"
 #include "layers_common.h"
 #include "vkconv/error.h"
@@ -79,7 +80,7 @@ void ReduceHW::record(CommandRecorder& rec, std::span<const Tensor> inputs, cons
     const auto g = reduce_geometry(type(), dim_, keepdim_, max_, inputs[0].shape());
     detail::check_output_shape(*this, output, g.out_shape);
     if (g.planes == 0) return;
-    const auto pipeline = ctx_->pipeline("reduce_hw", {max_ ? 1u : 0u});
+    const auto pipeline = host::of(*ctx_).pipeline("reduce_hw", {max_ ? 1u : 0u});
     ReducePushConstants pc{static_cast<int32_t>(g.hw), 0};
     // maxStorageBufferRange: chunks of whole planes bound as sub-ranges.
     const uint64_t in_plane = static_cast<uint64_t>(g.hw) * sizeof(float);

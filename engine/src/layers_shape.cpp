@@ -4,6 +4,7 @@
 #include <limits>
 #include <numeric>
 
+#include "host/context.h"
 #include "host/pipeline.h"
 #include "layers_common.h"
 #include "vkconv/error.h"
@@ -58,7 +59,7 @@ void record_region(Context& ctx, CommandRecorder& rec, const Layer& who, const T
         pc.src_stride[d] = static_cast<uint32_t>(c.src_stride[d]);
         pc.dst_stride[d] = static_cast<uint32_t>(c.dst_stride[d]);
     }
-    const auto pipeline = ctx.pipeline("strided_copy", {kItems});
+    const auto pipeline = host::of(ctx).pipeline("strided_copy", {kItems});
     const host::BufferBinding bindings[] = {src.buffer(), dst.buffer()};
     const int64_t blocks = (n + kBlock - 1) / kBlock;
     detail::split_dispatch({blocks, 1, 1}, detail::workgroup_count_limit(ctx), [&](auto base, auto cnt) {

@@ -2,6 +2,7 @@
 #include <cmath>
 #include <limits>
 
+#include "host/context.h"
 #include "host/pipeline.h"
 #include "layers_common.h"
 #include "vkconv/error.h"
@@ -53,7 +54,7 @@ void Softmax::record(CommandRecorder& rec, std::span<const Tensor> inputs, const
     const auto v = softmax_view(x.shape(), detail::wrap_dim(dim_, x.shape().size(), type()));
     const int64_t rows = v.outer * v.inner;
     const bool per_workgroup = v.inner == 1 || rows < kFewRows;
-    const auto pipeline = ctx_->pipeline("softmax", {per_workgroup ? 1u : 0u, log_ ? 1u : 0u});
+    const auto pipeline = host::of(*ctx_).pipeline("softmax", {per_workgroup ? 1u : 0u, log_ ? 1u : 0u});
     SoftmaxPushConstants pc{static_cast<int32_t>(rows), static_cast<int32_t>(v.d), static_cast<int32_t>(v.inner), 0};
     const host::BufferBinding bindings[] = {x.buffer(), output.buffer()};
     const int64_t groups = per_workgroup ? rows : (rows + 63) / 64;

@@ -5,6 +5,7 @@
 #include <limits>
 #include <sstream>
 
+#include "host/context.h"
 #include "host/pipeline.h"
 #include "layers_common.h"
 #include "vkconv/error.h"
@@ -255,7 +256,7 @@ void Upsample::record(CommandRecorder& rec, std::span<const Tensor> inputs, cons
     detail::check_output_shape(*this, output, g.out_shape);
     if (output.numel() == 0) return;
     const bool bilinear = options_.mode == "bilinear";
-    const auto pipeline = ctx_->pipeline("upsample2d",
+    const auto pipeline = host::of(*ctx_).pipeline("upsample2d",
                                          {bilinear ? 1u : 0u, options_.align_corners.value_or(false) ? 1u : 0u,
                                           static_cast<uint32_t>(g.coord), static_cast<uint32_t>(g.round)});
     UpsamplePushConstants pc{};

@@ -242,14 +242,14 @@ std::unique_ptr<Layer> make_layer(Context& ctx, const std::string& type, Args& a
         const Pair p = a.pair("padding", Pair(0)), d = a.pair("dilation", Pair(1));
         const bool ceil = a.boolean("ceil_mode", false);
         if (a.boolean("return_indices", false)) a.fail("return_indices", "is not supported (inference only)");
-        return std::make_unique<MaxPool2d>(ctx, k, s, p, d, ceil);
+        return std::make_unique<MaxPool2d>(ctx, k, MaxPool2dOptions{.stride = s, .padding = p, .dilation = d, .ceil_mode = ceil});
     }
     if (type == "AvgPool2d") {
         const Pair k = a.pair("kernel_size");
         const auto s = a.optional_pair("stride");
         const Pair p = a.pair("padding", Pair(0));
         const bool ceil = a.boolean("ceil_mode", false), cip = a.boolean("count_include_pad", true);
-        return std::make_unique<AvgPool2d>(ctx, k, s, p, ceil, cip, a.optional_integer("divisor_override"));
+        return std::make_unique<AvgPool2d>(ctx, k, AvgPool2dOptions{.stride = s, .padding = p, .ceil_mode = ceil, .count_include_pad = cip, .divisor_override = a.optional_integer("divisor_override")});
     }
     if (type == "AdaptiveAvgPool2d") {
         const auto [h, w] = adaptive_output_size(a);

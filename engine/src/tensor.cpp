@@ -3,6 +3,8 @@
 #include <limits>
 #include <sstream>
 
+#include "host/buffer.h"
+#include "host/context.h"
 #include "vkconv/error.h"
 
 namespace vkconv {
@@ -83,6 +85,15 @@ std::vector<float> Tensor::to_host() const {
     buffer().context().download(buffer(), 0, out.data(), bytes());
     return out;
 }
+
+void Tensor::to_host(std::span<float> out) const {
+    if (static_cast<int64_t>(out.size()) != numel_)
+        throw Error("to_host: tensor of shape " + shape_str(shape_) + " has " + std::to_string(numel_) +
+                    " values, the destination holds " + std::to_string(out.size()));
+    buffer().context().download(buffer(), 0, out.data(), bytes());
+}
+
+Context& Tensor::context() const { return buffer().context().facade(); }
 
 Tensor Tensor::reshaped(Shape shape) const {
     if (shape_numel(shape) != numel_)

@@ -16,7 +16,6 @@
 #include <string>
 #include <vector>
 
-#include "host/buffer.h"
 #include "vkconv/activations.h"
 #include "vkconv/adaptive_max_pool2d.h"
 #include "vkconv/conv_transpose2d.h"
@@ -136,7 +135,7 @@ Arg to_arg(py::handle obj, const std::string& what, bool allow_tensor = true) {
         auto out = py::array_t<float>(std::vector<py::ssize_t>(t.t.shape().begin(), t.t.shape().end()));
         if (t.t.numel() > 0) {
             py::gil_scoped_release nogil;
-            t.t.context().download(t.t.buffer(), 0, out.mutable_data(), t.t.bytes());
+            t.t.to_host(std::span<float>(out.mutable_data(), static_cast<size_t>(t.t.numel())));
         }
         a.array = out;
         a.shape = t.t.shape();
@@ -182,7 +181,7 @@ py::array download(const Tensor& t) {
     if (t.numel() > 0) {
         float* dst = static_cast<float*>(out.mutable_data());
         py::gil_scoped_release nogil;
-        t.context().download(t.buffer(), 0, dst, t.bytes());
+        t.to_host(std::span<float>(dst, static_cast<size_t>(t.numel())));
     }
     return out;
 }
@@ -216,7 +215,7 @@ py::object run(const ContextPtr& ctx, std::mutex& mutex, const Arg& x, const Sha
         Tensor in = Tensor::from_host(*ctx->ctx, x.shape, std::span<const float>(src, n));
         Tensor y = compute(in);
         if (y.shape() != out_shape) throw Error("internal: output shape " + shape_str(y.shape()) + " != " + shape_str(out_shape));
-        if (y.numel() > 0) ctx->ctx->download(y.buffer(), 0, dst, y.bytes());
+        if (y.numel() > 0) y.to_host(std::span<float>(dst, static_cast<size_t>(y.numel())));
     }
     return out;
 }
@@ -562,7 +561,7 @@ PYBIND11_MODULE(_vkconv, m) {
         return own(ctx, [&] {
             std::optional<Pair> stride;
             if (s) stride = to_pair(*s);
-            return std::make_unique<MaxPool2d>(*ctx->ctx, to_pair(k), stride, to_pair(p), to_pair(d), ceil);
+            return std::make_unique<MaxPool2d>(*ctx->ctx, to_pair(k), MaxPool2dOptions{.stride = stride, .padding = to_pair(p), .dilation = to_pair(d), .ceil_mode = ceil});
         });
     });
     m.def("make_avg_pool2d", [own](const ContextPtr& ctx, IntPair k, std::optional<IntPair> s, IntPair p, bool ceil, bool include_pad,
@@ -570,7 +569,7 @@ PYBIND11_MODULE(_vkconv, m) {
         return own(ctx, [&] {
             std::optional<Pair> stride;
             if (s) stride = to_pair(*s);
-            return std::make_unique<AvgPool2d>(*ctx->ctx, to_pair(k), stride, to_pair(p), ceil, include_pad, divisor);
+            return std::make_unique<AvgPool2d>(*ctx->ctx, to_pair(k), AvgPool2dOptions{.stride = stride, .padding = to_pair(p), .ceil_mode = ceil, .count_include_pad = include_pad, .divisor_override = divisor});
         });
     });
     m.def("make_adaptive_avg_pool2d", [own](const ContextPtr& ctx, std::optional<int> h, std::optional<int> w) {
@@ -670,7 +669,7 @@ PYBIND11_MODULE(_vkconv, m) {
         const std::span<const float> in(xd, size_t(shape_numel(xs)));
         auto once = [&] {
             Tensor y = conv.forward(Tensor::from_host(*ctx->ctx, xs, in));
-            ctx->ctx->download(y.buffer(), 0, out.data(), y.bytes());
+            y.to_host(out);
         };
         for (int i = 0; i < 20; ++i) once();  // warm-up
         const auto t0 = std::chrono::steady_clock::now();

@@ -1,4 +1,5 @@
 #include "common/classifier_sample.h"
+#include "common/feature_map.h"
 
 #include <algorithm>
 #include <chrono>

@@ -3,6 +3,7 @@
 //   32x32 -> 4x4, then flatten to 64*4*4 and Linear(1024, 10).
 // Layer names match the tutorial module's attributes, so its state_dict loads as is.
 #include "common/classifier_sample.h"
+#include "common/simple_cnn.h"
 
 int main(int argc, char** argv) {
     using namespace vkconv;

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 int main() {
+    if (vkconv::list_devices().empty()) return 1;
     vkconv::Context ctx;
     vkconv::Conv2d conv(ctx, 2, 3, 3, {.padding = vkconv::Padding::same(), .padding_mode = vkconv::PaddingMode::Reflect});
     std::vector<float> x(2 * 5 * 5);
@@ -16,6 +17,7 @@ int main() {
             std::printf("mismatch at %zu: %f vs %f\n", i, y[i], want[i]);
             return 1;
         }
+    ctx.wait_idle();
     std::printf("installed vkconv works: %s on %s\n", conv.repr().c_str(), ctx.info().name.c_str());
     return 0;
 }

@@ -21,7 +21,7 @@ namespace vkconv::test {
 // while it lives prepare their plans with these tiles.
 class ScopedKnobs {
 public:
-    ScopedKnobs(Context& ctx, const std::string& knobs) : ctx_(ctx), saved_(ctx.policy().tiles) {
+    ScopedKnobs(Context& ctx, const std::string& knobs) : ctx_(ctx), saved_(testing::policy(ctx).tiles) {
         host::TileOverrides t = saved_;
         std::stringstream ss(knobs);
         std::string kv;
@@ -30,9 +30,9 @@ public:
             if (eq == std::string::npos || !host::set_tile_override(t, kv.substr(0, eq), std::atoi(kv.substr(eq + 1).c_str())))
                 throw std::invalid_argument("not a tile override: '" + kv + "'");
         }
-        ctx_.set_tile_overrides(t);
+        testing::set_tile_overrides(ctx_, t);
     }
-    ~ScopedKnobs() { ctx_.set_tile_overrides(saved_); }
+    ~ScopedKnobs() { testing::set_tile_overrides(ctx_, saved_); }
     ScopedKnobs(const ScopedKnobs&) = delete;
     ScopedKnobs& operator=(const ScopedKnobs&) = delete;
 

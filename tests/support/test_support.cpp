@@ -29,7 +29,7 @@ std::unique_ptr<Context>& shared_context_slot(bool staging) {
 std::unique_ptr<Context>& shared_context(bool staging) {
     auto& ctx = shared_context_slot(staging);
     if (!ctx) {
-        ContextOptions o;
+        vkconv::testing::ContextOptions o;
         o.validation = true;
         o.sync_validation = true;
         o.force_staging = staging;
@@ -40,7 +40,7 @@ std::unique_ptr<Context>& shared_context(bool staging) {
             std::lock_guard lock(g_teardown_mutex);
             if (g_tearing_down) g_teardown_messages.push_back(m);
         };
-        ctx = std::make_unique<Context>(o);
+        ctx = vkconv::testing::make_context(o);
     }
     return ctx;
 }
@@ -76,7 +76,7 @@ Context& staging_context() {
     return *ctx;
 }
 
-OwnedContext::OwnedContext(ContextOptions options)
+OwnedContext::OwnedContext(vkconv::testing::ContextOptions options)
     : messages_(std::make_shared<std::vector<std::string>>()), mutex_(std::make_shared<std::mutex>()) {
     options.validation = true;
     options.sync_validation = true;
@@ -85,7 +85,7 @@ OwnedContext::OwnedContext(ContextOptions options)
         std::lock_guard lock(*mu);
         m->push_back(msg);
     };
-    ctx_ = std::make_unique<Context>(options);
+    ctx_ = vkconv::testing::make_context(options);
 }
 
 std::vector<std::string> OwnedContext::destroy() {

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "vkconv/testing.h"
 #include "vkconv/vkconv.h"
 
 namespace vkconv::test {
@@ -22,12 +23,12 @@ Context& context();
 // A second context that forces the staging (device-local + copy) path.
 Context& staging_context();
 
-// A context of its own (validation and synchronization validation on, the rest from `options`)
-// for tests that clamp limits or inject faults. Its destructor destroys the context and fails the
+// A context of its own (validation and synchronization validation on, the rest from `options`,
+// test-only options included) for tests that clamp limits or inject faults. Its destructor destroys the context and fails the
 // test on every validation message it received, those sent during destruction included.
 class OwnedContext {
 public:
-    explicit OwnedContext(ContextOptions options = {});
+    explicit OwnedContext(vkconv::testing::ContextOptions options = {});
     ~OwnedContext();
     OwnedContext(const OwnedContext&) = delete;
     OwnedContext& operator=(const OwnedContext&) = delete;

@@ -1,5 +1,5 @@
 // vkconv/image.h: images in and out, for samples and the CLI: PNG/JPEG files to float tensors,
-// tensors to PNG, and feature maps laid out as a picture grid (what tutorials draw with matplotlib).
+// tensors to PNG.
 #pragma once
 
 #include <cstdint>
@@ -26,10 +26,5 @@ HostArray resize_bilinear(const HostArray& chw, int out_h, int out_w);
 // [C, H, W] (C = 1 or 3) float in [0, 1] -> 8-bit image (values clamped).
 Image8 to_image8(const HostArray& chw);
 void save_png(const std::string& path, const Image8& img);
-
-// Lays out the C channels of one [C, H, W] feature map as a grid of tiles, each normalised to
-// its own min..max and coloured with the viridis map (matplotlib's default), each pixel
-// magnified `scale` times, tiles 1 pixel apart.
-Image8 feature_map_grid(const float* chw, int64_t c, int64_t h, int64_t w, int scale = 4);
 
 }  // namespace vkconv

@@ -25,12 +25,11 @@
 #include <span>
 #include <vector>
 
+#include "vkconv/command_recorder.h"
 #include "vkconv/context.h"
 #include "vkconv/tensor.h"
 
 namespace vkconv {
-
-using BorrowedDevice = host::BorrowedDevice;
 
 enum class ImageAccess {
     Sampled,  // read with texelFetch through a sampler: any float-readable format, sRGB decoded

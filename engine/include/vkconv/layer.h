@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "vkconv/activation.h"
+#include "vkconv/command_recorder.h"
 #include "vkconv/context.h"
 #include "vkconv/tensor.h"
 

@@ -2,7 +2,7 @@
 // computed by a Vulkan compute shader and checked against a CPU reference written from
 // PyTorch's definition.
 //
-//   vkconv::MaxPool2d pool(ctx, 3, 2, 1);              // nn.MaxPool2d(3, stride=2, padding=1)
+//   vkconv::MaxPool2d pool(ctx, 3, {.stride = 2, .padding = 1});  // nn.MaxPool2d(3, stride=2, padding=1)
 //   vkconv::BatchNorm2d bn(ctx, 64);                   // nn.BatchNorm2d(64), eval mode
 //   vkconv::Linear fc(ctx, 2048, 1000);                // nn.Linear(2048, 1000)
 //   vkconv::Tensor y = fc.forward(x);
@@ -96,10 +96,7 @@ struct MaxPool2dOptions {
 class MaxPool2d : public Layer {
 public:
     // MaxPool2d(ctx, 3, {.stride = 2, .padding = 1}), as Conv2d takes Conv2dOptions.
-    MaxPool2d(Context& ctx, Pair kernel_size, const MaxPool2dOptions& options);
-    // PyTorch's positional order.
-    MaxPool2d(Context& ctx, Pair kernel_size, std::optional<Pair> stride = {}, Pair padding = 0, Pair dilation = 1,
-              bool ceil_mode = false);
+    MaxPool2d(Context& ctx, Pair kernel_size, const MaxPool2dOptions& options = {});
     std::string type() const override { return "MaxPool2d"; }
     // "MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)"; a square
     // pair prints as an int, others as "(2, 3)".
@@ -135,10 +132,7 @@ struct AvgPool2dOptions {
 class AvgPool2d : public Layer {
 public:
     // AvgPool2d(ctx, 3, {.stride = 2, .count_include_pad = false}), as Conv2d takes Conv2dOptions.
-    AvgPool2d(Context& ctx, Pair kernel_size, const AvgPool2dOptions& options);
-    // PyTorch's positional order.
-    AvgPool2d(Context& ctx, Pair kernel_size, std::optional<Pair> stride = {}, Pair padding = 0, bool ceil_mode = false,
-              bool count_include_pad = true, std::optional<int> divisor_override = {});
+    AvgPool2d(Context& ctx, Pair kernel_size, const AvgPool2dOptions& options = {});
     std::string type() const override { return "AvgPool2d"; }
     // "AvgPool2d(kernel_size=2, stride=2, padding=0)" (PyTorch prints only these three).
     std::string repr() const override;

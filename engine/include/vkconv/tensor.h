@@ -7,10 +7,15 @@
 #include <string>
 #include <vector>
 
-#include "host/buffer.h"
+#include <vulkan/vulkan.hpp>
+
 #include "vkconv/context.h"
 
 namespace vkconv {
+
+namespace host {
+class Buffer;  // device memory (private)
+}
 
 using Shape = std::vector<int64_t>;
 
@@ -37,15 +42,18 @@ public:
 
     void upload(std::span<const float> data);
     std::vector<float> to_host() const;
+    // The same into `out`, which holds numel() values.
+    void to_host(std::span<float> out) const;
 
     const Shape& shape() const { return shape_; }
     int64_t dim(int i) const { return shape_.at(static_cast<size_t>(i < 0 ? i + static_cast<int>(shape_.size()) : i)); }
     int64_t numel() const { return numel_; }
     uint64_t bytes() const { return static_cast<uint64_t>(numel_) * sizeof(float); }
     bool defined() const { return buffer_ != nullptr; }
+    // The device memory behind the tensor (opaque here; engine code sees host/buffer.h).
     host::Buffer& buffer() const;
     const std::shared_ptr<host::Buffer>& storage() const { return buffer_; }
-    Context& context() const { return buffer().context(); }
+    Context& context() const;
     // Same storage seen with another shape of the same number of elements (like .view()).
     Tensor reshaped(Shape shape) const;
 

@@ -17,7 +17,6 @@
 #include "vkconv/onnx.h"
 #include "vkconv/safetensors.h"
 #include "vkconv/shape_ops.h"
-#include "vkconv/simple_cnn.h"
 #include "vkconv/tuning.h"
 #include "vkconv/conv_transpose2d.h"
 #include "vkconv/unary_math.h"

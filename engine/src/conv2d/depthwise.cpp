@@ -30,7 +30,7 @@ public:
         const int cout_g = p.params.out_channels / o.groups;
         constexpr uint32_t TW = 8, TH = 8;
         const uint32_t mt = pow2_at_least(cout_g, 4);
-        pl->pipeline = ctx.pipeline("conv2d_depthwise", conv2d_spec(TW, TH, o.padding_mode, o.bias, p.act, {mt}));
+        pl->pipeline = host::of(ctx).pipeline("conv2d_depthwise", conv2d_spec(TW, TH, o.padding_mode, o.bias, p.act, {mt}));
         pl->gx = (p.g.out_w + TW - 1) / TW;
         pl->gy = (p.g.out_h + TH - 1) / TH;
         pl->z_per_image = int64_t(p.params.in_channels) * ((cout_g + mt - 1) / mt);

@@ -32,7 +32,7 @@ public:
     std::string unsupported_reason(Context& ctx, const Conv2dParams& params, const Shape* input_shape) const override {
         const auto& o = params.options;
         const auto& info = ctx.info();
-        if (!ctx.uniform_texel_format(vk::Format::eR32Sfloat) || !ctx.uniform_texel_format(vk::Format::eR32G32B32A32Sfloat))
+        if (!host::of(ctx).uniform_texel_format(vk::Format::eR32Sfloat) || !host::of(ctx).uniform_texel_format(vk::Format::eR32G32B32A32Sfloat))
             return "the device cannot read R32F and RGBA32F uniform texel buffers";
         const int cout_g = params.out_channels / o.groups;
         const uint64_t oct = default_oct(cout_g);
@@ -50,7 +50,7 @@ public:
     std::unique_ptr<Conv2dPlan> prepare(Context& ctx, const Conv2dProblem& p) const override {
         const auto& o = p.params.options;
         const auto& info = ctx.info();
-        const auto& policy = ctx.policy();
+        const auto& policy = host::of(ctx).policy();
         const int cout_g = p.params.out_channels / o.groups;
         auto pl = std::make_unique<DirectTexelPlan>();
         pl->pc = conv2d_push_constants(p.params, p.g);
@@ -71,7 +71,7 @@ public:
         // 82 vs 72 ms on S4); kept for GPUs, where it is worth tuning.
         const bool sg_ok = info.subgroup_shuffle && info.subgroup_size >= 8 && lx == 8;
         const bool sg = sg_ok && host::tile_or(policy.tiles.texel_sg, 0, 1, 0) == 1;
-        pl->pipeline = ctx.pipeline("conv2d_direct_texel", conv2d_spec(lx, ly, o.padding_mode, o.bias, p.act, {pl->oct, px, sg ? 1u : 0u}));
+        pl->pipeline = host::of(ctx).pipeline("conv2d_direct_texel", conv2d_spec(lx, ly, o.padding_mode, o.bias, p.act, {pl->oct, px, sg ? 1u : 0u}));
         pl->gx = (p.g.out_w + lx * px - 1) / (lx * px);
         pl->gy = (p.g.out_h + ly - 1) / ly;
         return pl;

@@ -24,7 +24,7 @@ public:
         // Weight chunk in shared memory: at most 16 KiB (the smallest maxComputeSharedMemorySize Vulkan allows).
         const uint32_t shared_budget = std::min<uint32_t>(ctx.info().max_shared_memory, 16384);
         const uint32_t kchunk = std::min<uint32_t>(64, shared_budget / (oct * sizeof(float)));
-        pl->pipeline = ctx.pipeline("conv2d_direct_tiled", conv2d_spec(TW, TH, o.padding_mode, o.bias, p.act, {oct, kchunk}));
+        pl->pipeline = host::of(ctx).pipeline("conv2d_direct_tiled", conv2d_spec(TW, TH, o.padding_mode, o.bias, p.act, {oct, kchunk}));
         pl->gx = (p.g.out_w + TW - 1) / TW;
         pl->gy = (p.g.out_h + TH - 1) / TH;
         pl->z_per_image = int64_t(o.groups) * ((cout_g + oct - 1) / oct);

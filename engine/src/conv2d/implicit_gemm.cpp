@@ -61,7 +61,7 @@ public:
     Conv2dAlgorithm algorithm() const override { return kImplicitGemm; }
     const char* name() const override { return "implicit_gemm"; }
     std::string unsupported_reason(Context& ctx, const Conv2dParams& params, const Shape*) const override {
-        const auto t = choose_tiles(ctx.policy(), ctx.info(), params.out_channels / params.options.groups, 0);
+        const auto t = choose_tiles(host::of(ctx).policy(), ctx.info(), params.out_channels / params.options.groups, 0);
         if (!fits(t, ctx.info()))
             return "its smallest tile needs " + std::to_string(t.invocations()) + " invocations and " +
                    std::to_string(t.shared_bytes()) + " bytes of shared memory per workgroup, more than the device allows";
@@ -72,7 +72,7 @@ public:
     // is picked today). 1x1 kernels stay with gemm_1x1 (earlier in the table), depthwise and
     // grouped ones with their kernels.
     bool auto_candidate(Context& ctx, const Conv2dParams& params, const Shape* input_shape) const override {
-        if (!ctx.policy().implicit_gemm_auto || params.options.groups != 1) return false;
+        if (!host::of(ctx).policy().implicit_gemm_auto || params.options.groups != 1) return false;
         if (int64_t(params.in_channels) * params.kernel.h * params.kernel.w < 64 || params.out_channels < 32) return false;
         const auto& winograd = conv2d_kernel(Conv2dAlgorithm::Winograd);
         return !(winograd.auto_candidate(ctx, params, input_shape) && winograd.unsupported_reason(ctx, params, input_shape).empty());
@@ -85,8 +85,8 @@ public:
         const auto& o = p.params.options;
         const int cout_g = p.params.out_channels / o.groups;
         const int64_t red = int64_t(p.params.in_channels / o.groups) * p.params.kernel.h * p.params.kernel.w;
-        const auto t = choose_tiles(ctx.policy(), ctx.info(), cout_g, p.g.out_h * p.g.out_w);
-        pl->pipeline = ctx.pipeline("conv2d_implicit_gemm",
+        const auto t = choose_tiles(host::of(ctx).policy(), ctx.info(), cout_g, p.g.out_h * p.g.out_w);
+        pl->pipeline = host::of(ctx).pipeline("conv2d_implicit_gemm",
                                     conv2d_spec(t.invocations(), 1, o.padding_mode, o.bias, p.act,
                                                 {t.bm, t.bn, t.bk, t.tm, t.tn, static_cast<uint32_t>(p.params.kernel.h),
                                                  static_cast<uint32_t>(p.params.kernel.w), red % 4 == 0 ? 1u : 0u}));

@@ -111,7 +111,7 @@ bool split_xy(int64_t groups, const host::DeviceInfo& info, uint32_t& gx, uint32
 host::BufferBinding input_texel_view(CommandRecorder& rec, std::shared_ptr<host::TexelBuffer>& input_copy, const Tensor& input) {
     const uint64_t texels = static_cast<uint64_t>(input.numel());
     if (input.buffer().texel_views()) return host::BufferBinding(input.buffer().view(vk::Format::eR32Sfloat, texels));
-    Context& ctx = rec.context();
+    Context& ctx = rec.context().facade();
     if (!input_copy || input_copy->size() < input.bytes()) input_copy = std::make_shared<host::TexelBuffer>(ctx, input.bytes());
     rec.keep_alive(input_copy);
     rec.copy(input.buffer().handle(), input.buffer().offset(), input_copy->handle(), 0, input.bytes());
@@ -163,8 +163,8 @@ std::shared_ptr<host::TexelBuffer> upload_texels(Context& ctx, const std::vector
 }
 
 std::string texel_formats_refusal(Context& ctx) {
-    if (!ctx.uniform_texel_format(vk::Format::eR32Sfloat) || !ctx.uniform_texel_format(vk::Format::eR32G32B32A32Sfloat) ||
-        !ctx.storage_texel_format(vk::Format::eR32G32B32A32Sfloat))
+    if (!host::of(ctx).uniform_texel_format(vk::Format::eR32Sfloat) || !host::of(ctx).uniform_texel_format(vk::Format::eR32G32B32A32Sfloat) ||
+        !host::of(ctx).storage_texel_format(vk::Format::eR32G32B32A32Sfloat))
         return "the device cannot read R32F and RGBA32F uniform texel buffers and write RGBA32F storage texel buffers";
     return "";
 }

@@ -163,7 +163,7 @@ PackedPlan plan_packed(const Conv2dParams& params, const Conv2dGeometry* g, cons
 
 std::string packed_unsupported_reason(Context& ctx, const Conv2dParams& params, const Shape* input_shape, Conv2dAlgorithm a) {
     if (auto why = texel_formats_refusal(ctx); !why.empty()) return why;
-    if (!input_shape || input_shape->empty()) return plan_packed(params, nullptr, ctx.info(), ctx.policy(), a).reason;
+    if (!input_shape || input_shape->empty()) return plan_packed(params, nullptr, ctx.info(), host::of(ctx).policy(), a).reason;
     const auto g = conv2d_geometry(params, *input_shape);
     // These bind the output, weights and bias whole (no sub-range splitting, unlike
     // direct_tiled and direct_texel): each must fit maxStorageBufferRange.
@@ -175,14 +175,14 @@ std::string packed_unsupported_reason(Context& ctx, const Conv2dParams& params, 
     if (shape_numel(*input_shape) >= (int64_t(1) << 31) ||
         static_cast<uint64_t>(shape_numel(*input_shape)) > ctx.info().max_texel_buffer_elements)
         return "the input has more elements than maxTexelBufferElements (or 2^31)";
-    return plan_packed(params, &g, ctx.info(), ctx.policy(), a).reason;
+    return plan_packed(params, &g, ctx.info(), host::of(ctx).policy(), a).reason;
 }
 
 namespace {
 
 std::unique_ptr<PackedPrepared> plan_or_throw(Context& ctx, const Conv2dProblem& p, const Conv2dKernel& k) {
     auto pr = std::make_unique<PackedPrepared>();
-    pr->pl = plan_packed(p.params, &p.g, ctx.info(), ctx.policy(), k.algorithm());
+    pr->pl = plan_packed(p.params, &p.g, ctx.info(), host::of(ctx).policy(), k.algorithm());
     if (!pr->pl.reason.empty()) throw_cannot_run(k, p.params, pr->pl.reason);
     pr->max_z = ctx.info().max_workgroup_count[2];
     return pr;
@@ -195,11 +195,11 @@ std::unique_ptr<Conv2dPlan> prepare_packed(Context& ctx, const Conv2dProblem& p,
     const auto& pl = pr->pl;
     pr->f16 = p.fp16;
     pr->weights_key = (uint64_t(k.algorithm()) << 32) | (uint64_t(pl.oct) << 1) | (p.fp16 ? 1 : 0);
-    pr->pack = ctx.pipeline(p.fp16 ? "pack_nc4hw4_f16" : "pack_nc4hw4", conv2d_spec(pl.pack_wg, 1, o.padding_mode, false, Activation{}, {pl.pack_px}));
+    pr->pack = host::of(ctx).pipeline(p.fp16 ? "pack_nc4hw4_f16" : "pack_nc4hw4", conv2d_spec(pl.pack_wg, 1, o.padding_mode, false, Activation{}, {pl.pack_px}));
     const bool flat = k.algorithm() == Conv2dAlgorithm::Gemm1x1;
     const uint32_t kw_s = flat ? 1 : p.params.kernel.w, sw = flat ? 1 : o.stride.w, dws = flat ? 1 : o.dilation.w;
     // The padding is materialised by the pack pass: the kernel's PAD_MODE is unused (zeros).
-    pr->conv = ctx.pipeline(flat ? "conv2d_gemm_1x1" : "conv2d_packed_texel",
+    pr->conv = host::of(ctx).pipeline(flat ? "conv2d_gemm_1x1" : "conv2d_packed_texel",
                             conv2d_spec(pl.wg, 1, PaddingMode::Zeros, o.bias, p.act, {pl.oct, pl.px, kw_s, sw, dws}));
     return pr;
 }
@@ -245,8 +245,8 @@ std::unique_ptr<Conv2dPlan> prepare_window(Context& ctx, const Conv2dProblem& p,
     auto spec = conv2d_spec(pl.wg, 1, o.padding_mode, o.bias, p.act,
                             {pl.py, pl.px, kw, static_cast<uint32_t>(o.stride.w), static_cast<uint32_t>(o.dilation.w), kh,
                              static_cast<uint32_t>(o.stride.h), static_cast<uint32_t>(o.dilation.h)});
-    if (grouped) spec.push_back(ctx.policy().taps_in_registers ? 1u : 0u);  // TAPS_IN_REGISTERS
-    pr->conv = ctx.pipeline(grouped ? "conv2d_grouped_texel" : "conv2d_depthwise_texel", spec);
+    if (grouped) spec.push_back(host::of(ctx).policy().taps_in_registers ? 1u : 0u);  // TAPS_IN_REGISTERS
+    pr->conv = host::of(ctx).pipeline(grouped ? "conv2d_grouped_texel" : "conv2d_depthwise_texel", spec);
     return pr;
 }
 

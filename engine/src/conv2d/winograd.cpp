@@ -72,7 +72,7 @@ void plan_winograd(WinogradPlan& pl, Context& ctx, const Conv2dParams& params, c
         return;
     }
     // Workgroup: the device class's (one SIMD vector on CPU devices, 64 elsewhere) or the override.
-    const auto& policy = ctx.policy();
+    const auto& policy = host::of(ctx).policy();
     const auto& tiles = policy.tiles;
     const uint32_t cap = std::min(info.max_workgroup_size[0], info.max_workgroup_invocations);
     const uint32_t wg = static_cast<uint32_t>(host::tile_or(tiles.winograd_wg, 1, 1024, static_cast<int>(policy.kernel_workgroup)));
@@ -233,10 +233,10 @@ public:
         const auto& o = p.params.options;
         pl->limit = workgroup_count_limit(ctx);
         const Activation none;
-        pl->pack_pipe = ctx.pipeline("pack_nc4hw4", conv2d_spec(pl->pack_wg, 1, o.padding_mode, false, none, {pl->pack_px}));
-        pl->in_pipe = ctx.pipeline("conv2d_winograd_input", conv2d_spec(pl->wg, 1, PaddingMode::Zeros, false, none, {pl->m}));
-        pl->gemm_pipe = ctx.pipeline("conv2d_winograd_gemm", conv2d_spec(pl->wg, 1, PaddingMode::Zeros, false, none, {pl->oct, pl->tt}));
-        pl->out_pipe = ctx.pipeline("conv2d_winograd_output", conv2d_spec(pl->wg, 1, PaddingMode::Zeros, o.bias, p.act, {pl->m}));
+        pl->pack_pipe = host::of(ctx).pipeline("pack_nc4hw4", conv2d_spec(pl->pack_wg, 1, o.padding_mode, false, none, {pl->pack_px}));
+        pl->in_pipe = host::of(ctx).pipeline("conv2d_winograd_input", conv2d_spec(pl->wg, 1, PaddingMode::Zeros, false, none, {pl->m}));
+        pl->gemm_pipe = host::of(ctx).pipeline("conv2d_winograd_gemm", conv2d_spec(pl->wg, 1, PaddingMode::Zeros, false, none, {pl->oct, pl->tt}));
+        pl->out_pipe = host::of(ctx).pipeline("conv2d_winograd_output", conv2d_spec(pl->wg, 1, PaddingMode::Zeros, o.bias, p.act, {pl->m}));
         return pl;
     }
 

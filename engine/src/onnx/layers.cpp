@@ -194,13 +194,13 @@ void Loader::map_pool(const onnx::NodeProto& n, bool max) {
     try {
         if (max) {
             if (attr_int(n, "storage_order", 0) != 0 && n.output_size() > 1) unsupported(n, "storage_order 1");
-            layer = std::make_unique<MaxPool2d>(ctx_, k, s, pad, Pair((int)dil[0], (int)dil[1]), ceil_mode);
+            layer = std::make_unique<MaxPool2d>(ctx_, k, MaxPool2dOptions{.stride = s, .padding = pad, .dilation = Pair((int)dil[0], (int)dil[1]), .ceil_mode = ceil_mode});
         } else {
             if (dil[0] != 1 || dil[1] != 1) unsupported(n, "dilated average pooling: vkconv's AvgPool2d has no dilation (as PyTorch)");
             const bool include_pad = attr_int(n, "count_include_pad", 0) != 0;
             if (include_pad && ceil_mode)
                 unsupported(n, "count_include_pad with ceil_mode: ONNX divides by the whole kernel, PyTorch by the window clipped to the padded input");
-            layer = std::make_unique<AvgPool2d>(ctx_, k, s, pad, ceil_mode, include_pad);
+            layer = std::make_unique<AvgPool2d>(ctx_, k, AvgPool2dOptions{.stride = s, .padding = pad, .ceil_mode = ceil_mode, .count_include_pad = include_pad});
         }
     } catch (const OnnxUnsupported&) {
         throw;

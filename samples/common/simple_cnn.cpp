@@ -1,4 +1,4 @@
-#include "vkconv/simple_cnn.h"
+#include "common/simple_cnn.h"
 
 #include <string>
 
