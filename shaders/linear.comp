@@ -33,16 +33,7 @@ const int THREADS = TX * TY;
 #include "activation.glsl"
 #include "layers_common.glsl"
 
-layout(std430, binding = 0) readonly buffer Input { float x[]; };
-layout(std430, binding = 1) readonly buffer Weight { float w[]; };
-layout(std430, binding = 2) readonly buffer Bias { float b[]; };
-layout(std430, binding = 3) writeonly buffer Output { float y[]; };
-
-layout(push_constant) uniform LinearPushConstants {
-    int M, K, N;
-    int x_base, y_base;
-    int y_stride, n_offset;
-} p;
+#include "linear_params.glsl"
 
 shared float xs[BK * BM];  // [k][m]
 shared float ws[BK * BN];  // [k][n]

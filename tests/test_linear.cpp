@@ -1,11 +1,14 @@
-// Linear (shaders/linear.comp) on the GPU against the CPU reference: every tile configuration
+// Every tile configuration
 // (batch 1, 2, 4, up to 16, more), K from 1 to 2048 (not multiples of the 16-element chunk
 // too), output features not multiples of the tile, leading dims flattened, 1-D input, no
 // bias, fused ReLU, the staging path, split dispatches; PyTorch's init, repr and refusals.
 //
-// Tolerance: the reference accumulates in double; the shader in fp32 with one FMA chain per
-// output over k in order. The recursive-summation bound of test::fp32_sum_tolerance applies per
-// output: 2 * (K + 1) * 2^-24 * (sum_k |x w| + |b|) + 1e-6 (test::fp32_sum_tolerance).
+// Linear (shaders/linear.comp; linear_gemv.comp for 1 to 4 rows) on the GPU against the CPU
+// reference. Tolerance: the reference accumulates in double; linear.comp in fp32 with one FMA
+// chain per output over k in order, linear_gemv.comp with 64 strided chains added pairwise.
+// The recursive-summation bound (K - 1) * 2^-24 * sum_k |x w| holds for any order of the
+// additions, so one tolerance covers both: 2 * (K + 1) * 2^-24 * (sum_k |x w| + |b|) + 1e-6
+// (test::fp32_sum_tolerance).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 

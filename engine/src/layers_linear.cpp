@@ -1,4 +1,4 @@
-// Linear: shaders/linear.comp.
+// Linear: shaders/linear.comp, and shaders/linear_gemv.comp for a batch of 1 to 4.
 #include <bit>
 #include <cmath>
 #include <limits>
@@ -14,14 +14,15 @@
 namespace vkconv {
 namespace {
 
-// Mirrors LinearPushConstants in shaders/linear.comp.
+// Mirrors LinearPushConstants in shaders/linear_params.glsl.
 struct LinearPushConstants {
     int32_t M, K, N;
     int32_t x_base, y_base;
     int32_t y_stride, n_offset;
 };
 
-// A tile configuration of linear.comp: TX x TY = 64 invocations, each RM rows x RN features.
+// A tile configuration: linear.comp's TX x TY = 64 invocations, each RM rows x RN features;
+// linear_gemv.comp's workgroup (TX = TY = 1): RM rows x RN features.
 struct LinearTile {
     uint32_t tx, ty, rn, rm;
     int64_t bm() const { return int64_t(ty) * rm; }
@@ -30,13 +31,14 @@ struct LinearTile {
 
 constexpr uint32_t kBK = 16;  // K chunk: shared memory (BM + BN) * 16 floats <= 4 KiB
 
-// Few rows (a batch of 1 to 4: matrix-vector products) waste nothing on a row tile: 64
-// invocations along the features, the rows in registers. More rows get a 2-D register tile,
-// which reuses each staged x and w value RN resp. RM times.
+// Up to kGemvRows rows (a batch of 1 to 4: matrix-vector products) run linear_gemv.comp: a
+// workgroup per kGemvFeatures features, its invocations splitting k, so that every invocation
+// has work even when there are few features (a classifier with 10 outputs). More rows get a
+// 2-D register tile of linear.comp, which reuses each staged x and w value RN resp. RM times.
+constexpr int64_t kGemvRows = 4;
+constexpr uint32_t kGemvThreads = 64, kGemvFeatures = 4;
+
 LinearTile linear_tile(int64_t rows) {
-    if (rows <= 1) return {64, 1, 1, 1};
-    if (rows <= 2) return {64, 1, 1, 2};
-    if (rows <= 4) return {64, 1, 1, 4};
     if (rows <= 16) return {16, 4, 2, 4};  // 16 x 32 tile
     return {8, 8, 4, 4};                   // 32 x 32 tile
 }
@@ -129,10 +131,13 @@ void Linear::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, c
     rec.keep_alive(w.storage());
     rec.keep_alive(b.storage());
     const int64_t rows = in_features_ > 0 ? x.numel() / in_features_ : output.numel() / out_features_;
-    const LinearTile t = linear_tile(rows);
-    const auto pipeline = host::of(*ctx_).pipeline("linear", {t.tx, t.ty, t.tx, t.ty, t.rn, t.rm, kBK, has_bias_ ? 1u : 0u,
-                                                    static_cast<uint32_t>(act.kind), std::bit_cast<uint32_t>(act.alpha),
-                                                    std::bit_cast<uint32_t>(act.beta)});
+    const bool gemv = rows <= kGemvRows;
+    const LinearTile t = gemv ? LinearTile{1, 1, kGemvFeatures, static_cast<uint32_t>(rows)} : linear_tile(rows);
+    const uint32_t bias = has_bias_ ? 1u : 0u, kind = static_cast<uint32_t>(act.kind);
+    const uint32_t alpha = std::bit_cast<uint32_t>(act.alpha), beta = std::bit_cast<uint32_t>(act.beta);
+    const auto pipeline =
+        gemv ? host::of(*ctx_).pipeline("linear_gemv", {kGemvThreads, kGemvThreads, t.rn, t.rm, bias, kind, alpha, beta})
+             : host::of(*ctx_).pipeline("linear", {t.tx, t.ty, t.tx, t.ty, t.rn, t.rm, kBK, bias, kind, alpha, beta});
     // A weight beyond maxStorageBufferRange (VGG's classifier: 25088 x 4096 floats) is bound in
     // slices of whole output features, each its own dispatches.
     const uint64_t row_bytes = uint64_t(std::max(in_features_, 1)) * sizeof(float);
