@@ -18,6 +18,7 @@ layout(constant_id = 2) const uint ACT = 0;           // fused activation
 layout(constant_id = 3) const float ACT_ALPHA = 0.0;
 layout(constant_id = 4) const float ACT_BETA = 0.0;
 layout(constant_id = 5) const int ITEMS = 4;          // outputs per invocation
+layout(constant_id = 6) const int DIMS = 5;           // MODE_BROADCAST: the used (trailing) dims of p.dims, 1..5
 
 #define OP_ADD 0u
 #define OP_SUB 1u
@@ -66,13 +67,18 @@ void main() {
         } else if (MODE == MODE_RSCALAR) {
             r = apply(p.scalar, a[i]);
         } else {
+            // Only the used dims are decomposed (integer division is costly on many devices);
+            // the outermost one's index is what remains, as i < n.
+            const int outer = MAX_DIMS - DIMS;
             uint rem = i, ia = 0u, ib = 0u;
-            for (int d = MAX_DIMS - 1; d >= 0; --d) {
+            for (int d = MAX_DIMS - 1; d > outer; --d) {
                 const uint c = rem % p.dims[d];
                 rem /= p.dims[d];
                 ia += c * p.a_stride[d];
                 ib += c * p.b_stride[d];
             }
+            ia += rem * p.a_stride[outer];
+            ib += rem * p.b_stride[outer];
             r = apply(a[ia], b[ib]);
         }
         y[i] = activate(r, ACT, ACT_ALPHA, ACT_BETA);

@@ -1,9 +1,11 @@
-// AdaptiveAvgPool2d (shaders/adaptive_avg_pool2d.comp) on the GPU against the CPU reference:
-// global pooling, output sizes dividing the input and not, larger than the input, equal to it,
+// AdaptiveAvgPool2d (shaders/adaptive_avg_pool2d.comp; global pooling of planes of 256 values or
+// more through reduce_hw.comp) on the GPU against the CPU reference: global pooling on both
+// sides of that size, output sizes dividing the input and not, larger than the input, equal to it,
 // rectangular, 3-D and batched inputs; hand-computed windows; split dispatches; refusals.
 //
 // Tolerance: each output averages at most ceil(In/Out) + 1 values per axis in fp32 then
-// divides; the reference sums in double. The fp32 summation bound of test::fp32_sum_tolerance
+// divides (in any order: reduce_hw adds strided partials pairwise); the reference sums in
+// double. The fp32 summation bound of test::fp32_sum_tolerance
 // applies per output: 2 * (terms + 1) * 2^-24 * mean|x| + 1e-6, terms = the largest window.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -66,6 +68,11 @@ std::vector<AdaptiveCase> cases() {
         for (auto o : outs) v.push_back({in, o});
     v.push_back({{2, 64, 7, 7}, Pair(1)});  // ResNet's head
     v.push_back({{1, 3, 300, 200}, Pair(1)});
+    // Global pooling at and around 256 values a plane, where it moves to a workgroup per plane.
+    v.push_back({{2, 5, 16, 16}, Pair(1)});
+    v.push_back({{3, 16, 15}, Pair(1)});
+    v.push_back({{1, 2, 112, 112}, Pair(1)});
+    v.push_back({{2, 3, 17, 19}, Pair(1), true});
     v.push_back({{2, 3, 9, 10}, Pair(4, 3), true});
     return v;
 }

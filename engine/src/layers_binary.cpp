@@ -93,10 +93,12 @@ void record_flat(Context& ctx, CommandRecorder& rec, const std::string& who, con
     }
 }
 
-std::shared_ptr<const host::ComputePipeline> binary_pipeline(Context& ctx, BinaryOp op, Mode mode, const Activation& act) {
+// `dims`: the broadcast's used dims (DIMS in binary.comp), 1..kMaxDims.
+std::shared_ptr<const host::ComputePipeline> binary_pipeline(Context& ctx, BinaryOp op, Mode mode, const Activation& act,
+                                                             uint32_t dims = kMaxDims) {
     return host::of(ctx).pipeline("binary",
                         {static_cast<uint32_t>(op), mode, static_cast<uint32_t>(act.kind), std::bit_cast<uint32_t>(act.alpha),
-                         std::bit_cast<uint32_t>(act.beta), kItems});
+                         std::bit_cast<uint32_t>(act.beta), kItems, dims});
 }
 
 void record_scalar(CommandRecorder& rec, const std::string& who, BinaryOp op, float scalar, bool scalar_first, const Tensor& x,
@@ -189,7 +191,7 @@ void record_binary(CommandRecorder& rec, const std::string& who, BinaryOp op, co
         pc.b_stride[d] = d < pad ? 0u : static_cast<uint32_t>(l.bs[d - pad]);
     }
     pc.n = static_cast<uint32_t>(y.numel());
-    const auto pipeline = binary_pipeline(ctx, op, ModeBroadcast, act);
+    const auto pipeline = binary_pipeline(ctx, op, ModeBroadcast, act, static_cast<uint32_t>(std::max<size_t>(l.dims.size(), 1)));
     const host::BufferBinding bindings[] = {a.buffer(), b.buffer(), y.buffer()};
     const int64_t blocks = (y.numel() + kBlock - 1) / kBlock;
     detail::split_dispatch({blocks, 1, 1}, detail::workgroup_count_limit(ctx), [&](auto base, auto cnt) {

@@ -32,11 +32,12 @@ struct LinearTile {
 constexpr uint32_t kBK = 16;  // K chunk: shared memory (BM + BN) * 16 floats <= 4 KiB
 
 // Up to kGemvRows rows (a batch of 1 to 4: matrix-vector products) run linear_gemv.comp: a
-// workgroup per kGemvFeatures features, its invocations splitting k, so that every invocation
+// workgroup per 16 / rows features, its invocations splitting k, so that every invocation
 // has work even when there are few features (a classifier with 10 outputs). More rows get a
 // 2-D register tile of linear.comp, which reuses each staged x and w value RN resp. RM times.
+// The partial sums take RM * RN * 64 floats of shared memory: 16 outputs, 4 KiB.
 constexpr int64_t kGemvRows = 4;
-constexpr uint32_t kGemvThreads = 64, kGemvFeatures = 4;
+constexpr uint32_t kGemvThreads = 64, kGemvOutputs = 16;
 
 LinearTile linear_tile(int64_t rows) {
     if (rows <= 16) return {16, 4, 2, 4};  // 16 x 32 tile
@@ -132,7 +133,7 @@ void Linear::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, c
     rec.keep_alive(b.storage());
     const int64_t rows = in_features_ > 0 ? x.numel() / in_features_ : output.numel() / out_features_;
     const bool gemv = rows <= kGemvRows;
-    const LinearTile t = gemv ? LinearTile{1, 1, kGemvFeatures, static_cast<uint32_t>(rows)} : linear_tile(rows);
+    const LinearTile t = gemv ? LinearTile{1, 1, kGemvOutputs / static_cast<uint32_t>(rows), static_cast<uint32_t>(rows)} : linear_tile(rows);
     const uint32_t bias = has_bias_ ? 1u : 0u, kind = static_cast<uint32_t>(act.kind);
     const uint32_t alpha = std::bit_cast<uint32_t>(act.alpha), beta = std::bit_cast<uint32_t>(act.beta);
     const auto pipeline =

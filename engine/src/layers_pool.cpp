@@ -8,6 +8,7 @@
 #include "host/pipeline.h"
 #include "layers_common.h"
 #include "vkconv/error.h"
+#include "vkconv/reduce.h"
 #include "vkconv/layers.h"
 
 namespace vkconv {
@@ -327,6 +328,13 @@ void AdaptiveAvgPool2d::record(CommandRecorder& rec, std::span<const Tensor> inp
     detail::check_output(*this, output, g.out_shape);
     detail::check_buffer_range(*this, inputs[0]);
     if (output.numel() == 0) return;
+    // Global average pooling of large planes: a workgroup per plane (reduce_hw.comp) rather
+    // than one invocation summing the plane alone. Small planes (14 x 14 and below) stay here,
+    // where the workgroup's barriers would cost more than they save (measured on lavapipe).
+    if (output_size.h == 1 && output_size.w == 1 && g.h * g.w >= 256) {
+        Mean(*ctx_, {-2, -1}, true).record(rec, inputs, output);
+        return;
+    }
     const auto pipeline = host::of(*ctx_).pipeline("adaptive_avg_pool2d", {});
     AdaptivePoolPushConstants pc{};
     pc.H = static_cast<int32_t>(g.h);
