@@ -70,13 +70,10 @@ struct ContextOptions : vkconv::ContextOptions {
 // All physical devices, each described; `chosen` gets the index the selection rule picks.
 std::vector<DeviceInfo> list_devices(const std::string& selector = {}, uint32_t* chosen = nullptr);
 
+// The runtime behind vkconv::Context (vkconv/context.h documents what it does for users).
 class Context {
 public:
     explicit Context(const ContextOptions& options = {});
-    // A context on the application's device and queue (see BorrowedDevice). Throws, saying
-    // what is missing, when the queue family cannot compute or the versions are too old.
-    // ContextOptions::device, validation and sync_validation do not apply: the application made
-    // the instance and the device.
     explicit Context(const BorrowedDevice& borrowed, const ContextOptions& options = {});
     ~Context();
     Context(const Context&) = delete;

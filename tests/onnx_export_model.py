@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 try:
-    import numpy as np
+    import numpy as np  # noqa: F401
     import torch
     import torchvision
 except ImportError as e:
@@ -23,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOOLS = os.path.join(HERE, "..", "tools")
 FIXTURES = os.path.join(TOOLS, "fixtures")
 sys.path.insert(0, FIXTURES)
-from gen_model_fixtures import randomize_batchnorm  # noqa: E402
+from torch_route import run_matches_torch, seeded_model  # noqa: E402
 from tutorial_models import SimpleCNN  # noqa: E402
 
 # (name, --module, constructor, input size, opsets: None is export_model.py's default)
@@ -37,14 +37,9 @@ def main():
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([FIXTURES, os.environ.get("PYTHONPATH", "")]))
     failures = 0
     for name, module, make, size, opsets in CASES:
-        torch.manual_seed(0)
-        gen = torch.Generator().manual_seed(1)
-        model = make()
-        randomize_batchnorm(model, gen)
-        model.eval()
+        model, x = seeded_model(make, size)
         sd = os.path.join(work, f"{name}.pt")
         torch.save(model.state_dict(), sd)
-        x = torch.randn(2, 3, size, size, generator=gen)
         for opset in opsets:
             label = f"{name} opset {opset or 'default'}"
             path = os.path.join(work, f"{name}_opset{opset or 'default'}.onnx")
@@ -58,23 +53,7 @@ def main():
                 failures += 1
                 continue
             print(r.stdout.strip())
-            for n in (1, 2):
-                xin, yout = os.path.join(work, f"x{n}.npy"), os.path.join(work, f"y{n}.npy")
-                np.save(xin, x[:n].numpy())
-                with torch.no_grad():
-                    want = model(x[:n]).numpy()
-                r = subprocess.run([tool, "run", "--model", path, "--input", xin, "--output", yout], capture_output=True, text=True)
-                if r.returncode != 0:
-                    print(f"{label} batch {n}: vkconv run failed: {r.stderr.strip()}")
-                    failures += 1
-                    continue
-                got = np.load(yout)
-                scale = float(np.abs(want).max())
-                err = float(np.abs(got - want).max()) if got.shape == want.shape else float("inf")
-                ok = err <= 1e-4 * scale
-                failures += not ok
-                print(f"{label} batch {n}: output {list(got.shape)}, max |vkconv - torch| = {err:.3g}, "
-                      f"1e-4 * scale = {1e-4 * scale:.3g}: {'ok' if ok else 'FAILED'}")
+            failures += run_matches_torch(tool, ["--model", path], model, x, work, label)
     return 1 if failures else 0
 
 

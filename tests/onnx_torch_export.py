@@ -26,44 +26,21 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tools"))
 sys.path.insert(0, os.path.join(HERE, "..", "tools", "fixtures"))
 from check_onnx_torchvision import export  # noqa: E402
-from gen_model_fixtures import randomize_batchnorm  # noqa: E402
 from gen_onnx_fixtures import OnnxOps  # noqa: E402
+from torch_route import run_matches_torch, seeded_model  # noqa: E402
 from tutorial_models import SimpleCNN  # noqa: E402
 
 
 def main():
-    import subprocess
     tool, work = sys.argv[1], sys.argv[2]
     os.makedirs(work, exist_ok=True)
     failures = 0
     for name, make, size in (("onnx_ops", OnnxOps, 20), ("simple_cnn", SimpleCNN, 32)):
-        torch.manual_seed(0)
-        gen = torch.Generator().manual_seed(1)
-        model = make()
-        randomize_batchnorm(model, gen)
-        model.eval()
-        x = torch.randn(2, 3, size, size, generator=gen)
+        model, x = seeded_model(make, size)
         for opset in (13, 17):
             path = os.path.join(work, f"{name}_opset{opset}.onnx")
             names = export(model, x[:1], path, opset)
-            for n in (1, 2):
-                xin, yout = os.path.join(work, f"x{n}.npy"), os.path.join(work, f"y{n}.npy")
-                np.save(xin, x[:n].numpy())
-                with torch.no_grad():
-                    want = model(x[:n]).numpy()
-                r = subprocess.run([tool, "run", "--model", path, "--input", xin, "--output", f"{names[0]}={yout}"],
-                                   capture_output=True, text=True)
-                if r.returncode != 0:
-                    print(f"{name} opset {opset} batch {n}: vkconv run failed: {r.stderr.strip()}")
-                    failures += 1
-                    continue
-                got = np.load(yout)
-                scale = float(np.abs(want).max())
-                err = float(np.abs(got - want).max()) if got.shape == want.shape else float("inf")
-                ok = err <= 1e-4 * scale
-                failures += not ok
-                print(f"{name} opset {opset} batch {n}: output {list(got.shape)}, max |vkconv - torch| = {err:.3g}, "
-                      f"1e-4 * scale = {1e-4 * scale:.3g}: {'ok' if ok else 'FAILED'}")
+            failures += run_matches_torch(tool, ["--model", path], model, x, work, f"{name} opset {opset}", names[0])
     return 1 if failures else 0
 
 

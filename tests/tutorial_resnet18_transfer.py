@@ -8,11 +8,10 @@ them; it exits 77 (skipped) where PyTorch or torchvision is not installed.
     tests/tutorial_resnet18_transfer.py VKCONV_TOOL WORK_DIR
 """
 import os
-import subprocess
 import sys
 
 try:
-    import numpy as np
+    import numpy as np  # noqa: F401
     import torch
     import torchvision  # noqa: F401
 except ImportError as e:
@@ -23,35 +22,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tools"))
 sys.path.insert(0, os.path.join(HERE, "..", "tools", "fixtures"))
 import export_model  # noqa: E402
-from gen_model_fixtures import randomize_batchnorm  # noqa: E402
+from torch_route import run_matches_torch, seeded_model  # noqa: E402
 from tutorial_models import resnet18_transfer  # noqa: E402
 
 
 def main():
     tool, work = sys.argv[1], sys.argv[2]
     os.makedirs(work, exist_ok=True)
-    torch.manual_seed(0)
-    gen = torch.Generator().manual_seed(1)
-    model = resnet18_transfer()
-    randomize_batchnorm(model, gen)
-    model.eval()
-    x = torch.randn(2, 3, 64, 64, generator=gen)
+    model, x = seeded_model(resnet18_transfer, 64)
     js, st = os.path.join(work, "resnet18.json"), os.path.join(work, "resnet18.safetensors")
     export_model.export(model, x[:1], js, st, name="ResNet")
-    failures = 0
-    for n in (1, 2):
-        xin, yout = os.path.join(work, f"x{n}.npy"), os.path.join(work, f"y{n}.npy")
-        np.save(xin, x[:n].numpy())
-        with torch.no_grad():
-            want = model(x[:n]).numpy()
-        subprocess.run([tool, "run", "--model", js, "--weights", st, "--input", xin, "--output", yout], check=True)
-        got = np.load(yout)
-        scale = float(np.abs(want).max())
-        err = float(np.abs(got - want).max()) if got.shape == want.shape else float("inf")
-        ok = err <= 1e-4 * scale
-        failures += not ok
-        print(f"batch {n}: output {list(got.shape)}, max |vkconv - torch| = {err:.3g}, 1e-4 * scale = {1e-4 * scale:.3g}: "
-              f"{'ok' if ok else 'FAILED'}")
+    failures = run_matches_torch(tool, ["--model", js, "--weights", st], model, x, work, "resnet18_transfer")
     return 1 if failures else 0
 
 
