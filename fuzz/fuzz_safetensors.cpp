@@ -36,6 +36,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             int64_t numel = 0;
             try {
                 numel = a.numel();
-            });
+            } catch (const vkconv::Error&) {
+                finding("accepted a tensor whose shape has no valid element count");
+            }
+            if (static_cast<uint64_t>(numel) != a.data.size()) finding("data size disagrees with the shape");
+            total += a.data.size();
+        }
+        // The tensors tile the data buffer and every dtype takes at least 2 bytes per element.
+        if (total > size / 2) finding("more elements than the file can hold");
+    });
     return 0;
 }
