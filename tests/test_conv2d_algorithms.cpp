@@ -50,6 +50,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <initializer_list>
+#include <span>
 #include <sstream>
 
 #include "support/conv2d_sweep.h"
@@ -251,6 +253,17 @@ std::vector<Conv2dCase> registry_cases() {
     return cases;
 }
 INSTANTIATE_TEST_SUITE_P(RegistryShapes, Conv2dAlgorithms, ::testing::ValuesIn(registry_cases()), case_name);
+
+// One copy of `base` per setting of the tile overrides (environment-style knobs).
+void add_knob_cases(std::vector<Conv2dCase>& cases, Conv2dCase base, std::span<const char* const> knobs) {
+    for (const char* k : knobs) {
+        base.knobs = k;
+        cases.push_back(base);
+    }
+}
+void add_knob_cases(std::vector<Conv2dCase>& cases, const Conv2dCase& base, std::initializer_list<const char*> knobs) {
+    add_knob_cases(cases, base, std::span<const char* const>(knobs.begin(), knobs.size()));
+}
 
 namespace auto_choice {
 // Padding modes x padding (symmetric, asymmetric (h, w), 'same', 'valid') x stride x dilation,
@@ -494,12 +507,9 @@ std::vector<Conv2dCase> packed_shape_cases() {
     // VKCONV_TILE_CLASS: the discrete (1) and integrated (2) GPU classes' default tiles.
     const char* knobs[] = {"VKCONV_PACKED_PX=3", "VKCONV_PACKED_PX=16,VKCONV_PACKED_OCT=16", "VKCONV_PACKED_OCT=4,VKCONV_PACKED_WG=1",
                            "VKCONV_PACKED_WG=64,VKCONV_PACKED_OCT=12", "VKCONV_TILE_CLASS=1", "VKCONV_TILE_CLASS=2"};
-    for (const char* k : knobs) {
-        Conv2dCase c{{3, 13, 12, 17}, 21, Pair(3), opts(Pair(1, 2), 1, 1, 1, true, PaddingMode::Reflect), A};
-        c.knobs = k;
-        c.relu = true;
-        cases.push_back(c);
-    }
+    Conv2dCase knobbed{{3, 13, 12, 17}, 21, Pair(3), opts(Pair(1, 2), 1, 1, 1, true, PaddingMode::Reflect), A};
+    knobbed.relu = true;
+    add_knob_cases(cases, knobbed, knobs);
     return cases;
 }
 INSTANTIATE_TEST_SUITE_P(PackedShapes, Conv2dAlgorithms, ::testing::ValuesIn(packed_shape_cases()), case_name);
@@ -526,11 +536,8 @@ std::vector<Conv2dCase> gemm_cases() {
         }
     cases.push_back({{64, 5, 6}, 33, Pair(1), opts(1, 0, 1, 1, true, PaddingMode::Zeros), A, true});
     cases.push_back({{1, 32, 28, 28}, 48, Pair(1), opts(1, 0, 1, 1, true, PaddingMode::Zeros), A, false, true});
-    for (const char* k : {"VKCONV_PACKED_PX=5,VKCONV_PACKED_OCT=8", "VKCONV_PACKED_OCT=4,VKCONV_PACKED_WG=3", "VKCONV_TILE_CLASS=1"}) {
-        Conv2dCase c{{2, 9, 5, 11}, 19, Pair(1), opts(Pair(2, 1), 1, 1, 1, true, PaddingMode::Replicate), A};
-        c.knobs = k;
-        cases.push_back(c);
-    }
+    add_knob_cases(cases, {{2, 9, 5, 11}, 19, Pair(1), opts(Pair(2, 1), 1, 1, 1, true, PaddingMode::Replicate), A},
+                   {"VKCONV_PACKED_PX=5,VKCONV_PACKED_OCT=8", "VKCONV_PACKED_OCT=4,VKCONV_PACKED_WG=3", "VKCONV_TILE_CLASS=1"});
     return cases;
 }
 INSTANTIATE_TEST_SUITE_P(PackedGemm1x1, Conv2dAlgorithms, ::testing::ValuesIn(gemm_cases()), case_name);
@@ -562,11 +569,8 @@ std::vector<Conv2dCase> depthwise_cases() {
     cases.push_back({{1, 4, 1, 1}, 4, Pair(3), opts(1, 1, 1, 4, true, PaddingMode::Zeros), A});
     Conv2dCase st{{2, 6, 9, 10}, 6, Pair(3), opts(1, 1, 1, 6, true, PaddingMode::Circular), A, false, true};
     cases.push_back(st);
-    for (const char* k : {"VKCONV_PACKED_PX=3,VKCONV_PACKED_PY=1", "VKCONV_PACKED_PY=8,VKCONV_PACKED_WG=5", "VKCONV_TILE_CLASS=1"}) {
-        Conv2dCase c{{2, 10, 20, 17}, 10, Pair(3), opts(1, 1, 1, 10, true, PaddingMode::Reflect), A};
-        c.knobs = k;
-        cases.push_back(c);
-    }
+    add_knob_cases(cases, {{2, 10, 20, 17}, 10, Pair(3), opts(1, 1, 1, 10, true, PaddingMode::Reflect), A},
+                   {"VKCONV_PACKED_PX=3,VKCONV_PACKED_PY=1", "VKCONV_PACKED_PY=8,VKCONV_PACKED_WG=5", "VKCONV_TILE_CLASS=1"});
     return cases;
 }
 INSTANTIATE_TEST_SUITE_P(PackedDepthwiseTexel, Conv2dAlgorithms, ::testing::ValuesIn(depthwise_cases()), case_name);
@@ -596,12 +600,9 @@ std::vector<Conv2dCase> grouped_cases() {
     cases.push_back({{1, 3, 30, 29}, 16, Pair(7), opts(2, 3, 1, 1, true, PaddingMode::Zeros), A});
     Conv2dCase st{{2, 6, 9, 10}, 6, Pair(3), opts(1, 1, 1, 3, true, PaddingMode::Circular), A, false, true};
     cases.push_back(st);
-    for (const char* k : {"VKCONV_PACKED_PX=3,VKCONV_PACKED_PY=1", "VKCONV_PACKED_PY=8,VKCONV_PACKED_WG=5", "VKCONV_TILE_CLASS=1",
-                          "VKCONV_TILE_CLASS=2"}) {
-        Conv2dCase c{{2, 8, 20, 17}, 12, Pair(3), opts(1, 1, 1, 4, true, PaddingMode::Reflect), A};
-        c.knobs = k;
-        cases.push_back(c);
-    }
+    add_knob_cases(cases, {{2, 8, 20, 17}, 12, Pair(3), opts(1, 1, 1, 4, true, PaddingMode::Reflect), A},
+                   {"VKCONV_PACKED_PX=3,VKCONV_PACKED_PY=1", "VKCONV_PACKED_PY=8,VKCONV_PACKED_WG=5", "VKCONV_TILE_CLASS=1",
+                    "VKCONV_TILE_CLASS=2"});
     return cases;
 }
 INSTANTIATE_TEST_SUITE_P(PackedGroupedTexel, Conv2dAlgorithms, ::testing::ValuesIn(grouped_cases()), case_name);
@@ -670,11 +671,7 @@ std::vector<Conv2dCase> knob_cases() {
                            "VKCONV_WINOGRAD_TILE=4,VKCONV_WINOGRAD_TT=2",
                            // The discrete (1) and integrated (2) GPU classes' default tiles.
                            "VKCONV_TILE_CLASS=1", "VKCONV_TILE_CLASS=2"};
-    for (const char* k : knobs) {
-        Conv2dCase c = wino({3, 13, 12, 17}, 21, wopts(1, true, PaddingMode::Reflect), true);
-        c.knobs = k;
-        cases.push_back(c);
-    }
+    add_knob_cases(cases, wino({3, 13, 12, 17}, 21, wopts(1, true, PaddingMode::Reflect), true), knobs);
     // 144 tiles (F(4x4)) or 216 (F(2x2)): split over x and y; the GEMM's positions over z.
     Conv2dCase split = wino({72, 6, 4, 5}, 9, wopts(1, true, PaddingMode::Replicate));
     split.workgroup_limit = 8;
