@@ -2,15 +2,20 @@
 // reduce_hw: torch.mean / torch.amax over the last two dims: one plane of H * W values to one
 // value.
 //
-// Layout: input [planes][HW], output [planes], float32. One workgroup of 64 invocations per
-// plane: each reduces a strided slice, then a tree in shared memory combines the 64 partials.
-// Workgroup x of a dispatch is plane x + p.plane_base (dispatches are split to fit the device).
+// Layout: input [planes][HW], output [planes], float32.
+// SMALL false: one workgroup of 64 invocations per plane: each reduces a strided slice, then a
+//   tree in shared memory combines the 64 partials. Workgroup x of a dispatch is plane
+//   x + p.plane_base (dispatches are split to fit the device).
+// SMALL true (small planes, where a workgroup's barriers would cost more than its lanes save):
+//   invocation l of workgroup x owns plane (x + p.plane_base) * 64 + l and reduces it alone, in
+//   order; invocations past p.planes store nothing.
 // amax: a NaN wins and stays (max_keep_nan), as PyTorch; mean: the sum divided by HW, NaN for
 // an empty plane (0 / 0, as torch.mean; written explicitly: a shader's x / 0 is undefined).
 #extension GL_GOOGLE_include_directive : require
 
 layout(local_size_x = 64, local_size_y = 1, local_size_z = 1) in;
 layout(constant_id = 0) const bool MAX = false;
+layout(constant_id = 1) const bool SMALL = false;
 
 #include "layers_common.glsl"
 
@@ -18,16 +23,27 @@ layout(std430, binding = 0) readonly buffer Input { float x[]; };
 layout(std430, binding = 1) writeonly buffer Output { float y[]; };
 
 layout(push_constant) uniform ReducePushConstants {
-    int HW, plane_base;
+    int HW, plane_base, planes;
 } p;
 
 shared float partial[64];
 
 float combine(float a, float b) { return MAX ? max_keep_nan(a, b) : a + b; }
 
+float finish(float r) { return MAX ? r : (p.HW == 0 ? uintBitsToFloat(0x7fc00000u) : r / float(p.HW)); }
+
 void main() {
-    const int plane = int(gl_WorkGroupID.x) + p.plane_base;
     const int lid = int(gl_LocalInvocationID.x);
+    if (SMALL) {
+        const int plane = (int(gl_WorkGroupID.x) + p.plane_base) * 64 + lid;
+        if (plane >= p.planes) return;
+        const int base = plane * p.HW;
+        float r = MAX ? NEG_INF : 0.0;
+        for (int i = 0; i < p.HW; ++i) r = combine(r, x[base + i]);
+        y[plane] = finish(r);
+        return;
+    }
+    const int plane = int(gl_WorkGroupID.x) + p.plane_base;
     const int base = plane * p.HW;
     float r = MAX ? NEG_INF : 0.0;
     for (int i = lid; i < p.HW; i += 64) r = combine(r, x[base + i]);
@@ -38,6 +54,5 @@ void main() {
         barrier();
     }
     if (lid != 0) return;
-    if (MAX) y[plane] = partial[0];
-    else y[plane] = p.HW == 0 ? uintBitsToFloat(0x7fc00000u) : partial[0] / float(p.HW);
+    y[plane] = finish(partial[0]);
 }

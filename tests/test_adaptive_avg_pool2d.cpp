@@ -1,10 +1,10 @@
-// AdaptiveAvgPool2d (shaders/adaptive_avg_pool2d.comp; global pooling of planes of 256 values or
-// more through reduce_hw.comp) on the GPU against the CPU reference: global pooling on both
+// AdaptiveAvgPool2d (shaders/adaptive_avg_pool2d.comp; global pooling through reduce_hw.comp) on
+// the GPU against the CPU reference: global pooling on both
 // sides of that size, output sizes dividing the input and not, larger than the input, equal to it,
 // rectangular, 3-D and batched inputs; hand-computed windows; split dispatches; refusals.
 //
 // Tolerance: each output averages at most ceil(In/Out) + 1 values per axis in fp32 then
-// divides (in any order: reduce_hw adds strided partials pairwise); the reference sums in
+// divides (in any order: reduce_hw adds in order or strided partials pairwise); the reference sums in
 // double. The fp32 summation bound of test::fp32_sum_tolerance
 // applies per output: 2 * (terms + 1) * 2^-24 * mean|x| + 1e-6, terms = the largest window.
 #include <gmock/gmock.h>
@@ -67,8 +67,11 @@ std::vector<AdaptiveCase> cases() {
     for (const auto& in : inputs)
         for (auto o : outs) v.push_back({in, o});
     v.push_back({{2, 64, 7, 7}, Pair(1)});  // ResNet's head
+    v.push_back({{1, 1152, 7, 7}, Pair(1)});  // EfficientNet's squeezes
+    v.push_back({{3, 50, 5, 6}, Pair(1)});
     v.push_back({{1, 3, 300, 200}, Pair(1)});
-    // Global pooling at and around 256 values a plane, where it moves to a workgroup per plane.
+    // Global pooling is a mean over (H, W): an invocation per plane below 256 values (64 planes a
+    // workgroup, the last one partial here), a workgroup per plane from there.
     v.push_back({{2, 5, 16, 16}, Pair(1)});
     v.push_back({{3, 16, 15}, Pair(1)});
     v.push_back({{1, 2, 112, 112}, Pair(1)});

@@ -286,7 +286,9 @@ TEST_F(SpatialLayers, AdaptiveMaxPoolSplitsAndRefusals) {
 
 TEST_F(SpatialLayers, ReduceSweep) {
     auto& ctx = test::context();
-    const Shape inputs[] = {{2, 3, 7, 9}, {3, 5, 6}, {1, 2, 1, 1}, {1, 3, 70, 33}, {2, 1, 8, 8}, {5, 4}};
+    // Planes below 256 values are reduced an invocation each, 64 a workgroup ({2, 70, 5, 3}: 140
+    // planes, the last workgroup partial); larger ones a workgroup each.
+    const Shape inputs[] = {{2, 3, 7, 9}, {3, 5, 6}, {1, 2, 1, 1}, {1, 3, 70, 33}, {2, 1, 8, 8}, {5, 4}, {2, 70, 5, 3}};
     const std::vector<int> dims[] = {{2, 3}, {-1, -2}, {3, 2}, {-2, -1}};
     int i = 0;
     for (const auto& in : inputs)
@@ -346,10 +348,14 @@ TEST_F(SpatialLayers, ReduceNaNShapesSplitsAndRefusals) {
     expect_error([&] { wrap.output_shape(Shape{1, 2, 3, 4}); }, {"dim 3 appears multiple times in the list of dims"});
     EXPECT_EQ(Mean(ctx, {-1, -2}, true).repr(), "Mean(dim=(-1, -2), keepdim=True)");
     expect_error([&] { mean.output_shape(Shape{1, 1, 50000, 50000}); }, {"a plane of 2500000000 values exceeds 2^31-1"});
+    // Split dispatches: 240 small planes (4 workgroups of 64 planes, one partial) and 5 planes of
+    // 256 values (a workgroup each), at most 3 workgroups a dispatch.
     set_layer_workgroup_count_limit_for_testing(3);
-    const Shape in{4, 5, 3, 3};
-    const auto xs = test::random_values(static_cast<size_t>(shape_numel(in)), 3);
-    EXPECT_TRUE(bit_equal(amax.forward(Tensor::from_host(ctx, in, xs)).to_host(), amax.reference(in, xs)));
+    for (const Shape& in : {Shape{4, 60, 3, 3}, Shape{1, 5, 16, 16}}) {
+        SCOPED_TRACE(shape_str(in));
+        const auto xs = test::random_values(static_cast<size_t>(shape_numel(in)), 3);
+        EXPECT_TRUE(bit_equal(amax.forward(Tensor::from_host(ctx, in, xs)).to_host(), amax.reference(in, xs)));
+    }
 }
 
 }  // namespace

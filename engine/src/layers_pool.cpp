@@ -328,10 +328,9 @@ void AdaptiveAvgPool2d::record(CommandRecorder& rec, std::span<const Tensor> inp
     detail::check_output(*this, output, g.out_shape);
     detail::check_buffer_range(*this, inputs[0]);
     if (output.numel() == 0) return;
-    // Global average pooling of large planes: a workgroup per plane (reduce_hw.comp) rather
-    // than one invocation summing the plane alone. Small planes (14 x 14 and below) stay here,
-    // where the workgroup's barriers would cost more than they save (measured on lavapipe).
-    if (output_size.h == 1 && output_size.w == 1 && g.h * g.w >= 256) {
+    // Global average pooling is a mean over (H, W) (reduce_hw.comp: a workgroup per large plane,
+    // an invocation per small one) rather than a workgroup of 8 x 8 cells with one cell.
+    if (output_size.h == 1 && output_size.w == 1) {
         Mean(*ctx_, {-2, -1}, true).record(rec, inputs, output);
         return;
     }

@@ -13,8 +13,13 @@ namespace {
 
 // Mirrors ReducePushConstants in shaders/reduce_hw.comp.
 struct ReducePushConstants {
-    int32_t HW, plane_base;
+    int32_t HW, plane_base, planes;
 };
+// Planes of fewer values than this are reduced one per invocation (SMALL in reduce_hw.comp), 64
+// planes a workgroup; larger ones a workgroup each (measured on lavapipe: below it the
+// workgroup's barriers and idle lanes cost more than splitting the sum saves).
+constexpr int64_t kSmallPlane = 256;
+constexpr int64_t kSmallPlanesPerGroup = 64;
 
 std::string dims_str(const std::vector<int>& d) {
     std::string s = "(";
@@ -80,8 +85,9 @@ void ReduceHW::record(CommandRecorder& rec, std::span<const Tensor> inputs, cons
     const auto g = reduce_geometry(type(), dim_, keepdim_, max_, inputs[0].shape());
     detail::check_output_shape(*this, output, g.out_shape);
     if (g.planes == 0) return;
-    const auto pipeline = host::of(*ctx_).pipeline("reduce_hw", {max_ ? 1u : 0u});
-    ReducePushConstants pc{static_cast<int32_t>(g.hw), 0};
+    const bool small = g.hw < kSmallPlane;
+    const auto pipeline = host::of(*ctx_).pipeline("reduce_hw", {max_ ? 1u : 0u, small ? 1u : 0u});
+    ReducePushConstants pc{static_cast<int32_t>(g.hw), 0, 0};
     // maxStorageBufferRange: chunks of whole planes bound as sub-ranges.
     const uint64_t in_plane = static_cast<uint64_t>(g.hw) * sizeof(float);
     const int64_t chunk = detail::storage_chunk_units(*ctx_, type(), "plane", g.planes, {in_plane, sizeof(float)});
@@ -93,7 +99,9 @@ void ReduceHW::record(CommandRecorder& rec, std::span<const Tensor> inputs, cons
                       : host::BufferBinding(inputs[0].buffer().handle(), inputs[0].buffer().offset() + static_cast<uint64_t>(p0) * in_plane,
                                             static_cast<uint64_t>(np) * in_plane),
             host::BufferBinding(output.buffer().handle(), output.buffer().offset() + static_cast<uint64_t>(p0) * sizeof(float), static_cast<uint64_t>(np) * sizeof(float))};
-        detail::split_dispatch({np, 1, 1}, detail::workgroup_count_limit(*ctx_), [&](auto base, auto count) {
+        pc.planes = static_cast<int32_t>(np);
+        const int64_t groups = small ? (np + kSmallPlanesPerGroup - 1) / kSmallPlanesPerGroup : np;
+        detail::split_dispatch({groups, 1, 1}, detail::workgroup_count_limit(*ctx_), [&](auto base, auto count) {
             pc.plane_base = base[0];
             rec.dispatch(*pipeline, bindings, pc, count[0], 1, 1);
         });
