@@ -17,6 +17,11 @@
 // RS = XW = the packed row width; a 1x1 convolution packs its strided output grid as one flat
 // row (RS = XW = output width, the plane's tail past OH * OW zero).
 //
+// SCALE: each input channel is first multiplied by its factor in S ([N][C], or [C] shared by the
+// batch: p.scale_n = C or 0), one fp32 rounding as a separate multiplication would give: a
+// convolution reading a squeeze-and-excitation block's x * s (x [N, C, H, W], s [N, C, 1, 1])
+// folds the multiplication into its pack pass. Unused (bound to any buffer) when SCALE is off.
+//
 // Invocation (x, y, z) owns logical pixels (x * PXP + k, y), k < PXP, of plane z + z_base =
 // (n * G + g) * Q4 + q: the plane is uniform across a workgroup, so its divisions are too, and
 // several pixels per invocation amortise the per-invocation work (on CPU devices).
@@ -28,6 +33,7 @@
 layout(local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
 layout(constant_id = 2) const int PAD_MODE = 0;  // see padding.glsl (ids as conv2d_epilogue.glsl)
 layout(constant_id = 7) const int PXP = 1;       // logical pixels per invocation along x
+layout(constant_id = 8) const bool SCALE = false; // per-channel factors from S
 
 #include "padding.glsl"
 
@@ -40,10 +46,12 @@ layout(push_constant) uniform PackPushConstants {
     int sy, sx;           // input step per logical pixel
     int pad_top, pad_left;
     int z_base;           // first plane of this dispatch
+    int scale_n;          // SCALE: factors per image in S (C, or 0: one set for the batch)
 } p;
 
 layout(binding = 0) uniform samplerBuffer X;  // R32F view of the NCHW input
 layout(binding = 1, PACK_FORMAT) uniform writeonly imageBuffer XP;  // the packed input
+layout(std430, binding = 2) readonly buffer Scale { float S[]; };   // SCALE: per-channel factors
 
 void main() {
     const int x0 = int(gl_GlobalInvocationID.x) * PXP;
@@ -54,24 +62,30 @@ void main() {
     const int n = z / (p.Q4 * p.G);
     // The quad's 4 input channel planes (a channel past CP reads channel 0 and is masked).
     int cbase[4];
-    vec4 cmask;
+    bvec4 cmask;
+    vec4 cscale = vec4(1.0);
     [[unroll]] for (int c = 0; c < 4; ++c) {
         const int j = q * 4 + c;
-        cbase[c] = j < p.CP ? (n * p.C + g * p.cin_g + j / p.M) * p.H * p.W : 0;
-        cmask[c] = j < p.CP ? 1.0 : 0.0;
+        const int ch = g * p.cin_g + j / p.M;
+        cbase[c] = j < p.CP ? (n * p.C + ch) * p.H * p.W : 0;
+        cmask[c] = j < p.CP;
+        if (SCALE) cscale[c] = S[j < p.CP ? n * p.scale_n + ch : 0];  // uniform across the workgroup
     }
-    // Branch-free: out-of-range pixels fetch a valid texel and are masked to zero (fetches under
+    // Branch-free: out-of-range pixels fetch a valid texel and are replaced by zero (fetches under
     // divergent control flow cost much more on CPU devices).
     const int iy = pad_index(py * p.sy - p.pad_top, p.H, PAD_MODE);
-    const float row_ok = py < p.RH && iy >= 0 ? 1.0 : 0.0;
+    const bool row_ok = py < p.RH && iy >= 0;
     const int row = max(iy, 0) * p.W;
     [[unroll]] for (int k = 0; k < PXP; ++k) {
         const int px = x0 + k;
         const int ix = pad_index(px * p.sx - p.pad_left, p.W, PAD_MODE);
         const int pix = row + max(ix, 0);
-        vec4 v;
+        precise vec4 v;  // x * s rounded once
         [[unroll]] for (int c = 0; c < 4; ++c) v[c] = texelFetch(X, cbase[c] + pix).r;
-        v *= cmask * (px < p.CW && ix >= 0 ? row_ok : 0.0);
+        if (SCALE) v *= cscale;
+        // Selected, not multiplied by 0: a masked texel may hold inf or NaN (0 * inf = NaN).
+        const bool ok = px < p.CW && ix >= 0 && row_ok;
+        v = mix(vec4(0.0), v, bvec4(cmask.x && ok, cmask.y && ok, cmask.z && ok, cmask.w && ok));
         const int t = py * p.RS + px;
         if (px < p.XW && t < p.plane) imageStore(XP, z * p.plane + t, v);
     }

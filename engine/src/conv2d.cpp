@@ -18,6 +18,7 @@ struct Conv2d::State {
     struct Prepared {
         Shape shape;
         Activation act;
+        bool scaled = false;  // input_scale
         Conv2dGeometry g;
         const detail::Conv2dKernel* kernel = nullptr;
         std::unique_ptr<detail::Conv2dPlan> plan;
@@ -26,9 +27,9 @@ struct Conv2d::State {
     static constexpr size_t kMaxPlans = 16;
     std::vector<Prepared> plans;
 
-    const Prepared* find(const Shape& shape, const Activation& act) const {
+    const Prepared* find(const Shape& shape, const Activation& act, bool scaled) const {
         for (const auto& p : plans)
-            if (p.act == act && p.shape == shape) return &p;
+            if (p.act == act && p.shape == shape && p.scaled == scaled) return &p;
         return nullptr;
     }
 };
@@ -142,8 +143,16 @@ std::vector<float> Conv2d::reference(std::span<const Shape> shapes, std::span<co
     return conv2d_reference(params_, shapes[0], inputs[0], weight(), bias(), fused_activation_);
 }
 
+bool Conv2d::can_scale_input(const Shape& input_shape) const {
+    return input_shape.size() == 4 && detail::conv2d_kernel(algorithm_for(input_shape)).scales_input();
+}
+
 std::vector<std::shared_ptr<const host::ComputePipeline>> Conv2d::prepare(const Shape& shape, const Activation& act) {
-    const State::Prepared* prepared = state_->find(shape, act);
+    return prepare_impl(shape, act, false);
+}
+
+std::vector<std::shared_ptr<const host::ComputePipeline>> Conv2d::prepare_impl(const Shape& shape, const Activation& act, bool scaled) {
+    const State::Prepared* prepared = state_->find(shape, act, scaled);
     if (!prepared) {
         const Conv2dGeometry g = conv2d_geometry(params_, shape);
         if (g.n == 0) return {};
@@ -158,10 +167,10 @@ std::vector<std::shared_ptr<const host::ComputePipeline>> Conv2d::prepare(const 
         // for a forced kernel on a device without the format; Auto chose one or fell back).
         const bool fp16 = storage_precision_ == StoragePrecision::Float16 && kernel.stores_fp16() &&
                           fp16_storage_unsupported_reason(*ctx_).empty();
-        const detail::Conv2dProblem problem{params_, g, shape, act, fp16, chunk};
+        const detail::Conv2dProblem problem{params_, g, shape, act, fp16, chunk, scaled};
         auto plan = kernel.prepare(*ctx_, problem);
         if (state_->plans.size() >= State::kMaxPlans) state_->plans.clear();
-        state_->plans.push_back({shape, act, g, &kernel, std::move(plan)});
+        state_->plans.push_back({shape, act, scaled, g, &kernel, std::move(plan)});
         prepared = &state_->plans.back();
     }
     return prepared->plan->pipelines();
@@ -171,11 +180,21 @@ void Conv2d::record(CommandRecorder& rec, std::span<const Tensor> inputs, const 
     record_impl(rec, inputs, output, fused_activation_);
 }
 
-void Conv2d::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output, const Activation& act) {
+void Conv2d::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output, const Activation& act,
+                         const Tensor* input_scale) {
     check_input_count(inputs.size());
     const Tensor& input = inputs[0];
     const Shape& shape = input.shape();
-    const State::Prepared* prepared = state_->find(shape, act);
+    if (input_scale) {
+        const Shape& s = input_scale->shape();
+        if (shape.size() != 4 || s.size() != 4 || (s[0] != 1 && s[0] != shape[0]) || s[1] != shape[1] || s[2] != 1 || s[3] != 1)
+            throw Error("Conv2d: input channel factors of shape " + shape_str(s) + " do not fit input " + shape_str(shape) +
+                        " (expected [N or 1, C, 1, 1])");
+        if (!can_scale_input(shape))
+            throw Error("Conv2d: algorithm '" + to_string(algorithm_for(shape)) + "' cannot scale its input channels");
+    }
+    const bool scaled = input_scale != nullptr;
+    const State::Prepared* prepared = state_->find(shape, act, scaled);
     const Conv2dGeometry g = prepared ? prepared->g : conv2d_geometry(params_, shape);
     // The recording holds the tensors it reads and writes (and their texel views): work that is
     // abandoned (device loss, fence timeout) or pending in an application's command buffer must
@@ -196,10 +215,10 @@ void Conv2d::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, c
                     " bytes)");
     if (g.n == 0) return;
     if (!prepared) {
-        prepare(shape, act);
+        prepare_impl(shape, act, scaled);
         prepared = &state_->plans.back();
     }
-    detail::Conv2dIo io{rec, *ctx_, params_, input, output, weight_dev, bias_dev, weight(), version(), state_->device};
+    detail::Conv2dIo io{rec, *ctx_, params_, input, output, weight_dev, bias_dev, weight(), version(), state_->device, input_scale};
     prepared->kernel->record(*prepared->plan, io);
 }
 

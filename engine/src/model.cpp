@@ -361,10 +361,15 @@ void Model::record_plan(Plan& plan, CommandRecorder& rec, const Tensor& input, c
     for (const auto& s : plan.steps) {
         // Each input with the shape its own node has (views such as Flatten change only the shape).
         const auto& node = nodes_[static_cast<size_t>(s.output)];
+        // A convolution with a folded channel scaling reads the Mul's inputs (its own input node,
+        // the Mul, has no storage).
         std::vector<Tensor> ins;
-        for (int src : node.inputs) ins.push_back(plan.tensor(src, input, output, &rec));
+        for (int src : s.scaled_by.empty() ? node.inputs : s.scaled_by) ins.push_back(plan.tensor(src, input, output, &rec));
         const Tensor out = plan.tensor(s.output, input, output, &rec);
-        if (auto* cat = dynamic_cast<Cat*>(s.layer); cat && !s.in_place.empty())
+        if (!s.scaled_by.empty()) {
+            auto* conv = static_cast<Conv2d*>(s.layer);
+            conv->record_impl(rec, std::span(ins.data(), 1), out, s.act.is_none() ? conv->fused_activation() : s.act, &ins[1]);
+        } else if (auto* cat = dynamic_cast<Cat*>(s.layer); cat && !s.in_place.empty())
             cat->record_copies(rec, ins, out, s.in_place);
         else if (!s.act.is_none())
             s.layer->record_with_activation(rec, ins, out, s.act);

@@ -183,6 +183,46 @@ std::unique_ptr<Model::Plan> Model::make_plan(const Shape& input_shape, const st
         plan->steps.push_back(std::move(s));
     }
 
+    // Channel scalings folded into the convolution that reads them: a Mul step x * s, s of shape
+    // [N or 1, C, 1, 1] (a squeeze-and-excitation block's gate), whose only reader is the next
+    // step, a Conv2d whose algorithm reads its input through a pack pass, becomes part of that
+    // pass (the same one rounding of x * s per element).
+    for (size_t k = 1; fusion_ && k < plan->steps.size(); ++k) {
+        Plan::Step& conv_step = plan->steps[k];
+        const Plan::Step& mul_step = plan->steps[k - 1];
+        auto* conv = dynamic_cast<Conv2d*>(conv_step.layer);
+        auto* mul = dynamic_cast<Binary*>(mul_step.layer);
+        const int m = mul_step.output;
+        const Node& cn = nodes_[static_cast<size_t>(conv_step.output)];
+        if (!conv || !mul || mul->op() != BinaryOp::Mul || mul->operand() != Binary::Operand::Tensor || !mul_step.act.is_none() ||
+            cn.inputs.size() != 1 || cn.inputs[0] != m || readers[static_cast<size_t>(m)] != 1 || kept[static_cast<size_t>(m)])
+            continue;
+        const auto& mn = nodes_[static_cast<size_t>(m)];
+        auto shape_of = [&](int node) -> const Shape& { return node < 0 ? input_shape : plan->shapes[static_cast<size_t>(node)]; };
+        const Shape& y = plan->shapes[static_cast<size_t>(m)];
+        auto is_gate = [&](const Shape& s) { return s.size() == 4 && (s[0] == 1 || s[0] == y[0]) && s[1] == y[1] && s[2] == 1 && s[3] == 1; };
+        int x = -1, s = -1;  // node ids (-1: the model's input)
+        bool found = false;
+        for (int a = 0; a < 2 && !found; ++a) {
+            const int xa = mn.inputs[static_cast<size_t>(a)], sa = mn.inputs[static_cast<size_t>(1 - a)];
+            if (shape_of(xa) == y && shape_of(sa) != y && is_gate(shape_of(sa))) {
+                x = xa;
+                s = sa;
+                found = true;
+            }
+        }
+        if (!found) continue;
+        if (y.size() != 4 || !conv->can_scale_input(y)) continue;
+        conv_step.scaled_by = {x, s};
+        conv_step.inputs = mul_step.inputs;
+        plan->steps.erase(plan->steps.begin() + static_cast<std::ptrdiff_t>(k - 1));
+        for (auto& so : step_of) {
+            if (so == static_cast<int>(k - 1)) so = -1;
+            else if (so > static_cast<int>(k - 1)) --so;
+        }
+        --k;
+    }
+
     // Concatenations written in place: a Cat's input whose value is a whole step output of its
     // own (not the model's input, not a slice, not placed elsewhere) is computed straight into
     // its slice of the Cat's output, and the Cat copies only the other inputs. Slices are

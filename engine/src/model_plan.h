@@ -21,6 +21,9 @@ struct Model::Plan {
         int output;               // value id
         Activation act;           // fused into the layer's epilogue (none: not fused)
         std::vector<bool> in_place;  // Cat: inputs whose producers wrote into the output's slices
+        // A Conv2d reading x * s (s [N or 1, C, 1, 1]) with the multiplication folded into its
+        // input: the Mul's input nodes {x, s}, read in place of the Conv2d's own input node.
+        std::vector<int> scaled_by;
     };
     std::vector<std::unique_ptr<Layer>> owned;  // folded Conv2d+BatchNorm2d layers
     std::vector<Step> steps;

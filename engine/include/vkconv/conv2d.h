@@ -238,7 +238,14 @@ public:
     }
 
 private:
-    void record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output, const Activation& act);
+    // A Model folds a channel scaling x * s (s [N, C, 1, 1] or [1, C, 1, 1], a squeeze-and-excitation
+    // block's) into the convolution reading it, where the algorithm for the input shape reads
+    // its input through a pack pass.
+    friend class Model;
+    bool can_scale_input(const Shape& input_shape) const;
+    void record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output, const Activation& act,
+                     const Tensor* input_scale = nullptr);
+    std::vector<std::shared_ptr<const host::ComputePipeline>> prepare_impl(const Shape& input_shape, const Activation& act, bool scaled);
     struct State;  // the kernels' device state and the plans prepared per input shape
     // Why `a` cannot honour the requested storage precision (empty when it can, or at Float32).
     std::string fp16_refusal(Conv2dAlgorithm a) const;

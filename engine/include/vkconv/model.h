@@ -78,7 +78,8 @@ public:
     // Seeded default initialisation of every layer that has one (Conv2d, Linear).
     void reset_parameters(uint64_t seed);
 
-    // Conv2d+BatchNorm2d folding and ReLU fusion (on by default); off runs every layer alone.
+    // Conv2d+BatchNorm2d folding, activation fusion and channel scalings (x * s, s [N or 1, C, 1, 1])
+    // folded into the convolution reading them (on by default); off runs every layer alone.
     void set_fusion(bool on);
     // Sets every Conv2d's storage precision (Conv2d::set_storage_precision; the folded
     // Conv2d+BatchNorm2d convolutions take their Conv2d's). Opt-in fp16 storage for the whole

@@ -15,6 +15,7 @@ public:
     Conv2dAlgorithm algorithm() const override { return Conv2dAlgorithm::Gemm1x1; }
     const char* name() const override { return "gemm_1x1"; }
     bool stores_fp16() const override { return true; }
+    bool scales_input() const override { return true; }
     std::string params_refusal(const Conv2dParams& params) const override {
         return params.kernel == Pair(1) ? "" : "needs a 1x1 kernel, but got kernel_size=" + pair_str(params.kernel);
     }

@@ -108,6 +108,23 @@ bool split_xy(int64_t groups, const host::DeviceInfo& info, uint32_t& gx, uint32
     return y <= info.max_workgroup_count[1];
 }
 
+std::shared_ptr<const host::ComputePipeline> pack_pipeline(Context& ctx, uint32_t wg, uint32_t px, PaddingMode mode, bool fp16,
+                                                           bool scaled) {
+    return host::of(ctx).pipeline(fp16 ? "pack_nc4hw4_f16" : "pack_nc4hw4",
+                                  conv2d_spec(wg, 1, mode, false, Activation{}, {px, scaled ? 1u : 0u}));
+}
+
+void record_pack(Conv2dIo& io, const host::ComputePipeline& pipeline, const host::BufferBinding& input_view,
+                 const host::BufferBinding& packed, PackPushConstants pc, uint32_t gx, uint32_t gy, int64_t planes, int64_t max_z) {
+    // Unscaled, the factors' binding is unused: the input's buffer stands in.
+    const Tensor* s = io.input_scale;
+    pc.scale_n = s && s->shape()[0] != 1 ? static_cast<int32_t>(io.params.in_channels) : 0;
+    if (s) io.rec.keep_alive(s->storage());
+    const host::BufferBinding b[] = {input_view, packed, s ? host::BufferBinding(s->buffer()) : host::BufferBinding(io.input.buffer())};
+    dispatch_z(io.rec, pipeline, b, pc, gx, gy, planes, max_z);
+    io.rec.barrier();
+}
+
 host::BufferBinding input_texel_view(CommandRecorder& rec, std::shared_ptr<host::TexelBuffer>& input_copy, const Tensor& input) {
     const uint64_t texels = static_cast<uint64_t>(input.numel());
     if (input.buffer().texel_views()) return host::BufferBinding(input.buffer().view(vk::Format::eR32Sfloat, texels));

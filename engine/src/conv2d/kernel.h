@@ -51,6 +51,9 @@ struct Conv2dProblem {
     bool fp16;  // fp16 storage (only for kernels that store fp16, on devices with the format)
     // maxStorageBufferRange: images per dispatch for the kernels that bind sub-ranges.
     int64_t chunk;
+    // Each input channel multiplied by a factor as the input is read (Conv2dIo::input_scale;
+    // only for kernels whose scales_input()).
+    bool scaled_input = false;
 };
 
 // What record() gets.
@@ -65,6 +68,9 @@ struct Conv2dIo {
     std::span<const float> weight;  // host copy of the weights
     uint64_t weight_version;
     Conv2dState& state;
+    // Conv2dProblem::scaled_input: the factors, [N, C, 1, 1] or [1, C, 1, 1] (one set for the
+    // batch); the convolution reads input * factor (one fp32 rounding, as a separate Mul).
+    const Tensor* input_scale = nullptr;
 };
 
 // A kernel's prepared work for one input shape.
@@ -83,6 +89,9 @@ public:
     virtual const char* name() const = 0;
     // Whether it honours StoragePrecision::Float16.
     virtual bool stores_fp16() const { return false; }
+    // Whether it can multiply each input channel by a factor as it reads the input
+    // (Conv2dProblem::scaled_input): the kernels with a pack pass.
+    virtual bool scales_input() const { return false; }
     // Why it can never run these parameters, whatever the device and input (empty when it can):
     // what set_algorithm refuses at once.
     virtual std::string params_refusal(const Conv2dParams&) const { return ""; }
@@ -126,7 +135,16 @@ Conv2dPushConstants conv2d_push_constants(const Conv2dParams& params, const Conv
 // Mirrors shaders/pack_nc4hw4.comp.
 struct PackPushConstants {
     int32_t C, H, W, G, cin_g, CP, M, Q4, plane, RS, XW, RH, CW, sy, sx, pad_top, pad_left, z_base;
+    int32_t scale_n;
 };
+
+// The pack pass's pipeline (shaders/pack_nc4hw4.glsl): RGBA16F output for fp16 storage, the
+// per-channel input factors where `scaled`.
+std::shared_ptr<const host::ComputePipeline> pack_pipeline(Context& ctx, uint32_t wg, uint32_t px, PaddingMode mode, bool fp16,
+                                                           bool scaled);
+// Records the pack pass of `io` into `packed` (`pc.scale_n` set from io.input_scale).
+void record_pack(Conv2dIo& io, const host::ComputePipeline& pipeline, const host::BufferBinding& input_view,
+                 const host::BufferBinding& packed, PackPushConstants pc, uint32_t gx, uint32_t gy, int64_t planes, int64_t max_z);
 
 // "(2, 3)".
 std::string pair_str(Pair p);

@@ -195,7 +195,7 @@ std::unique_ptr<Conv2dPlan> prepare_packed(Context& ctx, const Conv2dProblem& p,
     const auto& pl = pr->pl;
     pr->f16 = p.fp16;
     pr->weights_key = (uint64_t(k.algorithm()) << 32) | (uint64_t(pl.oct) << 1) | (p.fp16 ? 1 : 0);
-    pr->pack = host::of(ctx).pipeline(p.fp16 ? "pack_nc4hw4_f16" : "pack_nc4hw4", conv2d_spec(pl.pack_wg, 1, o.padding_mode, false, Activation{}, {pl.pack_px}));
+    pr->pack = pack_pipeline(ctx, pl.pack_wg, pl.pack_px, o.padding_mode, p.fp16, p.scaled_input);
     const bool flat = k.algorithm() == Conv2dAlgorithm::Gemm1x1;
     const uint32_t kw_s = flat ? 1 : p.params.kernel.w, sw = flat ? 1 : o.stride.w, dws = flat ? 1 : o.dilation.w;
     // The padding is materialised by the pack pass: the kernel's PAD_MODE is unused (zeros).
@@ -223,10 +223,9 @@ void record_packed(const PackedPrepared& pr, Conv2dIo& io, WeightLayout layout) 
     rec.keep_alive(packed);
 
     // Pack pass: NCHW -> NC4HW4 with the padding materialised.
-    const host::BufferBinding pack_bindings[] = {input_texel_view(rec, st.input_copy, io.input),
-                                                 host::BufferBinding(packed->view(texel_format, static_cast<uint64_t>(pl.packed_texels)))};
-    dispatch_z(rec, *pr.pack, pack_bindings, pl.pack, pl.pack_gx, pl.pack_gy, pl.pack_planes, pr.max_z);
-    rec.barrier();
+    record_pack(io, *pr.pack, input_texel_view(rec, st.input_copy, io.input),
+                host::BufferBinding(packed->view(texel_format, static_cast<uint64_t>(pl.packed_texels))), pl.pack, pl.pack_gx, pl.pack_gy,
+                pl.pack_planes, pr.max_z);
 
     const host::BufferBinding bindings[] = {host::BufferBinding(packed->view(texel_format, static_cast<uint64_t>(pl.packed_texels))),
                                             host::BufferBinding(st.weights->view(texel_format)), io.bias_dev.buffer(), io.output.buffer()};

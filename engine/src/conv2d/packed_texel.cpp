@@ -35,6 +35,7 @@ public:
     Conv2dAlgorithm algorithm() const override { return Conv2dAlgorithm::PackedTexel; }
     const char* name() const override { return "packed_texel"; }
     bool stores_fp16() const override { return true; }
+    bool scales_input() const override { return true; }
     std::string unsupported_reason(Context& ctx, const Conv2dParams& params, const Shape* input_shape) const override {
         return packed_unsupported_reason(ctx, params, input_shape, algorithm());
     }

@@ -202,6 +202,7 @@ class Winograd final : public Conv2dKernel {
 public:
     Conv2dAlgorithm algorithm() const override { return Conv2dAlgorithm::Winograd; }
     const char* name() const override { return "winograd"; }
+    bool scales_input() const override { return true; }
 
     std::string unsupported_reason(Context& ctx, const Conv2dParams& params, const Shape* input_shape) const override {
         WinogradPlan pl;
@@ -233,7 +234,7 @@ public:
         const auto& o = p.params.options;
         pl->limit = workgroup_count_limit(ctx);
         const Activation none;
-        pl->pack_pipe = host::of(ctx).pipeline("pack_nc4hw4", conv2d_spec(pl->pack_wg, 1, o.padding_mode, false, none, {pl->pack_px}));
+        pl->pack_pipe = pack_pipeline(ctx, pl->pack_wg, pl->pack_px, o.padding_mode, false, p.scaled_input);
         pl->in_pipe = host::of(ctx).pipeline("conv2d_winograd_input", conv2d_spec(pl->wg, 1, PaddingMode::Zeros, false, none, {pl->m}));
         pl->gemm_pipe = host::of(ctx).pipeline("conv2d_winograd_gemm", conv2d_spec(pl->wg, 1, PaddingMode::Zeros, false, none, {pl->oct, pl->tt}));
         pl->out_pipe = host::of(ctx).pipeline("conv2d_winograd_output", conv2d_spec(pl->wg, 1, PaddingMode::Zeros, o.bias, p.act, {pl->m}));
@@ -266,11 +267,7 @@ public:
         const auto& limit = pl.limit;
 
         // 1. Pack: NCHW -> NC4HW4, the padding (every mode) materialised, zero past the padded image.
-        {
-            const host::BufferBinding b[] = {input_view, packed};
-            dispatch_z(rec, *pl.pack_pipe, b, pl.pack, pl.pack_gx, pl.pack_gy, pl.pack_planes, limit[2]);
-            rec.barrier();
-        }
+        record_pack(io, *pl.pack_pipe, input_view, packed, pl.pack, pl.pack_gx, pl.pack_gy, pl.pack_planes, limit[2]);
         auto run = [&](const host::ComputePipeline& pipe, std::span<const host::BufferBinding> b, const Grid& grid, int64_t z_total) {
             dispatch_z(rec, pipe, b, pl.pc, grid.gx, grid.gy, z_total, limit[2]);
             rec.barrier();
