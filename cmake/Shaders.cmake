@@ -1,12 +1,14 @@
 # vkconv_embed_shaders(<out_var> SOURCES <.comp files> INCLUDES <.glsl files>
-#                      [VARIANTS <name>=<.comp file> ...])
+#                      [VARIANTS <name>=<.comp file>[@<DEFINE>...] ...])
 #
 # Compiles each compute shader to SPIR-V with glslangValidator, checks it with spirv-val,
 # and turns it into a C++ array; writes one registry source (returned in <out_var>) that
 # maps the shader's file stem ("conv2d_direct_tiled") to its words. A variant embeds a source
 # under another name (an algorithm that runs another one's kernel keeps its own name, e.g.
-# conv2d_gemm_1x1 = conv2d_packed_texel.comp). Nothing is read from disk at run time and no
-# .spv is committed.
+# conv2d_gemm_1x1 = conv2d_packed_texel.comp), optionally compiled with preprocessor defines
+# (glslangValidator -D<DEFINE>: "X" or "X=value", several separated by "@"), e.g. a source's
+# variant without code that needs an optional device feature. Nothing is read from disk at run
+# time and no .spv is committed.
 function(vkconv_embed_shaders out_var)
   cmake_parse_arguments(ARG "" "" "SOURCES;INCLUDES;VARIANTS" ${ARGN})
   set(out_dir ${CMAKE_CURRENT_BINARY_DIR}/shaders)
@@ -22,11 +24,17 @@ function(vkconv_embed_shaders out_var)
   foreach(entry IN LISTS entries)
     string(REGEX REPLACE "=.*$" "" stem "${entry}")
     string(REGEX REPLACE "^[^=]*=" "" src "${entry}")
+    set(defines)
+    if(src MATCHES "@")
+      string(REPLACE "@" ";" parts "${src}")
+      list(POP_FRONT parts src)
+      list(TRANSFORM parts PREPEND "-D" OUTPUT_VARIABLE defines)
+    endif()
     set(spv ${out_dir}/${stem}.spv)
     set(inc ${out_dir}/${stem}.spv.inc)
     add_custom_command(
       OUTPUT ${inc}
-      COMMAND Vulkan::glslangValidator --target-env vulkan1.1 -I${CMAKE_CURRENT_SOURCE_DIR}/shaders -o ${spv} ${src}
+      COMMAND Vulkan::glslangValidator --target-env vulkan1.1 ${defines} -I${CMAKE_CURRENT_SOURCE_DIR}/shaders -o ${spv} ${src}
       COMMAND ${SPIRV_VAL} --target-env vulkan1.1 ${spv}
       COMMAND ${CMAKE_COMMAND} -DSPV=${spv} -DOUT=${inc} -P ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/SpvToInc.cmake
       DEPENDS ${src} ${ARG_INCLUDES} ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/SpvToInc.cmake

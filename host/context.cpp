@@ -129,6 +129,7 @@ Context::Context(const ContextOptions& options) : options_(options) {
         if (lo.max_workgroup_count)
             for (int i = 0; i < 3; ++i)
                 info_.max_workgroup_count[i] = std::min(info_.max_workgroup_count[i], std::max(1u, (*lo.max_workgroup_count)[i]));
+        if (lo.hide_subgroup_shuffle) info_.subgroup_shuffle = false;
         if (info_.api_version < VK_API_VERSION_1_1)
             throw Error("device '" + info_.name + "' supports only Vulkan " + std::to_string(VK_VERSION_MAJOR(info_.api_version)) +
                         "." + std::to_string(VK_VERSION_MINOR(info_.api_version)) + "; vkconv needs Vulkan 1.1");

@@ -50,6 +50,9 @@ struct ContextOptions : vkconv::ContextOptions {
         // storage_texel_format say false), so the paths taken where a device lacks a format
         // (e.g. R16G16B16A16_SFLOAT for fp16 storage) run on any device.
         std::vector<vk::Format> hidden_texel_formats;
+        // Report no subgroup shuffles in compute shaders (DeviceInfo::subgroup_shuffle false), so
+        // that the kernels' variants without subgroup code run on any device.
+        bool hide_subgroup_shuffle = false;
     } limit_overrides;
 
     // Test-only fault injection.

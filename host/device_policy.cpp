@@ -73,6 +73,7 @@ DevicePolicy make_device_policy(const DeviceInfo& info, const TileOverrides& til
     else if (info.type == "discrete") p.device_class = DeviceClass::Discrete;
     else if (info.type == "integrated") p.device_class = DeviceClass::Integrated;
     p.command_pool_driver_allocator = info.driver_name == "llvmpipe";
+    p.subgroup_shuffle = info.subgroup_shuffle && info.subgroup_size >= 8;
     const auto tile_class = static_cast<DeviceClass>(tile_or(tiles.tile_class, 0, static_cast<int>(DeviceClass::Other), static_cast<int>(p.device_class)));
     if (tile_class == DeviceClass::Cpu) {
         p.kernel_workgroup = std::max<uint32_t>(info.subgroup_size, 1);

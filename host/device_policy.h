@@ -49,6 +49,12 @@ struct DevicePolicy {
     // application's callbacks.
     bool command_pool_driver_allocator = false;
 
+    // Features. subgroup_shuffle: subgroupShuffle in compute shaders with subgroups of at least 8
+    // lanes (direct_texel's shared weights). Without it the kernels run their variants built
+    // without subgroup code (conv2d_direct_texel_nosg): a device without shuffles refuses any
+    // module declaring the GroupNonUniformShuffle capability, even where the code is never run.
+    bool subgroup_shuffle = false;
+
     // Default tiles of the class.
     // Workgroup size of the packed, texel-window and winograd kernels: one SIMD vector on CPU
     // devices (a workgroup runs on one thread: more workgroups balance better), 64 elsewhere.

@@ -19,10 +19,15 @@
 // weight texels (8/Q reduction steps' worth) and subgroupShuffle hands them to every lane: 8x
 // fewer weight fetches. Needs every lane active in the loop (no early exit before it) and a
 // weight buffer padded by 8 texels (the last fetch may run past the block).
+// NO_SUBGROUP_SHUFFLE (the conv2d_direct_texel_nosg variant, CMakeLists.txt): without the SG code
+// and the subgroup extensions, for devices without subgroup shuffles in compute shaders, which
+// refuse any module declaring the GroupNonUniformShuffle capability, whatever SG is set to.
 // Workgroup z = ((n * groups + g) * blocks + block) - p.z_base.
 #extension GL_GOOGLE_include_directive : require
+#ifndef NO_SUBGROUP_SHUFFLE
 #extension GL_KHR_shader_subgroup_basic : enable
 #extension GL_KHR_shader_subgroup_shuffle : enable
+#endif
 
 layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z = 1) in;
 layout(constant_id = 7) const int OCT = 8;        // output channels per invocation, multiple of 4
@@ -75,6 +80,7 @@ void main() {
                 off[i] = ok ? in_base + iy * p.W + ix : in_base;
                 keep[i] = ok ? 1.0 : 0.0;
             }
+#ifndef NO_SUBGROUP_SHUFFLE
             if (SG) {
                 const int lane = int(gl_SubgroupInvocationID) & 7;
                 for (int ci0 = 0; ci0 < p.cin_g; ci0 += CH) {
@@ -92,7 +98,9 @@ void main() {
                     wi += CH * Q;
                 }
                 wi -= (CH * ((p.cin_g + CH - 1) / CH) - p.cin_g) * Q;  // back to the next tap's first texel
-            } else {
+            } else
+#endif
+            {
                 for (int ci = 0; ci < p.cin_g; ++ci) {
                     float v[PX];
                     for (int i = 0; i < PX; ++i) v[i] = texelFetch(X, off[i]).r * keep[i];

@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <span>
 #include <vector>
 
 #include "host/shader_layout.h"
@@ -40,15 +42,55 @@ TEST(ShaderLayout, KnownShadersMatchTheirGlsl) {
     EXPECT_THROW(host::embedded_shader_layout("no_such_shader"), Error);
 }
 
+// The capabilities a SPIR-V module declares (the operand of each OpCapability, opcode 17).
+std::vector<uint32_t> capabilities(std::span<const uint32_t> spirv) {
+    std::vector<uint32_t> caps;
+    for (size_t i = 5; i < spirv.size();) {
+        const uint32_t count = spirv[i] >> 16, op = spirv[i] & 0xffffu;
+        if (count == 0 || i + count > spirv.size()) {
+            ADD_FAILURE() << "truncated instruction at word " << i;
+            break;
+        }
+        if (op == 17 && count == 2) caps.push_back(spirv[i + 1]);
+        i += count;
+    }
+    return caps;
+}
+// SPIR-V's Capability numbers (SPIR-V 1.6 specification, section 3.31).
+constexpr uint32_t kCapGroupNonUniform = 61, kCapGroupNonUniformShuffle = 65;
+
+bool declares(const std::string& shader, uint32_t capability) {
+    const auto caps = capabilities(host::embedded_shader(shader));
+    return std::find(caps.begin(), caps.end(), capability) != caps.end();
+}
+
+// conv2d_direct_texel_nosg (conv2d_direct_texel.comp built with NO_SUBGROUP_SHUFFLE) declares no
+// subgroup capability: devices without subgroup shuffles in compute shaders accept it. The full
+// module declares the shuffle (the reader above finds it), the variant the same layout.
+TEST(ShaderLayout, DirectTexelVariantWithoutShuffles) {
+    ASSERT_FALSE(host::embedded_shader("conv2d_direct_texel_nosg").empty());
+    EXPECT_TRUE(declares("conv2d_direct_texel", kCapGroupNonUniformShuffle));
+    EXPECT_FALSE(declares("conv2d_direct_texel_nosg", kCapGroupNonUniformShuffle));
+    EXPECT_FALSE(declares("conv2d_direct_texel_nosg", kCapGroupNonUniform));
+    EXPECT_EQ(host::embedded_shader_layout("conv2d_direct_texel_nosg").bindings, host::embedded_shader_layout("conv2d_direct_texel").bindings);
+    EXPECT_EQ(host::embedded_shader_layout("conv2d_direct_texel_nosg").push_constant_bytes,
+              host::embedded_shader_layout("conv2d_direct_texel").push_constant_bytes);
+}
+
 // Every embedded shader's pipeline builds from its reflected layout, with its default
-// specialization constants, and the validation layer (on in tests) reports nothing.
+// specialization constants, and the validation layer (on in tests) reports nothing. A module
+// declaring GroupNonUniformShuffle is one a device without subgroup shuffles in compute shaders
+// must refuse, so it is built only where the device has them; the engine runs the variants
+// without subgroup code elsewhere (test_conv2d_no_subgroup_shuffle).
 class ShaderLayoutPipelines : public test::VulkanTest {};
 TEST_F(ShaderLayoutPipelines, BuildFromTheReflectedLayout) {
     host::Context& ctx = testing::host(test::context());
     for (auto n : host::embedded_shader_names()) {
         const std::string name(n);
-        // Its module declares GroupNonUniformShuffle, which only such devices accept.
-        if (name == "conv2d_direct_texel" && !ctx.info().subgroup_shuffle) continue;
+        if (declares(name, kCapGroupNonUniformShuffle) && !ctx.info().subgroup_shuffle) {
+            EXPECT_FALSE(ctx.policy().subgroup_shuffle) << name << ": the engine would build it";
+            continue;
+        }
         const auto p = ctx.pipeline(name, {});
         EXPECT_EQ(p->bindings(), host::embedded_shader_layout(name).bindings) << name;
         EXPECT_EQ(p->push_constant_bytes(), host::embedded_shader_layout(name).push_constant_bytes) << name;

@@ -68,10 +68,12 @@ public:
         const uint32_t px = static_cast<uint32_t>(host::tile_or(policy.tiles.texel_px, 1, 16, 4));
         // Weights shared through subgroup shuffles where subgroups hold whole 8-lane rows.
         // Off by default: on lavapipe the shuffles cost more than the fetches they save (measured
-        // 82 vs 72 ms on S4); kept for GPUs, where it is worth tuning.
-        const bool sg_ok = info.subgroup_shuffle && info.subgroup_size >= 8 && lx == 8;
+        // 82 vs 72 ms on S4); kept for GPUs, where it is worth tuning. Devices without shuffles
+        // get the module built without the shuffle code (they refuse one that declares it).
+        const bool sg_ok = policy.subgroup_shuffle && lx == 8;
         const bool sg = sg_ok && host::tile_or(policy.tiles.texel_sg, 0, 1, 0) == 1;
-        pl->pipeline = host::of(ctx).pipeline("conv2d_direct_texel", conv2d_spec(lx, ly, o.padding_mode, o.bias, p.act, {pl->oct, px, sg ? 1u : 0u}));
+        pl->pipeline = host::of(ctx).pipeline(policy.subgroup_shuffle ? "conv2d_direct_texel" : "conv2d_direct_texel_nosg",
+                                              conv2d_spec(lx, ly, o.padding_mode, o.bias, p.act, {pl->oct, px, sg ? 1u : 0u}));
         pl->gx = (p.g.out_w + lx * px - 1) / (lx * px);
         pl->gy = (p.g.out_h + ly - 1) / ly;
         return pl;

@@ -122,7 +122,7 @@ OnnxConst transpose_fold(const OnnxConst& a, std::vector<int64_t> perm, const st
 Shape reshape_target(const Shape& in, const std::vector<int64_t>& spec, bool allowzero, const std::string& who) {
     Shape out;
     int infer = -1;
-    int64_t known = 1;
+    int64_t known = 1, nonzero = 1;  // nonzero: bounds the dims beside a 0 too (an empty tensor's)
     for (size_t d = 0; d < spec.size(); ++d) {
         int64_t v = spec[d];
         if (v == 0 && !allowzero) {
@@ -136,7 +136,8 @@ Shape reshape_target(const Shape& in, const std::vector<int64_t>& spec, bool all
             continue;
         }
         if (v < 0) throw Error(who + ": shape " + ints_str(spec) + " has a negative dimension");
-        if (v != 0 && known > (int64_t(1) << 62) / v) throw Error(who + ": shape " + ints_str(spec) + " is too large");
+        if (v != 0 && nonzero > (int64_t(1) << 62) / v) throw Error(who + ": shape " + ints_str(spec) + " is too large");
+        if (v != 0) nonzero *= v;
         known *= v;
         out.push_back(v);
     }

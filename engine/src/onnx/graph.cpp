@@ -220,6 +220,13 @@ OnnxModel Loader::load() {
         throw Error(name_ + ": input '" + data->name() + "' has dynamic dimensions (" + join(symbolic) + " in " +
                     shape_str(shape) + ") that cannot be resolved: give the input (its shape fixes them)");
     }
+    // Dimensions beside a 0 are bounded too: shapes are multiplied out when the graph is mapped.
+    int64_t nonzero = 1;
+    for (int64_t d : shape) {
+        if (d > 0 && nonzero > (int64_t(1) << 62) / d)
+            throw Error(name_ + ": input '" + data->name() + "' has shape " + shape_str(shape) + ", which is too large");
+        if (d > 0) nonzero *= d;
+    }
     result.input_name = data->name();
     result.input_shape = shape;
     Value in;
