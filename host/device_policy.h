@@ -65,6 +65,10 @@ struct DevicePolicy {
     // Rows per workgroup of direct_texel: 1 on CPU devices (more workgroups balance better), at
     // most 8 elsewhere.
     uint32_t texel_rows = 8;
+    // Linear with 1 to 4 rows (linear_gemv): an invocation per output feature on CPU devices
+    // (SIMD lanes along features, no shared-memory tree or barriers, which are costly there);
+    // elsewhere a workgroup's invocations split each dot product (coalesced loads).
+    bool gemv_per_feature = false;
 
     // Register tiles: the outputs each invocation accumulates in registers (the kernels'
     // specialization constants; TileOverrides win). On CPU devices registers are cheap (a

@@ -2,7 +2,9 @@
 // linear_gemv.comp); LinearPushConstants in engine/src/layers_linear.cpp mirrors the block.
 // y[m][n] = act(sum_k x[m][k] * w[n][k] + b[n]): x [M][K], w [N][K], b [N], y rows y_stride long.
 layout(std430, binding = 0) readonly buffer Input { float x[]; };
+#ifndef WEIGHTS_TEXEL  // linear_gemv_texel declares binding 1 as a texel buffer
 layout(std430, binding = 1) readonly buffer Weight { float w[]; };
+#endif
 layout(std430, binding = 2) readonly buffer Bias { float b[]; };
 layout(std430, binding = 3) writeonly buffer Output { float y[]; };
 

@@ -5,7 +5,8 @@
 //
 // Linear (shaders/linear.comp; linear_gemv.comp for 1 to 4 rows) on the GPU against the CPU
 // reference. Tolerance: the reference accumulates in double; linear.comp in fp32 with one FMA
-// chain per output over k in order, linear_gemv.comp with 64 strided chains added pairwise.
+// chain per output over k in order, linear_gemv.comp with 64 strided chains added pairwise
+// (of single k, or of 4 consecutive k where K is a multiple of 4: its vec4 loads).
 // The recursive-summation bound (K - 1) * 2^-24 * sum_k |x w| holds for any order of the
 // additions, so one tolerance covers both: 2 * (K + 1) * 2^-24 * (sum_k |x w| + |b|) + 1e-6
 // (test::fp32_sum_tolerance).
@@ -13,8 +14,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <optional>
 #include <sstream>
 
+#include "support/conv2d_sweep.h"
 #include "support/test_support.h"
 #include "vkconv/layers.h"
 
@@ -65,24 +68,32 @@ TEST_P(LinearSweep, MatchesReference) {
     const uint64_t seed = std::hash<std::string>{}(c.str());
     fc.reset_parameters(seed);
     const auto x = test::random_values(static_cast<size_t>(shape_numel(c.input)), seed + 1);
-    const Tensor y = fc.forward(Tensor::from_host(ctx, c.input, x));
-    Shape want_shape = c.input;
-    want_shape.back() = c.out_features;
-    ASSERT_EQ(y.shape(), want_shape);
     const int64_t M = shape_numel(c.input) / std::max(in, 1);
     const auto tol = test::fp32_sum_tolerance(abs_sums(x, fc.weight(), fc.bias(), M, in, c.out_features), in);
-    EXPECT_TRUE(test::all_close(y.to_host(), fc.reference(c.input, x), tol)) << c.str();
+    // 1 to 4 rows (linear_gemv) run as this device's class runs them and as a discrete GPU's
+    // tiles do (on a CPU device: an invocation per feature, then invocations splitting k).
+    for (const char* knobs : {"", "VKCONV_TILE_CLASS=1"}) {
+        if (*knobs && M > 4) continue;
+        std::optional<test::ScopedKnobs> scoped;
+        if (*knobs) scoped.emplace(ctx, knobs);
+        const Tensor y = fc.forward(Tensor::from_host(ctx, c.input, x));
+        Shape want_shape = c.input;
+        want_shape.back() = c.out_features;
+        ASSERT_EQ(y.shape(), want_shape);
+        EXPECT_TRUE(test::all_close(y.to_host(), fc.reference(c.input, x), tol)) << c.str() << " " << knobs;
+    }
 }
 
 std::vector<LinearCase> cases() {
     std::vector<LinearCase> v;
-    // The sizes the task names: K = 2048, 512 outputs, batch 1 and 64, with and without bias
-    // and ReLU.
+    // Large layers: K = 2048, 512 outputs, batch 1 and 64, with and without bias and ReLU; a
+    // classifier head of 1280 -> 1000 (MobileNetV2, EfficientNet-B0).
     v.push_back({{1, 2048}, 512});
     v.push_back({{64, 2048}, 512});
     v.push_back({{1, 2048}, 512, false});
     v.push_back({{64, 2048}, 512, false, true});
     v.push_back({{1, 2048}, 512, true, true});
+    v.push_back({{1, 1280}, 1000});
     // Every tile configuration (rows 1, 2, 3-4, 5-16, more) with K and N around the tiles.
     const int64_t rows[] = {1, 2, 3, 4, 5, 16, 17, 33, 100};
     const std::pair<int64_t, int> kn[] = {{1, 1}, {15, 63}, {16, 64}, {17, 65}, {100, 10}, {33, 129}};
@@ -193,6 +204,15 @@ TEST_F(LinearLayer, SplitDispatchesCoverEveryOutput) {
     EXPECT_EQ(rec.dispatch_count(), 4u);
     rec.submit_and_wait();
     EXPECT_TRUE(test::all_close(y.to_host(), fc.reference(shape, x), 1e-5f));
+    // Two rows (linear_gemv): feature blocks split the same way.
+    const Shape two{2, 40};
+    const Tensor x2 = Tensor::from_host(ctx, two, std::vector<float>(x.begin(), x.begin() + 80));
+    const Tensor y2(ctx, {2, 70});
+    CommandRecorder rec2(ctx);
+    fc.record(rec2, std::span(&x2, 1), y2);
+    EXPECT_GT(rec2.dispatch_count(), 1u);
+    rec2.submit_and_wait();
+    EXPECT_TRUE(test::all_close(y2.to_host(), fc.reference(two, std::vector<float>(x.begin(), x.begin() + 80)), 1e-5f));
 }
 
 TEST_F(LinearLayer, PrintsLikePyTorch) {

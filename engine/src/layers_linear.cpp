@@ -133,21 +133,38 @@ void Linear::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, c
     rec.keep_alive(b.storage());
     const int64_t rows = in_features_ > 0 ? x.numel() / in_features_ : output.numel() / out_features_;
     const bool gemv = rows <= kGemvRows;
-    const LinearTile t = gemv ? LinearTile{1, 1, kGemvOutputs / static_cast<uint32_t>(rows), static_cast<uint32_t>(rows)} : linear_tile(rows);
+    // linear_gemv: a workgroup of kGemvThreads per kGemvOutputs / rows features, or (CPU devices)
+    // of one SIMD vector with an invocation per feature.
+    const auto& policy = host::of(*ctx_).policy();
+    const bool per_feature = gemv && policy.gemv_per_feature;
+    const uint32_t threads = per_feature ? std::max<uint32_t>(policy.kernel_workgroup, 1) : kGemvThreads;
+    const LinearTile t = !gemv       ? linear_tile(rows)
+                         : per_feature ? LinearTile{1, 1, threads, static_cast<uint32_t>(rows)}
+                                       : LinearTile{1, 1, kGemvOutputs / static_cast<uint32_t>(rows), static_cast<uint32_t>(rows)};
     const uint32_t bias = has_bias_ ? 1u : 0u, kind = static_cast<uint32_t>(act.kind);
     const uint32_t alpha = std::bit_cast<uint32_t>(act.alpha), beta = std::bit_cast<uint32_t>(act.beta);
-    const auto pipeline =
-        gemv ? host::of(*ctx_).pipeline("linear_gemv", {kGemvThreads, kGemvThreads, t.rn, t.rm, bias, kind, alpha, beta})
-             : host::of(*ctx_).pipeline("linear", {t.tx, t.ty, t.tx, t.ty, t.rn, t.rm, kBK, bias, kind, alpha, beta});
+    // linear_gemv's vec4 loads: whole vec4 rows at 16-byte aligned offsets (each weight slice
+    // starts at a multiple of K * 4 bytes).
+    const uint32_t vec4 = in_features_ % 4 == 0 && x.buffer().offset() % 16 == 0 && w.buffer().offset() % 16 == 0 ? 1u : 0u;
     // A weight beyond maxStorageBufferRange (VGG's classifier: 25088 x 4096 floats) is bound in
     // slices of whole output features, each its own dispatches.
     const uint64_t row_bytes = uint64_t(std::max(in_features_, 1)) * sizeof(float);
     const int64_t slice = detail::storage_chunk_units(*ctx_, "Linear", "weight row", out_features_, {row_bytes});
+    // CPU devices: the weights through an RGBA32F texel view where it covers them in one piece.
+    const uint64_t w_texels = uint64_t(in_features_) / 4 * uint64_t(out_features_);
+    const bool texel = per_feature && vec4 && slice >= out_features_ && w.buffer().texel_views() && w_texels > 0 &&
+                       w_texels <= ctx_->info().max_texel_buffer_elements &&
+                       host::of(*ctx_).uniform_texel_format(vk::Format::eR32G32B32A32Sfloat);
+    const auto pipeline =
+        gemv ? host::of(*ctx_).pipeline(texel ? "linear_gemv_texel" : "linear_gemv",
+                                        {threads, threads, per_feature ? 1u : t.rn, t.rm, bias, kind, alpha, beta, vec4, per_feature ? 1u : 0u})
+             : host::of(*ctx_).pipeline("linear", {t.tx, t.ty, t.tx, t.ty, t.rn, t.rm, kBK, bias, kind, alpha, beta});
     detail::check_buffer_range(*this, b);  // the bias is bound whole
     for (int64_t n0 = 0; n0 < out_features_; n0 += slice) {
         const int64_t n = std::min<int64_t>(slice, out_features_ - n0);
-        const host::BufferBinding w_range = n == out_features_ ? host::BufferBinding(w.buffer())
-                                                               : host::BufferBinding(w.buffer().handle(), w.buffer().offset() + n0 * row_bytes, n * row_bytes);
+        const host::BufferBinding w_range = texel                ? host::BufferBinding(w.buffer().view(vk::Format::eR32G32B32A32Sfloat, w_texels))
+                                            : n == out_features_ ? host::BufferBinding(w.buffer())
+                                                                 : host::BufferBinding(w.buffer().handle(), w.buffer().offset() + n0 * row_bytes, n * row_bytes);
         LinearPushConstants pc{static_cast<int32_t>(rows), in_features_, static_cast<int32_t>(n), 0, 0, out_features_,
                                static_cast<int32_t>(n0)};
         const host::BufferBinding bindings[] = {x.buffer(), w_range, b.buffer(), output.buffer()};
