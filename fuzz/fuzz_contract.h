@@ -4,11 +4,14 @@
 // the input as a crasher.
 #pragma once
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 
+#include "vkconv/context.h"
 #include "vkconv/error.h"
+#include "vkconv/npy.h"
 
 namespace fuzz {
 
@@ -33,6 +36,35 @@ void expect_value_or_error(F&& f) {
     } catch (...) {
         finding("threw something that is not a std::exception");
     }
+}
+
+// An array (or tensor) a parser accepted: at most 64 dimensions, a valid element count, and as
+// many values as its shape says.
+inline void check_array(const vkconv::HostArray& a) {
+    if (a.shape.size() > 64) finding("more than 64 dimensions accepted");
+    int64_t numel = 0;
+    try {
+        numel = a.numel();
+    } catch (const vkconv::Error&) {
+        finding("accepted an array whose shape has no valid element count");
+    }
+    if (static_cast<uint64_t>(numel) != a.data.size()) finding("data size disagrees with the shape");
+}
+
+// The one Context of a target that builds models (lavapipe or whatever device VKCONV_DEVICE / the
+// default rule picks; validation off), made on the first call (LLVMFuzzerInitialize) and shared
+// by every input. Deliberately leaked: destroying the device at exit is not what is being
+// fuzzed. Exits 2 where no context can be made.
+inline vkconv::Context& context() {
+    static vkconv::Context* const ctx = [] {
+        try {
+            return new vkconv::Context(vkconv::ContextOptions{});
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "%s: cannot create a Vulkan context: %s\n", kTarget, e.what());
+            std::exit(2);
+        }
+    }();
+    return *ctx;
 }
 
 }  // namespace fuzz

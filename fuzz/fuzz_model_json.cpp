@@ -9,43 +9,26 @@
 // a model only creates layers (host-side parameters); no device memory is touched until a
 // forward pass, which this target does not run.
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <exception>
 #include <memory>
 #include <string>
 
-#include "vkconv/context.h"
 #include "fuzz_contract.h"
 #include "vkconv/error.h"
 #include "vkconv/model_json.h"
 
 const char* const fuzz::kTarget = "fuzz_model_json";
 
-namespace {
-
 using fuzz::expect_value_or_error;
-using fuzz::finding;
-
-vkconv::Context* g_ctx = nullptr;
-
-}  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-    try {
-        // Deliberately leaked: destroying the device at exit is not what is being fuzzed.
-        g_ctx = new vkconv::Context(vkconv::ContextOptions{});
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "fuzz_model_json: cannot create a Vulkan context: %s\n", e.what());
-        std::exit(2);
-    }
+    fuzz::context();
     return 0;
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string text(reinterpret_cast<const char*>(data), size);
     vkconv::ModelDescription desc;
-    expect_value_or_error([&] { desc = vkconv::model_from_json(*g_ctx, text, "fuzz.json", double(1 << 25)); });  // at most 128 MiB of float32
+    expect_value_or_error([&] { desc = vkconv::model_from_json(fuzz::context(), text, "fuzz.json", double(1 << 25)); });  // at most 128 MiB of float32
     if (!desc.model) return 0;
     expect_value_or_error([&] { (void)desc.model->summary(); });
     expect_value_or_error([&] { (void)desc.model->parameter_count(); });

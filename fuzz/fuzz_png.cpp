@@ -3,9 +3,6 @@
 // vkconv::Error. Anything else (a sanitizer report inside vkconv or stb_image, another
 // exception type, a wrong shape) is a finding and aborts.
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <exception>
 #include <string>
 #include <vector>
 
@@ -15,14 +12,8 @@
 
 const char* const fuzz::kTarget = "fuzz_png";
 
-namespace {
-
-using fuzz::expect_value_or_error;
-using fuzz::finding;
-
-}  // namespace
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    using namespace fuzz;
     const std::vector<uint8_t> bytes(data, data + size);
     expect_value_or_error([&] {
         const vkconv::HostArray a = vkconv::decode_image(bytes, "fuzz.png");

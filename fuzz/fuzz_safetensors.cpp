@@ -3,9 +3,6 @@
 // sanitizer report, another exception type, a tensor whose data disagrees with its shape, a
 // dtype map that does not match the tensors) is a finding and aborts.
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <exception>
 #include <map>
 #include <span>
 #include <string>
@@ -16,14 +13,8 @@
 
 const char* const fuzz::kTarget = "fuzz_safetensors";
 
-namespace {
-
-using fuzz::expect_value_or_error;
-using fuzz::finding;
-
-}  // namespace
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    using namespace fuzz;
     expect_value_or_error([&] {
         std::map<std::string, std::string> dtypes;
         const auto tensors = vkconv::parse_safetensors(std::span<const uint8_t>(data, size), "fuzz.safetensors", &dtypes);
@@ -32,14 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         for (const auto& [name, a] : tensors) {
             if (name == "__metadata__") finding("__metadata__ returned as a tensor");
             if (!dtypes.count(name)) finding("a tensor without a dtype");
-            if (a.shape.size() > 64) finding("more than 64 dimensions accepted");
-            int64_t numel = 0;
-            try {
-                numel = a.numel();
-            } catch (const vkconv::Error&) {
-                finding("accepted a tensor whose shape has no valid element count");
-            }
-            if (static_cast<uint64_t>(numel) != a.data.size()) finding("data size disagrees with the shape");
+            check_array(a);
             total += a.data.size();
         }
         // The tensors tile the data buffer and every dtype takes at least 2 bytes per element.

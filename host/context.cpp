@@ -90,7 +90,11 @@ vk::raii::Instance make_instance(const vk::raii::Context& ctx, bool validation, 
 
 }  // namespace
 
-std::vector<DeviceInfo> list_devices(const std::string& selector, uint32_t* chosen) {
+}  // namespace vkconv::host
+
+// vkconv/context.h's list_devices, on an instance of its own.
+std::vector<vkconv::DeviceInfo> vkconv::list_devices(const std::string& selector, uint32_t* chosen) {
+    using namespace vkconv::host;
     vk::raii::Context ctx;
     std::vector<const char*> extensions;
     auto instance = make_instance(ctx, false, false, extensions);
@@ -100,6 +104,8 @@ std::vector<DeviceInfo> list_devices(const std::string& selector, uint32_t* chos
     if (chosen && !out.empty()) *chosen = choose_device(out, selector);
     return out;
 }
+
+namespace vkconv::host {
 
 Context::Context(const ContextOptions& options) : options_(options) {
     validation_ = options.validation || options.sync_validation || env_flag("VKCONV_VALIDATION");

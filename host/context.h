@@ -70,8 +70,7 @@ struct ContextOptions : vkconv::ContextOptions {
     } faults;
 };
 
-// All physical devices, each described; `chosen` gets the index the selection rule picks.
-std::vector<DeviceInfo> list_devices(const std::string& selector = {}, uint32_t* chosen = nullptr);
+using vkconv::list_devices;
 
 // The runtime behind vkconv::Context (vkconv/context.h documents what it does for users).
 class Context {

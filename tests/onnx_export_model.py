@@ -11,19 +11,11 @@ import os
 import subprocess
 import sys
 
-try:
-    import numpy as np  # noqa: F401
-    import torch
-    import torchvision
-except ImportError as e:
-    print(f"skipped: {e} (Debian: apt-get install python3-torch python3-torchvision)")
-    sys.exit(77)
+from torch_route import FIXTURES, TOOLS, require, run_matches_torch, seeded_model, tool_and_work_dir
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-TOOLS = os.path.join(HERE, "..", "tools")
-FIXTURES = os.path.join(TOOLS, "fixtures")
-sys.path.insert(0, FIXTURES)
-from torch_route import run_matches_torch, seeded_model  # noqa: E402
+require("torchvision")
+import torch  # noqa: E402
+import torchvision  # noqa: E402
 from tutorial_models import SimpleCNN  # noqa: E402
 
 # (name, --module, constructor, input size, opsets: None is export_model.py's default)
@@ -32,8 +24,7 @@ CASES = (("simple_cnn", "tutorial_models:SimpleCNN", SimpleCNN, 32, (None, 13)),
 
 
 def main():
-    tool, work = sys.argv[1], sys.argv[2]
-    os.makedirs(work, exist_ok=True)
+    tool, work = tool_and_work_dir()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([FIXTURES, os.environ.get("PYTHONPATH", "")]))
     failures = 0
     for name, module, make, size, opsets in CASES:

@@ -13,27 +13,16 @@ is not installed.
 import os
 import sys
 
-try:
-    import numpy as np  # noqa: F401
-    import torch
-    import onnx  # noqa: F401
-    import torchvision  # noqa: F401 (tools/check_torchvision.py's models)
-except ImportError as e:
-    print(f"skipped: {e} (Debian: apt-get install python3-torch python3-torchvision python3-onnx)")
-    sys.exit(77)
+from torch_route import require, run_matches_torch, seeded_model, tool_and_work_dir
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tools"))
-sys.path.insert(0, os.path.join(HERE, "..", "tools", "fixtures"))
+require("onnx", "torchvision")  # tools/check_torchvision.py's models
 from check_onnx_torchvision import export  # noqa: E402
 from gen_onnx_fixtures import OnnxOps  # noqa: E402
-from torch_route import run_matches_torch, seeded_model  # noqa: E402
 from tutorial_models import SimpleCNN  # noqa: E402
 
 
 def main():
-    tool, work = sys.argv[1], sys.argv[2]
-    os.makedirs(work, exist_ok=True)
+    tool, work = tool_and_work_dir()
     failures = 0
     for name, make, size in (("onnx_ops", OnnxOps, 20), ("simple_cnn", SimpleCNN, 32)):
         model, x = seeded_model(make, size)

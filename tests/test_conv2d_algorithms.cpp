@@ -51,6 +51,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <initializer_list>
+#include <optional>
 #include <span>
 #include <sstream>
 
@@ -65,16 +66,7 @@ using test::Conv2dCase;
 using test::abs_of;
 constexpr StoragePrecision kF16 = StoragePrecision::Float16;
 
-int64_t pad_index(int64_t i, int64_t n, PaddingMode mode) {
-    if (i >= 0 && i < n) return i;
-    switch (mode) {
-        case PaddingMode::Zeros: return -1;
-        case PaddingMode::Reflect: return i < 0 ? -i : 2 * (n - 1) - i;
-        case PaddingMode::Replicate: return i < 0 ? 0 : n - 1;
-        case PaddingMode::Circular: return i < 0 ? i + n : i - n;
-    }
-    return -1;
-}
+using testing::reference_pad_index;
 
 // The output tile of the algorithm under the context's tile overrides: winograd_tile (2 or 4;
 // the device class's default when unset).
@@ -128,8 +120,8 @@ std::vector<float> abs_winograd(const Conv2dParams& p, const Shape& in, std::spa
                     for (int r = 0; r < a; ++r)
                         for (int s = 0; s < a; ++s) {
                             const int64_t py = mt * ty + r, px = mt * tx + s;
-                            const int64_t iy = pad_index(py - g.pad_top, g.h, p.options.padding_mode);
-                            const int64_t ix = pad_index(px - g.pad_left, g.w, p.options.padding_mode);
+                            const int64_t iy = reference_pad_index(py - g.pad_top, g.h, p.options.padding_mode);
+                            const int64_t ix = reference_pad_index(px - g.pad_left, g.w, p.options.padding_mode);
                             d[r][s] = (py < PHr && px < PWr && iy >= 0 && ix >= 0)
                                           ? std::fabs(x[static_cast<size_t>(((n * C + c) * g.h + iy) * g.w + ix)])
                                           : 0.0;
@@ -226,6 +218,107 @@ Conv2dOptions opts(Pair stride, Padding padding, Pair dilation, int groups, bool
 
 const PaddingMode kModes[] = {PaddingMode::Zeros, PaddingMode::Reflect, PaddingMode::Replicate, PaddingMode::Circular};
 
+// A field of a sweep that varies with the case's index i: values[(i / every) % size].
+template <class T>
+struct Cycle {
+    std::vector<T> values;
+    int every = 1;
+    Cycle(T v) : values{std::move(v)} {}  // NOLINT: one value for every case
+    Cycle(std::initializer_list<T> v, int every_ = 1) : values(v), every(every_) {}
+    T operator[](int i) const { return values[static_cast<size_t>(i / every) % values.size()]; }
+};
+
+struct Channels {
+    int in = 0, out = 0, groups = 1;  // out 0: Sweep::out; groups 0: depthwise (groups = in)
+};
+struct StrideDil {
+    Pair stride, dilation;
+};
+
+// One row of the sweep table. Its cases are the cross product, outermost first, of algorithms,
+// channels, modes, paddings, stride_dils and `repeat` copies (an empty list: the cycled field
+// instead). A padding='same' case with a stride is dropped (PyTorch refuses it) or, with
+// same_runs_stride_1, run with stride 1. Every Cycle field follows the case's index: its position
+// among the cases kept, or in the whole product with index_counts_dropped.
+struct Sweep {
+    std::vector<Conv2dAlgorithm> algorithms{Conv2dAlgorithm::Auto};
+    std::vector<Channels> channels;
+    std::vector<PaddingMode> modes{std::begin(kModes), std::end(kModes)};
+    std::vector<Padding> paddings;
+    std::vector<StrideDil> stride_dils;
+    int repeat = 1;
+    Cycle<Channels> channel = Channels{};
+    Cycle<Padding> padding = Padding(1);
+    Cycle<Pair> stride = Pair(1), dilation = Pair(1);
+    Cycle<int64_t> batch = 2;  // 0: unbatched [C, H, W] input
+    Cycle<int64_t> h = 10, w = 13;
+    Cycle<int> out = 1;
+    Cycle<Pair> kernel = Pair(3);
+    Cycle<bool> bias = {true, false};
+    Cycle<bool> relu = false;
+    Cycle<std::string> knobs = std::string();
+    bool same_runs_stride_1 = false;
+    bool index_counts_dropped = false;
+    std::optional<Conv2dAlgorithm> depthwise_also;  // each depthwise case (groups = in > 1) forced through it too
+};
+
+std::vector<Conv2dCase> sweep(const Sweep& s) {
+    auto n = [](size_t size) { return std::max<size_t>(size, 1); };
+    std::vector<Conv2dCase> cases;
+    int i = 0;
+    for (auto algorithm : s.algorithms)
+        for (size_t ci = 0; ci < n(s.channels.size()); ++ci)
+            for (auto mode : s.modes)
+                for (size_t pi = 0; pi < n(s.paddings.size()); ++pi)
+                    for (size_t si = 0; si < n(s.stride_dils.size()); ++si)
+                        for (int r = 0; r < s.repeat; ++r) {
+                            const Channels ch = s.channels.empty() ? s.channel[i] : s.channels[ci];
+                            const Padding pad = s.paddings.empty() ? s.padding[i] : s.paddings[pi];
+                            Pair stride = s.stride_dils.empty() ? s.stride[i] : s.stride_dils[si].stride;
+                            const Pair dilation = s.stride_dils.empty() ? s.dilation[i] : s.stride_dils[si].dilation;
+                            if (pad.kind == Padding::Kind::Same && stride != Pair(1)) {
+                                if (s.same_runs_stride_1) {
+                                    stride = Pair(1);
+                                } else {
+                                    if (s.index_counts_dropped) ++i;
+                                    continue;
+                                }
+                            }
+                            const int groups = ch.groups ? ch.groups : ch.in;
+                            const int64_t b = s.batch[i];
+                            Conv2dCase c{b ? Shape{b, ch.in, s.h[i], s.w[i]} : Shape{ch.in, s.h[i], s.w[i]}, ch.out ? ch.out : s.out[i],
+                                         s.kernel[i], opts(stride, pad, dilation, groups, s.bias[i], mode), algorithm};
+                            c.relu = s.relu[i];
+                            c.knobs = s.knobs[i];
+                            cases.push_back(c);
+                            if (s.depthwise_also && groups == ch.in && ch.in > 1) {
+                                c.algorithm = *s.depthwise_also;
+                                cases.push_back(c);
+                            }
+                            ++i;
+                        }
+    return cases;
+}
+
+// Cycles and lists the table's rows share.
+const Cycle<Pair> kKernels = {Pair(3, 2), Pair(3), Pair(2, 4)};
+const Cycle<Pair> kKernelsTall = {Pair(3), Pair(5, 3), Pair(2, 4)};
+const Cycle<int> kOut3or11 = {3, 11};
+const Cycle<int64_t> kBatch3or1 = {3, 1};
+const Cycle<Pair> kStride2Every3 = {1, 1, 2};
+const Cycle<Pair> kDilation21Every4 = {1, 1, 1, Pair(2, 1)};
+const Cycle<bool> kReluEvery4 = {false, true, false, false};
+const Cycle<bool> kReluEvery5 = {true, false, false, false, false};
+const Padding kPaddings[] = {Padding(1), Padding(2, 1), Padding::same(), Padding::valid()};
+const StrideDil kStrideDils[] = {{Pair(1), Pair(1)}, {Pair(2, 1), Pair(2, 1)}, {Pair(3), Pair(1, 2)}};
+// Every stride of `strides` with every dilation of `dilations`, stride-major.
+std::vector<StrideDil> cross(std::initializer_list<Pair> strides, std::initializer_list<Pair> dilations) {
+    std::vector<StrideDil> out;
+    for (auto s : strides)
+        for (auto d : dilations) out.push_back({s, d});
+    return out;
+}
+
 // The registry sweep: shapes that together reach every algorithm (dense 3x3, depthwise, 1x1,
 // grouped with stride and dilation, unbatched, staging), each forced through every algorithm of
 // the registry, in fp32 and, where the algorithm stores fp16, in fp16. Cases an algorithm does
@@ -268,48 +361,24 @@ void add_knob_cases(std::vector<Conv2dCase>& cases, const Conv2dCase& base, std:
 namespace auto_choice {
 // Padding modes x padding (symmetric, asymmetric (h, w), 'same', 'valid') x stride x dilation,
 // with rectangular kernels, odd channel counts, a batch of 2, alternating bias.
-std::vector<Conv2dCase> padding_stride_dilation_cases() {
-    std::vector<Conv2dCase> cases;
-    const Padding paddings[] = {Padding(1), Padding(2, 1), Padding::same(), Padding::valid(), Padding(0, 3)};
-    const Pair strides[] = {Pair(1), Pair(2, 1), Pair(3)};
-    const Pair dilations[] = {Pair(1), Pair(1, 2), Pair(2)};
-    int i = 0;
-    for (auto mode : kModes)
-        for (const auto& pad : paddings)
-            for (auto stride : strides)
-                for (auto dil : dilations) {
-                    if (pad.kind == Padding::Kind::Same && stride != Pair(1)) continue;
-                    const Pair kernel = (i % 3 == 0) ? Pair(3, 2) : (i % 3 == 1) ? Pair(3) : Pair(2, 4);
-                    cases.push_back({{2, 5, 9, 11}, 3, kernel, opts(stride, pad, dil, 1, i % 2 == 0, mode)});
-                    ++i;
-                }
-    return cases;
-}
-INSTANTIATE_TEST_SUITE_P(AutoPaddingStrideDilation, Conv2dAlgorithms, ::testing::ValuesIn(padding_stride_dilation_cases()), case_name);
+const Sweep kPaddingStrideDilation{.channels = {{5, 3, 1}},
+                                   .paddings = {Padding(1), Padding(2, 1), Padding::same(), Padding::valid(), Padding(0, 3)},
+                                   .stride_dils = cross({Pair(1), Pair(2, 1), Pair(3)}, {Pair(1), Pair(1, 2), Pair(2)}),
+                                   .h = 9,
+                                   .w = 11,
+                                   .kernel = kKernels};
+INSTANTIATE_TEST_SUITE_P(AutoPaddingStrideDilation, Conv2dAlgorithms, ::testing::ValuesIn(sweep(kPaddingStrideDilation)), case_name);
 
 // Groups: dense, grouped, depthwise, depthwise with channel multiplier; every padding mode; the
 // depthwise shapes also forced through the general tiled kernel.
-std::vector<Conv2dCase> group_cases() {
-    struct G { int c, k, groups; };
-    const G gs[] = {{4, 6, 2}, {6, 9, 3}, {9, 3, 3}, {6, 6, 6}, {3, 6, 3}, {4, 12, 4}, {5, 5, 5}, {8, 16, 1}, {7, 21, 7}, {16, 16, 4}};
-    std::vector<Conv2dCase> cases;
-    int i = 0;
-    for (const auto& g : gs)
-        for (auto mode : kModes) {
-            const Pair stride = i % 3 == 2 ? Pair(2) : Pair(1);
-            const Pair dil = i % 4 == 3 ? Pair(2, 1) : Pair(1);
-            const Padding pad = i % 2 ? Padding::same() : Padding(1, 2);
-            Conv2dCase c{{2, g.c, 10, 7}, g.k, Pair(3, 3), opts(stride, stride == Pair(1) ? pad : Padding(1, 2), dil, g.groups, i % 2 == 0, mode)};
-            cases.push_back(c);
-            if (g.groups == g.c && g.c > 1) {
-                c.algorithm = Conv2dAlgorithm::DirectTiled;
-                cases.push_back(c);
-            }
-            ++i;
-        }
-    return cases;
-}
-INSTANTIATE_TEST_SUITE_P(AutoGroups, Conv2dAlgorithms, ::testing::ValuesIn(group_cases()), case_name);
+// Padding (1, 2) and 'same' alternate; a strided case (every third) keeps (1, 2).
+const Sweep kGroups{.channels = {{4, 6, 2}, {6, 9, 3}, {9, 3, 3}, {6, 6, 6}, {3, 6, 3}, {4, 12, 4}, {5, 5, 5}, {8, 16, 1}, {7, 21, 7}, {16, 16, 4}},
+                    .padding = {Padding(1, 2), Padding::same(), Padding(1, 2), Padding::same(), Padding(1, 2), Padding(1, 2)},
+                    .stride = kStride2Every3,
+                    .dilation = kDilation21Every4,
+                    .w = 7,
+                    .depthwise_also = Conv2dAlgorithm::DirectTiled};
+INSTANTIATE_TEST_SUITE_P(AutoGroups, Conv2dAlgorithms, ::testing::ValuesIn(sweep(kGroups)), case_name);
 
 // Tiny inputs: 1x1 images with padding, single rows and columns, 1x1 kernels.
 std::vector<Conv2dCase> tiny_cases() {
@@ -357,50 +426,28 @@ INSTANTIATE_TEST_SUITE_P(AutoSizes, Conv2dAlgorithms, ::testing::ValuesIn(size_c
 }  // namespace auto_choice
 
 namespace direct {
-const Conv2dAlgorithm kGeneral[] = {Conv2dAlgorithm::DirectTexel, Conv2dAlgorithm::DirectTiled};
+const std::vector<Conv2dAlgorithm> kGeneral = {Conv2dAlgorithm::DirectTexel, Conv2dAlgorithm::DirectTiled};
 
 // Padding modes x paddings x strides x dilations, rectangular kernels, batch 2, odd sizes,
 // output channels not a multiple of the 8-channel block, alternating bias and ReLU.
-std::vector<Conv2dCase> geometry_cases() {
-    std::vector<Conv2dCase> cases;
-    const Padding paddings[] = {Padding(1), Padding(2, 1), Padding::same(), Padding::valid()};
-    const Pair strides[] = {Pair(1), Pair(2, 1), Pair(3)};
-    const Pair dilations[] = {Pair(1), Pair(2, 1)};
-    int i = 0;
-    for (auto algo : kGeneral)
-        for (auto mode : kModes)
-            for (const auto& pad : paddings)
-                for (auto stride : strides)
-                    for (auto dil : dilations) {
-                        if (pad.kind == Padding::Kind::Same && stride != Pair(1)) continue;
-                        const Pair kernel = (i % 3 == 0) ? Pair(3, 2) : (i % 3 == 1) ? Pair(3) : Pair(2, 4);
-                        Conv2dCase c{{2, 5, 11, 19}, i % 2 ? 11 : 3, kernel, opts(stride, pad, dil, 1, i % 2 == 0, mode), algo};
-                        c.relu = i % 4 == 1;
-                        cases.push_back(c);
-                        ++i;
-                    }
-    return cases;
-}
-INSTANTIATE_TEST_SUITE_P(DirectGeometry, Conv2dAlgorithms, ::testing::ValuesIn(geometry_cases()), case_name);
+const Sweep kGeometry{.algorithms = kGeneral,
+                      .channels = {{5, 0, 1}},
+                      .paddings = {std::begin(kPaddings), std::end(kPaddings)},
+                      .stride_dils = cross({Pair(1), Pair(2, 1), Pair(3)}, {Pair(1), Pair(2, 1)}),
+                      .h = 11,
+                      .w = 19,
+                      .out = kOut3or11,
+                      .kernel = kKernels,
+                      .relu = kReluEvery4};
+INSTANTIATE_TEST_SUITE_P(DirectGeometry, Conv2dAlgorithms, ::testing::ValuesIn(sweep(kGeometry)), case_name);
 
 // Groups (grouped, depthwise with and without multiplier) and every padding mode.
-std::vector<Conv2dCase> group_cases() {
-    struct G { int c, k, groups; };
-    const G gs[] = {{4, 6, 2}, {6, 9, 3}, {6, 6, 6}, {3, 6, 3}, {16, 16, 4}, {8, 40, 2}, {64, 64, 32}};
-    std::vector<Conv2dCase> cases;
-    int i = 0;
-    for (auto algo : kGeneral)
-        for (const auto& g : gs)
-            for (auto mode : kModes) {
-                const Pair stride = i % 3 == 2 ? Pair(2) : Pair(1);
-                Conv2dCase c{{2, g.c, 10, 13}, g.k, Pair(3), opts(stride, 1, i % 4 == 3 ? Pair(2, 1) : Pair(1), g.groups, i % 2 == 0, mode), algo};
-                c.relu = i % 5 == 0;
-                cases.push_back(c);
-                ++i;
-            }
-    return cases;
-}
-INSTANTIATE_TEST_SUITE_P(DirectGroups, Conv2dAlgorithms, ::testing::ValuesIn(group_cases()), case_name);
+const Sweep kGroups{.algorithms = kGeneral,
+                    .channels = {{4, 6, 2}, {6, 9, 3}, {6, 6, 6}, {3, 6, 3}, {16, 16, 4}, {8, 40, 2}, {64, 64, 32}},
+                    .stride = kStride2Every3,
+                    .dilation = kDilation21Every4,
+                    .relu = kReluEvery5};
+INSTANTIATE_TEST_SUITE_P(DirectGroups, Conv2dAlgorithms, ::testing::ValuesIn(sweep(kGroups)), case_name);
 
 // Suite-like shapes (smaller): 1x1, 7x7 stride 2, long reductions, 3-D input, tiny images.
 std::vector<Conv2dCase> shape_cases() {
@@ -446,49 +493,30 @@ INSTANTIATE_TEST_SUITE_P(DirectVariants, Conv2dAlgorithms, ::testing::ValuesIn(v
 }  // namespace direct
 
 namespace packed {
-const Padding kPaddings[] = {Padding(1), Padding(2, 1), Padding::same(), Padding::valid()};
-struct StrideDil { Pair stride, dilation; };
-const StrideDil kStrideDils[] = {{Pair(1), Pair(1)}, {Pair(2, 1), Pair(2, 1)}, {Pair(3), Pair(1, 2)}};
 
 // packed_texel: padding modes x paddings x strides/dilations, rectangular kernels, batch 1 and 3,
 // odd sizes, 5 input channels (one partial quad), output channels not multiples of 4 or 8.
-std::vector<Conv2dCase> packed_geometry_cases() {
-    std::vector<Conv2dCase> cases;
-    int i = 0;
-    for (auto mode : kModes)
-        for (const auto& pad : kPaddings)
-            for (const auto& sd : kStrideDils) {
-                if (pad.kind == Padding::Kind::Same && sd.stride != Pair(1)) continue;
-                const Pair kernel = (i % 3 == 0) ? Pair(3, 2) : (i % 3 == 1) ? Pair(3) : Pair(2, 4);
-                Conv2dCase c{{i % 2 ? 1 : 3, 5, 11, 19}, i % 2 ? 11 : 3, kernel, opts(sd.stride, pad, sd.dilation, 1, i % 2 == 0, mode),
-                             Conv2dAlgorithm::PackedTexel};
-                c.relu = i % 4 == 1;
-                cases.push_back(c);
-                ++i;
-            }
-    return cases;
-}
-INSTANTIATE_TEST_SUITE_P(PackedGeometry, Conv2dAlgorithms, ::testing::ValuesIn(packed_geometry_cases()), case_name);
+const Sweep kPackedGeometry{.algorithms = {Conv2dAlgorithm::PackedTexel},
+                            .channels = {{5, 0, 1}},
+                            .paddings = {std::begin(kPaddings), std::end(kPaddings)},
+                            .stride_dils = {std::begin(kStrideDils), std::end(kStrideDils)},
+                            .batch = kBatch3or1,
+                            .h = 11,
+                            .w = 19,
+                            .out = kOut3or11,
+                            .kernel = kKernels,
+                            .relu = kReluEvery4};
+INSTANTIATE_TEST_SUITE_P(PackedGeometry, Conv2dAlgorithms, ::testing::ValuesIn(sweep(kPackedGeometry)), case_name);
 
 // packed_texel with groups: cin_g 2, 3, 4, 5 (quads padded with zero channels), cout_g below and
 // above the 4 / 8 channel blocks; every padding mode.
-std::vector<Conv2dCase> packed_group_cases() {
-    struct G { int c, k, groups; };
-    const G gs[] = {{4, 6, 2}, {6, 9, 3}, {12, 8, 4}, {16, 16, 4}, {8, 40, 2}, {32, 32, 8}, {10, 14, 2}};
-    std::vector<Conv2dCase> cases;
-    int i = 0;
-    for (const auto& g : gs)
-        for (auto mode : kModes) {
-            const Pair stride = i % 3 == 2 ? Pair(2) : Pair(1);
-            Conv2dCase c{{i % 2 ? 1 : 3, g.c, 10, 13}, g.k, Pair(3),
-                         opts(stride, 1, i % 4 == 3 ? Pair(2, 1) : Pair(1), g.groups, i % 2 == 0, mode), Conv2dAlgorithm::PackedTexel};
-            c.relu = i % 5 == 0;
-            cases.push_back(c);
-            ++i;
-        }
-    return cases;
-}
-INSTANTIATE_TEST_SUITE_P(PackedGroups, Conv2dAlgorithms, ::testing::ValuesIn(packed_group_cases()), case_name);
+const Sweep kPackedGroups{.algorithms = {Conv2dAlgorithm::PackedTexel},
+                          .channels = {{4, 6, 2}, {6, 9, 3}, {12, 8, 4}, {16, 16, 4}, {8, 40, 2}, {32, 32, 8}, {10, 14, 2}},
+                          .stride = kStride2Every3,
+                          .dilation = kDilation21Every4,
+                          .batch = kBatch3or1,
+                          .relu = kReluEvery5};
+INSTANTIATE_TEST_SUITE_P(PackedGroups, Conv2dAlgorithms, ::testing::ValuesIn(sweep(kPackedGroups)), case_name);
 
 // packed_texel on suite-like and edge shapes: 7x7 stride 2, a long reduction, 3-D input, a 1x1
 // image, one-row images, a kernel wider than the input, the staging memory path, and the knobs.
@@ -519,21 +547,15 @@ INSTANTIATE_TEST_SUITE_P(PackedShapes, Conv2dAlgorithms, ::testing::ValuesIn(pac
 // 3-D input, bias, ReLU, knobs.
 std::vector<Conv2dCase> gemm_cases() {
     const auto A = Conv2dAlgorithm::Gemm1x1;
-    std::vector<Conv2dCase> cases;
-    struct G { int c, k, groups; };
-    const G gs[] = {{13, 21, 1}, {6, 4, 2}, {8, 40, 2}, {12, 12, 12}, {26, 7, 1}};
-    const Pair strides[] = {Pair(1), Pair(2), Pair(1, 3)};
-    const Padding paddings[] = {Padding(0), Padding(1), Padding::valid(), Padding(0, 2)};
-    int i = 0;
-    for (const auto& g : gs)
-        for (auto mode : kModes) {
-            const Pair stride = strides[i % 3];
-            const Padding pad = paddings[(i / 3) % 4];
-            Conv2dCase c{{i % 2 ? 1 : 3, g.c, 7 + i % 3, 9 + i % 4}, g.k, Pair(1), opts(stride, pad, 1, g.groups, i % 2 == 0, mode), A};
-            c.relu = i % 3 == 1;
-            cases.push_back(c);
-            ++i;
-        }
+    auto cases = sweep({.algorithms = {A},
+                        .channels = {{13, 21, 1}, {6, 4, 2}, {8, 40, 2}, {12, 12, 12}, {26, 7, 1}},
+                        .padding = Cycle<Padding>({Padding(0), Padding(1), Padding::valid(), Padding(0, 2)}, 3),
+                        .stride = {Pair(1), Pair(2), Pair(1, 3)},
+                        .batch = kBatch3or1,
+                        .h = {7, 8, 9},
+                        .w = {9, 10, 11, 12},
+                        .kernel = Pair(1),
+                        .relu = {false, true, false}});
     cases.push_back({{64, 5, 6}, 33, Pair(1), opts(1, 0, 1, 1, true, PaddingMode::Zeros), A, true});
     cases.push_back({{1, 32, 28, 28}, 48, Pair(1), opts(1, 0, 1, 1, true, PaddingMode::Zeros), A, false, true});
     add_knob_cases(cases, {{2, 9, 5, 11}, 19, Pair(1), opts(Pair(2, 1), 1, 1, 1, true, PaddingMode::Replicate), A},
@@ -546,25 +568,19 @@ INSTANTIATE_TEST_SUITE_P(PackedGemm1x1, Conv2dAlgorithms, ::testing::ValuesIn(ge
 // padding kind, strides, dilations, rectangular kernels, batch 1 and 3, bias, ReLU, knobs.
 std::vector<Conv2dCase> depthwise_cases() {
     const auto A = Conv2dAlgorithm::DepthwiseTexel;
-    std::vector<Conv2dCase> cases;
-    struct G { int c, k; };
-    const G gs[] = {{5, 5}, {8, 8}, {6, 12}, {3, 9}};
-    int i = 0;
-    for (const auto& g : gs)
-        for (auto mode : kModes)
-            for (int v = 0; v < 2; ++v) {
-                const Padding pad = kPaddings[(i + v) % 4];
-                const StrideDil sd = kStrideDils[i % 3];
-                if (pad.kind == Padding::Kind::Same && sd.stride != Pair(1)) {
-                    ++i;
-                    continue;
-                }
-                const Pair kernel = (i % 3 == 0) ? Pair(3) : (i % 3 == 1) ? Pair(5, 3) : Pair(2, 4);
-                Conv2dCase c{{i % 2 ? 1 : 3, g.c, 11 + i % 3, 13 + i % 5}, g.k, kernel, opts(sd.stride, pad, sd.dilation, g.c, i % 2 == 0, mode), A};
-                c.relu = i % 4 == 1;
-                cases.push_back(c);
-                ++i;
-            }
+    // Two cases per channel count and mode; the paddings' cycle is kPaddings[(i + i % 2) % 4].
+    auto cases = sweep({.algorithms = {A},
+                        .channels = {{5, 5, 0}, {8, 8, 0}, {6, 12, 0}, {3, 9, 0}},
+                        .repeat = 2,
+                        .padding = {kPaddings[0], kPaddings[2], kPaddings[2], kPaddings[0]},
+                        .stride = {kStrideDils[0].stride, kStrideDils[1].stride, kStrideDils[2].stride},
+                        .dilation = {kStrideDils[0].dilation, kStrideDils[1].dilation, kStrideDils[2].dilation},
+                        .batch = kBatch3or1,
+                        .h = {11, 12, 13},
+                        .w = {13, 14, 15, 16, 17},
+                        .kernel = kKernelsTall,
+                        .relu = kReluEvery4,
+                        .index_counts_dropped = true});
     cases.push_back({{7, 9, 9}, 14, Pair(3), opts(1, Padding::same(), 1, 7, true, PaddingMode::Reflect), A, true});
     cases.push_back({{1, 4, 1, 1}, 4, Pair(3), opts(1, 1, 1, 4, true, PaddingMode::Zeros), A});
     Conv2dCase st{{2, 6, 9, 10}, 6, Pair(3), opts(1, 1, 1, 6, true, PaddingMode::Circular), A, false, true};
@@ -580,21 +596,17 @@ INSTANTIATE_TEST_SUITE_P(PackedDepthwiseTexel, Conv2dAlgorithms, ::testing::Valu
 // 3, bias, ReLU, 3-D input, staging, knobs.
 std::vector<Conv2dCase> grouped_cases() {
     const auto A = Conv2dAlgorithm::GroupedTexel;
-    std::vector<Conv2dCase> cases;
-    struct G { int c, k, groups; };
-    const G gs[] = {{8, 8, 2}, {6, 9, 3}, {10, 14, 2}, {13, 5, 1}, {3, 16, 1}};
-    int i = 0;
-    for (const auto& g : gs)
-        for (auto mode : kModes) {
-            const Padding pad = kPaddings[i % 4];
-            const StrideDil sd = kStrideDils[i % 3];
-            const Pair kernel = (i % 3 == 0) ? Pair(3) : (i % 3 == 1) ? Pair(5, 3) : Pair(2, 4);
-            Conv2dCase c{{i % 2 ? 1 : 3, g.c, 11 + i % 3, 13 + i % 5}, g.k, kernel,
-                         opts(pad.kind == Padding::Kind::Same ? Pair(1) : sd.stride, pad, sd.dilation, g.groups, i % 2 == 0, mode), A};
-            c.relu = i % 4 == 1;
-            cases.push_back(c);
-            ++i;
-        }
+    auto cases = sweep({.algorithms = {A},
+                        .channels = {{8, 8, 2}, {6, 9, 3}, {10, 14, 2}, {13, 5, 1}, {3, 16, 1}},
+                        .padding = {kPaddings[0], kPaddings[1], kPaddings[2], kPaddings[3]},
+                        .stride = {kStrideDils[0].stride, kStrideDils[1].stride, kStrideDils[2].stride},
+                        .dilation = {kStrideDils[0].dilation, kStrideDils[1].dilation, kStrideDils[2].dilation},
+                        .batch = kBatch3or1,
+                        .h = {11, 12, 13},
+                        .w = {13, 14, 15, 16, 17},
+                        .kernel = kKernelsTall,
+                        .relu = kReluEvery4,
+                        .same_runs_stride_1 = true});
     cases.push_back({{4, 9, 9}, 8, Pair(3), opts(1, Padding::same(), 1, 2, true, PaddingMode::Reflect), A, true});
     cases.push_back({{1, 4, 1, 1}, 4, Pair(3), opts(1, 1, 1, 1, true, PaddingMode::Zeros), A});
     cases.push_back({{1, 3, 30, 29}, 16, Pair(7), opts(2, 3, 1, 1, true, PaddingMode::Zeros), A});
@@ -625,23 +637,15 @@ Conv2dCase wino(Shape input, int out_channels, Conv2dOptions opt, bool relu = fa
 const Padding kPaddings[] = {Padding(1), Padding(2, 1), Padding(0, 2), Padding::same(), Padding::valid()};
 
 // Every padding mode x padding kind, with sizes, channels, batch, bias and ReLU varying along.
-std::vector<Conv2dCase> geometry_cases() {
-    struct S { int c, k, h, w; };
-    const S ss[] = {{5, 11, 11, 19}, {3, 8, 10, 12}, {13, 5, 7, 6}, {1, 3, 9, 4}, {4, 17, 6, 13}};
-    std::vector<Conv2dCase> cases;
-    int i = 0;
-    for (auto mode : kModes)
-        for (const auto& pad : kPaddings) {
-            const S& s = ss[i % 5];
-            const Shape in = i % 3 == 0 ? Shape{s.c, s.h, s.w} : Shape{i % 3 == 1 ? 1 : 3, s.c, s.h, s.w};
-            Conv2dCase c = wino(in, s.k, wopts(pad, i % 2 == 0, mode));
-            c.relu = i % 4 == 1;
-            cases.push_back(c);
-            ++i;
-        }
-    return cases;
-}
-INSTANTIATE_TEST_SUITE_P(WinogradGeometry, Conv2dAlgorithms, ::testing::ValuesIn(geometry_cases()), case_name);
+// (channels, size) cycle over five pairs, the input's batch over unbatched, 1 and 3.
+const Sweep kWinogradGeometry{.algorithms = {Conv2dAlgorithm::Winograd},
+                              .paddings = {std::begin(kPaddings), std::end(kPaddings)},
+                              .channel = {{5, 11, 1}, {3, 8, 1}, {13, 5, 1}, {1, 3, 1}, {4, 17, 1}},
+                              .batch = {0, 1, 3},
+                              .h = {11, 10, 7, 9, 6},
+                              .w = {19, 12, 6, 4, 13},
+                              .relu = kReluEvery4};
+INSTANTIATE_TEST_SUITE_P(WinogradGeometry, Conv2dAlgorithms, ::testing::ValuesIn(sweep(kWinogradGeometry)), case_name);
 
 // Edge shapes: images smaller than a patch (1x1, 1 x n, 2 x 3), a single output pixel, outputs
 // of one row / column, 64 channels (whole blocks) and 64 -> 13, a long reduction.
@@ -690,52 +694,34 @@ namespace implicit_gemm {
 // Not a named enumerator: the registry's name.
 const Conv2dAlgorithm A = parse_conv2d_algorithm("implicit_gemm");
 // Each case under the CPU (0), discrete (1) and integrated (2) classes' tiles, in turn or all.
-const char* kClasses[] = {"VKCONV_TILE_CLASS=0", "VKCONV_TILE_CLASS=1", "VKCONV_TILE_CLASS=2"};
+const Cycle<std::string> kClasses = {"VKCONV_TILE_CLASS=0", "VKCONV_TILE_CLASS=1", "VKCONV_TILE_CLASS=2"};
 
 // Padding modes x paddings x strides / dilations, rectangular kernels, odd sizes, output
 // channels below the tile, reductions not a multiple of 4 (scalar weight loads) and of the
 // step, bias and ReLU alternating; the tile classes in turn.
-std::vector<Conv2dCase> geometry_cases() {
-    const Padding paddings[] = {Padding(1), Padding(2, 1), Padding::same(), Padding::valid()};
-    struct StrideDil { Pair stride, dilation; };
-    const StrideDil sds[] = {{Pair(1), Pair(1)}, {Pair(2, 1), Pair(2, 1)}, {Pair(3), Pair(1, 2)}};
-    std::vector<Conv2dCase> cases;
-    int i = 0;
-    for (auto mode : kModes)
-        for (const auto& pad : paddings)
-            for (const auto& sd : sds) {
-                if (pad.kind == Padding::Kind::Same && sd.stride != Pair(1)) continue;
-                const Pair kernel = (i % 3 == 0) ? Pair(3, 2) : (i % 3 == 1) ? Pair(3) : Pair(2, 4);
-                Conv2dCase c{{i % 2 ? 1 : 2, 5, 11, 19}, i % 2 ? 11 : 3, kernel, opts(sd.stride, pad, sd.dilation, 1, i % 2 == 0, mode), A};
-                c.relu = i % 4 == 1;
-                c.knobs = kClasses[i % 3];
-                cases.push_back(c);
-                ++i;
-            }
-    return cases;
-}
-INSTANTIATE_TEST_SUITE_P(ImplicitGemmGeometry, Conv2dAlgorithms, ::testing::ValuesIn(geometry_cases()), case_name);
+const Sweep kImplicitGemmGeometry{.algorithms = {A},
+                                  .channels = {{5, 0, 1}},
+                                  .paddings = {std::begin(kPaddings), std::end(kPaddings)},
+                                  .stride_dils = {{Pair(1), Pair(1)}, {Pair(2, 1), Pair(2, 1)}, {Pair(3), Pair(1, 2)}},
+                                  .batch = {2, 1},
+                                  .h = 11,
+                                  .w = 19,
+                                  .out = kOut3or11,
+                                  .kernel = kKernels,
+                                  .relu = kReluEvery4,
+                                  .knobs = kClasses};
+INSTANTIATE_TEST_SUITE_P(ImplicitGemmGeometry, Conv2dAlgorithms, ::testing::ValuesIn(sweep(kImplicitGemmGeometry)), case_name);
 
 // Groups (one GEMM per group): cin_g 1 (depthwise, with multiplier), 2, 3, 4, 8, cout_g below
 // and above the channel tile; every padding mode; the tile classes in turn.
-std::vector<Conv2dCase> group_cases() {
-    struct G { int c, k, groups; };
-    const G gs[] = {{4, 6, 2}, {6, 9, 3}, {16, 16, 4}, {8, 40, 2}, {32, 32, 8}, {9, 9, 9}, {6, 24, 6}, {16, 140, 2}};
-    std::vector<Conv2dCase> cases;
-    int i = 0;
-    for (const auto& g : gs)
-        for (auto mode : kModes) {
-            const Pair stride = i % 3 == 2 ? Pair(2) : Pair(1);
-            Conv2dCase c{{i % 2 ? 1 : 3, g.c, 10, 13}, g.k, Pair(3),
-                         opts(stride, 1, i % 4 == 3 ? Pair(2, 1) : Pair(1), g.groups, i % 2 == 0, mode), A};
-            c.relu = i % 5 == 0;
-            c.knobs = kClasses[i % 3];
-            cases.push_back(c);
-            ++i;
-        }
-    return cases;
-}
-INSTANTIATE_TEST_SUITE_P(ImplicitGemmGroups, Conv2dAlgorithms, ::testing::ValuesIn(group_cases()), case_name);
+const Sweep kImplicitGemmGroups{.algorithms = {A},
+                                .channels = {{4, 6, 2}, {6, 9, 3}, {16, 16, 4}, {8, 40, 2}, {32, 32, 8}, {9, 9, 9}, {6, 24, 6}, {16, 140, 2}},
+                                .stride = kStride2Every3,
+                                .dilation = kDilation21Every4,
+                                .batch = kBatch3or1,
+                                .relu = kReluEvery5,
+                                .knobs = kClasses};
+INSTANTIATE_TEST_SUITE_P(ImplicitGemmGroups, Conv2dAlgorithms, ::testing::ValuesIn(sweep(kImplicitGemmGroups)), case_name);
 
 // Shapes past the tiles, each under every class's tiles: long reductions (aligned quads and
 // not), output channels across several channel tiles, images across several pixel tiles, 1x1
@@ -756,7 +742,7 @@ std::vector<Conv2dCase> shape_cases() {
     split.workgroup_limit = 2;
     shapes.push_back(split);
     std::vector<Conv2dCase> cases;
-    for (const char* k : kClasses)
+    for (const auto& k : kClasses.values)
         for (auto c : shapes) {
             c.knobs = k;
             cases.push_back(c);
@@ -775,30 +761,16 @@ std::vector<Conv2dCase> as_fp16(std::vector<Conv2dCase> cases) {
 
 // packed_texel: every padding mode x 3 paddings x 3 stride/dilation pairs on a 5-channel input
 // (a partial quad), 6 output channels, rectangular and square kernels, batch 2, bias alternating.
-std::vector<Conv2dCase> packed_cases() {
-    std::vector<Conv2dCase> cases;
-    const Padding paddings[] = {Padding(1), Padding::same(), Padding(2, 1)};
-    struct SD { Pair stride, dilation; };
-    const SD sds[] = {{Pair(1), Pair(1)}, {Pair(2, 1), Pair(1, 2)}, {Pair(3), Pair(2, 1)}};
-    int i = 0;
-    for (auto mode : kModes)
-        for (const auto& pad : paddings)
-            for (const auto& sd : sds) {
-                // PyTorch refuses padding='same' with stride > 1.
-                if (pad.kind == Padding::Kind::Same && !(sd.stride == Pair(1))) continue;
-                Conv2dCase c;
-                c.input = {2, 5, 9, 11};
-                c.out_channels = 6;
-                c.kernel = i % 2 ? Pair(3) : Pair(2, 3);
-                c.opt = opts(sd.stride, pad, sd.dilation, 1, i % 3 != 2, mode);
-                c.algorithm = Conv2dAlgorithm::PackedTexel;
-                c.relu = i % 4 == 1;
-                cases.push_back(c);
-                ++i;
-            }
-    return cases;
-}
-INSTANTIATE_TEST_SUITE_P(Fp16PackedTexel, Conv2dAlgorithms, ::testing::ValuesIn(as_fp16(packed_cases())), case_name);
+const Sweep kPacked{.algorithms = {Conv2dAlgorithm::PackedTexel},
+                    .channels = {{5, 6, 1}},
+                    .paddings = {Padding(1), Padding::same(), Padding(2, 1)},
+                    .stride_dils = {{Pair(1), Pair(1)}, {Pair(2, 1), Pair(1, 2)}, {Pair(3), Pair(2, 1)}},
+                    .h = 9,
+                    .w = 11,
+                    .kernel = {Pair(2, 3), Pair(3)},
+                    .bias = {true, true, false},
+                    .relu = kReluEvery4};
+INSTANTIATE_TEST_SUITE_P(Fp16PackedTexel, Conv2dAlgorithms, ::testing::ValuesIn(as_fp16(sweep(kPacked))), case_name);
 
 // packed_texel groups and shapes: grouped (cin_g 4 and 3), depthwise (multiplier 1 and 2),
 // unbatched input, batch 3, many channels, valid padding, no bias, ReLU, inputs of magnitude 100,

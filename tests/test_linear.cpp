@@ -155,18 +155,7 @@ TEST_F(LinearLayer, RecordWithReluFusesTheReLU) {
 TEST_F(LinearLayer, DefaultInitIsUniformBoundAndSeeded) {
     auto& ctx = test::context();
     Linear a(ctx, 50, 20), b(ctx, 50, 20);
-    a.reset_parameters(7);
-    b.reset_parameters(7);
-    EXPECT_EQ(a.weight(), b.weight());
-    EXPECT_EQ(a.bias(), b.bias());
-    const float bound = 1.0f / std::sqrt(50.0f);
-    float maxabs = 0;
-    for (float v : a.weight()) maxabs = std::max(maxabs, std::fabs(v));
-    EXPECT_LE(maxabs, bound);
-    EXPECT_GT(maxabs, 0.9f * bound);  // 1000 uniform draws come near the bound
-    for (float v : a.bias()) EXPECT_LE(std::fabs(v), bound);
-    b.reset_parameters(8);
-    EXPECT_NE(a.weight(), b.weight());
+    test::expect_seeded_uniform_init(a, b, 1.0f / std::sqrt(50.0f), 0.9f);  // 1000 uniform draws come near the bound
     EXPECT_EQ(a.parameters().at("weight").shape, (Shape{20, 50}));
     EXPECT_EQ(a.parameters().at("bias").shape, (Shape{20}));
     EXPECT_EQ(a.parameter_count(), 50 * 20 + 20);

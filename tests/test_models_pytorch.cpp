@@ -419,17 +419,12 @@ std::vector<uint8_t> make_safetensors(const std::vector<RawTensor>& tensors) {
     return out;
 }
 
-template <typename T>
-std::vector<uint8_t> as_bytes(const std::vector<T>& v) {
-    std::vector<uint8_t> out(v.size() * sizeof(T));
-    if (!v.empty()) std::memcpy(out.data(), v.data(), out.size());
-    return out;
-}
+using test::raw_bytes;
 
 // The SimpleCNN state as hand-written F32 entries (name order).
 std::vector<RawTensor> simple_cnn_raw() {
     std::vector<RawTensor> out;
-    for (const auto& [k, a] : load_safetensors(kDir + "simple_cnn/model.safetensors")) out.push_back({k, "F32", a.shape, as_bytes(a.data)});
+    for (const auto& [k, a] : load_safetensors(kDir + "simple_cnn/model.safetensors")) out.push_back({k, "F32", a.shape, raw_bytes(a.data)});
     return out;
 }
 
@@ -505,7 +500,7 @@ TEST_F(LoadWeightsErrors, I32WeightRefused) {
         if (t.name == "conv1.weight") {
             t.dtype = "I32";
             std::vector<int32_t> ints(t.bytes.size() / 4, 1);
-            t.bytes = as_bytes(ints);
+            t.bytes = raw_bytes(ints);
         }
     const std::string p = write("i32.safetensors", make_safetensors(raw));
     EXPECT_VKCONV_ERROR(model().load_weights(p), p, "conv1.weight", "I32");
@@ -519,7 +514,7 @@ TEST_F(LoadWeightsErrors, I64FloatParameterRefused) {
         if (t.name == "conv3.bias") {
             t.dtype = "I64";
             std::vector<int64_t> ints(t.bytes.size() / 4, 2);
-            t.bytes = as_bytes(ints);
+            t.bytes = raw_bytes(ints);
         }
     const std::string p = write("i64.safetensors", make_safetensors(raw));
     EXPECT_VKCONV_ERROR(model().load_weights(p), p, "conv3.bias", "I64");
@@ -531,7 +526,7 @@ TEST_F(LoadWeightsErrors, OtherFloatDtypesAccepted) {
     std::vector<RawTensor> raw;
     for (const auto& [k, a] : load_safetensors(kDir + "simple_cnn/model.safetensors")) {
         std::vector<double> d(a.data.begin(), a.data.end());
-        raw.push_back({k, "F64", a.shape, as_bytes(d)});
+        raw.push_back({k, "F64", a.shape, raw_bytes(d)});
     }
     const std::string p = write("f64.safetensors", make_safetensors(raw));
     model().load_weights(p);

@@ -16,8 +16,7 @@ namespace fs = std::filesystem;
 class PipelineCache : public ::testing::Test {
 protected:
     void SetUp() override {
-        dir = fs::path(::testing::TempDir()) / ("vkconv_pc_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-        fs::remove_all(dir);
+        dir = fresh_test_dir("vkconv_pc_");
     }
     void TearDown() override { fs::remove_all(dir); }
 

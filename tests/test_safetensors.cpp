@@ -33,12 +33,7 @@ std::vector<uint8_t> make_st(std::string_view header, const std::vector<uint8_t>
     return out;
 }
 
-template <typename T>
-std::vector<uint8_t> raw_bytes(const std::vector<T>& values) {
-    std::vector<uint8_t> out(values.size() * sizeof(T));
-    if (!values.empty()) std::memcpy(out.data(), values.data(), out.size());
-    return out;
-}
+using vkconv::test::raw_bytes;
 
 Tensors parse(const std::vector<uint8_t>& bytes, std::map<std::string, std::string>* dtypes = nullptr) {
     return vkconv::parse_safetensors(bytes, "m.safetensors", dtypes);

@@ -14,8 +14,7 @@ namespace fs = std::filesystem;
 class Tuning : public ::testing::Test {
 protected:
     void SetUp() override {
-        dir = fs::path(::testing::TempDir()) / ("vkconv_tuning_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-        fs::remove_all(dir);
+        dir = fresh_test_dir("vkconv_tuning_");
         opts.cache_dir = dir.string();
         opts.validation = true;
     }

@@ -1,26 +1,41 @@
-"""What the PyTorch-route tests share: a seeded model with random BatchNorm statistics in eval
-mode, and `vkconv run` on batches 1 and 2 of an input compared with PyTorch within 1e-4 of the
-output's scale (max |y|)."""
+"""What the PyTorch-route tests share: the skip (exit 77) where PyTorch is not installed, their
+arguments (VKCONV_TOOL WORK_DIR), tools/ and tools/fixtures/ on the import path, a seeded model
+with random BatchNorm statistics in eval mode (gen_model_fixtures.seeded_model), and `vkconv run`
+on batches 1 and 2 of an input compared with PyTorch within 1e-4 of the output's scale (max |y|)."""
+import importlib
 import os
 import subprocess
 import sys
 
-import numpy as np
-import torch
-
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tools", "fixtures"))
-from gen_model_fixtures import randomize_batchnorm  # noqa: E402
+TOOLS = os.path.join(HERE, "..", "tools")
+FIXTURES = os.path.join(TOOLS, "fixtures")
 
 
-def seeded_model(make, size):
-    """make() with seed 0, BatchNorm statistics and a [2, 3, size, size] input from seed 1."""
-    torch.manual_seed(0)
-    gen = torch.Generator().manual_seed(1)
-    model = make()
-    randomize_batchnorm(model, gen)
-    model.eval()
-    return model, torch.randn(2, 3, size, size, generator=gen)
+def require(*modules):
+    """Imports `modules` or exits 77 (skipped), naming the one missing."""
+    try:
+        for name in modules:
+            importlib.import_module(name)
+    except ImportError as e:
+        print(f"skipped: {e} (Debian: apt-get install python3-torch python3-torchvision python3-onnx)")
+        sys.exit(77)
+
+
+require("numpy", "torch")
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+sys.path.insert(0, TOOLS)
+sys.path.insert(0, FIXTURES)
+from gen_model_fixtures import seeded_model  # noqa: E402,F401 (for the tests)
+
+
+def tool_and_work_dir():
+    """The command line's VKCONV_TOOL and WORK_DIR (made if missing)."""
+    tool, work = sys.argv[1], sys.argv[2]
+    os.makedirs(work, exist_ok=True)
+    return tool, work
 
 
 def run_matches_torch(tool, model_args, model, x, work, label, output_name=None):

@@ -10,25 +10,15 @@ them; it exits 77 (skipped) where PyTorch or torchvision is not installed.
 import os
 import sys
 
-try:
-    import numpy as np  # noqa: F401
-    import torch
-    import torchvision  # noqa: F401
-except ImportError as e:
-    print(f"skipped: {e} (Debian: apt-get install python3-torch python3-torchvision)")
-    sys.exit(77)
+from torch_route import require, run_matches_torch, seeded_model, tool_and_work_dir
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tools"))
-sys.path.insert(0, os.path.join(HERE, "..", "tools", "fixtures"))
+require("torchvision")
 import export_model  # noqa: E402
-from torch_route import run_matches_torch, seeded_model  # noqa: E402
 from tutorial_models import resnet18_transfer  # noqa: E402
 
 
 def main():
-    tool, work = sys.argv[1], sys.argv[2]
-    os.makedirs(work, exist_ok=True)
+    tool, work = tool_and_work_dir()
     model, x = seeded_model(resnet18_transfer, 64)
     js, st = os.path.join(work, "resnet18.json"), os.path.join(work, "resnet18.safetensors")
     export_model.export(model, x[:1], js, st, name="ResNet")

@@ -40,13 +40,7 @@
 namespace vkconv::tools {
 
 Conv2dOptions conv_opts(Pair stride, Padding pad, Pair dil, int groups, PaddingMode mode) {
-    Conv2dOptions o;
-    o.stride = stride;
-    o.padding = pad;
-    o.dilation = dil;
-    o.groups = groups;
-    o.padding_mode = mode;
-    return o;
+    return {.stride = stride, .padding = pad, .dilation = dil, .groups = groups, .padding_mode = mode};
 }
 
 std::vector<RowSpec> suite() {
@@ -264,15 +258,7 @@ void run_torch(std::vector<RowResult>& rows, const BenchArgs& a) {
     std::string cmd = shell_quote(a.torch_python) + " " + shell_quote(a.torch_script) + " --json --min-time " +
                       std::to_string(a.min_time) + " --specs " + shell_quote(specs.dump());
     if (a.torch_threads > 0) cmd += " --threads " + std::to_string(a.torch_threads);
-    FILE* f = popen(cmd.c_str(), "r");
-    if (!f) throw Error("could not run " + cmd);
-    std::string out;
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-    const int rc = pclose(f);
-    if (rc != 0) throw Error("bench_torch.py failed (status " + std::to_string(rc) + "): " + cmd);
-    const auto j = nlohmann::json::parse(out);
+    const auto j = nlohmann::json::parse(run_capture(cmd, "bench_torch.py"));
     for (const auto& t : j.at("rows"))
         for (auto& r : rows)
             if (r.spec.name == t.at("name").get<std::string>()) {

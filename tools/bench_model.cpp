@@ -165,18 +165,6 @@ struct ModelResult {
     int torch_threads = 0;
 };
 
-std::string run_capture(const std::string& cmd) {
-    FILE* f = popen(cmd.c_str(), "r");
-    if (!f) throw Error("could not run " + cmd);
-    std::string out;
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-    const int rc = pclose(f);
-    if (rc != 0) throw Error("the PyTorch benchmark failed (status " + std::to_string(rc) + "): " + cmd);
-    return out;
-}
-
 void run_torch(const ModelBenchArgs& a, const std::string& module, ModelResult& m) {
     std::string shape, batches;
     for (auto d : m.sample) shape += (shape.empty() ? "" : ",") + std::to_string(d);
@@ -186,7 +174,7 @@ void run_torch(const ModelBenchArgs& a, const std::string& module, ModelResult& 
                       " --input-shape " + shape + " --batches " + batches + " --min-time " + std::to_string(a.min_time) + " --reps " +
                       std::to_string(a.min_reps);
     if (a.torch_threads > 0) cmd += " --threads " + std::to_string(a.torch_threads);
-    const auto j = nlohmann::json::parse(run_capture(cmd));
+    const auto j = nlohmann::json::parse(run_capture(cmd, "the PyTorch benchmark"));
     m.torch_version = j.at("torch").get<std::string>();
     m.torch_threads = j.at("threads").get<int>();
     for (const auto& r : j.at("rows"))
@@ -505,15 +493,7 @@ int cmd_tune_model(const std::string& path, const std::string& input_shape, cons
         set_tuned_conv2d_algorithm(ctx, c.params, c.input, best);
         ++tuned;
     }
-    if (dry_run) {
-        std::printf("%d choices measured; not saved (--dry-run)\n", tuned);
-        return 0;
-    }
-    if (!save_tuning(ctx))
-        throw Error("cannot save the tuning results: the cache directory is off or not writable ('" + ctx.cache_dir() +
-                    "'; set VKCONV_CACHE_DIR)");
-    std::printf("%d choices saved to %s\n", tuned, tuning_path(ctx).c_str());
-    return 0;
+    return save_tuned(ctx, tuned, dry_run);
 }
 
 }  // namespace vkconv::tools

@@ -13,22 +13,18 @@ The models are tools/check_torchvision.py's; nothing is downloaded.
 import argparse
 import io
 import os
-import shutil
-import subprocess
 import sys
 import time
-import traceback
 import warnings
 from contextlib import redirect_stderr
 
-import numpy as np
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "fixtures"))
-from check_torchvision import MODELS  # noqa: E402
-from gen_model_fixtures import randomize_batchnorm  # noqa: E402
+from check_torchvision import MODELS, report, worst_error  # noqa: E402
+from gen_model_fixtures import seeded_model  # noqa: E402
 
 DEFAULT = ("simple_cnn,landmark_cnn,resnet18_transfer,resnet18,resnet50,mobilenet_v2,mobilenet_v3_small,efficientnet_b0,"
            "densenet121,shufflenet_v2_x0_5,squeezenet1_1,googlenet,mnasnet0_5,regnet_x_400mf,vgg11,alexnet,convnext_tiny,"
@@ -55,37 +51,13 @@ def export(model, x, path, opset):
 def run_one(name, tool, size, opset, work):
     make, fixed = MODELS[name]
     size = ONNX_SIZES.get(name) or fixed or size
-    torch.manual_seed(0)
-    gen = torch.Generator().manual_seed(1)
-    model = make()
-    randomize_batchnorm(model, gen)
-    model.eval()
-    x = torch.randn(2, 3, size, size, generator=gen)
+    model, x = seeded_model(make, size)
     d = os.path.join(work, f"{name}_opset{opset}")
     os.makedirs(d, exist_ok=True)
     path = os.path.join(d, "model.onnx")
     t0 = time.time()
     names = export(model, x[:1], path, opset)
-    worst = 0.0
-    for n in (1, 2):
-        xin = os.path.join(d, f"x{n}.npy")
-        np.save(xin, x[:n].numpy())
-        with torch.no_grad():
-            want = model(x[:n])
-        wants = want if isinstance(want, dict) else {"y": want}
-        outs = []
-        for k in names:
-            outs += ["--output", f"{k}=" + os.path.join(d, f"y{n}_{k}.npy")]
-        r = subprocess.run([tool, "run", "--model", path, "--input", xin] + outs, capture_output=True, text=True)
-        if r.returncode != 0:
-            raise RuntimeError(f"vkconv run failed: {r.stderr.strip()}")
-        for k in names:
-            got = np.load(os.path.join(d, f"y{n}_{k}.npy"))
-            w = wants[k].numpy()
-            if got.shape != w.shape:
-                raise RuntimeError(f"output {k} shape {list(got.shape)}, PyTorch {list(w.shape)}")
-            scale = float(np.abs(w).max()) or 1.0
-            worst = max(worst, float(np.abs(got - w).max()) / scale)
+    worst = worst_error(tool, ["--model", path], model, x, d, names)
     return worst, time.time() - t0, size
 
 
@@ -102,21 +74,8 @@ def main():
     for name in a.models.split(","):
         for opset in (int(o) for o in a.opsets.split(",")):
             total += 1
-            try:
-                err, secs, size = run_one(name, a.vkconv, a.size, opset, a.work)
-                ok = err <= 1e-4
-                failed += not ok
-                print(f"{name:28s} opset {opset}  {size:4d}px  max error / scale {err:.2e}  {'ok' if ok else 'FAILED'}  ({secs:.0f} s)",
-                      flush=True)
-            except Exception as e:  # report and go on with the next model
-                failed += 1
-                msg = str(e).strip().splitlines()
-                print(f"{name:28s} opset {opset}  FAILED: {type(e).__name__}: {msg[-1] if msg else ''}", flush=True)
-                if os.environ.get("VKCONV_CHECK_TRACEBACK"):
-                    traceback.print_exc()
-            finally:
-                if not a.keep:
-                    shutil.rmtree(os.path.join(a.work, f"{name}_opset{opset}"), ignore_errors=True)
+            failed += report(f"{name:28s} opset {opset} ", lambda: run_one(name, a.vkconv, a.size, opset, a.work),
+                             os.path.join(a.work, f"{name}_opset{opset}"), a.keep)
     print(f"{total - failed} passed, {failed} failed")
     return 1 if failed else 0
 

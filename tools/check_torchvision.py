@@ -27,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "fixtures"))
 import export_model  # noqa: E402
-from gen_model_fixtures import randomize_batchnorm  # noqa: E402
+from gen_model_fixtures import seeded_model  # noqa: E402
 import tutorial_models  # noqa: E402
 
 
@@ -116,40 +116,63 @@ MODELS = {
 }
 
 
-def run_one(name, tool, size, work):
-    make, fixed = MODELS[name]
-    size = fixed or size
-    torch.manual_seed(0)
-    gen = torch.Generator().manual_seed(1)
-    model = make()
-    randomize_batchnorm(model, gen)
-    model.eval()
-    x = torch.randn(2, 3, size, size, generator=gen)
-    d = os.path.join(work, name)
-    os.makedirs(d, exist_ok=True)
-    js, st = os.path.join(d, "model.json"), os.path.join(d, "model.safetensors")
-    t0 = time.time()
-    export_model.export(model, x[:1], js, st, name=name)
+def worst_error(tool, model_args, model, x, d, names=None):
+    """Runs `vkconv run <model_args>` on x[:1] and x[:2] (files in d) and returns the worst
+    max |vkconv - PyTorch| / max |y| over both batches and every output. names: the output's name
+    on the command line where the model returns one tensor (None: the bare path)."""
     worst = 0.0
     for n in (1, 2):
         xin = os.path.join(d, f"x{n}.npy")
         np.save(xin, x[:n].numpy())
         with torch.no_grad():
             want = model(x[:n])
-        wants = want if isinstance(want, dict) else {"": want}
+        wants = want if isinstance(want, dict) else {(names or [""])[0]: want}
+        paths = {k: os.path.join(d, f"y{n}{'_' + k if k else ''}.npy") for k in wants}
         outs = []
-        for k in wants:
-            outs += ["--output", (f"{k}=" if k else "") + os.path.join(d, f"y{n}{'_' + k if k else ''}.npy")]
-        r = subprocess.run([tool, "run", "--model", js, "--weights", st, "--input", xin] + outs, capture_output=True, text=True)
+        for k, path in paths.items():
+            outs += ["--output", (f"{k}=" if k else "") + path]
+        r = subprocess.run([tool, "run", *model_args, "--input", xin] + outs, capture_output=True, text=True)
         if r.returncode != 0:
             raise RuntimeError(f"vkconv run failed: {r.stderr.strip()}")
         for k, w in wants.items():
-            got = np.load(os.path.join(d, f"y{n}{'_' + k if k else ''}.npy"))
+            got = np.load(paths[k])
             w = w.numpy()
             if got.shape != w.shape:
                 raise RuntimeError(f"output {k or 0} shape {list(got.shape)}, PyTorch {list(w.shape)}")
             scale = float(np.abs(w).max()) or 1.0
             worst = max(worst, float(np.abs(got - w).max()) / scale)
+    return worst
+
+
+def report(label, run, work_dir, keep):
+    """Prints one line for label from run() -> (error / scale, seconds, size), or the exception it
+    raised, removes work_dir unless keep, and returns whether it failed (error above 1e-4)."""
+    try:
+        err, secs, size = run()
+        ok = err <= 1e-4
+        print(f"{label} {size:4d}px  max error / scale {err:.2e}  {'ok' if ok else 'FAILED'}  ({secs:.0f} s)", flush=True)
+        return not ok
+    except Exception as e:  # report and go on with the next model
+        msg = str(e).strip().splitlines()
+        print(f"{label} FAILED: {type(e).__name__}: {msg[-1] if msg else ''}", flush=True)
+        if os.environ.get("VKCONV_CHECK_TRACEBACK"):
+            traceback.print_exc()
+        return True
+    finally:
+        if not keep:
+            shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def run_one(name, tool, size, work):
+    make, fixed = MODELS[name]
+    size = fixed or size
+    model, x = seeded_model(make, size)
+    d = os.path.join(work, name)
+    os.makedirs(d, exist_ok=True)
+    js, st = os.path.join(d, "model.json"), os.path.join(d, "model.safetensors")
+    t0 = time.time()
+    export_model.export(model, x[:1], js, st, name=name)
+    worst = worst_error(tool, ["--model", js, "--weights", st], model, x, d)
     return worst, time.time() - t0, size
 
 
@@ -163,20 +186,7 @@ def main():
     a = ap.parse_args()
     failed = 0
     for name in a.models.split(","):
-        try:
-            err, secs, size = run_one(name, a.vkconv, a.size, a.work)
-            ok = err <= 1e-4
-            failed += not ok
-            print(f"{name:28s} {size:4d}px  max error / scale {err:.2e}  {'ok' if ok else 'FAILED'}  ({secs:.0f} s)", flush=True)
-        except Exception as e:  # report and go on with the next model
-            failed += 1
-            msg = str(e).strip().splitlines()
-            print(f"{name:28s} FAILED: {type(e).__name__}: {msg[-1] if msg else ''}", flush=True)
-            if os.environ.get("VKCONV_CHECK_TRACEBACK"):
-                traceback.print_exc()
-        finally:
-            if not a.keep:
-                shutil.rmtree(os.path.join(a.work, name), ignore_errors=True)
+        failed += report(f"{name:28s}", lambda: run_one(name, a.vkconv, a.size, a.work), os.path.join(a.work, name), a.keep)
     print(f"{len(a.models.split(',')) - failed} passed, {failed} failed")
     return 1 if failed else 0
 

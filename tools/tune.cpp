@@ -97,15 +97,7 @@ int cmd_tune(const TuneArgs& a, const std::string& device) {
         }
     }
     if (!matched) throw Error("--rows '" + a.rows + "' names no row of the suite (S1..S11)");
-    if (a.dry_run) {
-        std::printf("%d choices measured; not saved (--dry-run)\n", tuned);
-        return 0;
-    }
-    if (!save_tuning(ctx))
-        throw Error("cannot save the tuning results: the cache directory is off or not writable ('" + ctx.cache_dir() +
-                    "'; set VKCONV_CACHE_DIR)");
-    std::printf("%d choices saved to %s\n", tuned, tuning_path(ctx).c_str());
-    return 0;
+    return save_tuned(ctx, tuned, a.dry_run);
 }
 
 }  // namespace

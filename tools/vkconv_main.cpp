@@ -30,22 +30,16 @@ namespace {
 
 using namespace vkconv;
 
-// "n" or "h,w" -> Pair; `what` names the option in errors.
+// "n" or "h,w" -> Pair (Padding::parse's integers); `what` names the option in errors.
 Pair parse_pair(const std::string& s, const std::string& what) {
-    auto to_int = [&](const std::string& t) {
-        size_t used = 0;
-        int v = 0;
+    if (s != "same" && s != "valid") {
         try {
-            v = std::stoi(t, &used);
-        } catch (const std::exception&) {
-            used = 0;
+            return Padding::parse(s).size;
+        } catch (const Error&) {
+            // refused below with the option's name
         }
-        if (t.empty() || used != t.size()) throw Error(what + " must be an integer or 'h,w', but got '" + s + "'");
-        return v;
-    };
-    const auto comma = s.find(',');
-    if (comma == std::string::npos) return Pair(to_int(s));
-    return Pair(to_int(s.substr(0, comma)), to_int(s.substr(comma + 1)));
+    }
+    throw Error(what + " must be an integer or 'h,w', but got '" + s + "'");
 }
 
 std::string version_str(uint32_t v) {

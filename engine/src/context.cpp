@@ -48,10 +48,6 @@ void Context::clear_validation_messages() { impl_->clear_validation_messages(); 
 bool Context::validation_enabled() const { return impl_->validation_enabled(); }
 bool Context::pipeline_statistics_enabled() const { return impl_->pipeline_statistics_enabled(); }
 
-std::vector<DeviceInfo> list_devices(const std::string& selector, uint32_t* chosen) {
-    return host::list_devices(selector, chosen);
-}
-
 std::unique_ptr<Context> detail::ContextAccess::make(const host::ContextOptions& options) {
     return std::unique_ptr<Context>(new Context(std::make_unique<host::Context>(options)));
 }

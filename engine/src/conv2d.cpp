@@ -45,31 +45,15 @@ Conv2d::Conv2d(Context& ctx, Conv2dParams params) : Layer(ctx), state_(std::make
 Conv2d::~Conv2d() = default;
 
 void Conv2d::reset_parameters(uint64_t seed) {
-    // kaiming_uniform_(a=sqrt(5)) gives bound = gain * sqrt(3 / fan_in) with gain = sqrt(2 / (1 + 5)),
-    // i.e. 1 / sqrt(fan_in); the bias uses the same bound.
     const int64_t fan_in = int64_t(params_.in_channels / params_.options.groups) * params_.kernel.h * params_.kernel.w;
-    const float bound = static_cast<float>(1.0 / std::sqrt(double(fan_in)));
-    std::mt19937_64 rng(seed);
-    std::uniform_real_distribution<float> u(-bound, bound);
-    std::vector<float> w(static_cast<size_t>(params_.weight_numel()));
-    for (auto& v : w) v = u(rng);
+    auto [w, b] = detail::kaiming_uniform(params_.weight_numel(), params_.options.bias ? params_.out_channels : 0, fan_in, seed);
     add_parameter("weight", params_.weight_shape(), std::move(w));
-    if (params_.options.bias) {
-        std::vector<float> b(static_cast<size_t>(params_.out_channels));
-        for (auto& v : b) v = u(rng);
-        add_parameter("bias", {params_.out_channels}, std::move(b));
-    }
+    if (params_.options.bias) add_parameter("bias", {params_.out_channels}, std::move(b));
 }
 
-const std::vector<float>& Conv2d::bias() const {
-    static const std::vector<float> none;
-    return params_.options.bias ? parameter("bias") : none;
-}
+const std::vector<float>& Conv2d::bias() const { return detail::bias_or_none(*this, params_.options.bias); }
 
-void Conv2d::set_bias(std::span<const float> b) {
-    if (!params_.options.bias) throw Error("Conv2d.set_bias: this Conv2d was made with bias=False");
-    set_parameter("bias", b);
-}
+void Conv2d::set_bias(std::span<const float> b) { detail::set_bias(*this, params_.options.bias, b); }
 
 void Conv2d::set_algorithm(Conv2dAlgorithm a) {
     if (a != Conv2dAlgorithm::Auto) {

@@ -7,16 +7,18 @@
 #include "conv2d/kernel.h"
 #include "vkconv/conv2d.h"
 #include "vkconv/error.h"
+#include "vkconv/testing.h"
 
 namespace vkconv {
 namespace {
 
 using detail::pair_str;
 
-// Index of the padded coordinate i in an axis of n elements under F.pad's rule; -1 for zero.
+}  // namespace
+
 // Written from F.pad's definition (one reflection / one wrap, as PyTorch allows), independently
 // of the shaders' general formula in padding.glsl.
-int64_t reference_pad_index(int64_t i, int64_t n, PaddingMode mode) {
+int64_t testing::reference_pad_index(int64_t i, int64_t n, PaddingMode mode) {
     if (i >= 0 && i < n) return i;
     switch (mode) {
         case PaddingMode::Zeros: return -1;
@@ -26,8 +28,6 @@ int64_t reference_pad_index(int64_t i, int64_t n, PaddingMode mode) {
     }
     return -1;
 }
-
-}  // namespace
 
 PaddingMode parse_padding_mode(const std::string& s) {
     if (s == "zeros") return PaddingMode::Zeros;
@@ -252,11 +252,11 @@ std::vector<float> conv2d_reference(const Conv2dParams& params, const Shape& in,
                     for (int64_t ci = 0; ci < cin_g; ++ci) {
                         const int64_t c = grp * cin_g + ci;
                         for (int64_t ky = 0; ky < kh; ++ky) {
-                            const int64_t iy = reference_pad_index(oy * o.stride.h - g.pad_top + ky * o.dilation.h, g.h, o.padding_mode);
+                            const int64_t iy = testing::reference_pad_index(oy * o.stride.h - g.pad_top + ky * o.dilation.h, g.h, o.padding_mode);
                             if (iy < 0) continue;
                             for (int64_t kx = 0; kx < kw; ++kx) {
                                 const int64_t ix =
-                                    reference_pad_index(ox * o.stride.w - g.pad_left + kx * o.dilation.w, g.w, o.padding_mode);
+                                    testing::reference_pad_index(ox * o.stride.w - g.pad_left + kx * o.dilation.w, g.w, o.padding_mode);
                                 if (ix < 0) continue;
                                 acc += double(input[((n * C + c) * g.h + iy) * g.w + ix]) *
                                        double(weight[((k * cin_g + ci) * kh + ky) * kw + kx]);

@@ -7,22 +7,13 @@
 #include <sstream>
 
 #include "host/context.h"
+#include "conv2d/kernel.h"
 #include "host/pipeline.h"
 #include "layers_common.h"
 #include "vkconv/error.h"
 
 namespace vkconv {
 namespace {
-
-// Mirrors shaders/conv2d_params.glsl (the push constants every convolution shader takes).
-struct ConvPushConstants {
-    int32_t N, C, H, W;
-    int32_t K, OH, OW;
-    int32_t groups, cin_g, cout_g;
-    int32_t kh, kw, sh, sw, pad_top, pad_left, dh, dw;
-    int32_t z_base;
-    int32_t x_base, y_base;
-};
 
 constexpr int kOct = 4;   // output channels per invocation (OCT)
 constexpr int kTile = 8;  // 8 x 8 pixels per workgroup
@@ -225,28 +216,14 @@ ConvTranspose2d::ConvTranspose2d(Context& ctx, ConvTranspose2dParams params) : L
 
 void ConvTranspose2d::reset_parameters(uint64_t seed) {
     const int64_t fan_in = int64_t(params_.out_channels / params_.options.groups) * params_.kernel.h * params_.kernel.w;
-    const float bound = static_cast<float>(1.0 / std::sqrt(double(fan_in)));
-    std::mt19937_64 rng(seed);
-    std::uniform_real_distribution<float> u(-bound, bound);
-    std::vector<float> w(static_cast<size_t>(params_.weight_numel()));
-    for (auto& v : w) v = u(rng);
+    auto [w, b] = detail::kaiming_uniform(params_.weight_numel(), params_.options.bias ? params_.out_channels : 0, fan_in, seed);
     add_parameter("weight", params_.weight_shape(), std::move(w));
-    if (params_.options.bias) {
-        std::vector<float> b(static_cast<size_t>(params_.out_channels));
-        for (auto& v : b) v = u(rng);
-        add_parameter("bias", {params_.out_channels}, std::move(b));
-    }
+    if (params_.options.bias) add_parameter("bias", {params_.out_channels}, std::move(b));
 }
 
-const std::vector<float>& ConvTranspose2d::bias() const {
-    static const std::vector<float> none;
-    return params_.options.bias ? parameter("bias") : none;
-}
+const std::vector<float>& ConvTranspose2d::bias() const { return detail::bias_or_none(*this, params_.options.bias); }
 
-void ConvTranspose2d::set_bias(std::span<const float> b) {
-    if (!params_.options.bias) throw Error("ConvTranspose2d.set_bias: this ConvTranspose2d was made with bias=False");
-    set_parameter("bias", b);
-}
+void ConvTranspose2d::set_bias(std::span<const float> b) { detail::set_bias(*this, params_.options.bias, b); }
 
 Shape ConvTranspose2d::output_shape(std::span<const Shape> inputs) const {
     check_input_count(inputs.size());
@@ -288,41 +265,28 @@ void ConvTranspose2d::record(CommandRecorder& rec, const Tensor& input, const Te
     const uint64_t out_image = output.bytes() / static_cast<uint64_t>(g.n);
     const int64_t chunk = detail::storage_chunk_units(*ctx_, type(), "image", g.n, {in_image, out_image});
     const auto& o = params_.options;
-    ConvPushConstants pc{};
-    pc.C = params_.in_channels;
-    pc.H = static_cast<int32_t>(g.h);
-    pc.W = static_cast<int32_t>(g.w);
-    pc.K = params_.out_channels;
-    pc.OH = static_cast<int32_t>(g.oh);
-    pc.OW = static_cast<int32_t>(g.ow);
-    pc.groups = o.groups;
-    pc.cin_g = params_.in_channels / o.groups;
-    pc.cout_g = params_.out_channels / o.groups;
-    pc.kh = params_.kernel.h;
-    pc.kw = params_.kernel.w;
-    pc.sh = o.stride.h;
-    pc.sw = o.stride.w;
-    pc.pad_top = o.padding.h;
-    pc.pad_left = o.padding.w;
-    pc.dh = o.dilation.h;
-    pc.dw = o.dilation.w;
+    // The shader takes the convolution's push constants, with the transposed geometry.
+    Conv2dOptions co;
+    co.stride = o.stride;
+    co.dilation = o.dilation;
+    co.groups = o.groups;
+    Conv2dGeometry cg;
+    cg.h = g.h;
+    cg.w = g.w;
+    cg.out_h = g.oh;
+    cg.out_w = g.ow;
+    cg.pad_top = o.padding.h;
+    cg.pad_left = o.padding.w;
+    auto pc = detail::conv2d_push_constants({params_.in_channels, params_.out_channels, params_.kernel, co}, cg);
     const auto pipeline = host::of(*ctx_).pipeline("conv_transpose2d", {uint32_t(kOct), o.bias ? 1u : 0u});
     const int64_t blocks = (pc.cout_g + kOct - 1) / kOct;
     for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
         const int64_t nc = std::min(chunk, g.n - n0);
         pc.N = static_cast<int32_t>(nc);
-        const host::BufferBinding bindings[] = {
-            host::BufferBinding(input.buffer().handle(), input.buffer().offset() + static_cast<uint64_t>(n0) * in_image, static_cast<uint64_t>(nc) * in_image),
-            weight_dev.buffer(), bias_dev.buffer(),
-            host::BufferBinding(output.buffer().handle(), output.buffer().offset() + static_cast<uint64_t>(n0) * out_image,
-                                static_cast<uint64_t>(nc) * out_image)};
+        const host::BufferBinding bindings[] = {detail::sub_range(input, n0, nc, in_image), weight_dev.buffer(), bias_dev.buffer(),
+                                                detail::sub_range(output, n0, nc, out_image)};
         const std::array<int64_t, 3> groups{(g.ow + kTile - 1) / kTile, (g.oh + kTile - 1) / kTile, nc * o.groups * blocks};
-        detail::split_dispatch(groups, detail::workgroup_count_limit(*ctx_), [&](auto base, auto count) {
-            pc.x_base = base[0];
-            pc.y_base = base[1];
-            pc.z_base = base[2];
-            rec.dispatch(*pipeline, bindings, pc, count[0], count[1], count[2]);
-        });
+        detail::dispatch_xyz(*ctx_, rec, *pipeline, bindings, pc, groups);
     }
     rec.barrier();
 }

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <numeric>
+#include <random>
 
 #include "vkconv/error.h"
 #include "vkconv/layers.h"
@@ -145,6 +146,32 @@ void record_copy(CommandRecorder& rec, const Tensor& input, const Tensor& output
                     " differ in element count");
     if (&input.buffer() != &output.buffer()) rec.copy(input.buffer(), 0, output.buffer(), 0, input.bytes());
     rec.barrier();
+}
+
+host::BufferBinding sub_range(const Tensor& t, int64_t first, int64_t count, uint64_t unit_bytes) {
+    return host::BufferBinding(t.buffer().handle(), t.buffer().offset() + static_cast<uint64_t>(first) * unit_bytes,
+                               static_cast<uint64_t>(count) * unit_bytes);
+}
+
+std::pair<std::vector<float>, std::vector<float>> kaiming_uniform(int64_t weight_numel, int64_t bias_numel, int64_t fan_in,
+                                                                  uint64_t seed) {
+    const float bound = fan_in > 0 ? static_cast<float>(1.0 / std::sqrt(double(fan_in))) : 0.0f;
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<float> u(-bound, bound);
+    std::vector<float> w(static_cast<size_t>(weight_numel)), b(static_cast<size_t>(bias_numel));
+    for (auto& v : w) v = u(rng);
+    for (auto& v : b) v = bound > 0 ? u(rng) : 0.0f;
+    return {std::move(w), std::move(b)};
+}
+
+const std::vector<float>& bias_or_none(const Layer& layer, bool has_bias) {
+    static const std::vector<float> none;
+    return has_bias ? layer.parameter("bias") : none;
+}
+
+void set_bias(Layer& layer, bool has_bias, std::span<const float> b) {
+    if (!has_bias) throw Error(layer.type() + ".set_bias: this " + layer.type() + " was made with bias=False");
+    layer.set_parameter("bias", b);
 }
 
 }  // namespace detail

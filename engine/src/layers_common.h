@@ -6,7 +6,10 @@
 #include <initializer_list>
 #include <optional>
 #include <cstdint>
+#include <span>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "host/buffer.h"
 #include "host/context.h"
@@ -52,6 +55,23 @@ void split_dispatch(std::array<int64_t, 3> groups, std::array<uint32_t, 3> limit
             }
 }
 
+// Records `groups` workgroups (x, y, z) of `pipeline`, split as split_dispatch does; each
+// dispatch's first workgroup goes in the push constants' x_base, y_base and z_base.
+template <class PushConstants>
+void dispatch_xyz(const Context& ctx, CommandRecorder& rec, const host::ComputePipeline& pipeline,
+                  std::span<const host::BufferBinding> bindings, PushConstants& pc, std::array<int64_t, 3> groups) {
+    split_dispatch(groups, workgroup_count_limit(ctx), [&](auto base, auto count) {
+        pc.x_base = base[0];
+        pc.y_base = base[1];
+        pc.z_base = base[2];
+        rec.dispatch(pipeline, bindings, pc, count[0], count[1], count[2]);
+    });
+}
+
+// The binding of `count` units of `unit_bytes` of t's buffer from unit `first` (a chunk of
+// storage_chunk_units).
+host::BufferBinding sub_range(const Tensor& t, int64_t first, int64_t count, uint64_t unit_bytes);
+
 // maxStorageBufferRange: how many consecutive units (images, planes, rows) of the tensors a
 // layer binds can be bound at once, each tensor as a sub-range starting at a multiple of
 // minStorageBufferOffsetAlignment. `unit_bytes` holds one unit's bytes in each such tensor;
@@ -59,6 +79,20 @@ void split_dispatch(std::array<int64_t, 3> groups, std::array<uint32_t, 3> limit
 // maxStorageBufferRange, the sizes and `unit`) when not even one unit can be bound alone.
 int64_t storage_chunk_units(const Context& ctx, const std::string& who, const char* unit, int64_t units,
                             std::initializer_list<uint64_t> unit_bytes);
+
+// maxStorageBufferRange: the `planes` planes of `input` and `output` (in_plane and out_plane
+// bytes each) in chunks of whole planes bound as sub-ranges; fn(bindings, planes_in_chunk)
+// records one chunk.
+template <class F>
+void for_each_plane_chunk(const Context& ctx, const std::string& who, const Tensor& input, const Tensor& output, int64_t planes,
+                          uint64_t in_plane, uint64_t out_plane, F&& fn) {
+    const int64_t chunk = storage_chunk_units(ctx, who, "plane", planes, {in_plane, out_plane});
+    for (int64_t p0 = 0; p0 < planes; p0 += chunk) {
+        const int64_t np = std::min(chunk, planes - p0);
+        const host::BufferBinding bindings[] = {sub_range(input, p0, np, in_plane), sub_range(output, p0, np, out_plane)};
+        fn(std::span<const host::BufferBinding>(bindings), np);
+    }
+}
 
 // Throws unless `output` has shape `expected` and every tensor fits maxStorageBufferRange.
 void check_output(const Layer& layer, const Tensor& output, const Shape& expected);
@@ -72,5 +106,16 @@ void check_reference_input(const Layer& layer, const Shape& shape, const std::ve
 // Copies `input` into `output` (same element count) and ends with a barrier: what a view
 // layer's record() does when called directly.
 void record_copy(CommandRecorder& rec, const Tensor& input, const Tensor& output);
+
+// reset_parameters of nn.Conv2d, nn.ConvTranspose2d and nn.Linear: kaiming_uniform_(a=sqrt(5)),
+// bound = gain * sqrt(3 / fan_in) with gain = sqrt(2 / (1 + 5)), i.e. 1 / sqrt(fan_in) (0 when
+// fan_in is 0), for the weight's values and then the bias's (bias_numel, 0: none; the same
+// bound), drawn from mt19937_64(seed) in that order.
+std::pair<std::vector<float>, std::vector<float>> kaiming_uniform(int64_t weight_numel, int64_t bias_numel, int64_t fan_in,
+                                                                  uint64_t seed);
+// The layer's "bias" parameter, or an empty vector where it was made with bias=False.
+const std::vector<float>& bias_or_none(const Layer& layer, bool has_bias);
+// layer.set_parameter("bias", b), refused as PyTorch would where the layer has no bias.
+void set_bias(Layer& layer, bool has_bias, std::span<const float> b);
 
 }  // namespace vkconv::detail

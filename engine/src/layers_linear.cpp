@@ -64,30 +64,14 @@ std::string Linear::repr() const {
 }
 
 void Linear::reset_parameters(uint64_t seed) {
-    // kaiming_uniform_(a=sqrt(5)): bound = gain * sqrt(3 / fan_in), gain = sqrt(2 / (1 + 5)),
-    // i.e. 1 / sqrt(fan_in); the bias uses 1 / sqrt(fan_in) too (0 when fan_in is 0).
-    const float bound = in_features_ > 0 ? static_cast<float>(1.0 / std::sqrt(double(in_features_))) : 0.0f;
-    std::mt19937_64 rng(seed);
-    std::uniform_real_distribution<float> u(-bound, bound);
-    std::vector<float> w(static_cast<size_t>(int64_t(out_features_) * in_features_));
-    for (auto& v : w) v = u(rng);
+    auto [w, b] = detail::kaiming_uniform(int64_t(out_features_) * in_features_, has_bias_ ? out_features_ : 0, in_features_, seed);
     add_parameter("weight", {out_features_, in_features_}, std::move(w));
-    if (has_bias_) {
-        std::vector<float> b(static_cast<size_t>(out_features_));
-        for (auto& v : b) v = bound > 0 ? u(rng) : 0.0f;
-        add_parameter("bias", {out_features_}, std::move(b));
-    }
+    if (has_bias_) add_parameter("bias", {out_features_}, std::move(b));
 }
 
-const std::vector<float>& Linear::bias() const {
-    static const std::vector<float> none;
-    return has_bias_ ? parameter("bias") : none;
-}
+const std::vector<float>& Linear::bias() const { return detail::bias_or_none(*this, has_bias_); }
 
-void Linear::set_bias(std::span<const float> b) {
-    if (!has_bias_) throw Error("Linear.set_bias: this Linear was made with bias=False");
-    set_parameter("bias", b);
-}
+void Linear::set_bias(std::span<const float> b) { detail::set_bias(*this, has_bias_, b); }
 
 Shape Linear::output_shape(std::span<const Shape> inputs) const {
     check_input_count(inputs.size());

@@ -113,38 +113,16 @@ void record_pool(Context& ctx, CommandRecorder& rec, const std::string& who, con
                  uint32_t mode, bool count_include_pad, std::optional<int> divisor, Pair k, Pair s, Pair pad, Pair d) {
     if (out.numel() == 0) return;
     const auto pipeline = host::of(ctx).pipeline("pool2d", {mode, count_include_pad ? 1u : 0u, divisor ? 1u : 0u});
-    Pool2dPushConstants pc{};
-    pc.H = static_cast<int32_t>(g.in.h);
-    pc.W = static_cast<int32_t>(g.in.w);
-    pc.OH = static_cast<int32_t>(g.oh);
-    pc.OW = static_cast<int32_t>(g.ow);
-    pc.kh = k.h;
-    pc.kw = k.w;
-    pc.sh = s.h;
-    pc.sw = s.w;
-    pc.ph = pad.h;
-    pc.pw = pad.w;
-    pc.dh = d.h;
-    pc.dw = d.w;
-    pc.divisor = divisor.value_or(1);
+    Pool2dPushConstants pc{.H = static_cast<int32_t>(g.in.h), .W = static_cast<int32_t>(g.in.w),
+                           .OH = static_cast<int32_t>(g.oh), .OW = static_cast<int32_t>(g.ow),
+                           .kh = k.h, .kw = k.w, .sh = s.h, .sw = s.w, .ph = pad.h, .pw = pad.w, .dh = d.h, .dw = d.w,
+                           .divisor = divisor.value_or(1)};
     // Tensors larger than maxStorageBufferRange: chunks of whole planes bound as sub-ranges.
     const uint64_t in_plane = static_cast<uint64_t>(g.in.h * g.in.w) * sizeof(float);
     const uint64_t out_plane = static_cast<uint64_t>(g.oh * g.ow) * sizeof(float);
-    const int64_t chunk = detail::storage_chunk_units(ctx, who, "plane", g.in.planes, {in_plane, out_plane});
-    for (int64_t p0 = 0; p0 < g.in.planes; p0 += chunk) {
-        const int64_t pc_planes = std::min(chunk, g.in.planes - p0);
-        const host::BufferBinding bindings[] = {
-            host::BufferBinding(in.buffer().handle(), in.buffer().offset() + static_cast<uint64_t>(p0) * in_plane, static_cast<uint64_t>(pc_planes) * in_plane),
-            host::BufferBinding(out.buffer().handle(), out.buffer().offset() + static_cast<uint64_t>(p0) * out_plane,
-                                static_cast<uint64_t>(pc_planes) * out_plane)};
-        const std::array<int64_t, 3> groups{(g.ow + kTile - 1) / kTile, (g.oh + kTile - 1) / kTile, pc_planes};
-        detail::split_dispatch(groups, detail::workgroup_count_limit(ctx), [&](auto base, auto count) {
-            pc.x_base = base[0];
-            pc.y_base = base[1];
-            pc.z_base = base[2];
-            rec.dispatch(*pipeline, bindings, pc, count[0], count[1], count[2]);
-        });
-    }
+    detail::for_each_plane_chunk(ctx, who, in, out, g.in.planes, in_plane, out_plane, [&](auto bindings, int64_t np) {
+        detail::dispatch_xyz(ctx, rec, *pipeline, bindings, pc, {(g.ow + kTile - 1) / kTile, (g.oh + kTile - 1) / kTile, np});
+    });
     rec.barrier();
 }
 
@@ -342,12 +320,7 @@ void AdaptiveAvgPool2d::record(CommandRecorder& rec, std::span<const Tensor> inp
     pc.OW = output_size.w;
     const host::BufferBinding bindings[] = {inputs[0].buffer(), output.buffer()};
     const std::array<int64_t, 3> groups{(output_size.w + kTile - 1) / kTile, (output_size.h + kTile - 1) / kTile, g.planes};
-    detail::split_dispatch(groups, detail::workgroup_count_limit(*ctx_), [&](auto base, auto count) {
-        pc.x_base = base[0];
-        pc.y_base = base[1];
-        pc.z_base = base[2];
-        rec.dispatch(*pipeline, bindings, pc, count[0], count[1], count[2]);
-    });
+    detail::dispatch_xyz(*ctx_, rec, *pipeline, bindings, pc, groups);
     rec.barrier();
 }
 

@@ -270,20 +270,9 @@ void Upsample::record(CommandRecorder& rec, std::span<const Tensor> inputs, cons
     // maxStorageBufferRange: chunks of whole planes bound as sub-ranges.
     const uint64_t in_plane = static_cast<uint64_t>(g.h.in * g.w.in) * sizeof(float);
     const uint64_t out_plane = static_cast<uint64_t>(g.h.out * g.w.out) * sizeof(float);
-    const int64_t chunk = detail::storage_chunk_units(*ctx_, type(), "plane", g.planes, {in_plane, out_plane});
-    for (int64_t p0 = 0; p0 < g.planes; p0 += chunk) {
-        const int64_t np = std::min(chunk, g.planes - p0);
-        const host::BufferBinding bindings[] = {
-            host::BufferBinding(inputs[0].buffer().handle(), inputs[0].buffer().offset() + static_cast<uint64_t>(p0) * in_plane, static_cast<uint64_t>(np) * in_plane),
-            host::BufferBinding(output.buffer().handle(), output.buffer().offset() + static_cast<uint64_t>(p0) * out_plane, static_cast<uint64_t>(np) * out_plane)};
-        const std::array<int64_t, 3> groups{(g.w.out + kTile - 1) / kTile, (g.h.out + kTile - 1) / kTile, np};
-        detail::split_dispatch(groups, detail::workgroup_count_limit(*ctx_), [&](auto base, auto count) {
-            pc.x_base = base[0];
-            pc.y_base = base[1];
-            pc.z_base = base[2];
-            rec.dispatch(*pipeline, bindings, pc, count[0], count[1], count[2]);
-        });
-    }
+    detail::for_each_plane_chunk(*ctx_, type(), inputs[0], output, g.planes, in_plane, out_plane, [&](auto bindings, int64_t np) {
+        detail::dispatch_xyz(*ctx_, rec, *pipeline, bindings, pc, {(g.w.out + kTile - 1) / kTile, (g.h.out + kTile - 1) / kTile, np});
+    });
     rec.barrier();
 }
 

@@ -3,6 +3,7 @@ identical copies (checked here), and each runs here with its results checked."""
 import os
 import re
 import runpy
+import sys
 
 import numpy as np
 import pytest
@@ -57,35 +58,13 @@ def test_depthwise_separable(tmp_path, monkeypatch, capsys):
         assert line in out
 
 
-TORCH_SIMPLE_CNN = '''
-import torch.nn as nn
-import torch.nn.functional as F
-
-class SimpleCNN(nn.Module):
-    def __init__(self):
-        super(SimpleCNN, self).__init__()
-        self.conv1 = nn.Conv2d(3, 16, kernel_size=3, padding=1)
-        self.conv2 = nn.Conv2d(16, 32, kernel_size=3, padding=1)
-        self.conv3 = nn.Conv2d(32, 64, kernel_size=3, padding=1)
-        self.fc = nn.Linear(64 * 4 * 4, 10)
-
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv3(x)), 2)
-        x = x.view(-1, 64 * 4 * 4)
-        x = self.fc(x)
-        return x
-'''
-
-
 @pytest.mark.skipif(not has_torch(), reason="PyTorch is not installed")
 def test_simple_cnn_from_state_dict(tmp_path, monkeypatch, capsys):
     import torch
-    ns = {}
-    exec(TORCH_SIMPLE_CNN, ns)  # the tutorial's module, verbatim
+    sys.path.insert(0, os.path.join(ROOT, "tools", "fixtures"))
+    from tutorial_models import SimpleCNN  # the tutorial's module, verbatim
     torch.manual_seed(0)
-    reference = ns["SimpleCNN"]().eval()
+    reference = SimpleCNN().eval()
     torch.save(reference.state_dict(), tmp_path / "simple_cnn.pt")
     g = run("simple_cnn.py", tmp_path, monkeypatch)
     assert repr(g["model"]) == repr(reference)

@@ -43,14 +43,7 @@ private:
 
 // Conv2dOptions from every field, for the sweep tables.
 inline Conv2dOptions conv2d_options(Pair stride, Padding padding, Pair dilation, int groups, bool bias, PaddingMode mode) {
-    Conv2dOptions o;
-    o.stride = stride;
-    o.padding = padding;
-    o.dilation = dilation;
-    o.groups = groups;
-    o.bias = bias;
-    o.padding_mode = mode;
-    return o;
+    return {.stride = stride, .padding = padding, .dilation = dilation, .groups = groups, .bias = bias, .padding_mode = mode};
 }
 
 // One case of the convolution sweeps: a convolution, the algorithm it is forced to (Auto: the

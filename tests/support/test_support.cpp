@@ -132,6 +132,13 @@ CommandResult run_command(const std::string& command) {
     return CommandResult{WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, slurp(base + ".out"), slurp(base + ".err")};
 }
 
+std::filesystem::path fresh_test_dir(const std::string& prefix) {
+    const auto dir = std::filesystem::path(::testing::TempDir()) /
+                     (prefix + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir);
+    return dir;
+}
+
 std::vector<float> random_values(size_t n, uint64_t seed) {
     std::mt19937_64 rng(seed);
     std::vector<float> v(n);

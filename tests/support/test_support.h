@@ -5,6 +5,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -82,6 +87,18 @@ struct CommandResult {
 };
 CommandResult run_command(const std::string& command);
 
+// An empty directory under the test temp dir named `prefix` + the running test's name (removed
+// first if an earlier run left it).
+std::filesystem::path fresh_test_dir(const std::string& prefix);
+
+// The bytes of `v`'s elements, as a file stores them (host byte order).
+template <typename T>
+std::vector<uint8_t> raw_bytes(const std::vector<T>& v) {
+    std::vector<uint8_t> out(v.size() * sizeof(T));
+    if (!v.empty()) std::memcpy(out.data(), v.data(), out.size());
+    return out;
+}
+
 // Uniform values in [-1, 1) from a seed (deterministic across platforms).
 std::vector<float> random_values(size_t n, uint64_t seed);
 
@@ -105,5 +122,23 @@ std::vector<float> random_values(size_t n, uint64_t seed);
 // holds sum|products| per output. Returns 2 * that bound + 1e-6 per element (the 2 covers the
 // bias addition and the final rounding).
 std::vector<float> fp32_sum_tolerance(std::span<const float> abs_sums, int64_t terms);
+
+// reset_parameters(seed) as nn.Module's kaiming_uniform_ init: a and b (made alike) get the same
+// weight and bias from one seed, every value within `bound` and the weight's largest above
+// `near` * bound, and another seed gives other weights.
+template <class L>
+void expect_seeded_uniform_init(L& a, L& b, float bound, float near) {
+    a.reset_parameters(7);
+    b.reset_parameters(7);
+    EXPECT_EQ(a.weight(), b.weight());
+    EXPECT_EQ(a.bias(), b.bias());
+    float maxabs = 0;
+    for (float v : a.weight()) maxabs = std::max(maxabs, std::fabs(v));
+    EXPECT_LE(maxabs, bound);
+    EXPECT_GT(maxabs, near * bound);
+    for (float v : a.bias()) EXPECT_LE(std::fabs(v), bound);
+    b.reset_parameters(8);
+    EXPECT_NE(a.weight(), b.weight());
+}
 
 }  // namespace vkconv::test

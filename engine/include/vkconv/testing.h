@@ -11,6 +11,7 @@
 #include "host/context.h"
 #include "host/device_policy.h"
 #include "vkconv/context.h"
+#include "vkconv/conv2d.h"
 
 namespace vkconv::testing {
 
@@ -32,5 +33,9 @@ inline ContextOptions::FaultInjection& faults(vkconv::Context& ctx) { return vkc
 inline const vkconv::host::DevicePolicy& policy(const vkconv::Context& ctx) { return vkconv::host::of(ctx).policy(); }
 // Replaces the tile overrides (convolutions prepared before keep their plans).
 inline void set_tile_overrides(vkconv::Context& ctx, const TileOverrides& tiles) { vkconv::host::of(ctx).set_tile_overrides(tiles); }
+
+// The CPU reference's index of the padded coordinate i in an axis of n elements under F.pad's
+// rule (-1: zero padding), for references written outside conv2d_reference.
+int64_t reference_pad_index(int64_t i, int64_t n, PaddingMode mode);
 
 }  // namespace vkconv::testing
