@@ -130,7 +130,7 @@ std::vector<float> conv2d_reference(const Conv2dParams& params, const Shape& inp
 // Auto: depthwise_texel, else depthwise, for groups == in_channels > 1; gemm_1x1 for 1x1 kernels;
 // grouped_texel where in_channels/groups <= 16 (dense or grouped); winograd where it applies with
 // in_channels, out_channels >= 32, in_channels * out_channels >= 2048 and N * out_h * out_w >= 196
-// (measured on lavapipe); then packed_texel, direct_texel,
+// (>= 49 where in_channels * out_channels >= 256 * 256; measured on lavapipe); then packed_texel, direct_texel,
 // direct_tiled: the first the device supports for the input.
 // Forcing one that cannot run throws, naming the algorithm and the reason (unsupported_reason).
 enum class Conv2dAlgorithm { Auto, DirectTiled, Depthwise, DirectTexel, PackedTexel, Gemm1x1, DepthwiseTexel, GroupedTexel, Winograd };

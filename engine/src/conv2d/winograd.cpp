@@ -83,6 +83,12 @@ void plan_winograd(WinogradPlan& pl, Context& ctx, const Conv2dParams& params, c
     pl.oct = oct;
     pl.tt = static_cast<uint32_t>(host::tile_or(tiles.winograd_tt, 1, 16, static_cast<int>(policy.winograd_tt)));
     pl.m = host::tile_or(tiles.winograd_tile, 2, 4, static_cast<int>(policy.winograd_tile)) >= 4 ? 4 : 2;
+    // Fewer F(4x4) tiles than one invocation's tile block (a 7 x 7 output at batch 1: 4 tiles for
+    // 8 GEMM lanes' worth) leave most of the GEMM idle: F(2x2) then, unless a tile is forced
+    // (measured on lavapipe, 512->512 at 7 x 7: 1.2x faster than F(4x4)).
+    if (g && pl.m == 4 && !tiles.winograd_tile &&
+        g->n * ((g->out_h + 3) / 4) * ((g->out_w + 3) / 4) < static_cast<int64_t>(pl.tt))
+        pl.m = 2;
     const int64_t P = int64_t(pl.m + 2) * (pl.m + 2);  // Winograd positions
     pl.pack_wg = pl.wg;
     pl.pack_px = static_cast<uint32_t>(host::tile_or(tiles.pack_px, 1, 32, static_cast<int>(policy.pack_pixels)));
@@ -219,12 +225,15 @@ public:
         // Measured on lavapipe (tools/bench.cpp rows and custom shapes, against packed_texel, on a
         // loaded machine): 1.3-3x faster for 64->64 56x56 (S4, S10), 256->256 14x14 (S5), 128->128
         // 28x28, 8x 64->64 14x14, 2x 32->64 16x16; about even for 32->32 28x28, 24->24 112x112,
-        // 512->512 7x7; slower with few channels (64->8 56x56, 32->32 14x14) or small outputs (32->64
-        // 8x8), where the pack and transform passes dominate. Only for a given input shape.
+        // 512->512 7x7 with F(4x4); slower with few channels (64->8 56x56, 32->32 14x14) or small
+        // outputs (32->64 8x8), where the pack and transform passes dominate. Outputs down to 7 x 7
+        // where both channel counts are large (C * K >= 256 * 256; F(2x2) there, see
+        // plan_winograd): 256->256 and 512->512 at 7 x 7 1.3x and 1.8x faster than packed_texel
+        // (ResNet's last stage). Only for a given input shape.
         if (!input_shape || input_shape->empty()) return false;
         const auto g = conv2d_geometry(params, *input_shape);
-        const int64_t C = params.in_channels, K = params.out_channels;
-        return C >= 32 && K >= 32 && C * K >= 2048 && g.n * g.out_h * g.out_w >= 196;
+        const int64_t C = params.in_channels, K = params.out_channels, outputs = g.n * g.out_h * g.out_w;
+        return C >= 32 && K >= 32 && C * K >= 2048 && (outputs >= 196 || (outputs >= 49 && C * K >= 256 * 256));
     }
 
     std::unique_ptr<Conv2dPlan> prepare(Context& ctx, const Conv2dProblem& p) const override {
