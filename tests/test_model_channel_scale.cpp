@@ -96,6 +96,21 @@ TEST_P(ChannelScale, FoldedIntoThePackPassBitForBit) {
     EXPECT_TRUE(test::bit_equal(folded, separate)) << c;
     EXPECT_EQ(folded_dispatches + (c.folds ? 1 : 0), separate_dispatches) << c;
 
+    // The planned steps say so, and the convolution's prepared pipelines differ (the pack pass's
+    // SCALE specialization): what compile reports create.
+    bool planned = false, seen = false;
+    m->for_each_step(shape, [&](const Model::PlannedStep& s) {
+        if (s.name != "project") return;
+        seen = true;
+        planned = s.scaled_input;
+        if (c.folds) {
+            auto& conv = static_cast<Conv2d&>(s.layer);
+            EXPECT_NE(conv.prepare(s.inputs[0], s.activation, true), conv.prepare(s.inputs[0], s.activation, false)) << c;
+        }
+    });
+    EXPECT_TRUE(seen);
+    EXPECT_EQ(planned, c.folds) << c;
+
     const auto want = m->reference_forward(shape, x);
     float scale = 0;
     for (float v : want) scale = std::max(scale, std::fabs(v));

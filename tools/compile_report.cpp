@@ -58,10 +58,11 @@ class Report {
 public:
     explicit Report(Context& ctx) : ctx_(ctx) {}
 
-    // Prepares `conv` for `input` with `act` fused, as record() would, and notes its pipelines.
-    void add(const std::string& user, Conv2d& conv, const Shape& input, const Activation& act) {
+    // Prepares `conv` for `input` with `act` fused (and a folded channel scaling), as record()
+    // would, and notes its pipelines.
+    void add(const std::string& user, Conv2d& conv, const Shape& input, const Activation& act, bool scaled = false) {
         const std::string alg = to_string(conv.algorithm_for(input));
-        for (const auto& p : conv.prepare(input, act)) {
+        for (const auto& p : conv.prepare(input, act, scaled)) {
             auto it = index_.find(p.get());
             if (it == index_.end()) {
                 it = index_.emplace(p.get(), entries_.size()).first;
@@ -103,7 +104,8 @@ void add_suite(Report& r, Context& ctx, const std::string& rows) {
         if (row.model) {
             auto model = make_simple_cnn(ctx);
             model->for_each_step(row.input, [&](const Model::PlannedStep& s) {
-                if (auto* conv = dynamic_cast<Conv2d*>(&s.layer)) r.add(row.name + ":" + s.name, *conv, s.inputs[0], s.activation);
+                if (auto* conv = dynamic_cast<Conv2d*>(&s.layer))
+                    r.add(row.name + ":" + s.name, *conv, s.inputs[0], s.activation, s.scaled_input);
             });
             continue;
         }
@@ -120,7 +122,7 @@ void add_model(Report& r, Context& ctx, const std::string& path, const std::stri
     const Shape shape = l.fixed_batch ? l.onnx->input_shape : batched(l.sample, batch);
     const std::string name = l.model().name();
     l.model().for_each_step(shape, [&](const Model::PlannedStep& s) {
-        if (auto* conv = dynamic_cast<Conv2d*>(&s.layer)) r.add(name + ":" + s.name, *conv, s.inputs[0], s.activation);
+        if (auto* conv = dynamic_cast<Conv2d*>(&s.layer)) r.add(name + ":" + s.name, *conv, s.inputs[0], s.activation, s.scaled_input);
     });
 }
 

@@ -131,8 +131,8 @@ bool Conv2d::can_scale_input(const Shape& input_shape) const {
     return input_shape.size() == 4 && detail::conv2d_kernel(algorithm_for(input_shape)).scales_input();
 }
 
-std::vector<std::shared_ptr<const host::ComputePipeline>> Conv2d::prepare(const Shape& shape, const Activation& act) {
-    return prepare_impl(shape, act, false);
+std::vector<std::shared_ptr<const host::ComputePipeline>> Conv2d::prepare(const Shape& shape, const Activation& act, bool scaled_input) {
+    return prepare_impl(shape, act, scaled_input && can_scale_input(shape));
 }
 
 std::vector<std::shared_ptr<const host::ComputePipeline>> Conv2d::prepare_impl(const Shape& shape, const Activation& act, bool scaled) {

@@ -367,7 +367,7 @@ void Model::for_each_step(const Shape& input_shape, const std::function<void(con
         const auto& node = nodes_[static_cast<size_t>(s.output)];
         std::vector<Shape> ins;
         for (int src : node.inputs) ins.push_back(src < 0 ? input_shape : plan->shapes[static_cast<size_t>(src)]);
-        f(PlannedStep{node.name, *s.layer, ins, plan->shapes[static_cast<size_t>(s.output)], s.act});
+        f(PlannedStep{node.name, *s.layer, ins, plan->shapes[static_cast<size_t>(s.output)], s.act, !s.scaled_by.empty()});
     }
 }
 

@@ -217,7 +217,10 @@ public:
     // epilogue (Auto resolved, the tiles, the pipelines), without allocating or recording
     // anything, and returns the pipelines its passes run, in order: pipeline warm-up and
     // compile reports (vkconv compile-report). Empty for an empty batch.
-    std::vector<std::shared_ptr<const host::ComputePipeline>> prepare(const Shape& input_shape, const Activation& act = {});
+    // `scaled_input`: with the per-channel input factors a Model folds into the pack pass
+    // (Model::PlannedStep::scaled_input), where the algorithm has one.
+    std::vector<std::shared_ptr<const host::ComputePipeline>> prepare(const Shape& input_shape, const Activation& act = {},
+                                                                      bool scaled_input = false);
     // Whether `a` (not Auto) can compute this convolution for `input_shape` on this device.
     bool supports(Conv2dAlgorithm a, const Shape& input_shape) const { return unsupported_reason(a, input_shape).empty(); }
     // Why `a` cannot (empty when it can).

@@ -126,6 +126,8 @@ public:
         std::span<const Shape> inputs;
         const Shape& output;
         Activation activation;
+        // A Conv2d reading x * s with the channel scaling folded into its pack pass.
+        bool scaled_input = false;
     };
     void for_each_step(const Shape& input_shape, const std::function<void(const PlannedStep&)>& f);
     // The forward pass on the CPU, layer by layer with each layer's reference.
