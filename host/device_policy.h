@@ -69,6 +69,10 @@ struct DevicePolicy {
     // (SIMD lanes along features, no shared-memory tree or barriers, which are costly there);
     // elsewhere a workgroup's invocations split each dot product (coalesced loads).
     bool gemv_per_feature = false;
+    // Layers that stream their inputs (pooling, element-wise) read them through R32F uniform
+    // texel views on CPU devices, where a texel fetch costs a fraction of a storage-buffer load;
+    // GPUs keep storage buffers (coalesced loads, no view per tensor).
+    bool layer_texel_inputs = false;
 
     // Register tiles: the outputs each invocation accumulates in registers (the kernels'
     // specialization constants; TileOverrides win). On CPU devices registers are cheap (a

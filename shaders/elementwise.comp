@@ -11,6 +11,8 @@
 // l, l + 64, l + 128, ... of that block (consecutive invocations touch consecutive addresses).
 // Workgroup w of a dispatch is block w + p.group_base (dispatches are split to fit the device).
 // Indices are uint: the block start may pass 2^31 - 1 by less than one block.
+// INPUT_TEXEL (the build's elementwise_texel variant): a and b are read through R32F uniform
+// texel buffers (texel fetches are cheaper than storage-buffer loads on CPU devices).
 #extension GL_GOOGLE_include_directive : require
 
 layout(local_size_x = 64, local_size_y = 1, local_size_z = 1) in;
@@ -27,8 +29,17 @@ layout(constant_id = 4) const float ACT_BETA = 0.0;   // Activation::beta
 #include "activation.glsl"
 #include "layers_common.glsl"
 
+#ifdef INPUT_TEXEL
+layout(binding = 0) uniform samplerBuffer At;
+layout(binding = 1) uniform samplerBuffer Bt;  // Add: second operand; affine: scale
+float load_a(uint i) { return texelFetch(At, int(i)).x; }
+float load_b(uint i) { return texelFetch(Bt, int(i)).x; }
+#else
 layout(std430, binding = 0) readonly buffer A { float a[]; };
 layout(std430, binding = 1) readonly buffer B { float b[]; };   // Add: second operand; affine: scale
+float load_a(uint i) { return a[i]; }
+float load_b(uint i) { return b[i]; }
+#endif
 layout(std430, binding = 2) readonly buffer C { float c_[]; };  // affine: shift (unused otherwise)
 layout(std430, binding = 3) writeonly buffer Y { float y[]; };
 
@@ -45,15 +56,15 @@ void main() {
     for (int k = 0; k < ITEMS; ++k) {
         const uint i = first + uint(k * 64);
         if (i >= p.n) return;
-        const float v = a[i];
+        const float v = load_a(i);
         float r;
         if (OP == OP_RELU) {
             r = relu_keep_nan(v);
         } else if (OP == OP_ADD) {
-            r = activate(v + b[i], ACT, ACT_ALPHA, ACT_BETA);
+            r = activate(v + load_b(i), ACT, ACT_ALPHA, ACT_BETA);
         } else {
             const uint ch = (i / p.inner) % p.channels;
-            r = activate(fma(v, b[ch], c_[ch]), ACT, ACT_ALPHA, ACT_BETA);
+            r = activate(fma(v, load_b(ch), c_[ch]), ACT, ACT_ALPHA, ACT_BETA);
         }
         y[i] = r;
     }

@@ -3,7 +3,11 @@
 //
 // Layout: input [planes][H][W], output [planes][OH][OW], float32 (NCHW with planes = N * C,
 // or CHW with planes = C). Each invocation owns one output element; a workgroup is an 8 x 8
-// tile of one plane (local x along the output width).
+// tile of one plane (local x along the output width). The window's geometry (kernel, stride,
+// padding, dilation) is in specialization constants, so that its loops unroll; sizes are push
+// constants.
+// INPUT_TEXEL (the build's pool2d_texel variant): the input is read through an R32F uniform
+// texel buffer (texel fetches are cheaper than storage-buffer loads on CPU devices).
 // Workgroup (x, y, z) of a dispatch is tile (x + p.x_base, y + p.y_base) of plane z + p.z_base
 // (dispatches are split to fit the device).
 //   max: maximum over the window's taps that fall inside the input (padding is -inf); a NaN
@@ -18,21 +22,31 @@ layout(local_size_x = 8, local_size_y = 8, local_size_z = 1) in;
 layout(constant_id = 0) const int MODE = 0;  // MODE_MAX or MODE_AVG
 layout(constant_id = 1) const bool COUNT_INCLUDE_PAD = true;
 layout(constant_id = 2) const bool HAS_DIVISOR = false;
+layout(constant_id = 3) const int KH = 1;  // kernel
+layout(constant_id = 4) const int KW = 1;
+layout(constant_id = 5) const int SH = 1;  // stride
+layout(constant_id = 6) const int SW = 1;
+layout(constant_id = 7) const int PH = 0;  // padding (top = bottom, left = right)
+layout(constant_id = 8) const int PW = 0;
+layout(constant_id = 9) const int DH = 1;  // dilation (max only; 1 for avg)
+layout(constant_id = 10) const int DW = 1;
 
 #define MODE_MAX 0
 #define MODE_AVG 1
 
 #include "layers_common.glsl"
 
+#ifdef INPUT_TEXEL
+layout(binding = 0) uniform samplerBuffer Xt;
+float load_x(int i) { return texelFetch(Xt, i).x; }
+#else
 layout(std430, binding = 0) readonly buffer Input { float x[]; };
+float load_x(int i) { return x[i]; }
+#endif
 layout(std430, binding = 1) writeonly buffer Output { float y[]; };
 
 layout(push_constant) uniform Pool2dPushConstants {
     int H, W, OH, OW;
-    int kh, kw;            // kernel
-    int sh, sw;            // stride
-    int ph, pw;            // padding (top = bottom, left = right)
-    int dh, dw;            // dilation (max only; 1 for avg)
     int divisor;           // divisor_override (HAS_DIVISOR)
     int x_base, y_base, z_base;
 } p;
@@ -43,29 +57,29 @@ void main() {
     const int plane = int(gl_WorkGroupID.z) + p.z_base;
     if (ox >= p.OW || oy >= p.OH) return;
     const int in_base = plane * p.H * p.W;
-    const int hs = oy * p.sh - p.ph;
-    const int ws = ox * p.sw - p.pw;
+    const int hs = oy * SH - PH;
+    const int ws = ox * SW - PW;
     float r;
     if (MODE == MODE_MAX) {
         r = NEG_INF;
-        for (int ky = 0; ky < p.kh; ++ky) {
-            const int iy = hs + ky * p.dh;
+        for (int ky = 0; ky < KH; ++ky) {
+            const int iy = hs + ky * DH;
             if (iy < 0 || iy >= p.H) continue;
-            for (int kx = 0; kx < p.kw; ++kx) {
-                const int ix = ws + kx * p.dw;
+            for (int kx = 0; kx < KW; ++kx) {
+                const int ix = ws + kx * DW;
                 if (ix < 0 || ix >= p.W) continue;
-                r = max_keep_nan(r, x[in_base + iy * p.W + ix]);
+                r = max_keep_nan(r, load_x(in_base + iy * p.W + ix));
             }
         }
     } else {
-        const int he = min(hs + p.kh, p.H + p.ph);
-        const int we = min(ws + p.kw, p.W + p.pw);
+        const int he = min(hs + KH, p.H + PH);
+        const int we = min(ws + KW, p.W + PW);
         const int padded_count = (he - hs) * (we - ws);
         const int h0 = max(hs, 0), w0 = max(ws, 0);
         const int h1 = min(he, p.H), w1 = min(we, p.W);
         float s = 0.0;
         for (int iy = h0; iy < h1; ++iy)
-            for (int ix = w0; ix < w1; ++ix) s += x[in_base + iy * p.W + ix];
+            for (int ix = w0; ix < w1; ++ix) s += load_x(in_base + iy * p.W + ix);
         const int d = HAS_DIVISOR ? p.divisor : COUNT_INCLUDE_PAD ? padded_count : (h1 - h0) * (w1 - w0);
         r = s / float(d);
     }

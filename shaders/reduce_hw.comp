@@ -11,6 +11,8 @@
 //   order; invocations past p.planes store nothing.
 // amax: a NaN wins and stays (max_keep_nan), as PyTorch; mean: the sum divided by HW, NaN for
 // an empty plane (0 / 0, as torch.mean; written explicitly: a shader's x / 0 is undefined).
+// INPUT_TEXEL (the build's reduce_hw_texel variant): the input is read through an R32F uniform
+// texel buffer (texel fetches are cheaper than storage-buffer loads on CPU devices).
 #extension GL_GOOGLE_include_directive : require
 
 layout(local_size_x = 64, local_size_y = 1, local_size_z = 1) in;
@@ -19,7 +21,13 @@ layout(constant_id = 1) const bool SMALL = false;
 
 #include "layers_common.glsl"
 
+#ifdef INPUT_TEXEL
+layout(binding = 0) uniform samplerBuffer Xt;
+float load_x(int i) { return texelFetch(Xt, i).x; }
+#else
 layout(std430, binding = 0) readonly buffer Input { float x[]; };
+float load_x(int i) { return x[i]; }
+#endif
 layout(std430, binding = 1) writeonly buffer Output { float y[]; };
 
 layout(push_constant) uniform ReducePushConstants {
@@ -39,14 +47,14 @@ void main() {
         if (plane >= p.planes) return;
         const int base = plane * p.HW;
         float r = MAX ? NEG_INF : 0.0;
-        for (int i = 0; i < p.HW; ++i) r = combine(r, x[base + i]);
+        for (int i = 0; i < p.HW; ++i) r = combine(r, load_x(base + i));
         y[plane] = finish(r);
         return;
     }
     const int plane = int(gl_WorkGroupID.x) + p.plane_base;
     const int base = plane * p.HW;
     float r = MAX ? NEG_INF : 0.0;
-    for (int i = lid; i < p.HW; i += 64) r = combine(r, x[base + i]);
+    for (int i = lid; i < p.HW; i += 64) r = combine(r, load_x(base + i));
     partial[lid] = r;
     barrier();
     for (int s = 32; s > 0; s >>= 1) {

@@ -58,21 +58,23 @@ TEST_P(ElementwiseSweep, MatchesReferenceExactly) {
     const size_t n = static_cast<size_t>(shape_numel(c.shape));
     const auto a = values_with_specials(n, seed);
     const Tensor at = Tensor::from_host(ctx, c.shape, a);
-    if (!c.add) {
-        ReLU relu(ctx);
-        const Tensor y = relu.forward(at);
-        ASSERT_EQ(y.shape(), c.shape);
-        EXPECT_TRUE(bit_equal(y.to_host(), relu.reference(c.shape, a))) << c.str();
-    } else {
-        Add add(ctx, c.relu);
-        const auto b = values_with_specials(n, seed + 1);
-        const Tensor bt = Tensor::from_host(ctx, c.shape, b);
-        const Tensor y = add.forward(at, bt);
-        ASSERT_EQ(y.shape(), c.shape);
-        const Shape shapes[] = {c.shape, c.shape};
-        const std::vector<float> inputs[] = {a, b};
-        EXPECT_TRUE(bit_equal(y.to_host(), add.reference(shapes, inputs))) << c.str();
-    }
+    test::for_each_input_path(ctx, [&](const std::string& knobs) {
+        if (!c.add) {
+            ReLU relu(ctx);
+            const Tensor y = relu.forward(at);
+            ASSERT_EQ(y.shape(), c.shape);
+            EXPECT_TRUE(bit_equal(y.to_host(), relu.reference(c.shape, a))) << c.str() << " " << knobs;
+        } else {
+            Add add(ctx, c.relu);
+            const auto b = values_with_specials(n, seed + 1);
+            const Tensor bt = Tensor::from_host(ctx, c.shape, b);
+            const Tensor y = add.forward(at, bt);
+            ASSERT_EQ(y.shape(), c.shape);
+            const Shape shapes[] = {c.shape, c.shape};
+            const std::vector<float> inputs[] = {a, b};
+            EXPECT_TRUE(bit_equal(y.to_host(), add.reference(shapes, inputs))) << c.str() << " " << knobs;
+        }
+    });
 }
 
 std::vector<ElementwiseCase> elementwise_cases() {

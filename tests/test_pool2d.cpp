@@ -80,19 +80,22 @@ void check_case(const PoolCase& c) {
     const uint64_t seed = std::hash<std::string>{}(c.str());
     auto x = test::random_values(static_cast<size_t>(shape_numel(c.input)), seed);
     if (c.specials) x = with_specials(std::move(x));
-    const Tensor y = layer->forward(Tensor::from_host(ctx, c.input, x));
-    ASSERT_EQ(y.shape(), layer->output_shape(c.input));
-    const auto got = y.to_host();
     const auto want = layer->reference(c.input, x);
-    if (!c.avg) {
-        EXPECT_TRUE(bit_equal(got, want));
-        return;
-    }
-    auto abs_x = x;
-    for (auto& v : abs_x) v = std::fabs(v);
-    auto abs_sums = layer->reference(c.input, abs_x);
-    for (auto& v : abs_sums) v = std::fabs(v);  // a negative divisor_override makes them negative
-    EXPECT_TRUE(test::all_close(got, want, test::fp32_sum_tolerance(abs_sums, int64_t(c.kernel.h) * c.kernel.w)));
+    test::for_each_input_path(ctx, [&](const std::string& knobs) {
+        SCOPED_TRACE(knobs);
+        const Tensor y = layer->forward(Tensor::from_host(ctx, c.input, x));
+        ASSERT_EQ(y.shape(), layer->output_shape(c.input));
+        const auto got = y.to_host();
+        if (!c.avg) {
+            EXPECT_TRUE(bit_equal(got, want));
+            return;
+        }
+        auto abs_x = x;
+        for (auto& v : abs_x) v = std::fabs(v);
+        auto abs_sums = layer->reference(c.input, abs_x);
+        for (auto& v : abs_sums) v = std::fabs(v);  // a negative divisor_override makes them negative
+        EXPECT_TRUE(test::all_close(got, want, test::fp32_sum_tolerance(abs_sums, int64_t(c.kernel.h) * c.kernel.w)));
+    });
 }
 
 class Pool2dSweep : public test::VulkanTest, public ::testing::WithParamInterface<PoolCase> {};

@@ -304,17 +304,21 @@ TEST_F(SpatialLayers, ReduceSweep) {
                     SCOPED_TRACE(layer->repr() + " input=" + shape_str(in) + (specials ? " specials" : ""));
                     auto x = test::random_values(static_cast<size_t>(shape_numel(in)), std::hash<std::string>{}(layer->repr() + shape_str(in)));
                     if (specials) x = with_specials(std::move(x));
-                    const Tensor y = layer->forward(Tensor::from_host(ctx, in, x));
-                    ASSERT_EQ(y.shape(), layer->output_shape(in));
-                    const auto got = y.to_host();
                     const auto want = layer->reference(in, x);
-                    if (max) {
-                        EXPECT_TRUE(bit_equal(got, want));
-                    } else {
-                        auto ax = x;
-                        for (auto& v : ax) v = std::fabs(v);
-                        EXPECT_TRUE(test::all_close(got, want, test::fp32_sum_tolerance(layer->reference(in, ax), in[rank - 1] * in[rank - 2])));
-                    }
+                    test::for_each_input_path(ctx, [&](const std::string& knobs) {
+                        SCOPED_TRACE(knobs);
+                        const Tensor y = layer->forward(Tensor::from_host(ctx, in, x));
+                        ASSERT_EQ(y.shape(), layer->output_shape(in));
+                        const auto got = y.to_host();
+                        if (max) {
+                            EXPECT_TRUE(bit_equal(got, want));
+                        } else {
+                            auto ax = x;
+                            for (auto& v : ax) v = std::fabs(v);
+                            EXPECT_TRUE(test::all_close(got, want,
+                                                        test::fp32_sum_tolerance(layer->reference(in, ax), in[rank - 1] * in[rank - 2])));
+                        }
+                    });
                 }
 }
 

@@ -153,6 +153,15 @@ host::BufferBinding sub_range(const Tensor& t, int64_t first, int64_t count, uin
                                static_cast<uint64_t>(count) * unit_bytes);
 }
 
+std::optional<host::BufferBinding> texel_input(const Context& ctx, const Tensor& t) {
+    const auto& hc = host::of(ctx);
+    const uint64_t n = static_cast<uint64_t>(t.numel());
+    if (!hc.policy().layer_texel_inputs || n == 0 || !t.buffer().texel_views() || n > ctx.info().max_texel_buffer_elements ||
+        n >= (uint64_t(1) << 31) || !hc.uniform_texel_format(vk::Format::eR32Sfloat))
+        return std::nullopt;
+    return host::BufferBinding(t.buffer().view(vk::Format::eR32Sfloat, n));
+}
+
 std::pair<std::vector<float>, std::vector<float>> kaiming_uniform(int64_t weight_numel, int64_t bias_numel, int64_t fan_in,
                                                                   uint64_t seed) {
     const float bound = fan_in > 0 ? static_cast<float>(1.0 / std::sqrt(double(fan_in))) : 0.0f;

@@ -72,6 +72,11 @@ void dispatch_xyz(const Context& ctx, CommandRecorder& rec, const host::ComputeP
 // storage_chunk_units).
 host::BufferBinding sub_range(const Tensor& t, int64_t first, int64_t count, uint64_t unit_bytes);
 
+// An R32F uniform texel view of all of t, where the device policy reads layer inputs through
+// texel views (DevicePolicy::layer_texel_inputs) and the view can cover t; nullopt otherwise
+// (the layer binds t as a storage buffer).
+std::optional<host::BufferBinding> texel_input(const Context& ctx, const Tensor& t);
+
 // maxStorageBufferRange: how many consecutive units (images, planes, rows) of the tensors a
 // layer binds can be bound at once, each tensor as a sub-range starting at a multiple of
 // minStorageBufferOffsetAlignment. `unit_bytes` holds one unit's bytes in each such tensor;

@@ -30,13 +30,17 @@ void record_elementwise(Context& ctx, CommandRecorder& rec, const std::string& w
                         uint32_t channels = 1) {
     const int64_t n = y.numel();
     if (n == 0) return;
-    const auto pipeline = host::of(ctx).pipeline("elementwise",
-                                       {op, static_cast<uint32_t>(act.kind), kItems, std::bit_cast<uint32_t>(act.alpha),
-                                        std::bit_cast<uint32_t>(act.beta)});
+    const std::vector<uint32_t> spec{op, static_cast<uint32_t>(act.kind), kItems, std::bit_cast<uint32_t>(act.alpha),
+                                     std::bit_cast<uint32_t>(act.beta)};
     const int64_t unit = op == OpAffine ? int64_t(inner) * channels : 1;
     const int64_t units = n / unit;
     const int64_t chunk = detail::storage_chunk_units(ctx, who, op == OpAffine ? "image" : "element", units,
                                                       {static_cast<uint64_t>(unit) * sizeof(float)});
+    // a and b through texel views where the policy prefers it and y binds whole.
+    const auto at = chunk == units ? detail::texel_input(ctx, a) : std::nullopt;
+    const auto bt = at && op != OpRelu ? detail::texel_input(ctx, b) : at;
+    const bool texel = at && bt;
+    const auto pipeline = host::of(ctx).pipeline(texel ? "elementwise_texel" : "elementwise", spec);
     for (int64_t u0 = 0; u0 < units; u0 += chunk) {
         const int64_t count = std::min(chunk, units - u0) * unit;
         const uint64_t offset = static_cast<uint64_t>(u0 * unit) * sizeof(float), bytes = static_cast<uint64_t>(count) * sizeof(float);
@@ -46,7 +50,7 @@ void record_elementwise(Context& ctx, CommandRecorder& rec, const std::string& w
                                             : op == OpAffine ? host::BufferBinding(b.buffer()) : a_range;
         const host::BufferBinding c_range = op == OpAffine ? host::BufferBinding(c.buffer()) : a_range;
         ElementwisePushConstants pc{static_cast<uint32_t>(count), 0, inner, channels};
-        const host::BufferBinding bindings[] = {a_range, b_range, c_range, y_range};
+        const host::BufferBinding bindings[] = {texel ? *at : a_range, texel ? *bt : b_range, c_range, y_range};
         const int64_t blocks = (count + kBlock - 1) / kBlock;
         detail::split_dispatch({blocks, 1, 1}, detail::workgroup_count_limit(ctx), [&](auto base, auto cnt) {
             pc.group_base = static_cast<uint32_t>(base[0]);

@@ -17,7 +17,6 @@ namespace {
 // Mirrors Pool2dPushConstants in shaders/pool2d.comp.
 struct Pool2dPushConstants {
     int32_t H, W, OH, OW;
-    int32_t kh, kw, sh, sw, ph, pw, dh, dw;
     int32_t divisor;
     int32_t x_base, y_base, z_base;
 };
@@ -112,17 +111,35 @@ PoolGeometry pool_geometry(const std::string& who, const Shape& shape, Pair k, P
 void record_pool(Context& ctx, CommandRecorder& rec, const std::string& who, const PoolGeometry& g, const Tensor& in, const Tensor& out,
                  uint32_t mode, bool count_include_pad, std::optional<int> divisor, Pair k, Pair s, Pair pad, Pair d) {
     if (out.numel() == 0) return;
-    const auto pipeline = host::of(ctx).pipeline("pool2d", {mode, count_include_pad ? 1u : 0u, divisor ? 1u : 0u});
     Pool2dPushConstants pc{.H = static_cast<int32_t>(g.in.h), .W = static_cast<int32_t>(g.in.w),
-                           .OH = static_cast<int32_t>(g.oh), .OW = static_cast<int32_t>(g.ow),
-                           .kh = k.h, .kw = k.w, .sh = s.h, .sw = s.w, .ph = pad.h, .pw = pad.w, .dh = d.h, .dw = d.w,
-                           .divisor = divisor.value_or(1)};
-    // Tensors larger than maxStorageBufferRange: chunks of whole planes bound as sub-ranges.
+                           .OH = static_cast<int32_t>(g.oh), .OW = static_cast<int32_t>(g.ow), .divisor = divisor.value_or(1)};
     const uint64_t in_plane = static_cast<uint64_t>(g.in.h * g.in.w) * sizeof(float);
     const uint64_t out_plane = static_cast<uint64_t>(g.oh * g.ow) * sizeof(float);
-    detail::for_each_plane_chunk(ctx, who, in, out, g.in.planes, in_plane, out_plane, [&](auto bindings, int64_t np) {
-        detail::dispatch_xyz(ctx, rec, *pipeline, bindings, pc, {(g.ow + kTile - 1) / kTile, (g.oh + kTile - 1) / kTile, np});
-    });
+    const std::array<int64_t, 3> tiles{(g.ow + kTile - 1) / kTile, (g.oh + kTile - 1) / kTile, 0};
+    // The window's geometry is specialized (its loops unroll).
+    const std::vector<uint32_t> spec{mode,
+                                     count_include_pad ? 1u : 0u,
+                                     divisor ? 1u : 0u,
+                                     static_cast<uint32_t>(k.h),
+                                     static_cast<uint32_t>(k.w),
+                                     static_cast<uint32_t>(s.h),
+                                     static_cast<uint32_t>(s.w),
+                                     static_cast<uint32_t>(pad.h),
+                                     static_cast<uint32_t>(pad.w),
+                                     static_cast<uint32_t>(d.h),
+                                     static_cast<uint32_t>(d.w)};
+    // Input through a texel view where the policy prefers it and the output binds whole.
+    const auto texel = detail::texel_input(ctx, in);
+    if (texel && detail::storage_chunk_units(ctx, who, "plane", g.in.planes, {out_plane}) == g.in.planes) {
+        const host::BufferBinding bindings[] = {*texel, host::BufferBinding(out.buffer())};
+        detail::dispatch_xyz(ctx, rec, *host::of(ctx).pipeline("pool2d_texel", spec), bindings, pc, {tiles[0], tiles[1], g.in.planes});
+    } else {
+        // Tensors larger than maxStorageBufferRange: chunks of whole planes bound as sub-ranges.
+        const auto pipeline = host::of(ctx).pipeline("pool2d", spec);
+        detail::for_each_plane_chunk(ctx, who, in, out, g.in.planes, in_plane, out_plane, [&](auto bindings, int64_t np) {
+            detail::dispatch_xyz(ctx, rec, *pipeline, bindings, pc, {tiles[0], tiles[1], np});
+        });
+    }
     rec.barrier();
 }
 

@@ -86,16 +86,22 @@ void ReduceHW::record(CommandRecorder& rec, std::span<const Tensor> inputs, cons
     detail::check_output_shape(*this, output, g.out_shape);
     if (g.planes == 0) return;
     const bool small = g.hw < kSmallPlane;
-    const auto pipeline = host::of(*ctx_).pipeline("reduce_hw", {max_ ? 1u : 0u, small ? 1u : 0u});
     ReducePushConstants pc{static_cast<int32_t>(g.hw), 0, 0};
     // maxStorageBufferRange: chunks of whole planes bound as sub-ranges.
     const uint64_t in_plane = static_cast<uint64_t>(g.hw) * sizeof(float);
     const int64_t chunk = detail::storage_chunk_units(*ctx_, type(), "plane", g.planes, {in_plane, sizeof(float)});
-    for (int64_t p0 = 0; p0 < g.planes; p0 += chunk) {
-        const int64_t np = std::min(chunk, g.planes - p0);
+    // The input through a texel view where the policy prefers it and the output binds whole.
+    const auto texel = detail::storage_chunk_units(*ctx_, type(), "plane", g.planes, {sizeof(float)}) == g.planes
+                           ? detail::texel_input(*ctx_, inputs[0])
+                           : std::nullopt;
+    const auto pipeline = host::of(*ctx_).pipeline(texel ? "reduce_hw_texel" : "reduce_hw", {max_ ? 1u : 0u, small ? 1u : 0u});
+    const int64_t step = texel ? g.planes : chunk;
+    for (int64_t p0 = 0; p0 < g.planes; p0 += step) {
+        const int64_t np = std::min(step, g.planes - p0);
         // An empty plane (mean: NaN) still binds one float of input.
         const host::BufferBinding bindings[] = {
-            g.hw == 0 ? host::BufferBinding(inputs[0].buffer())
+            texel       ? *texel
+            : g.hw == 0 ? host::BufferBinding(inputs[0].buffer())
                       : host::BufferBinding(inputs[0].buffer().handle(), inputs[0].buffer().offset() + static_cast<uint64_t>(p0) * in_plane,
                                             static_cast<uint64_t>(np) * in_plane),
             host::BufferBinding(output.buffer().handle(), output.buffer().offset() + static_cast<uint64_t>(p0) * sizeof(float), static_cast<uint64_t>(np) * sizeof(float))};

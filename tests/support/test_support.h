@@ -8,12 +8,15 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
+#include <sstream>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -139,6 +142,44 @@ void expect_seeded_uniform_init(L& a, L& b, float bound, float near) {
     for (float v : a.bias()) EXPECT_LE(std::fabs(v), bound);
     b.reset_parameters(8);
     EXPECT_NE(a.weight(), b.weight());
+}
+
+// Sets a context's tile overrides ("NAME=value,NAME2=value2", the names the tools read from the
+// environment: VKCONV_PACKED_PX, ...) for one test and restores them after. Convolutions made
+// while it lives prepare their plans with these tiles.
+class ScopedKnobs {
+public:
+    ScopedKnobs(Context& ctx, const std::string& knobs) : ctx_(ctx), saved_(testing::policy(ctx).tiles) {
+        host::TileOverrides t = saved_;
+        std::stringstream ss(knobs);
+        std::string kv;
+        while (std::getline(ss, kv, ',')) {
+            const auto eq = kv.find('=');
+            if (eq == std::string::npos || !host::set_tile_override(t, kv.substr(0, eq), std::atoi(kv.substr(eq + 1).c_str())))
+                throw std::invalid_argument("not a tile override: '" + kv + "'");
+        }
+        testing::set_tile_overrides(ctx_, t);
+    }
+    ~ScopedKnobs() { testing::set_tile_overrides(ctx_, saved_); }
+    ScopedKnobs(const ScopedKnobs&) = delete;
+    ScopedKnobs& operator=(const ScopedKnobs&) = delete;
+
+private:
+    Context& ctx_;
+    host::TileOverrides saved_;
+};
+
+// Runs fn(knobs) under the context's own device policy and, where that policy reads the
+// streaming layers' inputs through texel views (CPU devices), again under the discrete-GPU
+// class's (storage buffers), so that both input paths meet the reference. `knobs` ("" or the
+// override in effect) is for failure messages.
+template <class F>
+void for_each_input_path(Context& ctx, F&& fn) {
+    fn(std::string());
+    if (!testing::policy(ctx).layer_texel_inputs) return;
+    const std::string gpu = "VKCONV_TILE_CLASS=1";
+    ScopedKnobs scoped(ctx, gpu);
+    fn(gpu);
 }
 
 }  // namespace vkconv::test
