@@ -16,12 +16,22 @@
 // images still fill the workgroups. Per channel quad it fetches TT texels of V and 4 * OCT / 4
 // texels of U for 4 * TT * OCT / 4 vec4 FMAs. Invocations past the last (block, tile block)
 // redo it and store nothing; tiles past T are not stored.
+// SUBGROUP_WEIGHTS (the build's conv2d_winograd_gemm_sg variant, CPU devices): the host makes
+// TP / TT a multiple of the workgroup, which is one subgroup of SG lanes, so that all lanes of a
+// subgroup share the block b. Per channel quad the lanes then fetch the 4 * OCT / 4 U texels
+// together, SG at a time, and shuffle each to every lane: a texel fetch gathers for every lane
+// (the same texel SG times when the index is uniform), a shuffle at a uniform index is a
+// broadcast.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
+#ifdef SUBGROUP_WEIGHTS
+#extension GL_KHR_shader_subgroup_shuffle : require
+#endif
 
 layout(local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
 layout(constant_id = 7) const int OCT = 8;  // output channels per invocation, a multiple of 4
 layout(constant_id = 8) const int TT = 8;   // tiles per invocation
+layout(constant_id = 9) const int SG = 8;   // SUBGROUP_WEIGHTS: the subgroup size (= the workgroup size)
 
 #include "winograd_params.glsl"
 
@@ -41,15 +51,28 @@ void main() {
     int vi = pos * p.Q4 * p.TP + tg * TT;
     int wi = (pos * p.blocks + b) * p.Q4 * 4 * Q;
 
+#ifdef SUBGROUP_WEIGHTS
+    const int NU = (4 * Q + SG - 1) / SG;  // U fetches per lane and quad
+    const int lane = int(gl_SubgroupInvocationID);
+    const int u_last = (pos * p.blocks + b + 1) * p.Q4 * 4 * Q - 1;  // the lanes past 4 * Q stay in the block's texels
+#endif
     vec4 acc[TT * Q];
     [[unroll]] for (int i = 0; i < TT * Q; ++i) acc[i] = vec4(0.0);
 
     [[dont_unroll]] for (int q4 = 0; q4 < p.Q4; ++q4) {
         vec4 v[TT];
         [[unroll]] for (int i = 0; i < TT; ++i) v[i] = texelFetch(V, vi + i);
+#ifdef SUBGROUP_WEIGHTS
+        vec4 u[NU];
+        [[unroll]] for (int r = 0; r < NU; ++r) u[r] = texelFetch(U, min(wi + r * SG + lane, u_last));
+#endif
         [[unroll]] for (int c = 0; c < 4; ++c)
             [[unroll]] for (int j = 0; j < Q; ++j) {
+#ifdef SUBGROUP_WEIGHTS
+                const vec4 w = subgroupShuffle(u[(c * Q + j) / SG], (c * Q + j) % SG);
+#else
                 const vec4 w = texelFetch(U, wi + c * Q + j);
+#endif
                 [[unroll]] for (int i = 0; i < TT; ++i) acc[i * Q + j] = fma(vec4(v[i][c]), w, acc[i * Q + j]);
             }
         vi += p.TP;

@@ -3,6 +3,8 @@
 // code is switched off by a specialization constant, so direct_texel runs
 // conv2d_direct_texel_nosg there (conv2d_direct_texel.comp built with its shuffle code compiled
 // out). ContextOptions::limit_overrides.hide_subgroup_shuffle makes any device look like one.
+// The Winograd GEMM's shuffle variant (conv2d_winograd_gemm_sg, CPU devices) likewise gives way
+// to conv2d_winograd_gemm.
 // Checked: the policy, the module the plan builds, the CPU reference across the ranges
 // direct_texel accepts (every padding mode, strides, dilations, groups, bias, fused ReLU, the
 // tile knobs, texel_sg=1 included, which falls back to per-invocation fetches), and, where the
@@ -125,6 +127,56 @@ std::vector<Conv2dCase> cases() {
 }
 std::string case_name(const ::testing::TestParamInfo<Conv2dCase>& info) { return "case" + std::to_string(info.index); }
 INSTANTIATE_TEST_SUITE_P(DirectTexel, NoSubgroupShuffle, ::testing::ValuesIn(cases()), case_name);
+
+// Winograd without shuffles: the plain GEMM; where the shared context runs the shuffle variant
+// (its lanes sharing the weight fetches: the tile blocks padded to whole subgroups, 2 to 8 tiles
+// per invocation), the same bits, since each output sums the same products in the same order
+// (the shared context's outputs meet the reference in test_conv2d_algorithms' Winograd sweeps).
+// F(4x4) tiles: 16 (2 per invocation with subgroups of 8), 45 (6), 196 (5), and 8, which no
+// multiple of 8 tile blocks covers within 1/8 (the plain GEMM everywhere).
+TEST_F(NoSubgroupShuffle, WinogradGemmMatchesWithAndWithoutShuffles) {
+    struct Case {
+        Shape input;
+        int out_channels;
+        PaddingMode mode;
+        bool shuffles;  // the shuffle variant, where the shared context has it
+    };
+    const Case cases[] = {{{1, 16, 14, 14}, 24, PaddingMode::Zeros, true},
+                          {{3, 5, 11, 19}, 11, PaddingMode::Reflect, true},
+                          {{1, 8, 56, 56}, 36, PaddingMode::Zeros, true},
+                          {{2, 9, 6, 7}, 5, PaddingMode::Replicate, false}};
+    Context& full = test::context();
+    const auto& fp = testing::policy(full);
+    const bool full_sg = fp.winograd_subgroup_weights && fp.subgroup_shuffle && full.info().subgroup_size == fp.kernel_workgroup;
+    if (full.info().driver_name == "llvmpipe") EXPECT_TRUE(full_sg) << "lavapipe runs the shuffle variant";
+    for (const auto& c : cases) {
+        const std::string what = "input=" + shape_str(c.input) + " out=" + std::to_string(c.out_channels);
+        SCOPED_TRACE(what);
+        const int in_channels = static_cast<int>(c.input[1]);
+        const auto o = opts(1, 1, 1, 1, true, c.mode);
+        Conv2d plain(ctx(), in_channels, c.out_channels, 3, o);
+        Conv2d shared(full, in_channels, c.out_channels, 3, o);
+        for (Conv2d* conv : {&plain, &shared}) {
+            conv->set_algorithm(Conv2dAlgorithm::Winograd);
+            conv->set_fused_relu(true);
+        }
+        const auto gemm = [](Conv2d& conv, const Shape& in) { return conv.prepare(in, conv.fused_activation()).at(2)->name(); };
+        EXPECT_EQ(gemm(plain, c.input), "conv2d_winograd_gemm");
+        EXPECT_EQ(gemm(shared, c.input), full_sg && c.shuffles ? "conv2d_winograd_gemm_sg" : "conv2d_winograd_gemm");
+
+        const auto& p = plain.params();
+        const uint64_t seed = std::hash<std::string>{}(what);
+        const auto x = test::random_values(static_cast<size_t>(shape_numel(c.input)), seed);
+        const auto w = test::random_values(static_cast<size_t>(p.weight_numel()), seed + 1);
+        const auto b = test::random_values(static_cast<size_t>(c.out_channels), seed + 2);
+        for (Conv2d* conv : {&plain, &shared}) {
+            conv->set_weight(w);
+            conv->set_bias(b);
+        }
+        const auto got = plain.forward(Tensor::from_host(ctx(), c.input, x)).to_host();
+        EXPECT_TRUE(test::bit_equal(got, shared.forward(Tensor::from_host(full, c.input, x)).to_host()));
+    }
+}
 
 }  // namespace
 }  // namespace vkconv

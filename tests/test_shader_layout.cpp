@@ -77,6 +77,18 @@ TEST(ShaderLayout, DirectTexelVariantWithoutShuffles) {
               host::embedded_shader_layout("conv2d_direct_texel").push_constant_bytes);
 }
 
+// conv2d_winograd_gemm_sg (conv2d_winograd_gemm.comp built with SUBGROUP_WEIGHTS) declares the
+// shuffle; the plain GEMM, which devices without shuffles run, declares no subgroup capability.
+// Both have one layout.
+TEST(ShaderLayout, WinogradGemmShuffleVariant) {
+    EXPECT_TRUE(declares("conv2d_winograd_gemm_sg", kCapGroupNonUniformShuffle));
+    EXPECT_FALSE(declares("conv2d_winograd_gemm", kCapGroupNonUniformShuffle));
+    EXPECT_FALSE(declares("conv2d_winograd_gemm", kCapGroupNonUniform));
+    EXPECT_EQ(host::embedded_shader_layout("conv2d_winograd_gemm_sg").bindings, host::embedded_shader_layout("conv2d_winograd_gemm").bindings);
+    EXPECT_EQ(host::embedded_shader_layout("conv2d_winograd_gemm_sg").push_constant_bytes,
+              host::embedded_shader_layout("conv2d_winograd_gemm").push_constant_bytes);
+}
+
 // Every embedded shader's pipeline builds from its reflected layout, with its default
 // specialization constants, and the validation layer (on in tests) reports nothing. A module
 // declaring GroupNonUniformShuffle is one a device without subgroup shuffles in compute shaders

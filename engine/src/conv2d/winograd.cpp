@@ -46,6 +46,7 @@ struct WinogradPlan : Conv2dPlan {
     WinogradPushConstants pc{};
     uint32_t m = 2;  // output tile: F(m x m, 3x3), m = 2 or 4
     uint32_t wg = 1, oct = 8, tt = 8, pack_wg = 1, pack_px = 1, pack_gx = 1, pack_gy = 1;
+    bool subgroup_weights = false;  // conv2d_winograd_gemm_sg (see plan_winograd)
     int64_t pack_planes = 0, packed_texels = 0, v_texels = 0, m_texels = 0, u_texels = 0;
     int64_t in_z = 0, gemm_z = 0, out_z = 0;
     Grid in_grid, gemm_grid, out_grid;
@@ -102,7 +103,24 @@ void plan_winograd(WinogradPlan& pl, Context& ctx, const Conv2dParams& params, c
 
     const int64_t N = g->n, OH = g->out_h, OW = g->out_w;
     const int64_t TH = (OH + pl.m - 1) / pl.m, TW = (OW + pl.m - 1) / pl.m, T = N * TH * TW;
-    const int64_t TP = (T + pl.tt - 1) / pl.tt * pl.tt;
+    int64_t TP = (T + pl.tt - 1) / pl.tt * pl.tt;
+    // Where the policy asks for it (CPU devices), the GEMM's lanes share their weight fetches
+    // through subgroup shuffles (conv2d_winograd_gemm_sg). Its workgroup is one subgroup, and the
+    // tile blocks per channel block are a multiple of it, so that a subgroup's lanes share one
+    // block: the most tiles per invocation (from the class's, or the forced count) that pads T
+    // by at most 1/8.
+    const uint32_t S = info.subgroup_size;
+    if (policy.winograd_subgroup_weights && policy.subgroup_shuffle && S > 1 && pl.wg == S) {
+        const uint32_t hi = pl.tt, lo = tiles.winograd_tt ? pl.tt : 2;
+        for (uint32_t tt = hi; tt >= lo && !pl.subgroup_weights; --tt) {
+            const int64_t span = int64_t(tt) * S, tp = (T + span - 1) / span * span;
+            if (tp * 8 <= T * 9) {
+                pl.subgroup_weights = true;
+                pl.tt = tt;
+                TP = tp;
+            }
+        }
+    }
     // The packed plane covers every tile's (m + 2) x (m + 2) patch: rows / columns past the padded image are zero.
     const int64_t PHr = g->h + g->pad_top + g->pad_bottom, PWr = g->w + g->pad_left + g->pad_right;
     const int64_t PH = pl.m * TH + 2, PW = pl.m * TW + 2;
@@ -245,7 +263,8 @@ public:
         const Activation none;
         pl->pack_pipe = pack_pipeline(ctx, pl->pack_wg, pl->pack_px, o.padding_mode, false, p.scaled_input);
         pl->in_pipe = host::of(ctx).pipeline("conv2d_winograd_input", conv2d_spec(pl->wg, 1, PaddingMode::Zeros, false, none, {pl->m}));
-        pl->gemm_pipe = host::of(ctx).pipeline("conv2d_winograd_gemm", conv2d_spec(pl->wg, 1, PaddingMode::Zeros, false, none, {pl->oct, pl->tt}));
+        pl->gemm_pipe = host::of(ctx).pipeline(pl->subgroup_weights ? "conv2d_winograd_gemm_sg" : "conv2d_winograd_gemm",
+                                               conv2d_spec(pl->wg, 1, PaddingMode::Zeros, false, none, {pl->oct, pl->tt, pl->wg}));
         pl->out_pipe = host::of(ctx).pipeline("conv2d_winograd_output", conv2d_spec(pl->wg, 1, PaddingMode::Zeros, o.bias, p.act, {pl->m}));
         return pl;
     }
