@@ -81,7 +81,7 @@ DevicePolicy make_device_policy(const DeviceInfo& info, const TileOverrides& til
         p.texel_rows = 1;
         p.gemv_per_feature = true;
         p.layer_texel_inputs = true;
-        p.winograd_subgroup_weights = true;
+        p.subgroup_weights = true;
     } else {
         // GPUs: register tiles within a register budget (see DevicePolicy). grouped_texel takes
         // one output row: input rows shared by several output rows keep all their loads live

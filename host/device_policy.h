@@ -87,10 +87,11 @@ struct DevicePolicy {
     uint32_t packed_oct = 8, gemm_oct = 16;   // their output channels per invocation (at most)
     uint32_t winograd_tile = 4;               // F(m x m, 3x3): m = 2 or 4
     uint32_t winograd_oct = 16, winograd_tt = 8;  // Winograd GEMM: output channels x tiles
-    // The Winograd GEMM's lanes fetch their shared weight texels once per subgroup and shuffle
-    // them (CPU devices with shuffles: a texel fetch gathers for every lane even at a uniform
-    // index, a shuffle at a uniform index is one broadcast).
-    bool winograd_subgroup_weights = false;
+    // Kernels whose lanes share weight texels (packed_texel, gemm_1x1, the Winograd GEMM) fetch
+    // them once per subgroup and shuffle them to the lanes (CPU devices with shuffles: a texel
+    // fetch gathers for every lane even at a uniform index, a shuffle at a uniform index is one
+    // broadcast).
+    bool subgroup_weights = false;
     // implicit_gemm: BM output pixels x BN output channels per workgroup, BK reduction elements
     // per shared-memory step, TM x TN outputs per invocation ((BM / TM) * (BN / TN) invocations).
     uint32_t gemm_bm = 32, gemm_bn = 32, gemm_bk = 16, gemm_tm = 4, gemm_tn = 4;

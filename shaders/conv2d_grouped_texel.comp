@@ -19,8 +19,16 @@
 // (output row, tap) that reads it; the loops over rows, taps and pixels are resolved at
 // specialization time. Outputs past OH / OW read valid coordinates and are not stored;
 // invocations past the last chunk redo it and store nothing.
+// SUBGROUP_WEIGHTS (the build's conv2d_grouped_texel_sg variant, CPU devices, with
+// TAPS_IN_REGISTERS; the host makes the workgroup one subgroup of SG lanes): the lanes, which share
+// the block, fetch a channel's KH * KW weight texels together, SG at a time, and shuffle each to
+// every lane (a texel fetch gathers for every lane, the same texel SG times at a uniform index;
+// a shuffle at a uniform index is a broadcast).
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
+#ifdef SUBGROUP_WEIGHTS
+#extension GL_KHR_shader_subgroup_shuffle : require
+#endif
 
 layout(local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
 layout(constant_id = 7) const int PY = 4;         // output rows per invocation
@@ -34,6 +42,7 @@ layout(constant_id = 14) const int DH = 1;
 // The channel's KH * KW weight texels loaded into registers once per input channel (CPU
 // devices), or fetched where used (GPUs: a 7x7 kernel's 49 vec4 would take 196 registers).
 layout(constant_id = 15) const bool TAPS_IN_REGISTERS = true;
+layout(constant_id = 16) const int SG = 8;  // SUBGROUP_WEIGHTS: the subgroup size (= the workgroup size)
 
 #include "conv2d_epilogue.glsl"
 #include "padding.glsl"
@@ -82,10 +91,21 @@ void main() {
 
     int xb = (n * p.C + g * p.cin_g) * plane;
     int wi = (g * blocks + block) * p.cin_g * KH * KW;
+#ifdef SUBGROUP_WEIGHTS
+    const int NU = (KH * KW + SG - 1) / SG;  // fetches per lane and input channel
+    const int lane = int(gl_SubgroupInvocationID);
+    const int w_last = wi + p.cin_g * KH * KW - 1;  // the lanes past KH * KW stay in the block's texels
+#endif
     [[dont_unroll]] for (int ci = 0; ci < p.cin_g; ++ci) {
         vec4 wk[TAPS_IN_REGISTERS ? KH * KW : 1];
+#ifdef SUBGROUP_WEIGHTS
+        vec4 u[NU];
+        [[unroll]] for (int r = 0; r < NU; ++r) u[r] = texelFetch(Wt, min(wi + r * SG + lane, w_last));
+        [[unroll]] for (int t = 0; t < KH * KW; ++t) wk[t] = subgroupShuffle(u[t / SG], t % SG);
+#else
         if (TAPS_IN_REGISTERS)
             [[unroll]] for (int t = 0; t < KH * KW; ++t) wk[t] = texelFetch(Wt, wi + t);
+#endif
         [[unroll]] for (int r = 0; r < ROWS; ++r) {
             float xw[WIN];
             [[unroll]] for (int j = 0; j < WIN; ++j) xw[j] = texelFetch(X, xb + row_off[r] + col[j]).r * (col_ok[j] * row_ok[r]);

@@ -23,8 +23,16 @@
 // (a sliding window: WIN = (PX - 1) * SW + (KW - 1) * DW + 1 instead of PX * KW) and 4 * KW * OCT/4
 // weight texels, for 4 * KW * PX * OCT FMAs. Columns past OW compute on the zero overrun the pack
 // pass allocated and are not stored; invocations past the last chunk redo it and store nothing.
+// SUBGROUP_WEIGHTS (the build's _sg variants, CPU devices; the host makes the workgroup one
+// subgroup of SG lanes): the lanes, which share the block, fetch its 4 * KW * OCT/4 weight texels
+// of a step together, SG at a time, and shuffle each to every lane (a texel fetch gathers for
+// every lane, the same texel SG times at a uniform index; a shuffle at a uniform index is a
+// broadcast).
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
+#ifdef SUBGROUP_WEIGHTS
+#extension GL_KHR_shader_subgroup_shuffle : require
+#endif
 
 layout(local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
 layout(constant_id = 7) const int OCT = 8;        // output channels per invocation, a multiple of 4
@@ -32,6 +40,7 @@ layout(constant_id = 8) const int PX = 8;         // output pixels per invocatio
 layout(constant_id = 9) const int KW = 3;         // kernel width
 layout(constant_id = 10) const int SW = 1;        // stride along width
 layout(constant_id = 11) const int DW = 1;        // dilation along width
+layout(constant_id = 12) const int SG = 8;        // SUBGROUP_WEIGHTS: the subgroup size (= the workgroup size)
 
 #include "conv2d_epilogue.glsl"
 #include "conv2d_packed_params.glsl"
@@ -63,6 +72,11 @@ void main() {
     const int xrow = ng * p.Q4 * plane + oy * p.sh * p.PW + ox0 * SW;  // quad 0, kernel row 0, window start
     int wi = (g * blocks + block) * p.kh * p.Q4 * KW * 4 * Q;
 
+#ifdef SUBGROUP_WEIGHTS
+    const int NW = KW * 4 * Q, NU = (NW + SG - 1) / SG;  // weight texels per step, fetches per lane
+    const int lane = int(gl_SubgroupInvocationID);
+    const int w_last = wi + p.kh * p.Q4 * NW - 1;  // the lanes past NW stay in the block's texels
+#endif
     vec4 acc[PX * Q];
     [[unroll]] for (int i = 0; i < PX * Q; ++i) acc[i] = vec4(0.0);
 
@@ -71,10 +85,19 @@ void main() {
         [[dont_unroll]] for (int q4 = 0; q4 < p.Q4; ++q4) {
             vec4 xw[WIN];
             [[unroll]] for (int j = 0; j < WIN; ++j) xw[j] = texelFetch(X, xi + j);
+#ifdef SUBGROUP_WEIGHTS
+            vec4 u[NU];
+            [[unroll]] for (int r = 0; r < NU; ++r) u[r] = texelFetch(Wt, min(wi + r * SG + lane, w_last));
+#endif
             [[unroll]] for (int kx = 0; kx < KW; ++kx)
                 [[unroll]] for (int c = 0; c < 4; ++c)
                     [[unroll]] for (int q = 0; q < Q; ++q) {
+#ifdef SUBGROUP_WEIGHTS
+                        const int k = (kx * 4 + c) * Q + q;
+                        const vec4 w = subgroupShuffle(u[k / SG], k % SG);
+#else
                         const vec4 w = texelFetch(Wt, wi + (kx * 4 + c) * Q + q);
+#endif
                         [[unroll]] for (int i = 0; i < PX; ++i) acc[i * Q + q] = fma(vec4(xw[i * SW + kx * DW][c]), w, acc[i * Q + q]);
                     }
             xi += plane;

@@ -3,8 +3,8 @@
 // code is switched off by a specialization constant, so direct_texel runs
 // conv2d_direct_texel_nosg there (conv2d_direct_texel.comp built with its shuffle code compiled
 // out). ContextOptions::limit_overrides.hide_subgroup_shuffle makes any device look like one.
-// The Winograd GEMM's shuffle variant (conv2d_winograd_gemm_sg, CPU devices) likewise gives way
-// to conv2d_winograd_gemm.
+// The kernels sharing weight texels through shuffles (the _sg variants of the Winograd GEMM,
+// packed_texel, gemm_1x1 and grouped_texel, CPU devices) likewise give way to their plain modules.
 // Checked: the policy, the module the plan builds, the CPU reference across the ranges
 // direct_texel accepts (every padding mode, strides, dilations, groups, bias, fused ReLU, the
 // tile knobs, texel_sg=1 included, which falls back to per-invocation fetches), and, where the
@@ -128,50 +128,64 @@ std::vector<Conv2dCase> cases() {
 std::string case_name(const ::testing::TestParamInfo<Conv2dCase>& info) { return "case" + std::to_string(info.index); }
 INSTANTIATE_TEST_SUITE_P(DirectTexel, NoSubgroupShuffle, ::testing::ValuesIn(cases()), case_name);
 
-// Winograd without shuffles: the plain GEMM; where the shared context runs the shuffle variant
-// (its lanes sharing the weight fetches: the tile blocks padded to whole subgroups, 2 to 8 tiles
-// per invocation), the same bits, since each output sums the same products in the same order
-// (the shared context's outputs meet the reference in test_conv2d_algorithms' Winograd sweeps).
-// F(4x4) tiles: 16 (2 per invocation with subgroups of 8), 45 (6), 196 (5), and 8, which no
-// multiple of 8 tile blocks covers within 1/8 (the plain GEMM everywhere).
-TEST_F(NoSubgroupShuffle, WinogradGemmMatchesWithAndWithoutShuffles) {
+// The kernels whose lanes share weight texels (the Winograd GEMM, packed_texel, gemm_1x1,
+// grouped_texel) without shuffles: the plain modules; where the shared context runs their _sg variants (the
+// weights fetched once per subgroup and shuffled to its lanes), the same bits, since each output
+// sums the same products in the same order (the shared context's outputs meet the reference in
+// test_conv2d_algorithms' sweeps). The Winograd GEMM pads its tile blocks to whole subgroups
+// (F(4x4) tiles 16, 45 and 196: 2, 6 and 5 per invocation with subgroups of 8); 8 tiles, which
+// no multiple of 8 blocks covers within 1/8, keep the plain GEMM everywhere.
+TEST_F(NoSubgroupShuffle, SharedWeightKernelsMatchWithAndWithoutShuffles) {
     struct Case {
+        Conv2dAlgorithm algorithm;
         Shape input;
         int out_channels;
-        PaddingMode mode;
-        bool shuffles;  // the shuffle variant, where the shared context has it
+        Pair kernel;
+        Conv2dOptions opt;
+        size_t stage;       // the kernel's pipeline in Conv2d::prepare's list
+        const char* plain;  // its module without shuffles
+        bool shuffles;      // the _sg variant, where the shared context has it
     };
-    const Case cases[] = {{{1, 16, 14, 14}, 24, PaddingMode::Zeros, true},
-                          {{3, 5, 11, 19}, 11, PaddingMode::Reflect, true},
-                          {{1, 8, 56, 56}, 36, PaddingMode::Zeros, true},
-                          {{2, 9, 6, 7}, 5, PaddingMode::Replicate, false}};
+    using A = Conv2dAlgorithm;
+    const Case cases[] = {
+        {A::Winograd, {1, 16, 14, 14}, 24, 3, opts(1, 1, 1, 1, true, PaddingMode::Zeros), 2, "conv2d_winograd_gemm", true},
+        {A::Winograd, {3, 5, 11, 19}, 11, 3, opts(1, 1, 1, 1, true, PaddingMode::Reflect), 2, "conv2d_winograd_gemm", true},
+        {A::Winograd, {1, 8, 56, 56}, 36, 3, opts(1, 1, 1, 1, true, PaddingMode::Zeros), 2, "conv2d_winograd_gemm", true},
+        {A::Winograd, {2, 9, 6, 7}, 5, 3, opts(1, 1, 1, 1, true, PaddingMode::Replicate), 2, "conv2d_winograd_gemm", false},
+        {A::PackedTexel, {2, 7, 13, 11}, 21, Pair(3, 5), opts(Pair(2, 1), 2, Pair(1, 2), 1, true, PaddingMode::Circular), 1,
+         "conv2d_packed_texel", true},
+        {A::PackedTexel, {1, 12, 9, 10}, 18, 7, opts(2, 3, 1, 3, false, PaddingMode::Zeros), 1, "conv2d_packed_texel", true},
+        {A::Gemm1x1, {3, 20, 7, 9}, 37, 1, opts(1, 0, 1, 1, true, PaddingMode::Zeros), 1, "conv2d_gemm_1x1", true},
+        // 9 and 49 taps: 2 and 7 fetches per lane and input channel.
+        {A::GroupedTexel, {2, 6, 12, 13}, 10, 3, opts(1, 1, 1, 2, true, PaddingMode::Reflect), 0, "conv2d_grouped_texel", true},
+        {A::GroupedTexel, {1, 3, 30, 29}, 8, 7, opts(2, 3, 1, 1, false, PaddingMode::Zeros), 0, "conv2d_grouped_texel", true},
+    };
     Context& full = test::context();
     const auto& fp = testing::policy(full);
-    const bool full_sg = fp.winograd_subgroup_weights && fp.subgroup_shuffle && full.info().subgroup_size == fp.kernel_workgroup;
-    if (full.info().driver_name == "llvmpipe") EXPECT_TRUE(full_sg) << "lavapipe runs the shuffle variant";
+    const bool full_sg = fp.subgroup_weights && fp.subgroup_shuffle && full.info().subgroup_size == fp.kernel_workgroup;
+    if (full.info().driver_name == "llvmpipe") EXPECT_TRUE(full_sg) << "lavapipe runs the shuffle variants";
     for (const auto& c : cases) {
-        const std::string what = "input=" + shape_str(c.input) + " out=" + std::to_string(c.out_channels);
+        const std::string what = std::string(to_string(c.algorithm)) + " input=" + shape_str(c.input) + " out=" + std::to_string(c.out_channels);
         SCOPED_TRACE(what);
         const int in_channels = static_cast<int>(c.input[1]);
-        const auto o = opts(1, 1, 1, 1, true, c.mode);
-        Conv2d plain(ctx(), in_channels, c.out_channels, 3, o);
-        Conv2d shared(full, in_channels, c.out_channels, 3, o);
+        Conv2d plain(ctx(), in_channels, c.out_channels, c.kernel, c.opt);
+        Conv2d shared(full, in_channels, c.out_channels, c.kernel, c.opt);
         for (Conv2d* conv : {&plain, &shared}) {
-            conv->set_algorithm(Conv2dAlgorithm::Winograd);
+            conv->set_algorithm(c.algorithm);
             conv->set_fused_relu(true);
         }
-        const auto gemm = [](Conv2d& conv, const Shape& in) { return conv.prepare(in, conv.fused_activation()).at(2)->name(); };
-        EXPECT_EQ(gemm(plain, c.input), "conv2d_winograd_gemm");
-        EXPECT_EQ(gemm(shared, c.input), full_sg && c.shuffles ? "conv2d_winograd_gemm_sg" : "conv2d_winograd_gemm");
+        const auto module = [&](Conv2d& conv) { return conv.prepare(c.input, conv.fused_activation()).at(c.stage)->name(); };
+        EXPECT_EQ(module(plain), c.plain);
+        EXPECT_EQ(module(shared), std::string(c.plain) + (full_sg && c.shuffles ? "_sg" : ""));
 
         const auto& p = plain.params();
         const uint64_t seed = std::hash<std::string>{}(what);
         const auto x = test::random_values(static_cast<size_t>(shape_numel(c.input)), seed);
         const auto w = test::random_values(static_cast<size_t>(p.weight_numel()), seed + 1);
-        const auto b = test::random_values(static_cast<size_t>(c.out_channels), seed + 2);
+        const auto b = c.opt.bias ? test::random_values(static_cast<size_t>(c.out_channels), seed + 2) : std::vector<float>{};
         for (Conv2d* conv : {&plain, &shared}) {
             conv->set_weight(w);
-            conv->set_bias(b);
+            if (c.opt.bias) conv->set_bias(b);
         }
         const auto got = plain.forward(Tensor::from_host(ctx(), c.input, x)).to_host();
         EXPECT_TRUE(test::bit_equal(got, shared.forward(Tensor::from_host(full, c.input, x)).to_host()));

@@ -32,14 +32,14 @@ TEST(DevicePolicy, ClassFromTypeAndVendor) {
 TEST(DevicePolicy, CpuDevicesDefaults) {
     const auto cpu = host::make_device_policy(device("cpu", "llvmpipe", 0x10005, 8), {});
     EXPECT_TRUE(cpu.layer_texel_inputs);
-    EXPECT_TRUE(cpu.winograd_subgroup_weights);
+    EXPECT_TRUE(cpu.subgroup_weights);
     EXPECT_TRUE(cpu.gemv_per_feature);
     EXPECT_EQ(cpu.kernel_workgroup, 8u);  // one SIMD vector
     EXPECT_TRUE(cpu.command_pool_driver_allocator);
     for (const char* type : {"discrete", "integrated", "virtual"}) {
         const auto gpu = host::make_device_policy(device(type, "radv"), {});
         EXPECT_FALSE(gpu.layer_texel_inputs) << type;
-        EXPECT_FALSE(gpu.winograd_subgroup_weights) << type;
+        EXPECT_FALSE(gpu.subgroup_weights) << type;
         EXPECT_FALSE(gpu.gemv_per_feature) << type;
         EXPECT_FALSE(gpu.command_pool_driver_allocator) << type;
         EXPECT_TRUE(gpu.quirks().empty()) << type;

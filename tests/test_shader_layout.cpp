@@ -77,16 +77,18 @@ TEST(ShaderLayout, DirectTexelVariantWithoutShuffles) {
               host::embedded_shader_layout("conv2d_direct_texel").push_constant_bytes);
 }
 
-// conv2d_winograd_gemm_sg (conv2d_winograd_gemm.comp built with SUBGROUP_WEIGHTS) declares the
-// shuffle; the plain GEMM, which devices without shuffles run, declares no subgroup capability.
-// Both have one layout.
-TEST(ShaderLayout, WinogradGemmShuffleVariant) {
-    EXPECT_TRUE(declares("conv2d_winograd_gemm_sg", kCapGroupNonUniformShuffle));
-    EXPECT_FALSE(declares("conv2d_winograd_gemm", kCapGroupNonUniformShuffle));
-    EXPECT_FALSE(declares("conv2d_winograd_gemm", kCapGroupNonUniform));
-    EXPECT_EQ(host::embedded_shader_layout("conv2d_winograd_gemm_sg").bindings, host::embedded_shader_layout("conv2d_winograd_gemm").bindings);
-    EXPECT_EQ(host::embedded_shader_layout("conv2d_winograd_gemm_sg").push_constant_bytes,
-              host::embedded_shader_layout("conv2d_winograd_gemm").push_constant_bytes);
+// The kernels' _sg variants (built with SUBGROUP_WEIGHTS: weight texels shared through
+// shuffles) declare the shuffle; the plain modules, which devices without shuffles run, declare
+// no subgroup capability. Each pair has one layout.
+TEST(ShaderLayout, SharedWeightShuffleVariants) {
+    for (const std::string plain : {"conv2d_winograd_gemm", "conv2d_packed_texel", "conv2d_gemm_1x1", "conv2d_grouped_texel"}) {
+        const std::string sg = plain + "_sg";
+        EXPECT_TRUE(declares(sg, kCapGroupNonUniformShuffle)) << sg;
+        EXPECT_FALSE(declares(plain, kCapGroupNonUniformShuffle)) << plain;
+        EXPECT_FALSE(declares(plain, kCapGroupNonUniform)) << plain;
+        EXPECT_EQ(host::embedded_shader_layout(sg).bindings, host::embedded_shader_layout(plain).bindings) << sg;
+        EXPECT_EQ(host::embedded_shader_layout(sg).push_constant_bytes, host::embedded_shader_layout(plain).push_constant_bytes) << sg;
+    }
 }
 
 // Every embedded shader's pipeline builds from its reflected layout, with its default

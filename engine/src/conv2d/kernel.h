@@ -175,6 +175,10 @@ bool split_xy(int64_t groups, const host::DeviceInfo& info, uint32_t& gx, uint32
 // An R32F uniform-texel view of `input`: its own buffer's view where it was made with texel
 // usage, else a copy into the state's texel-readable scratch buffer, recorded with a barrier.
 host::BufferBinding input_texel_view(CommandRecorder& rec, std::shared_ptr<host::TexelBuffer>& input_copy, const Tensor& input);
+// Whether a kernel whose workgroup's lanes share their weight texels fetches them once per
+// subgroup and shuffles them to the lanes (its _sg variant): where the device policy asks for it
+// (DevicePolicy::subgroup_weights, with shuffles) and the workgroup is one whole subgroup.
+bool shares_weights(Context& ctx, uint32_t wg);
 // A scratch buffer of at least `bytes`, held by the recording.
 host::TexelBuffer& scratch(CommandRecorder& rec, Context& ctx, std::shared_ptr<host::TexelBuffer>& b, uint64_t bytes);
 // Uploads `t` into a new texel buffer: fp32 as is, or each value rounded to fp16.

@@ -189,6 +189,11 @@ std::unique_ptr<PackedPrepared> plan_or_throw(Context& ctx, const Conv2dProblem&
 }
 }  // namespace
 
+bool shares_weights(Context& ctx, uint32_t wg) {
+    const auto& policy = host::of(ctx).policy();
+    return policy.subgroup_weights && policy.subgroup_shuffle && wg > 1 && wg == ctx.info().subgroup_size;
+}
+
 std::unique_ptr<Conv2dPlan> prepare_packed(Context& ctx, const Conv2dProblem& p, const Conv2dKernel& k) {
     auto pr = plan_or_throw(ctx, p, k);
     const auto& o = p.params.options;
@@ -199,8 +204,10 @@ std::unique_ptr<Conv2dPlan> prepare_packed(Context& ctx, const Conv2dProblem& p,
     const bool flat = k.algorithm() == Conv2dAlgorithm::Gemm1x1;
     const uint32_t kw_s = flat ? 1 : p.params.kernel.w, sw = flat ? 1 : o.stride.w, dws = flat ? 1 : o.dilation.w;
     // The padding is materialised by the pack pass: the kernel's PAD_MODE is unused (zeros).
-    pr->conv = host::of(ctx).pipeline(flat ? "conv2d_gemm_1x1" : "conv2d_packed_texel",
-                            conv2d_spec(pl.wg, 1, PaddingMode::Zeros, o.bias, p.act, {pl.oct, pl.px, kw_s, sw, dws}));
+    // Where the policy asks for it (CPU devices) and the workgroup is one subgroup, its lanes,
+    // which share the block, share their weight fetches through shuffles.
+    const std::string name = std::string(flat ? "conv2d_gemm_1x1" : "conv2d_packed_texel") + (shares_weights(ctx, pl.wg) ? "_sg" : "");
+    pr->conv = host::of(ctx).pipeline(name, conv2d_spec(pl.wg, 1, PaddingMode::Zeros, o.bias, p.act, {pl.oct, pl.px, kw_s, sw, dws, pl.wg}));
     return pr;
 }
 
@@ -244,8 +251,15 @@ std::unique_ptr<Conv2dPlan> prepare_window(Context& ctx, const Conv2dProblem& p,
     auto spec = conv2d_spec(pl.wg, 1, o.padding_mode, o.bias, p.act,
                             {pl.py, pl.px, kw, static_cast<uint32_t>(o.stride.w), static_cast<uint32_t>(o.dilation.w), kh,
                              static_cast<uint32_t>(o.stride.h), static_cast<uint32_t>(o.dilation.h)});
-    if (grouped) spec.push_back(host::of(ctx).policy().taps_in_registers ? 1u : 0u);  // TAPS_IN_REGISTERS
-    pr->conv = host::of(ctx).pipeline(grouped ? "conv2d_grouped_texel" : "conv2d_depthwise_texel", spec);
+    const auto& policy = host::of(ctx).policy();
+    // The weight texels shared through shuffles as packed_texel's (see prepare_packed), with the
+    // taps in registers.
+    const bool sg = grouped && policy.taps_in_registers && shares_weights(ctx, pl.wg);
+    if (grouped) {
+        spec.push_back(policy.taps_in_registers ? 1u : 0u);  // TAPS_IN_REGISTERS
+        spec.push_back(pl.wg);                               // SG
+    }
+    pr->conv = host::of(ctx).pipeline(grouped ? (sg ? "conv2d_grouped_texel_sg" : "conv2d_grouped_texel") : "conv2d_depthwise_texel", spec);
     return pr;
 }
 

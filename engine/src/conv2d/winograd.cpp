@@ -110,7 +110,7 @@ void plan_winograd(WinogradPlan& pl, Context& ctx, const Conv2dParams& params, c
     // block: the most tiles per invocation (from the class's, or the forced count) that pads T
     // by at most 1/8.
     const uint32_t S = info.subgroup_size;
-    if (policy.winograd_subgroup_weights && policy.subgroup_shuffle && S > 1 && pl.wg == S) {
+    if (shares_weights(ctx, pl.wg)) {
         const uint32_t hi = pl.tt, lo = tiles.winograd_tt ? pl.tt : 2;
         for (uint32_t tt = hi; tt >= lo && !pl.subgroup_weights; --tt) {
             const int64_t span = int64_t(tt) * S, tp = (T + span - 1) / span * span;
