@@ -161,7 +161,7 @@ void dispatch_z(CommandRecorder& rec, const host::ComputePipeline& pipeline, std
                 uint32_t gx, uint32_t gy, int64_t total_z, int64_t max_z) {
     for (int64_t z0 = 0; z0 < total_z; z0 += max_z) {
         pc.z_base = static_cast<int32_t>(z0);
-        rec.dispatch(pipeline, bindings, pc, gx, gy, static_cast<uint32_t>(std::min(max_z, total_z - z0)));
+        host::of(rec).dispatch(pipeline, bindings, pc, gx, gy, static_cast<uint32_t>(std::min(max_z, total_z - z0)));
     }
 }
 
