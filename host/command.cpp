@@ -16,9 +16,6 @@ constexpr uint32_t kMaxBindingsPerSet = 8;
 BufferBinding::BufferBinding(const Buffer& b)
     : buffer(b.handle()), offset(b.offset()), range(b.borrowed() ? std::max<uint64_t>(4, b.size()) : VK_WHOLE_SIZE) {}
 
-CommandRecorder::CommandRecorder(vkconv::Context& ctx) : CommandRecorder(of(ctx)) {}
-CommandRecorder::CommandRecorder(vkconv::Context& ctx, vk::CommandBuffer external) : CommandRecorder(of(ctx), external) {}
-
 CommandRecorder::CommandRecorder(Context& ctx) : ctx_(&ctx) {
     ctx.check_usable();
     const auto& dev = ctx.device();
@@ -241,39 +238,6 @@ void CommandRecorder::write_timestamp(vk::QueryPool pool, uint32_t index) {
     begin_if_needed();
     command_buffer().writeTimestamp(vk::PipelineStageFlagBits::eBottomOfPipe, pool, index);
     ++commands_;
-}
-
-TimestampQueries::TimestampQueries(vkconv::Context& ctx, uint32_t count) : TimestampQueries(of(ctx), count) {}
-
-TimestampQueries::TimestampQueries(Context& ctx, uint32_t count) : ctx_(&ctx), count_(count) {
-    const auto families = ctx.physical_device().getQueueFamilyProperties();
-    const uint32_t bits = families.at(ctx.queue_family()).timestampValidBits;
-    supported_ = bits > 0 && ctx.info().timestamp_period_ns > 0 && count > 0;
-    if (!supported_) return;
-    valid_mask_ = bits >= 64 ? ~uint64_t(0) : ((uint64_t(1) << bits) - 1);
-    period_ns_ = ctx.info().timestamp_period_ns;
-    pool_ = vk::raii::QueryPool(ctx.device(), vk::QueryPoolCreateInfo({}, vk::QueryType::eTimestamp, count), ctx.allocator());
-}
-
-void TimestampQueries::reset(CommandRecorder& rec) {
-    if (supported_) rec.reset_queries(*pool_, 0, count_);
-}
-
-void TimestampQueries::write(CommandRecorder& rec, uint32_t index) {
-    if (!supported_) return;
-    if (index >= count_) throw Error("TimestampQueries: index " + std::to_string(index) + " out of range");
-    rec.write_timestamp(*pool_, index);
-}
-
-double TimestampQueries::elapsed_ns(uint32_t from, uint32_t to) const {
-    if (!supported_) return -1;
-    uint64_t v[2] = {0, 0};
-    for (int i = 0; i < 2; ++i) {
-        const auto r = (*ctx_->device()).getQueryPoolResults(*pool_, i == 0 ? from : to, 1, sizeof(uint64_t), &v[i],
-                                                              sizeof(uint64_t), vk::QueryResultFlagBits::e64 | vk::QueryResultFlagBits::eWait);
-        if (r != vk::Result::eSuccess) return -1;
-    }
-    return double((v[1] - v[0]) & valid_mask_) * period_ns_;
 }
 
 void CommandRecorder::submit_and_wait() {

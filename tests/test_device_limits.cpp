@@ -153,8 +153,8 @@ TEST(DeviceLimitsRecorder, OversizedDispatchIsRefused) {
     const host::BufferBinding b[] = {t.buffer(), t.buffer(), t.buffer(), t.buffer()};
     const uint32_t pc[4] = {16, 0, 1, 1};
     CommandRecorder rec(*ctx);
-    expect_error([&] { rec.dispatch(*pipeline, b, pc, 1, 1, 7); }, {"maxComputeWorkGroupCount (4, 5, 6)", "(1, 1, 7)"});
-    expect_error([&] { rec.dispatch(*pipeline, b, pc, 5, 1, 1); }, {"maxComputeWorkGroupCount"});
+    expect_error([&] { host::of(rec).dispatch(*pipeline, b, pc, 1, 1, 7); }, {"maxComputeWorkGroupCount (4, 5, 6)", "(1, 1, 7)"});
+    expect_error([&] { host::of(rec).dispatch(*pipeline, b, pc, 5, 1, 1); }, {"maxComputeWorkGroupCount"});
 }
 
 // ---- maxStorageBufferRange -----------------------------------------------------------------

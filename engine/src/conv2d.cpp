@@ -183,15 +183,15 @@ void Conv2d::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, c
     // The recording holds the tensors it reads and writes (and their texel views): work that is
     // abandoned (device loss, fence timeout) or pending in an application's command buffer must
     // not see them destroyed under it.
-    rec.keep_alive(input.storage());
-    rec.keep_alive(output.storage());
+    host::of(rec).keep_alive(input.storage());
+    host::of(rec).keep_alive(output.storage());
     const Shape expected = shape.size() == 3 ? Shape{params_.out_channels, g.out_h, g.out_w} : Shape{g.n, params_.out_channels, g.out_h, g.out_w};
     if (output.shape() != expected)
         throw Error("Conv2d: output tensor has shape " + shape_str(output.shape()) + ", expected " + shape_str(expected));
     const Tensor& weight_dev = device_parameter("weight");
     const Tensor& bias_dev = params_.options.bias ? device_parameter("bias") : weight_dev;  // unused binding when bias=False
-    rec.keep_alive(weight_dev.storage());
-    rec.keep_alive(bias_dev.storage());
+    host::of(rec).keep_alive(weight_dev.storage());
+    host::of(rec).keep_alive(bias_dev.storage());
     const auto& info = ctx_->info();
     if (weight_dev.bytes() > info.max_storage_buffer_range)
         throw Error("Conv2d: the weight " + shape_str(weight_dev.shape()) + " (" + std::to_string(weight_dev.bytes()) +

@@ -252,12 +252,12 @@ void ConvTranspose2d::record(CommandRecorder& rec, std::span<const Tensor> input
 void ConvTranspose2d::record(CommandRecorder& rec, const Tensor& input, const Tensor& output, Pair output_padding) {
     const auto g = geometry(params_, input.shape(), output_padding);
     detail::check_output_shape(*this, output, output_shape_of(params_, g));
-    rec.keep_alive(input.storage());
-    rec.keep_alive(output.storage());
+    host::of(rec).keep_alive(input.storage());
+    host::of(rec).keep_alive(output.storage());
     const Tensor& weight_dev = device_parameter("weight");
     const Tensor& bias_dev = params_.options.bias ? device_parameter("bias") : weight_dev;  // unused binding without bias
-    rec.keep_alive(weight_dev.storage());
-    rec.keep_alive(bias_dev.storage());
+    host::of(rec).keep_alive(weight_dev.storage());
+    host::of(rec).keep_alive(bias_dev.storage());
     detail::check_buffer_range(*this, weight_dev);
     if (g.n == 0) return;
     // maxStorageBufferRange: input and output bound in chunks of whole images.
@@ -288,7 +288,7 @@ void ConvTranspose2d::record(CommandRecorder& rec, const Tensor& input, const Te
         const std::array<int64_t, 3> groups{(g.ow + kTile - 1) / kTile, (g.oh + kTile - 1) / kTile, nc * o.groups * blocks};
         detail::dispatch_xyz(*ctx_, rec, *pipeline, bindings, pc, groups);
     }
-    rec.barrier();
+    host::of(rec).barrier();
 }
 
 }  // namespace vkconv

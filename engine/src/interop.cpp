@@ -5,6 +5,7 @@
 #include <cmath>
 #include <string>
 
+#include "host/command.h"
 #include "host/context.h"
 #include "host/pipeline.h"
 #include "vkconv/error.h"
@@ -66,13 +67,13 @@ bool format_supports(Context& ctx, vk::Format f, vk::FormatFeatureFlags need) {
 
 void dispatch(CommandRecorder& rec, const char* shader, std::vector<uint32_t> spec,
               const ImageRef& image, const Tensor& tensor, const ImageTensorPushConstants& pc) {
-    Context& ctx = rec.context().facade();
+    Context& ctx = host::of(rec).context().facade();
     auto pipeline = host::of(ctx).pipeline(shader, spec);
     const host::BufferBinding bindings[] = {host::BufferBinding(image.view, image.layout), tensor.buffer()};
-    rec.keep_alive(tensor.storage());
-    rec.keep_alive(pipeline);
-    rec.dispatch(*pipeline, bindings, pc, (image.width + 7) / 8, (image.height + 7) / 8, 1);
-    rec.barrier();
+    host::of(rec).keep_alive(tensor.storage());
+    host::of(rec).keep_alive(pipeline);
+    host::of(rec).dispatch(*pipeline, bindings, pc, (image.width + 7) / 8, (image.height + 7) / 8, 1);
+    host::of(rec).barrier();
 }
 
 }  // namespace
@@ -92,7 +93,7 @@ ImageToTensorOptions ImageToTensorOptions::normalize(std::array<float, 4> mean, 
 void record_image_to_tensor(CommandRecorder& rec, const ImageRef& image, const Tensor& tensor, const ImageToTensorOptions& o) {
     const auto pc = check("record_image_to_tensor", image, tensor, o.batch_index, o.scale, o.bias);
     const uint32_t channels = static_cast<uint32_t>(tensor.dim(1));
-    Context& ctx = rec.context().facade();
+    Context& ctx = host::of(rec).context().facade();
     if (image.access == ImageAccess::Sampled) {
         if (!format_supports(ctx, image.format, vk::FormatFeatureFlagBits::eSampledImage))
             throw Error("record_image_to_tensor: the device cannot sample image.format " + vk::to_string(image.format));
@@ -118,7 +119,7 @@ void record_tensor_to_image(CommandRecorder& rec, const Tensor& tensor, const Im
         throw Error("record_tensor_to_image: storage access writes R8G8B8A8_UNORM, R16G16B16A16_SFLOAT or R32G32B32A32_SFLOAT "
                     "views, but image.format is " + vk::to_string(image.format) +
                     " (for an sRGB image, write an R8G8B8A8_UNORM view with encode_srgb = true)");
-    if (!format_supports(rec.context().facade(), image.format, vk::FormatFeatureFlagBits::eStorageImage))
+    if (!format_supports(host::of(rec).context().facade(), image.format, vk::FormatFeatureFlagBits::eStorageImage))
         throw Error("record_tensor_to_image: the device has no storage-image support for " + vk::to_string(image.format));
     if (o.encode_srgb && image.format != vk::Format::eR8G8B8A8Unorm)
         throw Error("record_tensor_to_image: encode_srgb needs an R8G8B8A8_UNORM view, but image.format is " +

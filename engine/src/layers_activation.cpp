@@ -35,7 +35,7 @@ void record_activation(Context& ctx, CommandRecorder& rec, const std::string& wh
     const int64_t units = n / unit;
     const int64_t chunk = detail::storage_chunk_units(ctx, who, per_channel ? "image" : "element", units,
                                                       {static_cast<uint64_t>(unit) * sizeof(float)});
-    if (per_channel) rec.keep_alive(weight->storage());
+    if (per_channel) host::of(rec).keep_alive(weight->storage());
     for (int64_t u0 = 0; u0 < units; u0 += chunk) {
         const int64_t count = std::min(chunk, units - u0) * unit;
         const uint64_t offset = static_cast<uint64_t>(u0 * unit) * sizeof(float), bytes = static_cast<uint64_t>(count) * sizeof(float);
@@ -47,10 +47,10 @@ void record_activation(Context& ctx, CommandRecorder& rec, const std::string& wh
         const int64_t blocks = (count + kBlock - 1) / kBlock;
         detail::split_dispatch({blocks, 1, 1}, detail::workgroup_count_limit(ctx), [&](auto base, auto cnt) {
             pc.group_base = static_cast<uint32_t>(base[0]);
-            rec.dispatch(*pipeline, bindings, pc, cnt[0], 1, 1);
+            host::of(rec).dispatch(*pipeline, bindings, pc, cnt[0], 1, 1);
         });
     }
-    rec.barrier();
+    host::of(rec).barrier();
 }
 
 }  // namespace

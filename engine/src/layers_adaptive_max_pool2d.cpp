@@ -89,7 +89,7 @@ void AdaptiveMaxPool2d::record(CommandRecorder& rec, std::span<const Tensor> inp
     detail::for_each_plane_chunk(*ctx_, type(), inputs[0], output, g.planes, in_plane, out_plane, [&](auto bindings, int64_t np) {
         detail::dispatch_xyz(*ctx_, rec, *pipeline, bindings, pc, {(g.out.w + kTile - 1) / kTile, (g.out.h + kTile - 1) / kTile, np});
     });
-    rec.barrier();
+    host::of(rec).barrier();
 }
 
 std::vector<float> AdaptiveMaxPool2d::reference(std::span<const Shape> shapes, std::span<const std::vector<float>> inputs) const {

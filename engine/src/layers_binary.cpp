@@ -88,7 +88,7 @@ void record_flat(Context& ctx, CommandRecorder& rec, const std::string& who, con
         const int64_t blocks = (count + kBlock - 1) / kBlock;
         detail::split_dispatch({blocks, 1, 1}, detail::workgroup_count_limit(ctx), [&](auto base, auto cnt) {
             pc.group_base = static_cast<uint32_t>(base[0]);
-            rec.dispatch(pipeline, bindings, pc, cnt[0], 1, 1);
+            host::of(rec).dispatch(pipeline, bindings, pc, cnt[0], 1, 1);
         });
     }
 }
@@ -109,7 +109,7 @@ void record_scalar(CommandRecorder& rec, const std::string& who, BinaryOp op, fl
     BinaryPushConstants pc{};
     pc.scalar = scalar;
     record_flat(ctx, rec, who, *pipeline, pc, x, nullptr, y);
-    rec.barrier();
+    host::of(rec).barrier();
 }
 
 }  // namespace
@@ -168,7 +168,7 @@ void record_binary(CommandRecorder& rec, const std::string& who, BinaryOp op, co
     Context& ctx = a.context();
     if (a.shape() == b.shape()) {
         record_flat(ctx, rec, who, *binary_pipeline(ctx, op, ModeSame, act), BinaryPushConstants{}, a, &b, y);
-        rec.barrier();
+        host::of(rec).barrier();
         return;
     }
     const Layout l = broadcast_layout(a.shape(), b.shape(), out);
@@ -196,9 +196,9 @@ void record_binary(CommandRecorder& rec, const std::string& who, BinaryOp op, co
     const int64_t blocks = (y.numel() + kBlock - 1) / kBlock;
     detail::split_dispatch({blocks, 1, 1}, detail::workgroup_count_limit(ctx), [&](auto base, auto cnt) {
         pc.group_base = static_cast<uint32_t>(base[0]);
-        rec.dispatch(*pipeline, bindings, pc, cnt[0], 1, 1);
+        host::of(rec).dispatch(*pipeline, bindings, pc, cnt[0], 1, 1);
     });
-    rec.barrier();
+    host::of(rec).barrier();
 }
 
 // ---- Binary ---------------------------------------------------------------------------------
@@ -253,7 +253,7 @@ void Binary::record_with_activation(CommandRecorder& rec, std::span<const Tensor
         case Operand::Scalar: return record_scalar(rec, type(), op_, scalar_, first_, inputs[0], output, a);
         case Operand::Parameter: {
             const Tensor& p = device_parameter(param_name_);
-            rec.keep_alive(p.storage());
+            host::of(rec).keep_alive(p.storage());
             return first_ ? record_binary(rec, type(), op_, p, inputs[0], output, a)
                           : record_binary(rec, type(), op_, inputs[0], p, output, a);
         }

@@ -144,8 +144,8 @@ void record_copy(CommandRecorder& rec, const Tensor& input, const Tensor& output
     if (input.numel() != output.numel())
         throw Error("view copy: input " + shape_str(input.shape()) + " and output " + shape_str(output.shape()) +
                     " differ in element count");
-    if (&input.buffer() != &output.buffer()) rec.copy(input.buffer(), 0, output.buffer(), 0, input.bytes());
-    rec.barrier();
+    if (&input.buffer() != &output.buffer()) host::of(rec).copy(input.buffer(), 0, output.buffer(), 0, input.bytes());
+    host::of(rec).barrier();
 }
 
 host::BufferBinding sub_range(const Tensor& t, int64_t first, int64_t count, uint64_t unit_bytes) {

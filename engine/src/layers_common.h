@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "host/buffer.h"
+#include "host/command.h"
 #include "host/context.h"
 #include "vkconv/conv2d.h"
 #include "vkconv/layer.h"
@@ -64,7 +65,7 @@ void dispatch_xyz(const Context& ctx, CommandRecorder& rec, const host::ComputeP
         pc.x_base = base[0];
         pc.y_base = base[1];
         pc.z_base = base[2];
-        rec.dispatch(pipeline, bindings, pc, count[0], count[1], count[2]);
+        host::of(rec).dispatch(pipeline, bindings, pc, count[0], count[1], count[2]);
     });
 }
 

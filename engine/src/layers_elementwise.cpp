@@ -54,10 +54,10 @@ void record_elementwise(Context& ctx, CommandRecorder& rec, const std::string& w
         const int64_t blocks = (count + kBlock - 1) / kBlock;
         detail::split_dispatch({blocks, 1, 1}, detail::workgroup_count_limit(ctx), [&](auto base, auto cnt) {
             pc.group_base = static_cast<uint32_t>(base[0]);
-            rec.dispatch(*pipeline, bindings, pc, cnt[0], 1, 1);
+            host::of(rec).dispatch(*pipeline, bindings, pc, cnt[0], 1, 1);
         });
     }
-    rec.barrier();
+    host::of(rec).barrier();
 }
 
 float relu_ref(float v) { return v < 0.0f ? 0.0f : v; }  // torch.relu keeps NaN and -0.0
@@ -211,8 +211,8 @@ void BatchNorm2d::record_with_activation(CommandRecorder& rec, std::span<const T
         shift_dev_ = Tensor::from_host(*ctx_, {num_features_}, shift);
         folded_version_ = version();
     }
-    rec.keep_alive(scale_dev_.storage());
-    rec.keep_alive(shift_dev_.storage());
+    host::of(rec).keep_alive(scale_dev_.storage());
+    host::of(rec).keep_alive(shift_dev_.storage());
     const auto& s = x.shape();
     record_elementwise(*ctx_, rec, type(), OpAffine, act, x, scale_dev_, shift_dev_, output, static_cast<uint32_t>(s[2] * s[3]),
                        static_cast<uint32_t>(num_features_));

@@ -75,8 +75,8 @@ void LayerNorm::record(CommandRecorder& rec, std::span<const Tensor> inputs, con
     const Tensor& w = affine_ ? device_parameter("weight") : x;
     const Tensor& b = affine_ ? device_parameter("bias") : x;
     if (affine_) {
-        rec.keep_alive(w.storage());
-        rec.keep_alive(b.storage());
+        host::of(rec).keep_alive(w.storage());
+        host::of(rec).keep_alive(b.storage());
     }
     const auto pipeline = host::of(*ctx_).pipeline("layer_norm", {affine_ ? 1u : 0u});
     const uint64_t row_bytes = static_cast<uint64_t>(d) * sizeof(float);
@@ -92,10 +92,10 @@ void LayerNorm::record(CommandRecorder& rec, std::span<const Tensor> inputs, con
         LayerNormPushConstants pc{static_cast<uint32_t>(count), static_cast<uint32_t>(d), 0, static_cast<float>(eps_)};
         detail::split_dispatch({count, 1, 1}, detail::workgroup_count_limit(*ctx_), [&](auto base, auto cnt) {
             pc.row_base = static_cast<uint32_t>(base[0]);
-            rec.dispatch(*pipeline, bindings, pc, cnt[0], 1, 1);
+            host::of(rec).dispatch(*pipeline, bindings, pc, cnt[0], 1, 1);
         });
     }
-    rec.barrier();
+    host::of(rec).barrier();
 }
 
 std::vector<float> LayerNorm::reference(std::span<const Shape> shapes, std::span<const std::vector<float>> inputs) const {

@@ -113,8 +113,8 @@ void Linear::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, c
     if (output.numel() == 0) return;
     const Tensor& w = device_parameter("weight");
     const Tensor& b = has_bias_ ? device_parameter("bias") : w;  // unused binding when bias=False
-    rec.keep_alive(w.storage());
-    rec.keep_alive(b.storage());
+    host::of(rec).keep_alive(w.storage());
+    host::of(rec).keep_alive(b.storage());
     const int64_t rows = in_features_ > 0 ? x.numel() / in_features_ : output.numel() / out_features_;
     const bool gemv = rows <= kGemvRows;
     // linear_gemv: a workgroup of kGemvThreads per kGemvOutputs / rows features, or (CPU devices)
@@ -156,10 +156,10 @@ void Linear::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, c
         detail::split_dispatch(groups, detail::workgroup_count_limit(*ctx_), [&](auto base, auto count) {
             pc.x_base = base[0];
             pc.y_base = base[1];
-            rec.dispatch(*pipeline, bindings, pc, count[0], count[1], count[2]);
+            host::of(rec).dispatch(*pipeline, bindings, pc, count[0], count[1], count[2]);
         });
     }
-    rec.barrier();
+    host::of(rec).barrier();
 }
 
 std::vector<float> Linear::reference(std::span<const Shape> shapes, std::span<const std::vector<float>> inputs) const {

@@ -140,7 +140,7 @@ void record_pool(Context& ctx, CommandRecorder& rec, const std::string& who, con
             detail::dispatch_xyz(ctx, rec, *pipeline, bindings, pc, {tiles[0], tiles[1], np});
         });
     }
-    rec.barrier();
+    host::of(rec).barrier();
 }
 
 }  // namespace
@@ -338,7 +338,7 @@ void AdaptiveAvgPool2d::record(CommandRecorder& rec, std::span<const Tensor> inp
     const host::BufferBinding bindings[] = {inputs[0].buffer(), output.buffer()};
     const std::array<int64_t, 3> groups{(output_size.w + kTile - 1) / kTile, (output_size.h + kTile - 1) / kTile, g.planes};
     detail::dispatch_xyz(*ctx_, rec, *pipeline, bindings, pc, groups);
-    rec.barrier();
+    host::of(rec).barrier();
 }
 
 std::vector<float> AdaptiveAvgPool2d::reference(std::span<const Shape> shapes, std::span<const std::vector<float>> inputs) const {

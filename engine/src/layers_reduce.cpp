@@ -109,10 +109,10 @@ void ReduceHW::record(CommandRecorder& rec, std::span<const Tensor> inputs, cons
         const int64_t groups = small ? (np + kSmallPlanesPerGroup - 1) / kSmallPlanesPerGroup : np;
         detail::split_dispatch({groups, 1, 1}, detail::workgroup_count_limit(*ctx_), [&](auto base, auto count) {
             pc.plane_base = base[0];
-            rec.dispatch(*pipeline, bindings, pc, count[0], 1, 1);
+            host::of(rec).dispatch(*pipeline, bindings, pc, count[0], 1, 1);
         });
     }
-    rec.barrier();
+    host::of(rec).barrier();
 }
 
 std::vector<float> ReduceHW::reference(std::span<const Shape> shapes, std::span<const std::vector<float>> inputs) const {

@@ -64,7 +64,7 @@ void record_region(Context& ctx, CommandRecorder& rec, const Layer& who, const T
     const int64_t blocks = (n + kBlock - 1) / kBlock;
     detail::split_dispatch({blocks, 1, 1}, detail::workgroup_count_limit(ctx), [&](auto base, auto cnt) {
         pc.group_base = static_cast<uint32_t>(base[0]);
-        rec.dispatch(*pipeline, bindings, pc, cnt[0], 1, 1);
+        host::of(rec).dispatch(*pipeline, bindings, pc, cnt[0], 1, 1);
     });
 }
 
@@ -200,13 +200,13 @@ void Cat::record_copies(CommandRecorder& rec, std::span<const Tensor> inputs, co
         if (!(k < in_place.size() && in_place[k])) {
             // An input already placed in the output's buffer is read through its own range, but
             // the copies before it bound (and, for the validation layer, wrote) the whole output.
-            if (copied && inputs[k].buffer().handle() == output.buffer().handle()) rec.barrier();
+            if (copied && inputs[k].buffer().handle() == output.buffer().handle()) host::of(rec).barrier();
             record_region(*ctx_, rec, *this, inputs[k], output, cat_region(out, shapes[k], d, start));
             copied = true;
         }
         start += shapes[k][static_cast<size_t>(d)];
     }
-    if (copied) rec.barrier();
+    if (copied) host::of(rec).barrier();
 }
 
 std::vector<float> Cat::reference(std::span<const Shape> shapes, std::span<const std::vector<float>> inputs) const {
@@ -245,7 +245,7 @@ void Slice::record(CommandRecorder& rec, std::span<const Tensor> inputs, const T
     check_input_count(inputs.size());
     detail::check_output_shape(*this, output, output_shape(inputs[0].shape()));
     record_region(*ctx_, rec, *this, inputs[0], output, slice_region(inputs[0].shape(), range(inputs[0].shape())));
-    rec.barrier();
+    host::of(rec).barrier();
 }
 
 std::vector<float> Slice::reference(std::span<const Shape> shapes, std::span<const std::vector<float>> inputs) const {
@@ -422,7 +422,7 @@ void Permute::record(CommandRecorder& rec, std::span<const Tensor> inputs, const
     check_input_count(inputs.size());
     detail::check_output_shape(*this, output, output_shape(inputs[0].shape()));
     record_region(*ctx_, rec, *this, inputs[0], output, permute_region(inputs[0].shape(), permutation(inputs[0].shape().size())));
-    rec.barrier();
+    host::of(rec).barrier();
 }
 
 std::vector<float> Permute::reference(std::span<const Shape> shapes, std::span<const std::vector<float>> inputs) const {

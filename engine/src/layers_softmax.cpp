@@ -60,9 +60,9 @@ void Softmax::record(CommandRecorder& rec, std::span<const Tensor> inputs, const
     const int64_t groups = per_workgroup ? rows : (rows + 63) / 64;
     detail::split_dispatch({groups, 1, 1}, detail::workgroup_count_limit(*ctx_), [&](auto base, auto count) {
         pc.row_base = base[0];
-        rec.dispatch(*pipeline, bindings, pc, count[0], 1, 1);
+        host::of(rec).dispatch(*pipeline, bindings, pc, count[0], 1, 1);
     });
-    rec.barrier();
+    host::of(rec).barrier();
 }
 
 std::vector<float> Softmax::reference(std::span<const Shape> shapes, std::span<const std::vector<float>> inputs) const {

@@ -273,7 +273,7 @@ void Upsample::record(CommandRecorder& rec, std::span<const Tensor> inputs, cons
     detail::for_each_plane_chunk(*ctx_, type(), inputs[0], output, g.planes, in_plane, out_plane, [&](auto bindings, int64_t np) {
         detail::dispatch_xyz(*ctx_, rec, *pipeline, bindings, pc, {(g.w.out + kTile - 1) / kTile, (g.h.out + kTile - 1) / kTile, np});
     });
-    rec.barrier();
+    host::of(rec).barrier();
 }
 
 std::vector<float> Upsample::reference(std::span<const Shape> shapes, std::span<const std::vector<float>> inputs) const {

@@ -319,7 +319,7 @@ Tensor Model::run(const Tensor& input, const std::vector<std::string>& capture, 
             }
             const Tensor src = plan.tensor(idx, input, output, &rec);
             Tensor t(*ctx_, shape);
-            rec.copy(src.buffer(), 0, t.buffer(), 0, t.bytes());
+            host::of(rec).copy(src.buffer(), 0, t.buffer(), 0, t.bytes());
             (*outputs)[name] = t;
         }
     }
@@ -357,7 +357,7 @@ void Model::record_plan(Plan& plan, CommandRecorder& rec, const Tensor& input, c
         throw Error(name_ + ": output tensor has shape " + shape_str(output.shape()) + ", expected " + shape_str(plan.shapes.back()));
     // The intermediates stay alive as long as the recording (a later plan may replace them while
     // an application's command buffer that uses these is still pending).
-    for (const auto& storage : plan.storages) rec.keep_alive(storage);
+    for (const auto& storage : plan.storages) host::of(rec).keep_alive(storage);
     for (const auto& s : plan.steps) {
         // Each input with the shape its own node has (views such as Flatten change only the shape).
         const auto& node = nodes_[static_cast<size_t>(s.output)];
@@ -380,8 +380,8 @@ void Model::record_plan(Plan& plan, CommandRecorder& rec, const Tensor& input, c
     // A model of views of the whole input: forward() returns the input's storage; a caller's own
     // output tensor gets a copy.
     if (plan.root.back() < 0 && &output.buffer() != &input.buffer()) {
-        rec.copy(input.buffer(), 0, output.buffer(), 0, output.bytes());
-        rec.barrier();
+        host::of(rec).copy(input.buffer(), 0, output.buffer(), 0, output.bytes());
+        host::of(rec).barrier();
     }
 }
 

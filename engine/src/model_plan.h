@@ -77,8 +77,8 @@ struct Model::Plan {
             sub = make();
         }
         if (rec) {
-            rec->keep_alive(base);
-            rec->keep_alive(sub);
+            host::of(*rec).keep_alive(base);
+            host::of(*rec).keep_alive(sub);
         }
         return Tensor::over(sub, shape);
     }

@@ -20,6 +20,10 @@
 
 namespace vkconv {
 
+namespace host {
+class ComputePipeline;
+}
+
 // An (h, w) pair; a single int means the same for both, as in PyTorch.
 struct Pair {
     int h = 0, w = 0;

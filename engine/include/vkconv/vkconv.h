@@ -15,6 +15,7 @@
 #include "vkconv/model.h"
 #include "vkconv/npy.h"
 #include "vkconv/onnx.h"
+#include "vkconv/profiling.h"
 #include "vkconv/safetensors.h"
 #include "vkconv/shape_ops.h"
 #include "vkconv/tuning.h"

@@ -5,7 +5,7 @@
 namespace vkconv::detail {
 namespace {
 
-class Depthwise final : public Conv2dKernel {
+class Depthwise final : public StorageKernel {
 public:
     Conv2dAlgorithm algorithm() const override { return Conv2dAlgorithm::Depthwise; }
     const char* name() const override { return "depthwise"; }
@@ -23,21 +23,17 @@ public:
         return params.options.groups == params.in_channels && params.in_channels > 1;
     }
 
-    std::unique_ptr<Conv2dPlan> prepare(Context& ctx, const Conv2dProblem& p) const override {
-        auto pl = std::make_unique<StoragePlan>();
-        init_storage_plan(*pl, p);
+protected:
+    void plan_storage(Context& ctx, const Conv2dProblem& p, StoragePlan& pl) const override {
         const auto& o = p.params.options;
         const int cout_g = p.params.out_channels / o.groups;
         constexpr uint32_t TW = 8, TH = 8;
         const uint32_t mt = pow2_at_least(cout_g, 4);
-        pl->pipeline = host::of(ctx).pipeline("conv2d_depthwise", conv2d_spec(TW, TH, o.padding_mode, o.bias, p.act, {mt}));
-        pl->gx = (p.g.out_w + TW - 1) / TW;
-        pl->gy = (p.g.out_h + TH - 1) / TH;
-        pl->z_per_image = int64_t(p.params.in_channels) * ((cout_g + mt - 1) / mt);
-        return pl;
+        pl.pipeline = host::of(ctx).pipeline("conv2d_depthwise", conv2d_spec(TW, TH, o.padding_mode, o.bias, p.act, {mt}));
+        pl.gx = (p.g.out_w + TW - 1) / TW;
+        pl.gy = (p.g.out_h + TH - 1) / TH;
+        pl.z_per_image = int64_t(p.params.in_channels) * ((cout_g + mt - 1) / mt);
     }
-
-    void record(const Conv2dPlan& plan, Conv2dIo& io) const override { record_storage(static_cast<const StoragePlan&>(plan), io); }
 };
 
 }  // namespace

@@ -114,14 +114,14 @@ public:
         const uint64_t copy_bytes = static_cast<uint64_t>(pl.chunk) * pl.in_image;
         if (!st.input_copy || st.input_copy->size() < copy_bytes) st.input_copy = std::make_shared<host::TexelBuffer>(io.ctx, copy_bytes);
         auto& rec = io.rec;
-        rec.keep_alive(st.weights);
-        rec.keep_alive(st.input_copy);
+        host::of(rec).keep_alive(st.weights);
+        host::of(rec).keep_alive(st.input_copy);
         Conv2dPushConstants pc = pl.pc;
         for (int64_t n0 = 0; n0 < pl.n; n0 += pl.chunk) {
             const int64_t nc = std::min(pl.chunk, pl.n - n0);
-            rec.copy(io.input.buffer().handle(), io.input.buffer().offset() + static_cast<uint64_t>(n0) * pl.in_image, st.input_copy->handle(), 0,
+            host::of(rec).copy(io.input.buffer().handle(), io.input.buffer().offset() + static_cast<uint64_t>(n0) * pl.in_image, st.input_copy->handle(), 0,
                      static_cast<uint64_t>(nc) * pl.in_image);
-            rec.barrier();
+            host::of(rec).barrier();
             const host::BufferBinding bindings[] = {
                 host::BufferBinding(st.input_copy->view(vk::Format::eR32Sfloat, static_cast<uint64_t>(nc) * pl.in_image / sizeof(float))),
                 host::BufferBinding(st.weights->view(vk::Format::eR32G32B32A32Sfloat)), io.bias_dev.buffer(),
@@ -129,7 +129,7 @@ public:
                                     static_cast<uint64_t>(nc) * pl.out_image)};
             pc.N = static_cast<int32_t>(nc);
             dispatch_conv(io.ctx, rec, *pl.pipeline, bindings, pc, pl.gx, pl.gy, nc * o.groups * pl.blocks);
-            rec.barrier();  // also orders this chunk's reads of input_copy before the next chunk's copy
+            host::of(rec).barrier();  // also orders this chunk's reads of input_copy before the next chunk's copy
         }
     }
 };

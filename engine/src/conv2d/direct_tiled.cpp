@@ -6,16 +6,15 @@
 namespace vkconv::detail {
 namespace {
 
-class DirectTiled final : public Conv2dKernel {
+class DirectTiled final : public StorageKernel {
 public:
     Conv2dAlgorithm algorithm() const override { return Conv2dAlgorithm::DirectTiled; }
     const char* name() const override { return "direct_tiled"; }
     std::string unsupported_reason(Context&, const Conv2dParams&, const Shape*) const override { return ""; }
     bool auto_candidate(Context&, const Conv2dParams&, const Shape*) const override { return true; }
 
-    std::unique_ptr<Conv2dPlan> prepare(Context& ctx, const Conv2dProblem& p) const override {
-        auto pl = std::make_unique<StoragePlan>();
-        init_storage_plan(*pl, p);
+protected:
+    void plan_storage(Context& ctx, const Conv2dProblem& p, StoragePlan& pl) const override {
         const auto& o = p.params.options;
         const int cout_g = p.params.out_channels / o.groups;
         // Tile: 8 x 8 pixels fits every device (Vulkan guarantees 128 invocations and 128 along x/y).
@@ -24,14 +23,11 @@ public:
         // Weight chunk in shared memory: at most 16 KiB (the smallest maxComputeSharedMemorySize Vulkan allows).
         const uint32_t shared_budget = std::min<uint32_t>(ctx.info().max_shared_memory, 16384);
         const uint32_t kchunk = std::min<uint32_t>(64, shared_budget / (oct * sizeof(float)));
-        pl->pipeline = host::of(ctx).pipeline("conv2d_direct_tiled", conv2d_spec(TW, TH, o.padding_mode, o.bias, p.act, {oct, kchunk}));
-        pl->gx = (p.g.out_w + TW - 1) / TW;
-        pl->gy = (p.g.out_h + TH - 1) / TH;
-        pl->z_per_image = int64_t(o.groups) * ((cout_g + oct - 1) / oct);
-        return pl;
+        pl.pipeline = host::of(ctx).pipeline("conv2d_direct_tiled", conv2d_spec(TW, TH, o.padding_mode, o.bias, p.act, {oct, kchunk}));
+        pl.gx = (p.g.out_w + TW - 1) / TW;
+        pl.gy = (p.g.out_h + TH - 1) / TH;
+        pl.z_per_image = int64_t(o.groups) * ((cout_g + oct - 1) / oct);
     }
-
-    void record(const Conv2dPlan& plan, Conv2dIo& io) const override { record_storage(static_cast<const StoragePlan&>(plan), io); }
 };
 
 }  // namespace

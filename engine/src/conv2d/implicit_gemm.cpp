@@ -56,7 +56,7 @@ GemmTiles choose_tiles(const host::DevicePolicy& policy, const host::DeviceInfo&
     return t;
 }
 
-class ImplicitGemm final : public Conv2dKernel {
+class ImplicitGemm final : public StorageKernel {
 public:
     Conv2dAlgorithm algorithm() const override { return kImplicitGemm; }
     const char* name() const override { return "implicit_gemm"; }
@@ -78,25 +78,21 @@ public:
         return !(winograd.auto_candidate(ctx, params, input_shape) && winograd.unsupported_reason(ctx, params, input_shape).empty());
     }
 
-    std::unique_ptr<Conv2dPlan> prepare(Context& ctx, const Conv2dProblem& p) const override {
+protected:
+    void plan_storage(Context& ctx, const Conv2dProblem& p, StoragePlan& pl) const override {
         if (auto why = unsupported_reason(ctx, p.params, &p.input_shape); !why.empty()) throw_cannot_run(*this, p.params, why);
-        auto pl = std::make_unique<StoragePlan>();
-        init_storage_plan(*pl, p);
         const auto& o = p.params.options;
         const int cout_g = p.params.out_channels / o.groups;
         const int64_t red = int64_t(p.params.in_channels / o.groups) * p.params.kernel.h * p.params.kernel.w;
         const auto t = choose_tiles(host::of(ctx).policy(), ctx.info(), cout_g, p.g.out_h * p.g.out_w);
-        pl->pipeline = host::of(ctx).pipeline("conv2d_implicit_gemm",
-                                    conv2d_spec(t.invocations(), 1, o.padding_mode, o.bias, p.act,
-                                                {t.bm, t.bn, t.bk, t.tm, t.tn, static_cast<uint32_t>(p.params.kernel.h),
-                                                 static_cast<uint32_t>(p.params.kernel.w), red % 4 == 0 ? 1u : 0u}));
-        pl->gx = (p.g.out_h * p.g.out_w + t.bm - 1) / t.bm;
-        pl->gy = (cout_g + t.bn - 1) / t.bn;
-        pl->z_per_image = o.groups;
-        return pl;
+        pl.pipeline = host::of(ctx).pipeline("conv2d_implicit_gemm",
+                                   conv2d_spec(t.invocations(), 1, o.padding_mode, o.bias, p.act,
+                                               {t.bm, t.bn, t.bk, t.tm, t.tn, static_cast<uint32_t>(p.params.kernel.h),
+                                                static_cast<uint32_t>(p.params.kernel.w), red % 4 == 0 ? 1u : 0u}));
+        pl.gx = (p.g.out_h * p.g.out_w + t.bm - 1) / t.bm;
+        pl.gy = (cout_g + t.bn - 1) / t.bn;
+        pl.z_per_image = o.groups;
     }
-
-    void record(const Conv2dPlan& plan, Conv2dIo& io) const override { record_storage(static_cast<const StoragePlan&>(plan), io); }
 };
 
 }  // namespace

@@ -61,7 +61,7 @@ void dispatch_conv(Context& ctx, CommandRecorder& rec, const host::ComputePipeli
         pc.x_base = base[0];
         pc.y_base = base[1];
         pc.z_base = base[2];
-        rec.dispatch(pipeline, bindings, pc, count[0], count[1], count[2]);
+        host::of(rec).dispatch(pipeline, bindings, pc, count[0], count[1], count[2]);
     });
 }
 
@@ -86,7 +86,7 @@ void record_storage(const StoragePlan& pl, Conv2dIo& io) {
         pc.N = static_cast<int32_t>(nc);
         dispatch_conv(io.ctx, io.rec, *pl.pipeline, bindings, pc, pl.gx, pl.gy, nc * pl.z_per_image);
     }
-    io.rec.barrier();
+    host::of(io.rec).barrier();
 }
 
 uint32_t pow2_at_least(int64_t v, uint32_t cap) {
@@ -119,26 +119,26 @@ void record_pack(Conv2dIo& io, const host::ComputePipeline& pipeline, const host
     // Unscaled, the factors' binding is unused: the input's buffer stands in.
     const Tensor* s = io.input_scale;
     pc.scale_n = s && s->shape()[0] != 1 ? static_cast<int32_t>(io.params.in_channels) : 0;
-    if (s) io.rec.keep_alive(s->storage());
+    if (s) host::of(io.rec).keep_alive(s->storage());
     const host::BufferBinding b[] = {input_view, packed, s ? host::BufferBinding(s->buffer()) : host::BufferBinding(io.input.buffer())};
     dispatch_z(io.rec, pipeline, b, pc, gx, gy, planes, max_z);
-    io.rec.barrier();
+    host::of(io.rec).barrier();
 }
 
 host::BufferBinding input_texel_view(CommandRecorder& rec, std::shared_ptr<host::TexelBuffer>& input_copy, const Tensor& input) {
     const uint64_t texels = static_cast<uint64_t>(input.numel());
     if (input.buffer().texel_views()) return host::BufferBinding(input.buffer().view(vk::Format::eR32Sfloat, texels));
-    Context& ctx = rec.context().facade();
+    Context& ctx = host::of(rec).context().facade();
     if (!input_copy || input_copy->size() < input.bytes()) input_copy = std::make_shared<host::TexelBuffer>(ctx, input.bytes());
-    rec.keep_alive(input_copy);
-    rec.copy(input.buffer().handle(), input.buffer().offset(), input_copy->handle(), 0, input.bytes());
-    rec.barrier();
+    host::of(rec).keep_alive(input_copy);
+    host::of(rec).copy(input.buffer().handle(), input.buffer().offset(), input_copy->handle(), 0, input.bytes());
+    host::of(rec).barrier();
     return host::BufferBinding(input_copy->view(vk::Format::eR32Sfloat, texels));
 }
 
 host::TexelBuffer& scratch(CommandRecorder& rec, Context& ctx, std::shared_ptr<host::TexelBuffer>& b, uint64_t bytes) {
     if (!b || b->size() < bytes) b = std::make_shared<host::TexelBuffer>(ctx, bytes);
-    rec.keep_alive(b);
+    host::of(rec).keep_alive(b);
     return *b;
 }
 

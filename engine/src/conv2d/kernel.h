@@ -161,7 +161,7 @@ void dispatch_z(CommandRecorder& rec, const host::ComputePipeline& pipeline, std
                 uint32_t gx, uint32_t gy, int64_t total_z, int64_t max_z) {
     for (int64_t z0 = 0; z0 < total_z; z0 += max_z) {
         pc.z_base = static_cast<int32_t>(z0);
-        rec.dispatch(pipeline, bindings, pc, gx, gy, static_cast<uint32_t>(std::min(max_z, total_z - z0)));
+        host::of(rec).dispatch(pipeline, bindings, pc, gx, gy, static_cast<uint32_t>(std::min(max_z, total_z - z0)));
     }
 }
 
@@ -187,8 +187,8 @@ std::shared_ptr<host::TexelBuffer> upload_texels(Context& ctx, const std::vector
 // texel buffers (empty when it can): the needs of the packed and texel-window kernels.
 std::string texel_formats_refusal(Context& ctx);
 
-// The plan of the kernels that read and write storage buffers (direct_tiled, depthwise): one
-// pipeline, the whole grid per chunk of images.
+// The plan of the kernels that read and write storage buffers (direct_tiled, depthwise,
+// implicit_gemm): one pipeline, the whole grid per chunk of images.
 struct StoragePlan : Conv2dPlan {
     std::shared_ptr<const host::ComputePipeline> pipeline;
     std::vector<std::shared_ptr<const host::ComputePipeline>> pipelines() const override { return {pipeline}; }
@@ -201,5 +201,21 @@ struct StoragePlan : Conv2dPlan {
 void record_storage(const StoragePlan& pl, Conv2dIo& io);
 // The StoragePlan fields every such kernel sets alike (push constants, chunks, image sizes).
 void init_storage_plan(StoragePlan& pl, const Conv2dProblem& p);
+// A kernel of that family: prepare() fills the fields they share and asks the kernel for its
+// pipeline and grid (plan_storage); record() is record_storage.
+class StorageKernel : public Conv2dKernel {
+public:
+    std::unique_ptr<Conv2dPlan> prepare(Context& ctx, const Conv2dProblem& p) const final {
+        auto pl = std::make_unique<StoragePlan>();
+        init_storage_plan(*pl, p);
+        plan_storage(ctx, p, *pl);
+        return pl;
+    }
+    void record(const Conv2dPlan& plan, Conv2dIo& io) const final { record_storage(static_cast<const StoragePlan&>(plan), io); }
+
+protected:
+    // Sets pl.pipeline, pl.gx, pl.gy and pl.z_per_image.
+    virtual void plan_storage(Context& ctx, const Conv2dProblem& p, StoragePlan& pl) const = 0;
+};
 
 }  // namespace vkconv::detail

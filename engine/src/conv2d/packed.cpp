@@ -226,8 +226,8 @@ void record_packed(const PackedPrepared& pr, Conv2dIo& io, WeightLayout layout) 
     const uint64_t packed_bytes = static_cast<uint64_t>(pl.packed_texels) * (pr.f16 ? 8 : 16);
     auto& packed = st.scratch[0];
     if (!packed || packed->size() < packed_bytes) packed = std::make_shared<host::TexelBuffer>(io.ctx, packed_bytes);
-    rec.keep_alive(st.weights);
-    rec.keep_alive(packed);
+    host::of(rec).keep_alive(st.weights);
+    host::of(rec).keep_alive(packed);
 
     // Pack pass: NCHW -> NC4HW4 with the padding materialised.
     record_pack(io, *pr.pack, input_texel_view(rec, st.input_copy, io.input),
@@ -237,7 +237,7 @@ void record_packed(const PackedPrepared& pr, Conv2dIo& io, WeightLayout layout) 
     const host::BufferBinding bindings[] = {host::BufferBinding(packed->view(texel_format, static_cast<uint64_t>(pl.packed_texels))),
                                             host::BufferBinding(st.weights->view(texel_format)), io.bias_dev.buffer(), io.output.buffer()};
     dispatch_z(rec, *pr.conv, bindings, pl.conv, pl.gx, pl.gy, pl.total_z, pr.max_z);
-    rec.barrier();
+    host::of(rec).barrier();
 }
 
 std::unique_ptr<Conv2dPlan> prepare_window(Context& ctx, const Conv2dProblem& p, const Conv2dKernel& k) {
@@ -273,14 +273,14 @@ void record_window(const PackedPrepared& pr, Conv2dIo& io, WeightLayout layout) 
         st.weights_key = pr.weights_key;
     }
     // Straight from the input tensor's buffer (an R32F view): no pack pass.
-    if (layout) rec.keep_alive(st.weights);
+    if (layout) host::of(rec).keep_alive(st.weights);
     const host::BufferBinding bindings[] = {
         input_texel_view(rec, st.input_copy, io.input),
         layout ? host::BufferBinding(st.weights->view(vk::Format::eR32G32B32A32Sfloat))
                : host::BufferBinding(io.weight_dev.buffer().view(vk::Format::eR32Sfloat, static_cast<uint64_t>(io.weight_dev.numel()))),
         io.bias_dev.buffer(), io.output.buffer()};
     dispatch_z(rec, *pr.conv, bindings, pr.window, pl.gx, pl.gy, pl.total_z, pr.max_z);
-    rec.barrier();
+    host::of(rec).barrier();
 }
 
 }  // namespace vkconv::detail

@@ -284,7 +284,7 @@ public:
         auto buffer = [&](std::shared_ptr<host::TexelBuffer>& b, int64_t texels) -> host::TexelBuffer& {
             return scratch(rec, ctx, b, static_cast<uint64_t>(texels) * 16);
         };
-        rec.keep_alive(st.weights);
+        host::of(rec).keep_alive(st.weights);
         auto& packed_buf = buffer(st.scratch[0], pl.packed_texels);
         auto& v_buf = buffer(st.scratch[1], pl.v_texels);
         auto& m_buf = buffer(st.scratch[2], pl.m_texels);
@@ -298,7 +298,7 @@ public:
         record_pack(io, *pl.pack_pipe, input_view, packed, pl.pack, pl.pack_gx, pl.pack_gy, pl.pack_planes, limit[2]);
         auto run = [&](const host::ComputePipeline& pipe, std::span<const host::BufferBinding> b, const Grid& grid, int64_t z_total) {
             dispatch_z(rec, pipe, b, pl.pc, grid.gx, grid.gy, z_total, limit[2]);
-            rec.barrier();
+            host::of(rec).barrier();
         };
         // 2. V = B^T d B.
         {

@@ -301,22 +301,7 @@ void Loader::fold_node(const onnx::NodeProto& n) {
     if (op == "Slice") {
         const OnnxConst& data = c(0);
         const auto rank = static_cast<int64_t>(data.shape.size());
-        std::vector<int64_t> starts, ends, axes, steps;
-        if (opset_ < 10) {
-            starts = attr_ints(n, "starts").value_or(std::vector<int64_t>{});
-            ends = attr_ints(n, "ends").value_or(std::vector<int64_t>{});
-            axes = attr_ints(n, "axes").value_or(std::vector<int64_t>{});
-        } else {
-            starts = const_ints(n, 1, "starts");
-            ends = const_ints(n, 2, "ends");
-            if (has_input(n, 3)) axes = const_ints(n, 3, "axes");
-            if (has_input(n, 4)) steps = const_ints(n, 4, "steps");
-        }
-        if (axes.empty())
-            for (size_t d = 0; d < starts.size(); ++d) axes.push_back(static_cast<int64_t>(d));
-        if (steps.empty()) steps.assign(starts.size(), 1);
-        if (ends.size() != starts.size() || axes.size() != starts.size() || steps.size() != starts.size())
-            throw Error(who + ": starts, ends, axes and steps differ in length");
+        const auto [starts, ends, axes, steps] = slice_args(n);
         std::vector<int64_t> b(static_cast<size_t>(rank), 0), st(static_cast<size_t>(rank), 1);
         Shape shape = data.shape;
         for (size_t k = 0; k < starts.size(); ++k) {

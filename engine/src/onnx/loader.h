@@ -152,6 +152,12 @@ private:
         }
         return out;
     }
+    // Slice's starts, ends, axes and steps (attributes before opset 10, inputs from it; axes
+    // default to 0, 1, ..., steps to 1), checked to be of one length.
+    struct SliceArgs {
+        std::vector<int64_t> starts, ends, axes, steps;
+    };
+    SliceArgs slice_args(const onnx::NodeProto& n) const;
     // The device value of input k, a Constant layer for a constant.
     const Value& dynamic_input(const onnx::NodeProto& n, int k);
     void set_output(const onnx::NodeProto& n, int k, Value v) {

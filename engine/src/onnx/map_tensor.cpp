@@ -278,26 +278,31 @@ void Loader::map_split(const onnx::NodeProto& n) {
     }
 }
 
+Loader::SliceArgs Loader::slice_args(const onnx::NodeProto& n) const {
+    SliceArgs a;
+    if (opset_ < 10) {
+        a.starts = attr_ints(n, "starts").value_or(std::vector<int64_t>{});
+        a.ends = attr_ints(n, "ends").value_or(std::vector<int64_t>{});
+        a.axes = attr_ints(n, "axes").value_or(std::vector<int64_t>{});
+    } else {
+        a.starts = const_ints(n, 1, "starts");
+        a.ends = const_ints(n, 2, "ends");
+        if (has_input(n, 3)) a.axes = const_ints(n, 3, "axes");
+        if (has_input(n, 4)) a.steps = const_ints(n, 4, "steps");
+    }
+    if (a.axes.empty())
+        for (size_t d = 0; d < a.starts.size(); ++d) a.axes.push_back(static_cast<int64_t>(d));
+    if (a.steps.empty()) a.steps.assign(a.starts.size(), 1);
+    if (a.ends.size() != a.starts.size() || a.axes.size() != a.starts.size() || a.steps.size() != a.starts.size())
+        throw Error(where(n) + ": starts, ends, axes and steps differ in length");
+    return a;
+}
+
 // Slice of a device value with step 1 (channel ranges, x.chunk): one Split view per sliced axis.
 void Loader::map_slice(const onnx::NodeProto& n) {
     const Value* x = &dynamic_input(n, 0);
     const auto rank = static_cast<int64_t>(x->shape.size());
-    std::vector<int64_t> starts, ends, axes, steps;
-    if (opset_ < 10) {
-        starts = attr_ints(n, "starts").value_or(std::vector<int64_t>{});
-        ends = attr_ints(n, "ends").value_or(std::vector<int64_t>{});
-        axes = attr_ints(n, "axes").value_or(std::vector<int64_t>{});
-    } else {
-        starts = const_ints(n, 1, "starts");
-        ends = const_ints(n, 2, "ends");
-        if (has_input(n, 3)) axes = const_ints(n, 3, "axes");
-        if (has_input(n, 4)) steps = const_ints(n, 4, "steps");
-    }
-    if (axes.empty())
-        for (size_t d = 0; d < starts.size(); ++d) axes.push_back(static_cast<int64_t>(d));
-    if (steps.empty()) steps.assign(starts.size(), 1);
-    if (ends.size() != starts.size() || axes.size() != starts.size() || steps.size() != starts.size())
-        throw Error(where(n) + ": starts, ends, axes and steps differ in length");
+const auto [starts, ends, axes, steps] = slice_args(n);
     Value v = *x;
     for (size_t k = 0; k < starts.size(); ++k) {
         const auto a = static_cast<size_t>(wrap_axis(axes[k], rank, where(n)));
