@@ -28,12 +28,6 @@ const std::string kModels = std::string(VKCONV_TEST_DATA_DIR) + "/models/";
 
 std::string tmp(const std::string& name) { return ::testing::TempDir() + "/" + name; }
 
-float max_abs(const std::vector<float>& v) {
-    float m = 0;
-    for (float x : v) m = std::max(m, std::fabs(x));
-    return m;
-}
-
 TEST(Cli, DevicesMarksTheChosenOne) {
     const auto r = run_tool("devices");
     ASSERT_EQ(r.status, 0) << r.err;
@@ -65,7 +59,7 @@ TEST(Cli, Conv2dReproducesPyTorch) {
             ASSERT_EQ(r.status, 0) << r.err;
             const auto got = load_npy(out), want = load_npy(kConv + c.name + "_output.npy");
             ASSERT_EQ(got.shape, want.shape);
-            EXPECT_TRUE(test::all_close(got.data, want.data, 1e-4f * max_abs(want.data)));
+            EXPECT_TRUE(test::all_close(got.data, want.data, 1e-4f * test::max_abs(want.data)));
         }
     }
 }
@@ -78,7 +72,7 @@ TEST(Cli, RunReproducesPyTorchModel) {
     EXPECT_THAT(r.out, HasSubstr("1 submission(s), 0 host transfer(s)"));
     const auto got = load_npy(out), want = load_npy(dir + "output_b2.npy");
     ASSERT_EQ(got.shape, want.shape);
-    EXPECT_TRUE(test::all_close(got.data, want.data, 1e-4f * max_abs(want.data)));
+    EXPECT_TRUE(test::all_close(got.data, want.data, 1e-4f * test::max_abs(want.data)));
 }
 
 void expect_one_line_error(const Result& r, const std::string& part) {

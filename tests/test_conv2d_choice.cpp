@@ -10,6 +10,7 @@
 
 #include "support/conv2d_sweep.h"
 #include "support/test_support.h"
+#include "vkconv/internal.h"
 
 namespace vkconv {
 namespace {
@@ -32,6 +33,28 @@ TEST_F(Conv2dAlgorithmChoice, AutoPicksTheFastPathWhereItApplies) {
     EXPECT_EQ(dense.algorithm_for(x), Conv2dAlgorithm::DirectTiled);
     dw.set_algorithm(Conv2dAlgorithm::DirectTexel);
     if (dw.supports(Conv2dAlgorithm::DirectTexel, xd)) EXPECT_EQ(dw.algorithm_for(xd), Conv2dAlgorithm::DirectTexel);
+}
+
+// Conv2d::prepare (pipeline warm-up) prepares the plan record() then uses: its pipelines are the
+// ones the first forward runs, and the forward matches the reference. An empty batch prepares
+// nothing and is no error.
+TEST_F(Conv2dAlgorithmChoice, PrepareWarmsUpThePlanTheForwardUses) {
+    Context& ctx = test::context();
+    Conv2d conv(ctx, 8, 16, 3, {.padding = 1});
+    conv.reset_parameters(7);
+    const Shape s{1, 8, 13, 11};
+    conv.prepare(s, Activation::relu());
+    const auto warmed = detail::Conv2dAccess::prepare(conv, s, Activation::relu());
+    ASSERT_FALSE(warmed.empty());
+    conv.set_fused_relu(true);
+    const auto x = test::random_values(static_cast<size_t>(shape_numel(s)), 3);
+    const auto y = conv.forward(Tensor::from_host(ctx, s, x)).to_host();
+    EXPECT_EQ(detail::Conv2dAccess::prepare(conv, s, Activation::relu()), warmed);
+    // fp32 sums of 73 terms (72 products, the bias): |error| <= 73 * 2^-24 * sum|x w + b|, and
+    // |x| < 1 with |w|, |b| <= 1/sqrt(72) bound the sum by 73/sqrt(72) < 8.7: 3.8e-5.
+    EXPECT_TRUE(test::all_close(y, conv.reference({&s, 1}, {&x, 1}), 3.8e-5f));
+    EXPECT_NO_THROW(conv.prepare({0, 8, 13, 11}));
+    EXPECT_TRUE(detail::Conv2dAccess::prepare(conv, {0, 8, 13, 11}).empty());
 }
 
 // Every algorithm of the registry: its name parses back, appears once in the list and in the

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "host/pipeline.h"
+#include "vkconv/internal.h"
 #include "support/conv2d_sweep.h"
 #include "support/test_support.h"
 #include "vkconv/layers.h"
@@ -63,7 +64,7 @@ TEST_P(NoSubgroupShuffle, DirectTexelMatchesReference) {
     if (!conv.supports(Conv2dAlgorithm::DirectTexel, c.input))
         GTEST_SKIP() << "direct_texel is not available: " << conv.unsupported_reason(Conv2dAlgorithm::DirectTexel, c.input);
     conv.set_algorithm(Conv2dAlgorithm::DirectTexel);
-    const auto pipelines = conv.prepare(c.input, conv.fused_activation());
+    const auto pipelines = detail::Conv2dAccess::prepare(conv, c.input, conv.fused_activation());
     ASSERT_EQ(pipelines.size(), 1u) << c.str();
     EXPECT_EQ(pipelines[0]->name(), "conv2d_direct_texel_nosg") << c.str();
 
@@ -88,7 +89,7 @@ TEST_P(NoSubgroupShuffle, DirectTexelMatchesReference) {
     Conv2d same(full, in_channels, c.out_channels, c.kernel, c.opt);
     same.set_fused_relu(c.relu);
     same.set_algorithm(Conv2dAlgorithm::DirectTexel);
-    ASSERT_EQ(same.prepare(c.input, same.fused_activation()).at(0)->name(), "conv2d_direct_texel") << c.str();
+    ASSERT_EQ(detail::Conv2dAccess::prepare(same, c.input, same.fused_activation()).at(0)->name(), "conv2d_direct_texel") << c.str();
     same.set_weight(w);
     if (c.opt.bias) same.set_bias(b);
     EXPECT_TRUE(test::bit_equal(got, same.forward(Tensor::from_host(full, c.input, x)).to_host())) << c.str();
@@ -174,7 +175,7 @@ TEST_F(NoSubgroupShuffle, SharedWeightKernelsMatchWithAndWithoutShuffles) {
             conv->set_algorithm(c.algorithm);
             conv->set_fused_relu(true);
         }
-        const auto module = [&](Conv2d& conv) { return conv.prepare(c.input, conv.fused_activation()).at(c.stage)->name(); };
+        const auto module = [&](Conv2d& conv) { return detail::Conv2dAccess::prepare(conv, c.input, conv.fused_activation()).at(c.stage)->name(); };
         EXPECT_EQ(module(plain), c.plain);
         EXPECT_EQ(module(shared), std::string(c.plain) + (full_sg && c.shuffles ? "_sg" : ""));
 

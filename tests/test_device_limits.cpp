@@ -15,6 +15,7 @@
 
 #include "common/simple_cnn.h"
 #include "support/test_support.h"
+#include "vkconv/internal.h"
 #include "vkconv/layers.h"
 
 namespace vkconv {
@@ -84,12 +85,6 @@ std::vector<float> reference(Context& ctx, const LayerCase& c) {
     return layer->reference(c.inputs, inputs);
 }
 
-float max_abs(const std::vector<float>& v) {
-    float m = 0;
-    for (float x : v) m = std::max(m, std::fabs(x));
-    return m;
-}
-
 void check_split(const LayerCase& c, const testing::ContextOptions& clamped) {
     const Run plain = run_layer(test::context(), c);
     OwnedContext ctx(clamped);
@@ -98,7 +93,7 @@ void check_split(const LayerCase& c, const testing::ContextOptions& clamped) {
     EXPECT_GT(split.dispatches, plain.dispatches) << c.name << ": the clamped limits did not split the work";
     // Splitting changes which invocation computes an output, never how: same bits as unsplit.
     EXPECT_TRUE(test::all_close(split.out, plain.out, 0.0f)) << c.name << " (split vs unsplit)";
-    EXPECT_TRUE(test::all_close(split.out, want, 1e-5f * std::max(1.0f, max_abs(want)))) << c.name << " (vs reference)";
+    EXPECT_TRUE(test::all_close(split.out, want, 1e-5f * std::max(1.0f, test::max_abs(want)))) << c.name << " (vs reference)";
 }
 
 Conv2dOptions pad1(int groups = 1) { return Conv2dOptions{.padding = 1, .groups = groups}; }
@@ -150,7 +145,7 @@ TEST(DeviceLimitsRecorder, OversizedDispatchIsRefused) {
     EXPECT_EQ(ctx->info().max_workgroup_count[2], 6u);
     auto pipeline = testing::host(*ctx).pipeline("elementwise", {0, 0, 4});
     Tensor t(*ctx, {16});
-    const host::BufferBinding b[] = {t.buffer(), t.buffer(), t.buffer(), t.buffer()};
+    const host::BufferBinding b[] = {detail::buffer_of(t), detail::buffer_of(t), detail::buffer_of(t), detail::buffer_of(t)};
     const uint32_t pc[4] = {16, 0, 1, 1};
     CommandRecorder rec(*ctx);
     expect_error([&] { host::of(rec).dispatch(*pipeline, b, pc, 1, 1, 7); }, {"maxComputeWorkGroupCount (4, 5, 6)", "(1, 1, 7)"});
@@ -310,9 +305,9 @@ TEST(ClampedModel, SimpleCnnMatchesUnclampedAndReference) {
     // Not bit-identical: under the clamps Auto cannot use the packed fast paths (they bind whole
     // tensors and do not split storage ranges), so the convolutions sum in another order. Equal
     // within fp32 summation error (relative 1e-5 of the output's scale).
-    EXPECT_TRUE(test::all_close(got, plain, 1e-5f * max_abs(plain)));
+    EXPECT_TRUE(test::all_close(got, plain, 1e-5f * test::max_abs(plain)));
     const auto want = m->reference_forward(shape, x);
-    EXPECT_TRUE(test::all_close(got, want, 1e-4f * max_abs(want)));
+    EXPECT_TRUE(test::all_close(got, want, 1e-4f * test::max_abs(want)));
 }
 
 }  // namespace

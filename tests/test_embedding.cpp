@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "support/test_app.h"
+#include "vkconv/internal.h"
 #include "support/test_support.h"
 
 namespace vkconv::test {
@@ -94,12 +95,12 @@ TEST_F(Embedding, RecordsIntoTheApplicationsCommandBuffer) {
     vk::raii::CommandBuffers cbs(app.device, vk::CommandBufferAllocateInfo(*app.pool, vk::CommandBufferLevel::ePrimary, 1));
     vk::CommandBuffer cmd = *cbs[0];
     cmd.begin(vk::CommandBufferBeginInfo(vk::CommandBufferUsageFlagBits::eOneTimeSubmit));
-    cmd.copyBuffer(*app_in.buffer, input.buffer().handle(), vk::BufferCopy(0, input.buffer().offset(), input.bytes()));
+    cmd.copyBuffer(*app_in.buffer, input.vk_buffer(), vk::BufferCopy(0, input.vk_offset(), input.bytes()));
     CommandRecorder rec(ctx, cmd);
     rec.acquire(vk::PipelineStageFlagBits::eTransfer, vk::AccessFlagBits::eTransferWrite);
     conv.record(rec, input, output);
     rec.release_to(vk::PipelineStageFlagBits::eTransfer, vk::AccessFlagBits::eTransferRead);
-    cmd.copyBuffer(output.buffer().handle(), *app_out.buffer, vk::BufferCopy(output.buffer().offset(), 0, output.bytes()));
+    cmd.copyBuffer(output.vk_buffer(), *app_out.buffer, vk::BufferCopy(output.vk_offset(), 0, output.bytes()));
     vk::MemoryBarrier host(vk::AccessFlagBits::eTransferWrite, vk::AccessFlagBits::eHostRead);
     cmd.pipelineBarrier(vk::PipelineStageFlagBits::eTransfer, vk::PipelineStageFlagBits::eHost, {}, host, {}, {});
     cmd.end();

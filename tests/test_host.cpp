@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "host/buffer.h"
+#include "vkconv/internal.h"
 #include "host/shader_registry.h"
 #include "support/test_support.h"
 
@@ -72,7 +73,7 @@ TEST_F(HostTest, UploadDownloadRoundTripMappedAndStaged) {
         const auto values = test::random_values(1000, 3);
         const Tensor t = Tensor::from_host(*ctx, {10, 100}, values);
         EXPECT_EQ(t.to_host(), values);
-        EXPECT_EQ(t.buffer().mapped() == nullptr, ctx == &test::staging_context());
+        EXPECT_EQ(detail::buffer_of(t).mapped() == nullptr, ctx == &test::staging_context());
     }
 }
 
@@ -100,10 +101,10 @@ TEST_F(HostTest, TexelViewsAreMadeOncePerFormatAndSize) {
     EXPECT_NE(tb.view(vk::Format::eR32G32B32A32Sfloat, 16), whole);
     EXPECT_EQ(tb.view(vk::Format::eR32Sfloat), tb.view(vk::Format::eR32Sfloat, 1024));
     const Tensor t(ctx, {4, 16});
-    if (t.buffer().texel_views()) {
-        EXPECT_EQ(t.buffer().view(vk::Format::eR32Sfloat, 64), t.buffer().view(vk::Format::eR32Sfloat, 64));
+    if (detail::buffer_of(t).texel_views()) {
+        EXPECT_EQ(detail::buffer_of(t).view(vk::Format::eR32Sfloat, 64), detail::buffer_of(t).view(vk::Format::eR32Sfloat, 64));
         // 0 is the whole buffer, for every kind of Buffer (TexelBuffer is one).
-        EXPECT_EQ(t.buffer().view(vk::Format::eR32Sfloat, 0), t.buffer().view(vk::Format::eR32Sfloat, 64));
+        EXPECT_EQ(detail::buffer_of(t).view(vk::Format::eR32Sfloat, 0), detail::buffer_of(t).view(vk::Format::eR32Sfloat, 64));
     }
 }
 
@@ -125,7 +126,7 @@ TEST_F(HostTest, PublicContextIsAFacade) {
     EXPECT_EQ(&testing::host(ctx).facade(), &ctx);
     const Tensor t(ctx, {4});
     EXPECT_EQ(&t.context(), &ctx);
-    EXPECT_EQ(&t.buffer().context(), &testing::host(ctx));
+    EXPECT_EQ(&detail::buffer_of(t).context(), &testing::host(ctx));
     EXPECT_EQ(ctx.info().name, testing::host(ctx).info().name);
     ctx.wait_idle();
     EXPECT_FALSE(ctx.lost());

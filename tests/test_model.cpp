@@ -15,12 +15,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-float max_abs(const std::vector<float>& v) {
-    float m = 0;
-    for (float x : v) m = std::max(m, std::fabs(x));
-    return m;
-}
-
 using test::expect_error;
 
 // A residual network with BatchNorm (folded), ReLU (fused), a view (Flatten) and two heads of the graph
@@ -63,11 +57,11 @@ TEST_F(ModelTest, ForwardMatchesReferenceWithAndWithoutFusion) {
     const auto want = m->reference_forward(shape, x);
     const Tensor xt = Tensor::from_host(ctx, shape, x);
     const auto fused = m->forward(xt).to_host();
-    EXPECT_TRUE(test::all_close(fused, want, 1e-4f * max_abs(want)));
+    EXPECT_TRUE(test::all_close(fused, want, 1e-4f * test::max_abs(want)));
     const auto fused_stats = m->last_forward_stats();
     m->set_fusion(false);
     const auto plain = m->forward(xt).to_host();
-    EXPECT_TRUE(test::all_close(plain, want, 1e-4f * max_abs(want)));
+    EXPECT_TRUE(test::all_close(plain, want, 1e-4f * test::max_abs(want)));
     // Folding BN and fusing ReLU removes dispatches: 2 BN + 3 ReLU here.
     EXPECT_EQ(m->last_forward_stats().dispatches, fused_stats.dispatches + 5);
 }
@@ -104,7 +98,7 @@ TEST_F(ModelTest, CapturedOutputsMatchTheReferenceLayerByLayer) {
     m->forward(Tensor::from_host(ctx, shape, x), names, &got);
     for (const auto& n : names) {
         SCOPED_TRACE(n);
-        EXPECT_TRUE(test::all_close(got.at(n).data, ref.at(n), 1e-4f * max_abs(ref.at(n))));
+        EXPECT_TRUE(test::all_close(got.at(n).data, ref.at(n), 1e-4f * test::max_abs(ref.at(n))));
     }
     EXPECT_EQ(got.at("flatten").shape, (Shape{1, 32}));
 }
@@ -116,7 +110,7 @@ TEST_F(ModelTest, BatchSizesShareTheModel) {
         const Shape shape{n, 3, 5, 5};
         const auto x = test::random_values(static_cast<size_t>(shape_numel(shape)), 8 + n);
         const auto want = m->reference_forward(shape, x);
-        EXPECT_TRUE(test::all_close(m->forward(Tensor::from_host(ctx, shape, x)).to_host(), want, 1e-4f * max_abs(want)));
+        EXPECT_TRUE(test::all_close(m->forward(Tensor::from_host(ctx, shape, x)).to_host(), want, 1e-4f * test::max_abs(want)));
     }
 }
 

@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "support/test_support.h"
+#include "vkconv/internal.h"
 #include "vkconv/vkconv.h"
 
 namespace vkconv {
@@ -105,7 +106,7 @@ TEST_P(ChannelScale, FoldedIntoThePackPassBitForBit) {
         planned = s.scaled_input;
         if (c.folds) {
             auto& conv = static_cast<Conv2d&>(s.layer);
-            EXPECT_NE(conv.prepare(s.inputs[0], s.activation, true), conv.prepare(s.inputs[0], s.activation, false)) << c;
+            EXPECT_NE(detail::Conv2dAccess::prepare(conv, s.inputs[0], s.activation, true), detail::Conv2dAccess::prepare(conv, s.inputs[0], s.activation, false)) << c;
         }
     });
     EXPECT_TRUE(seen);

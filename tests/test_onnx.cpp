@@ -20,17 +20,11 @@ namespace fs = std::filesystem;
 const fs::path kDir = fs::path(VKCONV_TEST_DATA_DIR) / "onnx";
 std::string data(const std::string& f) { return (kDir / f).string(); }
 
-double max_abs(const std::vector<float>& v) {
-    double m = 0;
-    for (float x : v) m = std::max(m, std::fabs(double(x)));
-    return m;
-}
-
 // |got - want| <= 1e-4 max|want|: the criterion for models exported from PyTorch (fp32 sums in
 // another order than PyTorch's, through ~10 layers).
 void expect_matches(const HostArray& got, const HostArray& want, const std::string& what) {
     ASSERT_EQ(got.shape, want.shape) << what;
-    EXPECT_TRUE(all_close(got.data, want.data, static_cast<float>(1e-4 * max_abs(want.data)))) << what;
+    EXPECT_TRUE(all_close(got.data, want.data, 1e-4f * test::max_abs(want.data))) << what;
 }
 
 class Onnx : public VulkanTest {};

@@ -96,9 +96,7 @@ void check_upsample(Context& ctx, const UpCase& c, bool specials = false) {
                 if (std::isnan(want[i]) || std::isinf(want[i])) EXPECT_TRUE(bit_equal({&got[i], 1}, {&want[i], 1})) << i;
         return;
     }
-    float mx = 0;
-    for (float v : x) mx = std::max(mx, std::fabs(v));
-    EXPECT_TRUE(test::all_close(got, want, 8.0f * std::ldexp(1.0f, -24) * mx + 1e-7f));
+    EXPECT_TRUE(test::all_close(got, want, 8.0f * std::ldexp(1.0f, -24) * test::max_abs(x) + 1e-7f));
 }
 
 std::vector<UpCase> upsample_cases() {

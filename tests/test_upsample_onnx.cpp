@@ -54,9 +54,7 @@ void check(Context& ctx, const Case& c) {
         EXPECT_TRUE(bit_equal(got, want));
         return;
     }
-    float mx = 0;
-    for (float v : x) mx = std::max(mx, std::fabs(v));
-    EXPECT_TRUE(test::all_close(got, want, 9.0f * std::ldexp(1.0f, -24) * mx + 1e-7f));
+    EXPECT_TRUE(test::all_close(got, want, 9.0f * std::ldexp(1.0f, -24) * test::max_abs(x) + 1e-7f));
 }
 
 std::vector<Case> cases() {

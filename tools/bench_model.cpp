@@ -26,6 +26,7 @@
 #include "cli_common.h"
 #include "env_options.h"
 #include "vkconv/model_json.h"
+#include "vkconv/internal.h"
 #include "host/buffer.h"
 #include "vkconv/onnx.h"
 #include "vkconv/profiling.h"
@@ -231,7 +232,7 @@ ModelResult bench_one(const ModelBenchArgs& a, const std::string& device, size_t
             // Layers upload their parameters (and prepare transformed copies) on first use; the
             // forward's output is gone again, the input is not the model's.
             m.first_forward_ms = b.first_forward_ms;
-            m.bytes_after_first = ctx.live_bytes() - base - x.buffer().allocated();
+            m.bytes_after_first = ctx.live_bytes() - base - detail::buffer_of(x).allocated();
             m.plan_bytes1 = st.plan_bytes;
         }
         b.plan_bytes = st.plan_bytes;

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "bench.h"
+#include "vkconv/internal.h"
 #include "cli_common.h"
 #include "env_options.h"
 #include "common/simple_cnn.h"
@@ -62,7 +63,7 @@ public:
     // would, and notes its pipelines.
     void add(const std::string& user, Conv2d& conv, const Shape& input, const Activation& act, bool scaled = false) {
         const std::string alg = to_string(conv.algorithm_for(input));
-        for (const auto& p : conv.prepare(input, act, scaled)) {
+        for (const auto& p : detail::Conv2dAccess::prepare(conv, input, act, scaled)) {
             auto it = index_.find(p.get());
             if (it == index_.end()) {
                 it = index_.emplace(p.get(), entries_.size()).first;

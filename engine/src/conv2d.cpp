@@ -1,6 +1,7 @@
 // conv2d.cpp: the Conv2d layer: parameters, Auto's choice over the kernel registry, and the
 // plan cache. The algorithms themselves are the kernels of engine/src/conv2d/.
 #include "vkconv/conv2d.h"
+#include "vkconv/internal.h"
 #include "vkconv/tuning.h"
 
 #include <cmath>
@@ -12,17 +13,19 @@
 
 namespace vkconv {
 
+// A plan prepared for an input shape, epilogue and input scaling.
+struct Conv2d::Prepared {
+    Shape shape;
+    Activation act;
+    bool scaled = false;  // input_scale
+    Conv2dGeometry g;
+    const detail::Conv2dKernel* kernel = nullptr;
+    std::unique_ptr<detail::Conv2dPlan> plan;
+};
+
 // Device state of the kernels, and the plans prepared per input shape (and fused ReLU).
 struct Conv2d::State {
     detail::Conv2dState device;
-    struct Prepared {
-        Shape shape;
-        Activation act;
-        bool scaled = false;  // input_scale
-        Conv2dGeometry g;
-        const detail::Conv2dKernel* kernel = nullptr;
-        std::unique_ptr<detail::Conv2dPlan> plan;
-    };
     // Few shapes per layer in practice; past kMaxPlans the cache starts over.
     static constexpr size_t kMaxPlans = 16;
     std::vector<Prepared> plans;
@@ -131,15 +134,13 @@ bool Conv2d::can_scale_input(const Shape& input_shape) const {
     return input_shape.size() == 4 && detail::conv2d_kernel(algorithm_for(input_shape)).scales_input();
 }
 
-std::vector<std::shared_ptr<const host::ComputePipeline>> Conv2d::prepare(const Shape& shape, const Activation& act, bool scaled_input) {
-    return prepare_impl(shape, act, scaled_input && can_scale_input(shape));
-}
+void Conv2d::prepare(const Shape& shape, const Activation& act) { prepare_impl(shape, act, false); }
 
-std::vector<std::shared_ptr<const host::ComputePipeline>> Conv2d::prepare_impl(const Shape& shape, const Activation& act, bool scaled) {
-    const State::Prepared* prepared = state_->find(shape, act, scaled);
+const Conv2d::Prepared* Conv2d::prepare_impl(const Shape& shape, const Activation& act, bool scaled) {
+    const Prepared* prepared = state_->find(shape, act, scaled);
     if (!prepared) {
         const Conv2dGeometry g = conv2d_geometry(params_, shape);
-        if (g.n == 0) return {};
+        if (g.n == 0) return nullptr;
         // maxStorageBufferRange: the kernels that bind sub-ranges bind whole images, as many per
         // chunk as fit (all of them when the tensors fit); each chunk is its own dispatch.
         const uint64_t in_image = static_cast<uint64_t>(shape_numel(shape) / g.n) * sizeof(float);
@@ -157,7 +158,13 @@ std::vector<std::shared_ptr<const host::ComputePipeline>> Conv2d::prepare_impl(c
         state_->plans.push_back({shape, act, scaled, g, &kernel, std::move(plan)});
         prepared = &state_->plans.back();
     }
-    return prepared->plan->pipelines();
+    return prepared;
+}
+
+std::vector<std::shared_ptr<const host::ComputePipeline>> detail::Conv2dAccess::prepare(Conv2d& conv, const Shape& shape,
+                                                                                      const Activation& act, bool scaled_input) {
+    const auto* p = conv.prepare_impl(shape, act, scaled_input && conv.can_scale_input(shape));
+    return p ? p->plan->pipelines() : std::vector<std::shared_ptr<const host::ComputePipeline>>{};
 }
 
 void Conv2d::record(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output) {
@@ -178,20 +185,20 @@ void Conv2d::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, c
             throw Error("Conv2d: algorithm '" + to_string(algorithm_for(shape)) + "' cannot scale its input channels");
     }
     const bool scaled = input_scale != nullptr;
-    const State::Prepared* prepared = state_->find(shape, act, scaled);
+    const Prepared* prepared = state_->find(shape, act, scaled);
     const Conv2dGeometry g = prepared ? prepared->g : conv2d_geometry(params_, shape);
     // The recording holds the tensors it reads and writes (and their texel views): work that is
     // abandoned (device loss, fence timeout) or pending in an application's command buffer must
     // not see them destroyed under it.
-    host::of(rec).keep_alive(input.storage());
-    host::of(rec).keep_alive(output.storage());
+    host::of(rec).keep_alive(detail::storage_of(input));
+    host::of(rec).keep_alive(detail::storage_of(output));
     const Shape expected = shape.size() == 3 ? Shape{params_.out_channels, g.out_h, g.out_w} : Shape{g.n, params_.out_channels, g.out_h, g.out_w};
     if (output.shape() != expected)
         throw Error("Conv2d: output tensor has shape " + shape_str(output.shape()) + ", expected " + shape_str(expected));
     const Tensor& weight_dev = device_parameter("weight");
     const Tensor& bias_dev = params_.options.bias ? device_parameter("bias") : weight_dev;  // unused binding when bias=False
-    host::of(rec).keep_alive(weight_dev.storage());
-    host::of(rec).keep_alive(bias_dev.storage());
+    host::of(rec).keep_alive(detail::storage_of(weight_dev));
+    host::of(rec).keep_alive(detail::storage_of(bias_dev));
     const auto& info = ctx_->info();
     if (weight_dev.bytes() > info.max_storage_buffer_range)
         throw Error("Conv2d: the weight " + shape_str(weight_dev.shape()) + " (" + std::to_string(weight_dev.bytes()) +

@@ -1,5 +1,6 @@
 // ConvTranspose2d: shaders/conv_transpose2d.comp.
 #include "vkconv/conv_transpose2d.h"
+#include "vkconv/internal.h"
 
 #include <cmath>
 #include <limits>
@@ -252,12 +253,12 @@ void ConvTranspose2d::record(CommandRecorder& rec, std::span<const Tensor> input
 void ConvTranspose2d::record(CommandRecorder& rec, const Tensor& input, const Tensor& output, Pair output_padding) {
     const auto g = geometry(params_, input.shape(), output_padding);
     detail::check_output_shape(*this, output, output_shape_of(params_, g));
-    host::of(rec).keep_alive(input.storage());
-    host::of(rec).keep_alive(output.storage());
+    host::of(rec).keep_alive(detail::storage_of(input));
+    host::of(rec).keep_alive(detail::storage_of(output));
     const Tensor& weight_dev = device_parameter("weight");
     const Tensor& bias_dev = params_.options.bias ? device_parameter("bias") : weight_dev;  // unused binding without bias
-    host::of(rec).keep_alive(weight_dev.storage());
-    host::of(rec).keep_alive(bias_dev.storage());
+    host::of(rec).keep_alive(detail::storage_of(weight_dev));
+    host::of(rec).keep_alive(detail::storage_of(bias_dev));
     detail::check_buffer_range(*this, weight_dev);
     if (g.n == 0) return;
     // maxStorageBufferRange: input and output bound in chunks of whole images.
@@ -283,7 +284,7 @@ void ConvTranspose2d::record(CommandRecorder& rec, const Tensor& input, const Te
     for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
         const int64_t nc = std::min(chunk, g.n - n0);
         pc.N = static_cast<int32_t>(nc);
-        const host::BufferBinding bindings[] = {detail::sub_range(input, n0, nc, in_image), weight_dev.buffer(), bias_dev.buffer(),
+        const host::BufferBinding bindings[] = {detail::sub_range(input, n0, nc, in_image), detail::buffer_of(weight_dev), detail::buffer_of(bias_dev),
                                                 detail::sub_range(output, n0, nc, out_image)};
         const std::array<int64_t, 3> groups{(g.ow + kTile - 1) / kTile, (g.oh + kTile - 1) / kTile, nc * o.groups * blocks};
         detail::dispatch_xyz(*ctx_, rec, *pipeline, bindings, pc, groups);

@@ -1,5 +1,6 @@
 // interop.cpp: image <-> tensor conversions (shaders/image_*.comp) and their CPU references.
 #include "vkconv/interop.h"
+#include "vkconv/internal.h"
 
 #include <algorithm>
 #include <cmath>
@@ -69,8 +70,8 @@ void dispatch(CommandRecorder& rec, const char* shader, std::vector<uint32_t> sp
               const ImageRef& image, const Tensor& tensor, const ImageTensorPushConstants& pc) {
     Context& ctx = host::of(rec).context().facade();
     auto pipeline = host::of(ctx).pipeline(shader, spec);
-    const host::BufferBinding bindings[] = {host::BufferBinding(image.view, image.layout), tensor.buffer()};
-    host::of(rec).keep_alive(tensor.storage());
+    const host::BufferBinding bindings[] = {host::BufferBinding(image.view, image.layout), detail::buffer_of(tensor)};
+    host::of(rec).keep_alive(detail::storage_of(tensor));
     host::of(rec).keep_alive(pipeline);
     host::of(rec).dispatch(*pipeline, bindings, pc, (image.width + 7) / 8, (image.height + 7) / 8, 1);
     host::of(rec).barrier();

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "host/context.h"
+#include "vkconv/internal.h"
 #include "host/pipeline.h"
 #include "layers_common.h"
 #include "vkconv/activations.h"
@@ -35,13 +36,13 @@ void record_activation(Context& ctx, CommandRecorder& rec, const std::string& wh
     const int64_t units = n / unit;
     const int64_t chunk = detail::storage_chunk_units(ctx, who, per_channel ? "image" : "element", units,
                                                       {static_cast<uint64_t>(unit) * sizeof(float)});
-    if (per_channel) host::of(rec).keep_alive(weight->storage());
+    if (per_channel) host::of(rec).keep_alive(detail::storage_of(*weight));
     for (int64_t u0 = 0; u0 < units; u0 += chunk) {
         const int64_t count = std::min(chunk, units - u0) * unit;
         const uint64_t offset = static_cast<uint64_t>(u0 * unit) * sizeof(float), bytes = static_cast<uint64_t>(count) * sizeof(float);
-        const host::BufferBinding x_range(x.buffer().handle(), x.buffer().offset() + offset, bytes);
-        const host::BufferBinding y_range(y.buffer().handle(), y.buffer().offset() + offset, bytes);
-        const host::BufferBinding w_range = per_channel ? host::BufferBinding(weight->buffer()) : x_range;
+        const host::BufferBinding x_range(detail::buffer_of(x).handle(), detail::buffer_of(x).offset() + offset, bytes);
+        const host::BufferBinding y_range(detail::buffer_of(y).handle(), detail::buffer_of(y).offset() + offset, bytes);
+        const host::BufferBinding w_range = per_channel ? host::BufferBinding(detail::buffer_of(*weight)) : x_range;
         ActivationPushConstants pc{static_cast<uint32_t>(count), 0, inner, channels};
         const host::BufferBinding bindings[] = {x_range, w_range, y_range};
         const int64_t blocks = (count + kBlock - 1) / kBlock;

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "host/context.h"
+#include "vkconv/internal.h"
 #include "host/pipeline.h"
 #include "layers_common.h"
 #include "vkconv/binary.h"
@@ -80,9 +81,9 @@ void record_flat(Context& ctx, CommandRecorder& rec, const std::string& who, con
     for (int64_t e0 = 0; e0 < n; e0 += chunk) {
         const int64_t count = std::min(chunk, n - e0);
         const uint64_t offset = static_cast<uint64_t>(e0) * sizeof(float), bytes = static_cast<uint64_t>(count) * sizeof(float);
-        const host::BufferBinding a_range(a.buffer().handle(), a.buffer().offset() + offset, bytes);
-        const host::BufferBinding y_range(y.buffer().handle(), y.buffer().offset() + offset, bytes);
-        const host::BufferBinding b_range = b ? host::BufferBinding(b->buffer().handle(), b->buffer().offset() + offset, bytes) : a_range;
+        const host::BufferBinding a_range(detail::buffer_of(a).handle(), detail::buffer_of(a).offset() + offset, bytes);
+        const host::BufferBinding y_range(detail::buffer_of(y).handle(), detail::buffer_of(y).offset() + offset, bytes);
+        const host::BufferBinding b_range = b ? host::BufferBinding(detail::buffer_of(*b).handle(), detail::buffer_of(*b).offset() + offset, bytes) : a_range;
         const host::BufferBinding bindings[] = {a_range, b_range, y_range};
         pc.n = static_cast<uint32_t>(count);
         const int64_t blocks = (count + kBlock - 1) / kBlock;
@@ -192,7 +193,7 @@ void record_binary(CommandRecorder& rec, const std::string& who, BinaryOp op, co
     }
     pc.n = static_cast<uint32_t>(y.numel());
     const auto pipeline = binary_pipeline(ctx, op, ModeBroadcast, act, static_cast<uint32_t>(std::max<size_t>(l.dims.size(), 1)));
-    const host::BufferBinding bindings[] = {a.buffer(), b.buffer(), y.buffer()};
+    const host::BufferBinding bindings[] = {detail::buffer_of(a), detail::buffer_of(b), detail::buffer_of(y)};
     const int64_t blocks = (y.numel() + kBlock - 1) / kBlock;
     detail::split_dispatch({blocks, 1, 1}, detail::workgroup_count_limit(ctx), [&](auto base, auto cnt) {
         pc.group_base = static_cast<uint32_t>(base[0]);
@@ -253,7 +254,7 @@ void Binary::record_with_activation(CommandRecorder& rec, std::span<const Tensor
         case Operand::Scalar: return record_scalar(rec, type(), op_, scalar_, first_, inputs[0], output, a);
         case Operand::Parameter: {
             const Tensor& p = device_parameter(param_name_);
-            host::of(rec).keep_alive(p.storage());
+            host::of(rec).keep_alive(detail::storage_of(p));
             return first_ ? record_binary(rec, type(), op_, p, inputs[0], output, a)
                           : record_binary(rec, type(), op_, inputs[0], p, output, a);
         }

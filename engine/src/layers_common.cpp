@@ -1,5 +1,6 @@
 // Helpers shared by the layers of vkconv/layers.h.
 #include "layers_common.h"
+#include "vkconv/internal.h"
 
 #include <atomic>
 #include <charconv>
@@ -144,22 +145,22 @@ void record_copy(CommandRecorder& rec, const Tensor& input, const Tensor& output
     if (input.numel() != output.numel())
         throw Error("view copy: input " + shape_str(input.shape()) + " and output " + shape_str(output.shape()) +
                     " differ in element count");
-    if (&input.buffer() != &output.buffer()) host::of(rec).copy(input.buffer(), 0, output.buffer(), 0, input.bytes());
+    if (&detail::buffer_of(input) != &detail::buffer_of(output)) host::of(rec).copy(detail::buffer_of(input), 0, detail::buffer_of(output), 0, input.bytes());
     host::of(rec).barrier();
 }
 
 host::BufferBinding sub_range(const Tensor& t, int64_t first, int64_t count, uint64_t unit_bytes) {
-    return host::BufferBinding(t.buffer().handle(), t.buffer().offset() + static_cast<uint64_t>(first) * unit_bytes,
+    return host::BufferBinding(detail::buffer_of(t).handle(), detail::buffer_of(t).offset() + static_cast<uint64_t>(first) * unit_bytes,
                                static_cast<uint64_t>(count) * unit_bytes);
 }
 
 std::optional<host::BufferBinding> texel_input(const Context& ctx, const Tensor& t) {
     const auto& hc = host::of(ctx);
     const uint64_t n = static_cast<uint64_t>(t.numel());
-    if (!hc.policy().layer_texel_inputs || n == 0 || !t.buffer().texel_views() || n > ctx.info().max_texel_buffer_elements ||
+    if (!hc.policy().layer_texel_inputs || n == 0 || !detail::buffer_of(t).texel_views() || n > ctx.info().max_texel_buffer_elements ||
         n >= (uint64_t(1) << 31) || !hc.uniform_texel_format(vk::Format::eR32Sfloat))
         return std::nullopt;
-    return host::BufferBinding(t.buffer().view(vk::Format::eR32Sfloat, n));
+    return host::BufferBinding(detail::buffer_of(t).view(vk::Format::eR32Sfloat, n));
 }
 
 std::pair<std::vector<float>, std::vector<float>> kaiming_uniform(int64_t weight_numel, int64_t bias_numel, int64_t fan_in,

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "host/context.h"
+#include "vkconv/internal.h"
 #include "host/pipeline.h"
 #include "layers_common.h"
 #include "vkconv/binary.h"
@@ -44,11 +45,11 @@ void record_elementwise(Context& ctx, CommandRecorder& rec, const std::string& w
     for (int64_t u0 = 0; u0 < units; u0 += chunk) {
         const int64_t count = std::min(chunk, units - u0) * unit;
         const uint64_t offset = static_cast<uint64_t>(u0 * unit) * sizeof(float), bytes = static_cast<uint64_t>(count) * sizeof(float);
-        const host::BufferBinding a_range(a.buffer().handle(), a.buffer().offset() + offset, bytes);
-        const host::BufferBinding y_range(y.buffer().handle(), y.buffer().offset() + offset, bytes);
-        const host::BufferBinding b_range = op == OpAdd ? host::BufferBinding(b.buffer().handle(), b.buffer().offset() + offset, bytes)
-                                            : op == OpAffine ? host::BufferBinding(b.buffer()) : a_range;
-        const host::BufferBinding c_range = op == OpAffine ? host::BufferBinding(c.buffer()) : a_range;
+        const host::BufferBinding a_range(detail::buffer_of(a).handle(), detail::buffer_of(a).offset() + offset, bytes);
+        const host::BufferBinding y_range(detail::buffer_of(y).handle(), detail::buffer_of(y).offset() + offset, bytes);
+        const host::BufferBinding b_range = op == OpAdd ? host::BufferBinding(detail::buffer_of(b).handle(), detail::buffer_of(b).offset() + offset, bytes)
+                                            : op == OpAffine ? host::BufferBinding(detail::buffer_of(b)) : a_range;
+        const host::BufferBinding c_range = op == OpAffine ? host::BufferBinding(detail::buffer_of(c)) : a_range;
         ElementwisePushConstants pc{static_cast<uint32_t>(count), 0, inner, channels};
         const host::BufferBinding bindings[] = {texel ? *at : a_range, texel ? *bt : b_range, c_range, y_range};
         const int64_t blocks = (count + kBlock - 1) / kBlock;
@@ -211,8 +212,8 @@ void BatchNorm2d::record_with_activation(CommandRecorder& rec, std::span<const T
         shift_dev_ = Tensor::from_host(*ctx_, {num_features_}, shift);
         folded_version_ = version();
     }
-    host::of(rec).keep_alive(scale_dev_.storage());
-    host::of(rec).keep_alive(shift_dev_.storage());
+    host::of(rec).keep_alive(detail::storage_of(scale_dev_));
+    host::of(rec).keep_alive(detail::storage_of(shift_dev_));
     const auto& s = x.shape();
     record_elementwise(*ctx_, rec, type(), OpAffine, act, x, scale_dev_, shift_dev_, output, static_cast<uint32_t>(s[2] * s[3]),
                        static_cast<uint32_t>(num_features_));

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "host/context.h"
+#include "vkconv/internal.h"
 #include "host/pipeline.h"
 #include "layers_common.h"
 #include "vkconv/error.h"
@@ -75,8 +76,8 @@ void LayerNorm::record(CommandRecorder& rec, std::span<const Tensor> inputs, con
     const Tensor& w = affine_ ? device_parameter("weight") : x;
     const Tensor& b = affine_ ? device_parameter("bias") : x;
     if (affine_) {
-        host::of(rec).keep_alive(w.storage());
-        host::of(rec).keep_alive(b.storage());
+        host::of(rec).keep_alive(detail::storage_of(w));
+        host::of(rec).keep_alive(detail::storage_of(b));
     }
     const auto pipeline = host::of(*ctx_).pipeline("layer_norm", {affine_ ? 1u : 0u});
     const uint64_t row_bytes = static_cast<uint64_t>(d) * sizeof(float);
@@ -84,10 +85,10 @@ void LayerNorm::record(CommandRecorder& rec, std::span<const Tensor> inputs, con
     for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
         const int64_t count = std::min(chunk, rows - r0);
         const uint64_t offset = static_cast<uint64_t>(r0) * row_bytes, bytes = static_cast<uint64_t>(count) * row_bytes;
-        const host::BufferBinding x_range(x.buffer().handle(), x.buffer().offset() + offset, bytes);
-        const host::BufferBinding y_range(output.buffer().handle(), output.buffer().offset() + offset, bytes);
-        const host::BufferBinding w_range = affine_ ? host::BufferBinding(w.buffer()) : x_range;
-        const host::BufferBinding b_range = affine_ ? host::BufferBinding(b.buffer()) : x_range;
+        const host::BufferBinding x_range(detail::buffer_of(x).handle(), detail::buffer_of(x).offset() + offset, bytes);
+        const host::BufferBinding y_range(detail::buffer_of(output).handle(), detail::buffer_of(output).offset() + offset, bytes);
+        const host::BufferBinding w_range = affine_ ? host::BufferBinding(detail::buffer_of(w)) : x_range;
+        const host::BufferBinding b_range = affine_ ? host::BufferBinding(detail::buffer_of(b)) : x_range;
         const host::BufferBinding bindings[] = {x_range, w_range, b_range, y_range};
         LayerNormPushConstants pc{static_cast<uint32_t>(count), static_cast<uint32_t>(d), 0, static_cast<float>(eps_)};
         detail::split_dispatch({count, 1, 1}, detail::workgroup_count_limit(*ctx_), [&](auto base, auto cnt) {

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "host/context.h"
+#include "vkconv/internal.h"
 #include "host/pipeline.h"
 #include "layers_common.h"
 #include "vkconv/error.h"
@@ -113,8 +114,8 @@ void Linear::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, c
     if (output.numel() == 0) return;
     const Tensor& w = device_parameter("weight");
     const Tensor& b = has_bias_ ? device_parameter("bias") : w;  // unused binding when bias=False
-    host::of(rec).keep_alive(w.storage());
-    host::of(rec).keep_alive(b.storage());
+    host::of(rec).keep_alive(detail::storage_of(w));
+    host::of(rec).keep_alive(detail::storage_of(b));
     const int64_t rows = in_features_ > 0 ? x.numel() / in_features_ : output.numel() / out_features_;
     const bool gemv = rows <= kGemvRows;
     // linear_gemv: a workgroup of kGemvThreads per kGemvOutputs / rows features, or (CPU devices)
@@ -129,14 +130,14 @@ void Linear::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, c
     const uint32_t alpha = std::bit_cast<uint32_t>(act.alpha), beta = std::bit_cast<uint32_t>(act.beta);
     // linear_gemv's vec4 loads: whole vec4 rows at 16-byte aligned offsets (each weight slice
     // starts at a multiple of K * 4 bytes).
-    const uint32_t vec4 = in_features_ % 4 == 0 && x.buffer().offset() % 16 == 0 && w.buffer().offset() % 16 == 0 ? 1u : 0u;
+    const uint32_t vec4 = in_features_ % 4 == 0 && detail::buffer_of(x).offset() % 16 == 0 && detail::buffer_of(w).offset() % 16 == 0 ? 1u : 0u;
     // A weight beyond maxStorageBufferRange (VGG's classifier: 25088 x 4096 floats) is bound in
     // slices of whole output features, each its own dispatches.
     const uint64_t row_bytes = uint64_t(std::max(in_features_, 1)) * sizeof(float);
     const int64_t slice = detail::storage_chunk_units(*ctx_, "Linear", "weight row", out_features_, {row_bytes});
     // CPU devices: the weights through an RGBA32F texel view where it covers them in one piece.
     const uint64_t w_texels = uint64_t(in_features_) / 4 * uint64_t(out_features_);
-    const bool texel = per_feature && vec4 && slice >= out_features_ && w.buffer().texel_views() && w_texels > 0 &&
+    const bool texel = per_feature && vec4 && slice >= out_features_ && detail::buffer_of(w).texel_views() && w_texels > 0 &&
                        w_texels <= ctx_->info().max_texel_buffer_elements &&
                        host::of(*ctx_).uniform_texel_format(vk::Format::eR32G32B32A32Sfloat);
     const auto pipeline =
@@ -146,12 +147,12 @@ void Linear::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, c
     detail::check_buffer_range(*this, b);  // the bias is bound whole
     for (int64_t n0 = 0; n0 < out_features_; n0 += slice) {
         const int64_t n = std::min<int64_t>(slice, out_features_ - n0);
-        const host::BufferBinding w_range = texel                ? host::BufferBinding(w.buffer().view(vk::Format::eR32G32B32A32Sfloat, w_texels))
-                                            : n == out_features_ ? host::BufferBinding(w.buffer())
-                                                                 : host::BufferBinding(w.buffer().handle(), w.buffer().offset() + n0 * row_bytes, n * row_bytes);
+        const host::BufferBinding w_range = texel                ? host::BufferBinding(detail::buffer_of(w).view(vk::Format::eR32G32B32A32Sfloat, w_texels))
+                                            : n == out_features_ ? host::BufferBinding(detail::buffer_of(w))
+                                                                 : host::BufferBinding(detail::buffer_of(w).handle(), detail::buffer_of(w).offset() + n0 * row_bytes, n * row_bytes);
         LinearPushConstants pc{static_cast<int32_t>(rows), in_features_, static_cast<int32_t>(n), 0, 0, out_features_,
                                static_cast<int32_t>(n0)};
-        const host::BufferBinding bindings[] = {x.buffer(), w_range, b.buffer(), output.buffer()};
+        const host::BufferBinding bindings[] = {detail::buffer_of(x), w_range, detail::buffer_of(b), detail::buffer_of(output)};
         const std::array<int64_t, 3> groups{(n + t.bn() - 1) / t.bn(), (rows + t.bm() - 1) / t.bm(), 1};
         detail::split_dispatch(groups, detail::workgroup_count_limit(*ctx_), [&](auto base, auto count) {
             pc.x_base = base[0];

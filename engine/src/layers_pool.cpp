@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "host/context.h"
+#include "vkconv/internal.h"
 #include "host/pipeline.h"
 #include "layers_common.h"
 #include "vkconv/error.h"
@@ -131,7 +132,7 @@ void record_pool(Context& ctx, CommandRecorder& rec, const std::string& who, con
     // Input through a texel view where the policy prefers it and the output binds whole.
     const auto texel = detail::texel_input(ctx, in);
     if (texel && detail::storage_chunk_units(ctx, who, "plane", g.in.planes, {out_plane}) == g.in.planes) {
-        const host::BufferBinding bindings[] = {*texel, host::BufferBinding(out.buffer())};
+        const host::BufferBinding bindings[] = {*texel, host::BufferBinding(detail::buffer_of(out))};
         detail::dispatch_xyz(ctx, rec, *host::of(ctx).pipeline("pool2d_texel", spec), bindings, pc, {tiles[0], tiles[1], g.in.planes});
     } else {
         // Tensors larger than maxStorageBufferRange: chunks of whole planes bound as sub-ranges.
@@ -335,7 +336,7 @@ void AdaptiveAvgPool2d::record(CommandRecorder& rec, std::span<const Tensor> inp
     pc.W = static_cast<int32_t>(g.w);
     pc.OH = output_size.h;
     pc.OW = output_size.w;
-    const host::BufferBinding bindings[] = {inputs[0].buffer(), output.buffer()};
+    const host::BufferBinding bindings[] = {detail::buffer_of(inputs[0]), detail::buffer_of(output)};
     const std::array<int64_t, 3> groups{(output_size.w + kTile - 1) / kTile, (output_size.h + kTile - 1) / kTile, g.planes};
     detail::dispatch_xyz(*ctx_, rec, *pipeline, bindings, pc, groups);
     host::of(rec).barrier();

@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "host/context.h"
+#include "vkconv/internal.h"
 #include "host/pipeline.h"
 #include "layers_common.h"
 #include "vkconv/error.h"
@@ -101,10 +102,10 @@ void ReduceHW::record(CommandRecorder& rec, std::span<const Tensor> inputs, cons
         // An empty plane (mean: NaN) still binds one float of input.
         const host::BufferBinding bindings[] = {
             texel       ? *texel
-            : g.hw == 0 ? host::BufferBinding(inputs[0].buffer())
-                      : host::BufferBinding(inputs[0].buffer().handle(), inputs[0].buffer().offset() + static_cast<uint64_t>(p0) * in_plane,
+            : g.hw == 0 ? host::BufferBinding(detail::buffer_of(inputs[0]))
+                      : host::BufferBinding(detail::buffer_of(inputs[0]).handle(), detail::buffer_of(inputs[0]).offset() + static_cast<uint64_t>(p0) * in_plane,
                                             static_cast<uint64_t>(np) * in_plane),
-            host::BufferBinding(output.buffer().handle(), output.buffer().offset() + static_cast<uint64_t>(p0) * sizeof(float), static_cast<uint64_t>(np) * sizeof(float))};
+            host::BufferBinding(detail::buffer_of(output).handle(), detail::buffer_of(output).offset() + static_cast<uint64_t>(p0) * sizeof(float), static_cast<uint64_t>(np) * sizeof(float))};
         pc.planes = static_cast<int32_t>(np);
         const int64_t groups = small ? (np + kSmallPlanesPerGroup - 1) / kSmallPlanesPerGroup : np;
         detail::split_dispatch({groups, 1, 1}, detail::workgroup_count_limit(*ctx_), [&](auto base, auto count) {

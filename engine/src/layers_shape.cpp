@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "host/context.h"
+#include "vkconv/internal.h"
 #include "host/pipeline.h"
 #include "layers_common.h"
 #include "vkconv/error.h"
@@ -60,7 +61,7 @@ void record_region(Context& ctx, CommandRecorder& rec, const Layer& who, const T
         pc.dst_stride[d] = static_cast<uint32_t>(c.dst_stride[d]);
     }
     const auto pipeline = host::of(ctx).pipeline("strided_copy", {kItems});
-    const host::BufferBinding bindings[] = {src.buffer(), dst.buffer()};
+    const host::BufferBinding bindings[] = {detail::buffer_of(src), detail::buffer_of(dst)};
     const int64_t blocks = (n + kBlock - 1) / kBlock;
     detail::split_dispatch({blocks, 1, 1}, detail::workgroup_count_limit(ctx), [&](auto base, auto cnt) {
         pc.group_base = static_cast<uint32_t>(base[0]);
@@ -200,7 +201,7 @@ void Cat::record_copies(CommandRecorder& rec, std::span<const Tensor> inputs, co
         if (!(k < in_place.size() && in_place[k])) {
             // An input already placed in the output's buffer is read through its own range, but
             // the copies before it bound (and, for the validation layer, wrote) the whole output.
-            if (copied && inputs[k].buffer().handle() == output.buffer().handle()) host::of(rec).barrier();
+            if (copied && detail::buffer_of(inputs[k]).handle() == detail::buffer_of(output).handle()) host::of(rec).barrier();
             record_region(*ctx_, rec, *this, inputs[k], output, cat_region(out, shapes[k], d, start));
             copied = true;
         }

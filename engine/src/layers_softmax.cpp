@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "host/context.h"
+#include "vkconv/internal.h"
 #include "host/pipeline.h"
 #include "layers_common.h"
 #include "vkconv/error.h"
@@ -56,7 +57,7 @@ void Softmax::record(CommandRecorder& rec, std::span<const Tensor> inputs, const
     const bool per_workgroup = v.inner == 1 || rows < kFewRows;
     const auto pipeline = host::of(*ctx_).pipeline("softmax", {per_workgroup ? 1u : 0u, log_ ? 1u : 0u});
     SoftmaxPushConstants pc{static_cast<int32_t>(rows), static_cast<int32_t>(v.d), static_cast<int32_t>(v.inner), 0};
-    const host::BufferBinding bindings[] = {x.buffer(), output.buffer()};
+    const host::BufferBinding bindings[] = {detail::buffer_of(x), detail::buffer_of(output)};
     const int64_t groups = per_workgroup ? rows : (rows + 63) / 64;
     detail::split_dispatch({groups, 1, 1}, detail::workgroup_count_limit(*ctx_), [&](auto base, auto count) {
         pc.row_base = base[0];

@@ -1,4 +1,5 @@
 #include "vkconv/model.h"
+#include "vkconv/internal.h"
 
 #include "model_plan.h"
 
@@ -319,7 +320,7 @@ Tensor Model::run(const Tensor& input, const std::vector<std::string>& capture, 
             }
             const Tensor src = plan.tensor(idx, input, output, &rec);
             Tensor t(*ctx_, shape);
-            host::of(rec).copy(src.buffer(), 0, t.buffer(), 0, t.bytes());
+            host::of(rec).copy(detail::buffer_of(src), 0, detail::buffer_of(t), 0, t.bytes());
             (*outputs)[name] = t;
         }
     }
@@ -379,8 +380,8 @@ void Model::record_plan(Plan& plan, CommandRecorder& rec, const Tensor& input, c
     }
     // A model of views of the whole input: forward() returns the input's storage; a caller's own
     // output tensor gets a copy.
-    if (plan.root.back() < 0 && &output.buffer() != &input.buffer()) {
-        host::of(rec).copy(input.buffer(), 0, output.buffer(), 0, output.bytes());
+    if (plan.root.back() < 0 && &detail::buffer_of(output) != &detail::buffer_of(input)) {
+        host::of(rec).copy(detail::buffer_of(input), 0, detail::buffer_of(output), 0, output.bytes());
         host::of(rec).barrier();
     }
 }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "host/buffer.h"
+#include "vkconv/internal.h"
 #include "host/command.h"
 #include "vkconv/model.h"
 
@@ -54,18 +55,18 @@ struct Model::Plan {
         std::shared_ptr<host::Buffer> base;
         int storage = -1;
         if (r < 0) {
-            base = input.storage();
+            base = detail::storage_of(input);
         } else {
             const int h = home[static_cast<size_t>(r)];
             off += home_offset[static_cast<size_t>(r)];
             if (h == root.back()) {
-                base = output.storage();
+                base = detail::storage_of(output);
             } else {
                 storage = storage_of[static_cast<size_t>(h)];
                 base = storages[static_cast<size_t>(storage)];
             }
         }
-        if (off == 0) return Tensor::over(base, shape);
+        if (off == 0) return detail::TensorAccess::over(base, shape);
         const uint64_t boff = static_cast<uint64_t>(off) * sizeof(float), bytes = static_cast<uint64_t>(shape_numel(shape)) * sizeof(float);
         std::shared_ptr<host::Buffer> sub;
         auto make = [&] { return std::make_shared<host::Buffer>(base->context(), base->handle(), base->offset() + boff, bytes); };
@@ -80,7 +81,7 @@ struct Model::Plan {
             host::of(*rec).keep_alive(base);
             host::of(*rec).keep_alive(sub);
         }
-        return Tensor::over(sub, shape);
+        return detail::TensorAccess::over(sub, shape);
     }
 };
 

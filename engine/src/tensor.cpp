@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "host/buffer.h"
+#include "vkconv/internal.h"
 #include "host/context.h"
 #include "vkconv/error.h"
 
@@ -48,12 +49,12 @@ Tensor Tensor::zeros(Context& ctx, Shape shape) {
     return t;
 }
 
-Tensor Tensor::over(std::shared_ptr<host::Buffer> storage, Shape shape) {
+Tensor detail::TensorAccess::over(std::shared_ptr<host::Buffer> storage, Shape shape) {
     Tensor t;
     t.shape_ = std::move(shape);
     t.numel_ = shape_numel(t.shape_);
     if (!storage || storage->size() < t.bytes())
-        throw Error("Tensor::over: storage of " + std::to_string(storage ? storage->size() : 0) + " bytes is too small for shape " +
+        throw Error("tensor over storage: storage of " + std::to_string(storage ? storage->size() : 0) + " bytes is too small for shape " +
                     shape_str(t.shape_));
     t.buffer_ = std::move(storage);
     return t;
@@ -65,24 +66,27 @@ Tensor Tensor::wrap(Context& ctx, vk::Buffer buffer, uint64_t offset, Shape shap
         throw Error("Tensor::wrap: shape " + shape_str(shape) + " has " + std::to_string(numel) +
                     " elements; vkconv tensors hold at most 2^31-1");
     auto storage = std::make_shared<host::Buffer>(ctx, buffer, offset, static_cast<uint64_t>(numel) * sizeof(float));
-    return over(std::move(storage), std::move(shape));
+    return detail::TensorAccess::over(std::move(storage), std::move(shape));
 }
 
-host::Buffer& Tensor::buffer() const {
-    if (!buffer_) throw Error("use of an undefined (default-constructed) Tensor");
-    return *buffer_;
+host::Buffer& detail::TensorAccess::buffer(const Tensor& t) {
+    if (!t.buffer_) throw Error("use of an undefined (default-constructed) Tensor");
+    return *t.buffer_;
 }
+
+vk::Buffer Tensor::vk_buffer() const { return detail::buffer_of(*this).handle(); }
+uint64_t Tensor::vk_offset() const { return detail::buffer_of(*this).offset(); }
 
 void Tensor::upload(std::span<const float> data) {
     if (static_cast<int64_t>(data.size()) != numel_)
         throw Error("upload: tensor of shape " + shape_str(shape_) + " needs " + std::to_string(numel_) +
                     " values, got " + std::to_string(data.size()));
-    buffer().context().upload(buffer(), 0, data.data(), bytes());
+    detail::buffer_of(*this).context().upload(detail::buffer_of(*this), 0, data.data(), bytes());
 }
 
 std::vector<float> Tensor::to_host() const {
     std::vector<float> out(static_cast<size_t>(numel_));
-    buffer().context().download(buffer(), 0, out.data(), bytes());
+    detail::buffer_of(*this).context().download(detail::buffer_of(*this), 0, out.data(), bytes());
     return out;
 }
 
@@ -90,10 +94,10 @@ void Tensor::to_host(std::span<float> out) const {
     if (static_cast<int64_t>(out.size()) != numel_)
         throw Error("to_host: tensor of shape " + shape_str(shape_) + " has " + std::to_string(numel_) +
                     " values, the destination holds " + std::to_string(out.size()));
-    buffer().context().download(buffer(), 0, out.data(), bytes());
+    detail::buffer_of(*this).context().download(detail::buffer_of(*this), 0, out.data(), bytes());
 }
 
-Context& Tensor::context() const { return buffer().context().facade(); }
+Context& Tensor::context() const { return detail::buffer_of(*this).context().facade(); }
 
 Tensor Tensor::reshaped(Shape shape) const {
     if (shape_numel(shape) != numel_)

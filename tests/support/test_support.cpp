@@ -139,6 +139,12 @@ std::filesystem::path fresh_test_dir(const std::string& prefix) {
     return dir;
 }
 
+float max_abs(std::span<const float> v) {
+    float m = 0;
+    for (float x : v) m = std::max(m, std::fabs(x));
+    return m;
+}
+
 std::vector<float> random_values(size_t n, uint64_t seed) {
     std::mt19937_64 rng(seed);
     std::vector<float> v(n);

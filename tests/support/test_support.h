@@ -105,6 +105,9 @@ std::vector<uint8_t> raw_bytes(const std::vector<T>& v) {
 // Uniform values in [-1, 1) from a seed (deterministic across platforms).
 std::vector<float> random_values(size_t n, uint64_t seed);
 
+// max |v[i]| (0 for an empty span; NaN entries are skipped), the scale of a relative tolerance.
+float max_abs(std::span<const float> v);
+
 // Element-wise |got - want| <= tol[i]; reports the first few mismatches with their index.
 ::testing::AssertionResult all_close(std::span<const float> got, std::span<const float> want, std::span<const float> tol);
 // Same with one tolerance for every element.

@@ -20,8 +20,8 @@
 
 namespace vkconv {
 
-namespace host {
-class ComputePipeline;
+namespace detail {
+struct Conv2dAccess;  // the engine's, tools' and tests' access to prepared pipelines (vkconv/internal.h)
 }
 
 // An (h, w) pair; a single int means the same for both, as in PyTorch.
@@ -219,12 +219,8 @@ public:
     Conv2dAlgorithm algorithm_for(const Shape& input_shape) const;
     // Prepares what record() prepares on the first use of an input shape with `act` in the
     // epilogue (Auto resolved, the tiles, the pipelines), without allocating or recording
-    // anything, and returns the pipelines its passes run, in order: pipeline warm-up and
-    // compile reports (vkconv compile-report). Empty for an empty batch.
-    // `scaled_input`: with the per-channel input factors a Model folds into the pack pass
-    // (Model::PlannedStep::scaled_input), where the algorithm has one.
-    std::vector<std::shared_ptr<const host::ComputePipeline>> prepare(const Shape& input_shape, const Activation& act = {},
-                                                                      bool scaled_input = false);
+    // anything: pipeline warm-up before the first forward. Nothing for an empty batch.
+    void prepare(const Shape& input_shape, const Activation& act = {});
     // Whether `a` (not Auto) can compute this convolution for `input_shape` on this device.
     bool supports(Conv2dAlgorithm a, const Shape& input_shape) const { return unsupported_reason(a, input_shape).empty(); }
     // Why `a` cannot (empty when it can).
@@ -249,11 +245,14 @@ private:
     // block's) into the convolution reading it, where the algorithm for the input shape reads
     // its input through a pack pass.
     friend class Model;
+    friend struct detail::Conv2dAccess;
     bool can_scale_input(const Shape& input_shape) const;
     void record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, const Tensor& output, const Activation& act,
                      const Tensor* input_scale = nullptr);
-    std::vector<std::shared_ptr<const host::ComputePipeline>> prepare_impl(const Shape& input_shape, const Activation& act, bool scaled);
-    struct State;  // the kernels' device state and the plans prepared per input shape
+    struct State;     // the kernels' device state and the plans prepared per input shape
+    struct Prepared;  // one of those plans
+    // The plan for the input shape, prepared on first use (nullptr for an empty batch).
+    const Prepared* prepare_impl(const Shape& input_shape, const Activation& act, bool scaled);
     // Why `a` cannot honour the requested storage precision (empty when it can, or at Float32).
     std::string fp16_refusal(Conv2dAlgorithm a) const;
 

@@ -16,6 +16,9 @@ namespace vkconv {
 namespace host {
 class Buffer;  // device memory (private)
 }
+namespace detail {
+struct TensorAccess;  // the engine's access to the device buffer (vkconv/internal.h, in-tree only)
+}
 
 using Shape = std::vector<int64_t>;
 
@@ -31,8 +34,6 @@ public:
     Tensor(Context& ctx, Shape shape);
     static Tensor from_host(Context& ctx, Shape shape, std::span<const float> data);
     static Tensor zeros(Context& ctx, Shape shape);
-    // A tensor over existing storage (at least shape's bytes), e.g. a buffer a model reuses.
-    static Tensor over(std::shared_ptr<host::Buffer> storage, Shape shape);
     // A tensor over `shape`'s bytes of an application's VkBuffer from `offset` on: vkconv reads
     // and writes it in place and never frees it. The buffer needs STORAGE_BUFFER usage (and
     // TRANSFER_SRC/DST for upload()/to_host()); `offset` must be a multiple of the device's
@@ -50,14 +51,17 @@ public:
     int64_t numel() const { return numel_; }
     uint64_t bytes() const { return static_cast<uint64_t>(numel_) * sizeof(float); }
     bool defined() const { return buffer_ != nullptr; }
-    // The device memory behind the tensor (opaque here; engine code sees host/buffer.h).
-    host::Buffer& buffer() const;
-    const std::shared_ptr<host::Buffer>& storage() const { return buffer_; }
+    // The Vulkan buffer holding the tensor and the byte offset of its first element there, for an
+    // application that copies into or out of it in its own command buffers (TRANSFER_SRC/DST
+    // usage; a recording that writes the tensor must have finished before the copy reads it).
+    vk::Buffer vk_buffer() const;
+    uint64_t vk_offset() const;
     Context& context() const;
     // Same storage seen with another shape of the same number of elements (like .view()).
     Tensor reshaped(Shape shape) const;
 
 private:
+    friend struct detail::TensorAccess;
     std::shared_ptr<host::Buffer> buffer_;
     Shape shape_;
     int64_t numel_ = 0;

@@ -5,6 +5,7 @@
 // Tiles (TileOverrides): texel_oct (4..32, a multiple of 4), texel_px (1..16), texel_ly (rows
 // per workgroup), texel_sg (0/1: weights shared through subgroup shuffles).
 #include "conv2d/kernel.h"
+#include "vkconv/internal.h"
 
 #include <vector>
 
@@ -119,13 +120,13 @@ public:
         Conv2dPushConstants pc = pl.pc;
         for (int64_t n0 = 0; n0 < pl.n; n0 += pl.chunk) {
             const int64_t nc = std::min(pl.chunk, pl.n - n0);
-            host::of(rec).copy(io.input.buffer().handle(), io.input.buffer().offset() + static_cast<uint64_t>(n0) * pl.in_image, st.input_copy->handle(), 0,
+            host::of(rec).copy(detail::buffer_of(io.input).handle(), detail::buffer_of(io.input).offset() + static_cast<uint64_t>(n0) * pl.in_image, st.input_copy->handle(), 0,
                      static_cast<uint64_t>(nc) * pl.in_image);
             host::of(rec).barrier();
             const host::BufferBinding bindings[] = {
                 host::BufferBinding(st.input_copy->view(vk::Format::eR32Sfloat, static_cast<uint64_t>(nc) * pl.in_image / sizeof(float))),
-                host::BufferBinding(st.weights->view(vk::Format::eR32G32B32A32Sfloat)), io.bias_dev.buffer(),
-                host::BufferBinding(io.output.buffer().handle(), io.output.buffer().offset() + static_cast<uint64_t>(n0) * pl.out_image,
+                host::BufferBinding(st.weights->view(vk::Format::eR32G32B32A32Sfloat)), detail::buffer_of(io.bias_dev),
+                host::BufferBinding(detail::buffer_of(io.output).handle(), detail::buffer_of(io.output).offset() + static_cast<uint64_t>(n0) * pl.out_image,
                                     static_cast<uint64_t>(nc) * pl.out_image)};
             pc.N = static_cast<int32_t>(nc);
             dispatch_conv(io.ctx, rec, *pl.pipeline, bindings, pc, pl.gx, pl.gy, nc * o.groups * pl.blocks);

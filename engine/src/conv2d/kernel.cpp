@@ -1,5 +1,6 @@
 // conv2d/kernel.cpp: helpers shared by the convolution kernels (see kernel.h).
 #include "conv2d/kernel.h"
+#include "vkconv/internal.h"
 
 #include <algorithm>
 #include <bit>
@@ -80,9 +81,9 @@ void record_storage(const StoragePlan& pl, Conv2dIo& io) {
     for (int64_t n0 = 0; n0 < pl.n; n0 += pl.chunk) {
         const int64_t nc = std::min(pl.chunk, pl.n - n0);
         const host::BufferBinding bindings[] = {
-            host::BufferBinding(input.buffer().handle(), input.buffer().offset() + static_cast<uint64_t>(n0) * pl.in_image, static_cast<uint64_t>(nc) * pl.in_image),
-            io.weight_dev.buffer(), io.bias_dev.buffer(),
-            host::BufferBinding(output.buffer().handle(), output.buffer().offset() + static_cast<uint64_t>(n0) * pl.out_image, static_cast<uint64_t>(nc) * pl.out_image)};
+            host::BufferBinding(detail::buffer_of(input).handle(), detail::buffer_of(input).offset() + static_cast<uint64_t>(n0) * pl.in_image, static_cast<uint64_t>(nc) * pl.in_image),
+            detail::buffer_of(io.weight_dev), detail::buffer_of(io.bias_dev),
+            host::BufferBinding(detail::buffer_of(output).handle(), detail::buffer_of(output).offset() + static_cast<uint64_t>(n0) * pl.out_image, static_cast<uint64_t>(nc) * pl.out_image)};
         pc.N = static_cast<int32_t>(nc);
         dispatch_conv(io.ctx, io.rec, *pl.pipeline, bindings, pc, pl.gx, pl.gy, nc * pl.z_per_image);
     }
@@ -119,19 +120,19 @@ void record_pack(Conv2dIo& io, const host::ComputePipeline& pipeline, const host
     // Unscaled, the factors' binding is unused: the input's buffer stands in.
     const Tensor* s = io.input_scale;
     pc.scale_n = s && s->shape()[0] != 1 ? static_cast<int32_t>(io.params.in_channels) : 0;
-    if (s) host::of(io.rec).keep_alive(s->storage());
-    const host::BufferBinding b[] = {input_view, packed, s ? host::BufferBinding(s->buffer()) : host::BufferBinding(io.input.buffer())};
+    if (s) host::of(io.rec).keep_alive(detail::storage_of(*s));
+    const host::BufferBinding b[] = {input_view, packed, s ? host::BufferBinding(detail::buffer_of(*s)) : host::BufferBinding(detail::buffer_of(io.input))};
     dispatch_z(io.rec, pipeline, b, pc, gx, gy, planes, max_z);
     host::of(io.rec).barrier();
 }
 
 host::BufferBinding input_texel_view(CommandRecorder& rec, std::shared_ptr<host::TexelBuffer>& input_copy, const Tensor& input) {
     const uint64_t texels = static_cast<uint64_t>(input.numel());
-    if (input.buffer().texel_views()) return host::BufferBinding(input.buffer().view(vk::Format::eR32Sfloat, texels));
+    if (detail::buffer_of(input).texel_views()) return host::BufferBinding(detail::buffer_of(input).view(vk::Format::eR32Sfloat, texels));
     Context& ctx = host::of(rec).context().facade();
     if (!input_copy || input_copy->size() < input.bytes()) input_copy = std::make_shared<host::TexelBuffer>(ctx, input.bytes());
     host::of(rec).keep_alive(input_copy);
-    host::of(rec).copy(input.buffer().handle(), input.buffer().offset(), input_copy->handle(), 0, input.bytes());
+    host::of(rec).copy(detail::buffer_of(input).handle(), detail::buffer_of(input).offset(), input_copy->handle(), 0, input.bytes());
     host::of(rec).barrier();
     return host::BufferBinding(input_copy->view(vk::Format::eR32Sfloat, texels));
 }

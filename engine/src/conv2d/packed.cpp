@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "vkconv/error.h"
+#include "vkconv/internal.h"
 
 namespace vkconv::detail {
 
@@ -235,7 +236,7 @@ void record_packed(const PackedPrepared& pr, Conv2dIo& io, WeightLayout layout) 
                 pl.pack_planes, pr.max_z);
 
     const host::BufferBinding bindings[] = {host::BufferBinding(packed->view(texel_format, static_cast<uint64_t>(pl.packed_texels))),
-                                            host::BufferBinding(st.weights->view(texel_format)), io.bias_dev.buffer(), io.output.buffer()};
+                                            host::BufferBinding(st.weights->view(texel_format)), detail::buffer_of(io.bias_dev), detail::buffer_of(io.output)};
     dispatch_z(rec, *pr.conv, bindings, pl.conv, pl.gx, pl.gy, pl.total_z, pr.max_z);
     host::of(rec).barrier();
 }
@@ -277,8 +278,8 @@ void record_window(const PackedPrepared& pr, Conv2dIo& io, WeightLayout layout) 
     const host::BufferBinding bindings[] = {
         input_texel_view(rec, st.input_copy, io.input),
         layout ? host::BufferBinding(st.weights->view(vk::Format::eR32G32B32A32Sfloat))
-               : host::BufferBinding(io.weight_dev.buffer().view(vk::Format::eR32Sfloat, static_cast<uint64_t>(io.weight_dev.numel()))),
-        io.bias_dev.buffer(), io.output.buffer()};
+               : host::BufferBinding(detail::buffer_of(io.weight_dev).view(vk::Format::eR32Sfloat, static_cast<uint64_t>(io.weight_dev.numel()))),
+        detail::buffer_of(io.bias_dev), detail::buffer_of(io.output)};
     dispatch_z(rec, *pr.conv, bindings, pr.window, pl.gx, pl.gy, pl.total_z, pr.max_z);
     host::of(rec).barrier();
 }
