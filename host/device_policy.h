@@ -84,7 +84,7 @@ struct DevicePolicy {
     uint32_t grouped_px = 8, grouped_py = 4;  // grouped_texel: columns x rows (x 4 channels)
     bool taps_in_registers = true;            // grouped_texel: a channel's weights loaded once into registers
     uint32_t packed_px = 8;                   // packed_texel, gemm_1x1: pixels per invocation
-    uint32_t packed_oct = 8, gemm_oct = 16;   // their output channels per invocation (at most)
+    uint32_t packed_oct = 16, gemm_oct = 16;  // their output channels per invocation (at most)
     uint32_t winograd_tile = 4;               // F(m x m, 3x3): m = 2 or 4
     uint32_t winograd_oct = 16, winograd_tt = 8;  // Winograd GEMM: output channels x tiles
     // Kernels whose lanes share weight texels (packed_texel, gemm_1x1, the Winograd GEMM) fetch

@@ -18,9 +18,11 @@
 // sums its k in order (vec4 by vec4 with VEC4, as linear.comp's order): the x address is the same
 // for every invocation (one load where the device sees that), each w row is read by one lane, and
 // there is no shared-memory tree and no barrier.
-// WEIGHTS_TEXEL (the build's linear_gemv_texel variant, with VEC4): w is read through an RGBA32F
-// uniform texel buffer view, texel n * K / 4 + k4 (texel fetches are cheaper than storage-buffer
-// loads on CPU devices).
+// INPUTS_TEXEL (the build's linear_gemv_texel variant, with VEC4 and PER_FEATURE, CPU devices):
+// x and w are read through RGBA32F uniform texel buffer views, texels r * K / 4 + k4 and
+// n * K / 4 + k4. A storage-buffer load that every lane makes at one address costs a per-lane
+// loop on CPU devices (lavapipe: 1280 -> 1000 at batch 1 took 7.4 ms with x in a storage buffer,
+// 1.0 ms through the view).
 // Workgroup x of a dispatch is feature block x + p.x_base (dispatches are split to fit).
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
@@ -40,12 +42,17 @@ layout(constant_id = 9) const bool PER_FEATURE = false;  // an invocation per fe
 #include "linear_params.glsl"
 
 // The same bindings as vec4 arrays (VEC4).
-layout(std430, binding = 0) readonly buffer Input4 { vec4 x4[]; };
-#ifdef WEIGHTS_TEXEL
+#ifdef INPUTS_TEXEL
+layout(binding = 0) uniform samplerBuffer Xt;
+vec4 x_vec4(int i) { return texelFetch(Xt, i); }
+float x_at(int i) { return texelFetch(Xt, i / 4)[i % 4]; }  // unused: VEC4 is set with the texel views
 layout(binding = 1) uniform samplerBuffer Wt;
 vec4 w_vec4(int i) { return texelFetch(Wt, i); }
 float w_at(int i) { return texelFetch(Wt, i / 4)[i % 4]; }  // unused: VEC4 is set with the texel view
 #else
+layout(std430, binding = 0) readonly buffer Input4 { vec4 x4[]; };
+vec4 x_vec4(int i) { return x4[i]; }
+float x_at(int i) { return x[i]; }
 layout(std430, binding = 1) readonly buffer Weight4 { vec4 w4[]; };
 vec4 w_vec4(int i) { return w4[i]; }
 float w_at(int i) { return w[i]; }
@@ -69,14 +76,14 @@ void per_feature(int t) {
         for (int k = 0; k < K4; ++k) {
             const vec4 wv = w_vec4(n * K4 + k);
             [[unroll]] for (int r = 0; r < RM; ++r) {
-                const vec4 xv = r < p.M ? x4[r * K4 + k] : vec4(0.0);
+                const vec4 xv = r < p.M ? x_vec4(r * K4 + k) : vec4(0.0);
                 [[unroll]] for (int i = 0; i < 4; ++i) a[r] = fma(xv[i], wv[i], a[r]);
             }
         }
     } else {
         for (int k = 0; k < p.K; ++k) {
             const float wv = w_at(n * p.K + k);
-            [[unroll]] for (int r = 0; r < RM; ++r) a[r] = fma(r < p.M ? x[r * p.K + k] : 0.0, wv, a[r]);
+            [[unroll]] for (int r = 0; r < RM; ++r) a[r] = fma(r < p.M ? x_at(r * p.K + k) : 0.0, wv, a[r]);
         }
     }
     [[unroll]] for (int r = 0; r < RM; ++r)
@@ -97,7 +104,7 @@ void main() {
         const int K4 = p.K / 4;
         for (int k = t; k < K4; k += THREADS) {
             vec4 xv[RM];
-            [[unroll]] for (int r = 0; r < RM; ++r) xv[r] = r < p.M ? x4[r * K4 + k] : vec4(0.0);
+            [[unroll]] for (int r = 0; r < RM; ++r) xv[r] = r < p.M ? x_vec4(r * K4 + k) : vec4(0.0);
             [[unroll]] for (int c = 0; c < RN; ++c) {
                 const vec4 wv = n0 + c < p.N ? w_vec4((n0 + c) * K4 + k) : vec4(0.0);
                 [[unroll]] for (int r = 0; r < RM; ++r)
@@ -107,7 +114,7 @@ void main() {
     }
     for (int k = t; !VEC4 && k < p.K; k += THREADS) {
         float xv[RM];
-        [[unroll]] for (int r = 0; r < RM; ++r) xv[r] = r < p.M ? x[r * p.K + k] : 0.0;
+        [[unroll]] for (int r = 0; r < RM; ++r) xv[r] = r < p.M ? x_at(r * p.K + k) : 0.0;
         [[unroll]] for (int c = 0; c < RN; ++c) {
             const float wv = n0 + c < p.N ? w_at((n0 + c) * p.K + k) : 0.0;
             [[unroll]] for (int r = 0; r < RM; ++r) acc[r * RN + c] = fma(xv[r], wv, acc[r * RN + c]);

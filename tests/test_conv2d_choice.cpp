@@ -177,8 +177,8 @@ TEST_F(Conv2dAlgorithmChoice, AutoPicksWinogradWhereMeasuredFaster) {
     EXPECT_EQ(s5.algorithm_for({1, 256, 14, 14}), Conv2dAlgorithm::Winograd);
     Conv2d valid(ctx, 32, 64, 3);  // 'valid': 14x14 output from 16x16, batch 1
     EXPECT_EQ(valid.algorithm_for({1, 32, 16, 16}), Conv2dAlgorithm::Winograd);
-    // Small outputs with many channels (ResNet's last stage), in F(2x2) tiles: the same result,
-    // bit for bit, as with F(2x2) forced.
+    // Small outputs with many channels (ResNet's last stage: 4 F(4x4) tiles at batch 1), in a tile
+    // block shrunk to the tiles there are: the same result, bit for bit, as with that block forced.
     Conv2d last(ctx, 256, 256, 3, {.padding = 1});
     const Shape x7{1, 256, 7, 7};
     EXPECT_EQ(last.algorithm_for(x7), Conv2dAlgorithm::Winograd);
@@ -187,7 +187,7 @@ TEST_F(Conv2dAlgorithmChoice, AutoPicksWinogradWhereMeasuredFaster) {
     const Tensor in7 = Tensor::from_host(ctx, x7, test::random_values(static_cast<size_t>(shape_numel(x7)), 3));
     const auto auto_tiles = last.forward(in7).to_host();
     {
-        test::ScopedKnobs f2(ctx, "VKCONV_WINOGRAD_TILE=2");
+        test::ScopedKnobs f2(ctx, "VKCONV_WINOGRAD_TILE=4,VKCONV_WINOGRAD_TT=4");
         Conv2d forced(ctx, 256, 256, 3, {.padding = 1});
         forced.set_weight(last.weight());
         forced.set_bias(last.bias());

@@ -138,6 +138,7 @@ void Linear::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, c
     // CPU devices: the weights through an RGBA32F texel view where it covers them in one piece.
     const uint64_t w_texels = uint64_t(in_features_) / 4 * uint64_t(out_features_);
     const bool texel = per_feature && vec4 && slice >= out_features_ && detail::buffer_of(w).texel_views() && w_texels > 0 &&
+                       detail::buffer_of(x).texel_views() && uint64_t(x.numel()) / 4 <= ctx_->info().max_texel_buffer_elements &&
                        w_texels <= ctx_->info().max_texel_buffer_elements &&
                        host::of(*ctx_).uniform_texel_format(vk::Format::eR32G32B32A32Sfloat);
     const auto pipeline =
@@ -152,7 +153,9 @@ void Linear::record_impl(CommandRecorder& rec, std::span<const Tensor> inputs, c
                                                                  : host::BufferBinding(detail::buffer_of(w).handle(), detail::buffer_of(w).offset() + n0 * row_bytes, n * row_bytes);
         LinearPushConstants pc{static_cast<int32_t>(rows), in_features_, static_cast<int32_t>(n), 0, 0, out_features_,
                                static_cast<int32_t>(n0)};
-        const host::BufferBinding bindings[] = {detail::buffer_of(x), w_range, detail::buffer_of(b), detail::buffer_of(output)};
+        const host::BufferBinding x_range = texel ? host::BufferBinding(detail::buffer_of(x).view(vk::Format::eR32G32B32A32Sfloat, uint64_t(x.numel()) / 4))
+                                                  : host::BufferBinding(detail::buffer_of(x));
+        const host::BufferBinding bindings[] = {x_range, w_range, detail::buffer_of(b), detail::buffer_of(output)};
         const std::array<int64_t, 3> groups{(n + t.bn() - 1) / t.bn(), (rows + t.bm() - 1) / t.bm(), 1};
         detail::split_dispatch(groups, detail::workgroup_count_limit(*ctx_), [&](auto base, auto count) {
             pc.x_base = base[0];

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "conv2d/kernel.h"
+#include "vkconv/internal.h"
 #include "layers_common.h"
 #include "vkconv/error.h"
 
@@ -84,12 +85,14 @@ void plan_winograd(WinogradPlan& pl, Context& ctx, const Conv2dParams& params, c
     pl.oct = oct;
     pl.tt = static_cast<uint32_t>(host::tile_or(tiles.winograd_tt, 1, 16, static_cast<int>(policy.winograd_tt)));
     pl.m = host::tile_or(tiles.winograd_tile, 2, 4, static_cast<int>(policy.winograd_tile)) >= 4 ? 4 : 2;
-    // Fewer F(4x4) tiles than one invocation's tile block (a 7 x 7 output at batch 1: 4 tiles for
-    // 8 GEMM lanes' worth) leave most of the GEMM idle: F(2x2) then, unless a tile is forced
-    // (measured on lavapipe, 512->512 at 7 x 7: 1.2x faster than F(4x4)).
-    if (g && pl.m == 4 && !tiles.winograd_tile &&
-        g->n * ((g->out_h + 3) / 4) * ((g->out_w + 3) / 4) < static_cast<int64_t>(pl.tt))
-        pl.m = 2;
+    // Fewer tiles than one invocation's tile block (a 7 x 7 output at batch 1: 4 F(4x4) tiles for
+    // a block of 8) would leave the block's other FMAs on padding: the block shrinks to the tiles
+    // there are, unless the count is forced (measured on lavapipe, 512->512 at 7 x 7: 1.2x faster
+    // than the block of 8, and than F(2x2) with its 16 tiles).
+    if (g && !tiles.winograd_tt) {
+        const int64_t tiles_here = g->n * ((g->out_h + pl.m - 1) / pl.m) * ((g->out_w + pl.m - 1) / pl.m);
+        if (tiles_here > 0 && tiles_here < static_cast<int64_t>(pl.tt)) pl.tt = static_cast<uint32_t>(tiles_here);
+    }
     const int64_t P = int64_t(pl.m + 2) * (pl.m + 2);  // Winograd positions
     pl.pack_wg = pl.wg;
     pl.pack_px = static_cast<uint32_t>(host::tile_or(tiles.pack_px, 1, 32, static_cast<int>(policy.pack_pixels)));
@@ -312,7 +315,7 @@ public:
         }
         // 4. Y = A^T M A + bias (+ ReLU).
         {
-            const host::BufferBinding b[] = {m, io.bias_dev.buffer(), io.output.buffer()};
+            const host::BufferBinding b[] = {m, detail::buffer_of(io.bias_dev), detail::buffer_of(io.output)};
             run(*pl.out_pipe, b, pl.out_grid, pl.out_z);
         }
     }
