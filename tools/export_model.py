@@ -9,7 +9,8 @@ or an ONNX file (--onnx) that `vkconv run --model out.onnx` reads.
 
 --onnx writes the module with torch.onnx.export (eval mode, opset --opset, 17 by default, a
 symbolic batch dimension): input "input", outputs "output" (a dict's keys, or "0", "1", ... for
-a tuple or list). Both forms may be given in one call.
+a tuple or list). Both forms may be given in one call. --module may also name a file,
+path/to/file.py:ClassName.
 
 or from Python:
 
@@ -82,6 +83,7 @@ Needs PyTorch and NumPy only (no safetensors package: the format is written by h
 """
 import argparse
 import importlib
+import importlib.util
 import os
 import sys
 
@@ -110,15 +112,25 @@ __all__ = ["export", "export_onnx", "describe", "build_from_description", "save_
 
 # ---- command line -------------------------------------------------------------------------------
 
-def _load_class(spec):
+def load_class(spec):
+    """What --module names: package.module:Name (imported with the working directory on sys.path)
+    or path/to/file.py:Name (its folder put on sys.path); Name may be dotted (Outer.Inner)."""
     if ":" not in spec:
-        raise SystemExit(f"--module must be package.module:ClassName, got {spec!r}")
-    mod_name, cls_name = spec.split(":", 1)
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    mod = importlib.import_module(mod_name)
+        raise SystemExit(f"--module must be package.module:Name or path/to/file.py:Name, got {spec!r}")
+    mod_name, attr = spec.rsplit(":", 1)
+    if mod_name.endswith(".py"):
+        s = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(mod_name))[0], mod_name)
+        if s is None or not os.path.isfile(mod_name):
+            raise SystemExit(f"--module: no file {mod_name!r}")
+        mod = importlib.util.module_from_spec(s)
+        sys.path.insert(0, os.path.dirname(os.path.abspath(mod_name)))
+        s.loader.exec_module(mod)
+    else:
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        mod = importlib.import_module(mod_name)
     obj = mod
-    for part in cls_name.split("."):
+    for part in attr.split("."):
         obj = getattr(obj, part)
     return obj
 
@@ -126,7 +138,8 @@ def _load_class(spec):
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Export a torch.nn.Module to a vkconv JSON model + safetensors weights, "
                                              "or to an ONNX file (--onnx).")
-    ap.add_argument("--module", required=True, help="package.module:ClassName (constructed with no arguments)")
+    ap.add_argument("--module", required=True, help="package.module:ClassName or path/to/file.py:ClassName (constructed "
+                    "with no arguments)")
     ap.add_argument("--input-shape", required=True, help="example input shape with batch, e.g. 1,3,32,32")
     ap.add_argument("--json", help="output model description (.json); with --weights")
     ap.add_argument("--weights", help="output weights (.safetensors); with --json")
@@ -144,7 +157,7 @@ def main(argv=None):
         shape = [int(s) for s in args.input_shape.replace("x", ",").split(",") if s.strip()]
     except ValueError:
         raise SystemExit(f"--input-shape must be comma-separated integers, got {args.input_shape!r}")
-    cls = _load_class(args.module)
+    cls = load_class(args.module)
     model = cls()
     if args.state_dict:
         sd = torch.load(args.state_dict, map_location="cpu")
