@@ -4,15 +4,13 @@
     /usr/bin/python3 tools/bench_model_torch.py --module torchvision.models:resnet18 \\
         --input-shape 3,224,224 --batches 1,8 [--weights model.safetensors] [--json]
 
---module is package.module:Name (as tools/export_model.py takes it) or path/to/file.py:Name; it is
+--module is package.module:Name or path/to/file.py:Name (as tools/export_model.py takes it); it is
 called with no arguments (torchvision's builders then give random weights). With --weights the
 state_dict is loaded from a .safetensors file (the one exported with the model). The model runs
 in eval mode under torch.no_grad(); median over at least --reps runs and --min-time seconds per
 batch, input allocated once, after 3 warm-up runs.
 """
 import argparse
-import importlib
-import importlib.util
 import json
 import os
 import statistics
@@ -21,26 +19,7 @@ import time
 
 import torch
 
-
-def load_module(spec):
-    if ":" not in spec:
-        raise SystemExit(f"--module must be package.module:Name or file.py:Name, got {spec!r}")
-    mod_name, attr = spec.rsplit(":", 1)
-    if mod_name.endswith(".py"):
-        s = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(mod_name))[0], mod_name)
-        if s is None or not os.path.isfile(mod_name):
-            raise SystemExit(f"--module: no file {mod_name!r}")
-        mod = importlib.util.module_from_spec(s)
-        sys.path.insert(0, os.path.dirname(os.path.abspath(mod_name)))
-        s.loader.exec_module(mod)
-    else:
-        if os.getcwd() not in sys.path:
-            sys.path.insert(0, os.getcwd())
-        mod = importlib.import_module(mod_name)
-    obj = mod
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj()
+from export_model import load_class  # the same --module spellings (this folder is on sys.path)
 
 
 def load_safetensors(path):
@@ -87,7 +66,7 @@ def main():
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads if a.threads > 0 else (os.cpu_count() or 1))
-    model = load_module(a.module)
+    model = load_class(a.module)()
     if a.weights:
         model.load_state_dict(load_safetensors(a.weights))
     model.eval()
