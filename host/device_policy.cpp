@@ -80,6 +80,7 @@ DevicePolicy make_device_policy(const DeviceInfo& info, const TileOverrides& til
         p.pack_pixels = 8;
         p.texel_rows = 1;
         p.gemv_per_feature = true;
+        p.reduce_plane_per_invocation = true;
         p.layer_texel_inputs = true;
         p.subgroup_weights = true;
     } else {

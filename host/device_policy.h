@@ -69,6 +69,11 @@ struct DevicePolicy {
     // (SIMD lanes along features, no shared-memory tree or barriers, which are costly there);
     // elsewhere a workgroup's invocations split each dot product (coalesced loads).
     bool gemv_per_feature = false;
+    // Mean / Amax over (H, W) (and global average pooling): a plane per invocation in workgroups
+    // of kernel_workgroup on CPU devices, where a 64-invocation workgroup's barriers cost a
+    // coroutine switch per SIMD vector and barrier; elsewhere a workgroup per large plane (64
+    // invocations and a shared-memory tree).
+    bool reduce_plane_per_invocation = false;
     // Layers that stream their inputs (pooling, element-wise) read them through R32F uniform
     // texel views on CPU devices, where a texel fetch costs a fraction of a storage-buffer load;
     // GPUs keep storage buffers (coalesced loads, no view per tensor).

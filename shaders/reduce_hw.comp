@@ -6,18 +6,20 @@
 // SMALL false: one workgroup of 64 invocations per plane: each reduces a strided slice, then a
 //   tree in shared memory combines the 64 partials. Workgroup x of a dispatch is plane
 //   x + p.plane_base (dispatches are split to fit the device).
-// SMALL true (small planes, where a workgroup's barriers would cost more than its lanes save):
-//   invocation l of workgroup x owns plane (x + p.plane_base) * 64 + l and reduces it alone, in
-//   order; invocations past p.planes store nothing.
+// SMALL true (small planes, where a workgroup's barriers would cost more than its lanes save, and
+//   every plane on CPU devices): invocation l of workgroup x owns plane (x + p.plane_base) * WG
+//   + l and reduces it alone, in order; invocations past p.planes store nothing. WG (the
+//   workgroup size) is 64 with SMALL false.
 // amax: a NaN wins and stays (max_keep_nan), as PyTorch; mean: the sum divided by HW, NaN for
 // an empty plane (0 / 0, as torch.mean; written explicitly: a shader's x / 0 is undefined).
 // INPUT_TEXEL (the build's reduce_hw_texel variant): the input is read through an R32F uniform
 // texel buffer (texel fetches are cheaper than storage-buffer loads on CPU devices).
 #extension GL_GOOGLE_include_directive : require
 
-layout(local_size_x = 64, local_size_y = 1, local_size_z = 1) in;
+layout(local_size_x_id = 2, local_size_y = 1, local_size_z = 1) in;
 layout(constant_id = 0) const bool MAX = false;
 layout(constant_id = 1) const bool SMALL = false;
+layout(constant_id = 2) const int WG = 64;  // the workgroup size; 64 with SMALL false
 
 #include "layers_common.glsl"
 
@@ -43,7 +45,7 @@ float finish(float r) { return MAX ? r : (p.HW == 0 ? uintBitsToFloat(0x7fc00000
 void main() {
     const int lid = int(gl_LocalInvocationID.x);
     if (SMALL) {
-        const int plane = (int(gl_WorkGroupID.x) + p.plane_base) * 64 + lid;
+        const int plane = (int(gl_WorkGroupID.x) + p.plane_base) * WG + lid;
         if (plane >= p.planes) return;
         const int base = plane * p.HW;
         float r = MAX ? NEG_INF : 0.0;

@@ -34,6 +34,7 @@ TEST(DevicePolicy, CpuDevicesDefaults) {
     EXPECT_TRUE(cpu.layer_texel_inputs);
     EXPECT_TRUE(cpu.subgroup_weights);
     EXPECT_TRUE(cpu.gemv_per_feature);
+    EXPECT_TRUE(cpu.reduce_plane_per_invocation);
     EXPECT_EQ(cpu.kernel_workgroup, 8u);  // one SIMD vector
     EXPECT_TRUE(cpu.command_pool_driver_allocator);
     for (const char* type : {"discrete", "integrated", "virtual"}) {
@@ -41,6 +42,7 @@ TEST(DevicePolicy, CpuDevicesDefaults) {
         EXPECT_FALSE(gpu.layer_texel_inputs) << type;
         EXPECT_FALSE(gpu.subgroup_weights) << type;
         EXPECT_FALSE(gpu.gemv_per_feature) << type;
+        EXPECT_FALSE(gpu.reduce_plane_per_invocation) << type;
         EXPECT_FALSE(gpu.command_pool_driver_allocator) << type;
         EXPECT_TRUE(gpu.quirks().empty()) << type;
     }

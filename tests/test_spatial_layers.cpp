@@ -285,7 +285,8 @@ TEST_F(SpatialLayers, AdaptiveMaxPoolSplitsAndRefusals) {
 TEST_F(SpatialLayers, ReduceSweep) {
     auto& ctx = test::context();
     // Planes below 256 values are reduced an invocation each, 64 a workgroup ({2, 70, 5, 3}: 140
-    // planes, the last workgroup partial); larger ones a workgroup each.
+    // planes, the last workgroup partial); larger ones a workgroup each. On CPU devices every
+    // plane is an invocation's, a SIMD vector's worth a workgroup: for_each_input_path runs both.
     const Shape inputs[] = {{2, 3, 7, 9}, {3, 5, 6}, {1, 2, 1, 1}, {1, 3, 70, 33}, {2, 1, 8, 8}, {5, 4}, {2, 70, 5, 3}};
     const std::vector<int> dims[] = {{2, 3}, {-1, -2}, {3, 2}, {-2, -1}};
     int i = 0;
