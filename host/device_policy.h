@@ -86,7 +86,7 @@ struct DevicePolicy {
     // keeps resident: tiles sized so that every convolution pipeline compiles without spills
     // and with several waves per SIMD (the CompileReport tests check this with AMD's compiler on
     // RDNA2, RDNA3 and Vega, through Mesa RADV's null devices).
-    uint32_t grouped_px = 8, grouped_py = 4;  // grouped_texel: columns x rows (x 4 channels)
+    uint32_t grouped_px = 4, grouped_py = 8;  // grouped_texel: columns x rows (x 4 channels)
     bool taps_in_registers = true;            // grouped_texel: a channel's weights loaded once into registers
     uint32_t packed_px = 8;                   // packed_texel, gemm_1x1: pixels per invocation
     uint32_t packed_oct = 16, gemm_oct = 16;  // their output channels per invocation (at most)

@@ -109,8 +109,9 @@ std::vector<float> conv2d_reference(const Conv2dParams& params, const Shape& inp
 //                 maxTexelBufferElements
 //   packed_texel  pack_nc4hw4.comp + conv2d_packed_texel.comp: the input packed 4 channels per RGBA32F
 //                 texel with its padding (every mode) materialised, then a register-tiled direct
-//                 convolution (8 output channels, 4 for cout/groups <= 4, x up to 8 pixels per
-//                 invocation, a sliding input window along width, weights transformed once at
+//                 convolution (16 output channels on CPU devices, 8 on GPUs, 4 or 8 where
+//                 cout/groups is smaller, x up to 8 pixels per invocation, a sliding input
+//                 window along width, weights transformed once at
 //                 load time); any groups, stride, dilation where the kernel's extent along width,
 //                 (kw - 1) * dilation + 1, is at most 32; needs R32F/RGBA32F uniform and RGBA32F
 //                 storage texel buffers and the tensors within maxTexelBufferElements
@@ -123,7 +124,7 @@ std::vector<float> conv2d_reference(const Conv2dParams& params, const Shape& inp
 //                 the kernel's extents, (k - 1) * dilation + 1, are at most 16 along each axis
 //   grouped_texel conv2d_grouped_texel.comp: any groups (meant for few input channels per group): NCHW
 //                 input read through an R32F view of its buffer (no pack pass), 4 output channels
-//                 x 4 rows x 8 columns per invocation; kernel extents at most 16 as depthwise_texel
+//                 x 8 rows x 4 columns per invocation (CPU devices); kernel extents at most 16 as depthwise_texel
 //   winograd      Winograd F(4x4, 3x3) (F(2x2, 3x3) with the winograd_tile override): pack_nc4hw4.comp,
 //                 then conv2d_winograd_input.comp (V = B^T d B), conv2d_winograd_gemm.comp (36
 //                 batched register-tiled GEMMs, 16 output channels x 8 tiles per invocation, with
