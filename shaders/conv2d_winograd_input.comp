@@ -13,19 +13,67 @@
 // [pos % (m + 2)] of channel quad q of tile t (see winograd_params.glsl); tiles t in [T, TP) are
 // written as zero.
 //
+// DIRECT (CPU devices; the host sets it for F(4x4), zeros padding, W % 4 == 0 and no input
+// factors): 1 + s reads the patch straight from the NCHW input through an RGBA32F view, 4
+// columns a fetch, instead of the packed input (no pack pass): a tile's first column
+// 4 tx - pad_left sits s = (-pad_left) mod 4 columns into its texel, the same for every tile,
+// and taps outside the input or past C are zero.
+// The transform is the same arithmetic on the same values either way.
+//
 // Invocation (linear number over x, y) t, workgroup z + z_base = q: one tile x one channel quad
-// ((m + 2)^2 fetches and stores). Specialization constants: conv2d_epilogue.glsl's layout, and
-// 7 WINO_M.
+// ((m + 2)^2 fetches and stores; DIRECT: 4 channels x (m + 2) rows x 2 or 3 texels). Specialization
+// constants: conv2d_epilogue.glsl's layout, 7 WINO_M and 8 DIRECT.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 
 layout(local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
 layout(constant_id = 7) const int WINO_M = 4;  // output tile: 2 or 4
+layout(constant_id = 8) const int DIRECT = 0;  // 0: X is the packed input; 1 + s: the NCHW input (above)
 
 #include "winograd_params.glsl"
 
-layout(binding = 0) uniform samplerBuffer X;                      // packed input
+layout(binding = 0) uniform samplerBuffer X;                      // packed input (DIRECT: RGBA32F view of the NCHW input)
 layout(std430, binding = 1) writeonly buffer VOut { vec4 V[]; };  // transformed input
+
+const int A = WINO_M + 2;  // patch size
+vec4 g_patch[6][6];        // DIRECT: the tile's patch, channels of its quad
+
+// DIRECT: loads the patch of the tile at output rows / columns (4 or 2) x (ty, tx) of image n,
+// channel quad q, into g_patch.
+void load_patch_direct(int n, int q, int ty, int tx) {
+    const int S = DIRECT - 1;
+    const int ix0 = WINO_M * tx - p.pad_left;  // first column; ix0 - S is a multiple of 4
+    bvec4 cok;
+    int cbase[4];
+    [[unroll]] for (int c = 0; c < 4; ++c) {
+        cok[c] = q * 4 + c < p.C;
+        cbase[c] = (n * p.C + min(q * 4 + c, p.C - 1)) * p.H * p.W;
+    }
+    [[unroll]] for (int i = 0; i < A; ++i) {
+        const int iy = WINO_M * ty - p.pad_top + i;
+        const bool row_ok = iy >= 0 && iy < p.H;
+        const int row = clamp(iy, 0, p.H - 1) * p.W;
+        vec4 t[4][3];  // [channel][texel]: columns ix0 - S + 4 m ..
+        [[unroll]] for (int m = 0; m < 3; ++m) {
+            if (4 * m >= S + A) break;
+            const int col = clamp(ix0 - S + 4 * m, 0, p.W - 4);  // a texel outside the row is masked below
+            [[unroll]] for (int c = 0; c < 4; ++c) t[c][m] = texelFetch(X, (cbase[c] + row + col) / 4);
+        }
+        [[unroll]] for (int j = 0; j < A; ++j) {
+            const int e = S + j;
+            const bool ok = row_ok && ix0 + j >= 0 && ix0 + j < p.W;
+            // Selected, not multiplied by 0: a padding tap is 0 whatever the clamped texel holds.
+            const vec4 v = vec4(t[0][e / 4][e % 4], t[1][e / 4][e % 4], t[2][e / 4][e % 4], t[3][e / 4][e % 4]);
+            g_patch[i][j] = mix(vec4(0.0), v, bvec4(ok && cok.x, ok && cok.y, ok && cok.z, ok && cok.w));
+        }
+    }
+}
+
+// Patch texel (i, j): from the packed input at `base`, or from g_patch (DIRECT).
+vec4 patch_texel(int base, int i, int j) {
+    if (DIRECT > 0) return g_patch[i][j];
+    return texelFetch(X, base + i * p.PW + j);
+}
 
 void bt6(in vec4 x[6], out vec4 y[6]) {
     y[0] = 4.0 * x[0] - 5.0 * x[2] + x[4];
@@ -40,7 +88,7 @@ void bt6(in vec4 x[6], out vec4 y[6]) {
 void transform_f2(int base, int o, int stride, float keep) {
     vec4 d[4][4];
     [[unroll]] for (int i = 0; i < 4; ++i)
-        [[unroll]] for (int j = 0; j < 4; ++j) d[i][j] = texelFetch(X, base + i * p.PW + j);
+        [[unroll]] for (int j = 0; j < 4; ++j) d[i][j] = patch_texel(base, i, j);
     // Rows: B^T d.
     vec4 e[4][4];
     [[unroll]] for (int j = 0; j < 4; ++j) {
@@ -64,7 +112,7 @@ void transform_f4(int base, int o, int stride, float keep) {
     vec4 e[6][6];  // e[j][i] = (B^T d)[i][j]
     [[unroll]] for (int j = 0; j < 6; ++j) {
         vec4 col[6];
-        [[unroll]] for (int i = 0; i < 6; ++i) col[i] = texelFetch(X, base + i * p.PW + j);
+        [[unroll]] for (int i = 0; i < 6; ++i) col[i] = patch_texel(base, i, j);
         bt6(col, e[j]);
     }
     [[unroll]] for (int i = 0; i < 6; ++i) {
@@ -83,6 +131,7 @@ void main() {
     const ivec3 c = tile_coords(min(t, p.T - 1));
     const float keep = t < p.T ? 1.0 : 0.0;
     const int base = ((c.x * p.Q4 + q) * p.PH + WINO_M * c.y) * p.PW + WINO_M * c.z;
+    if (DIRECT > 0) load_patch_direct(c.x, q, c.y, c.z);
     const int stride = p.Q4 * p.TP;
     const int o = q * p.TP + t;
     if (WINO_M == 4) transform_f4(base, o, stride, keep);

@@ -25,6 +25,11 @@
 // Invocation (x, y, z) owns logical pixels (x * PXP + k, y), k < PXP, of plane z + z_base =
 // (n * G + g) * Q4 + q: the plane is uniform across a workgroup, so its divisions are too, and
 // several pixels per invocation amortise the per-invocation work (on CPU devices).
+//
+// VEC4 (CPU devices, where a 4-channel R32F gather is four separate gathers): 1 + s reads the
+// input through an RGBA32F view instead, 4 input columns a fetch; the host sets it only for zeros
+// padding, sx = 1, W % 4 == 0 and PXP % 4 == 0, so that a texel never straddles a row and the
+// invocation's first column x * PXP - pad_left sits s = (-pad_left) mod 4 columns into its texel.
 
 #ifndef PACK_FORMAT
 #error define PACK_FORMAT (rgba32f or rgba16f) before including pack_nc4hw4.glsl
@@ -34,6 +39,7 @@ layout(local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
 layout(constant_id = 2) const int PAD_MODE = 0;  // see padding.glsl (ids as conv2d_epilogue.glsl)
 layout(constant_id = 7) const int PXP = 1;       // logical pixels per invocation along x
 layout(constant_id = 8) const bool SCALE = false; // per-channel factors from S
+layout(constant_id = 9) const int VEC4 = 0;       // 0: R32F input view; 1 + s: RGBA32F (see above)
 
 #include "padding.glsl"
 
@@ -49,7 +55,7 @@ layout(push_constant) uniform PackPushConstants {
     int scale_n;          // SCALE: factors per image in S (C, or 0: one set for the batch)
 } p;
 
-layout(binding = 0) uniform samplerBuffer X;  // R32F view of the NCHW input
+layout(binding = 0) uniform samplerBuffer X;  // R32F (RGBA32F with VEC4) view of the NCHW input
 layout(binding = 1, PACK_FORMAT) uniform writeonly imageBuffer XP;  // the packed input
 layout(std430, binding = 2) readonly buffer Scale { float S[]; };   // SCALE: per-channel factors
 
@@ -76,12 +82,26 @@ void main() {
     const int iy = pad_index(py * p.sy - p.pad_top, p.H, PAD_MODE);
     const bool row_ok = py < p.RH && iy >= 0;
     const int row = max(iy, 0) * p.W;
+    const int S = max(VEC4 - 1, 0);
+    vec4 quad[4];  // VEC4: the texel of input columns holding pixel k, per channel
     [[unroll]] for (int k = 0; k < PXP; ++k) {
         const int px = x0 + k;
         const int ix = pad_index(px * p.sx - p.pad_left, p.W, PAD_MODE);
         const int pix = row + max(ix, 0);
         precise vec4 v;  // x * s rounded once
-        [[unroll]] for (int c = 0; c < 4; ++c) v[c] = texelFetch(X, cbase[c] + pix).r;
+        if (VEC4 > 0) {
+            // Pixel k is column S + k of the texels from column x0 - pad_left - S (a multiple
+            // of 4): a new texel every 4 pixels; texels outside the row are clamped into it
+            // and masked below with their pixels.
+            const int e = S + k;
+            if (k == 0 || e % 4 == 0) {
+                const int col = clamp(x0 - p.pad_left - S + (e / 4) * 4, 0, p.W - 4);
+                [[unroll]] for (int c = 0; c < 4; ++c) quad[c] = texelFetch(X, (cbase[c] + row + col) / 4);
+            }
+            [[unroll]] for (int c = 0; c < 4; ++c) v[c] = quad[c][e % 4];
+        } else {
+            [[unroll]] for (int c = 0; c < 4; ++c) v[c] = texelFetch(X, cbase[c] + pix).r;
+        }
         if (SCALE) v *= cscale;
         // Selected, not multiplied by 0: a masked texel may hold inf or NaN (0 * inf = NaN).
         const bool ok = px < p.CW && ix >= 0 && row_ok;

@@ -23,6 +23,8 @@ layout(push_constant) uniform WinogradPushConstants {
     int PH, PW;      // packed input plane
     int OH, OW;      // output height, width
     int z_base;      // first workgroup z of this dispatch (dispatches are split to fit the device)
+    int C, H, W;     // input channels, height, width (conv2d_winograd_input's DIRECT reads)
+    int pad_top, pad_left;
 } p;
 
 // Linear invocation number over x and y (the host splits long grids over y).

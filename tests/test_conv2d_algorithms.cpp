@@ -688,7 +688,47 @@ std::vector<Conv2dCase> knob_cases() {
     return cases;
 }
 INSTANTIATE_TEST_SUITE_P(WinogradKnobs, Conv2dAlgorithms, ::testing::ValuesIn(knob_cases()), case_name);
+
+// Zeros padding with rows a multiple of 4 wide: on CPU devices F(4x4)'s input transform reads
+// the NCHW input itself, 4 columns a fetch (no pack pass), and F(2x2) (every third case) packs
+// first, reading 4 columns a fetch. Every offset of a tile's first column in its texel
+// (pad_left 0..3), taps above / left of / past the input, channels past the last whole quad,
+// batches; the pack pass reads the same way for packed_texel and gemm_1x1 (PackedDirectRead).
+std::vector<Conv2dCase> direct_read_cases() {
+    std::vector<Conv2dCase> cases;
+    const Padding pads[] = {Padding(1, 0), Padding(0, 1), Padding(2, 2), Padding(1, 3)};
+    const Shape inputs[] = {{1, 5, 9, 8}, {3, 13, 6, 12}, {2, 4, 11, 4}, {1, 16, 7, 16}};
+    int i = 0;
+    for (const auto& pad : pads)
+        for (const auto& in : inputs) {
+            cases.push_back(wino(in, 3 + 4 * (i % 4), wopts(pad, i % 2 == 0, PaddingMode::Zeros), i % 4 == 1,
+                                 i % 3 == 2 ? "VKCONV_WINOGRAD_TILE=2" : ""));
+            ++i;
+        }
+    return cases;
+}
+INSTANTIATE_TEST_SUITE_P(WinogradDirectRead, Conv2dAlgorithms, ::testing::ValuesIn(direct_read_cases()), case_name);
 }  // namespace winograd
+
+namespace packed {
+// The pack pass reading 4 columns a fetch (zeros padding, unit column step, W % 4 == 0): every
+// first-column offset, stride 2 (packed_texel packs the padded image at unit step), 1x1 with and
+// without padding, channels past the last quad.
+std::vector<Conv2dCase> pack_direct_read_cases() {
+    std::vector<Conv2dCase> cases;
+    int i = 0;
+    for (int pw : {0, 1, 2, 3})
+        for (int stride : {1, 2}) {
+            const Shape in{1 + i % 2, 6 + i, 7, 8 + 4 * (i % 3)};
+            cases.push_back({in, 5 + i, Pair(3), opts(stride, Padding(1, pw), 1, 1, i % 2 == 0, PaddingMode::Zeros),
+                             Conv2dAlgorithm::PackedTexel, i % 3 == 0});
+            cases.push_back({in, 9, Pair(1), opts(stride, Padding(0, pw), 1, 1, true, PaddingMode::Zeros), Conv2dAlgorithm::Gemm1x1});
+            ++i;
+        }
+    return cases;
+}
+INSTANTIATE_TEST_SUITE_P(PackedDirectRead, Conv2dAlgorithms, ::testing::ValuesIn(pack_direct_read_cases()), case_name);
+}  // namespace packed
 
 namespace implicit_gemm {
 // Not a named enumerator: the registry's name.

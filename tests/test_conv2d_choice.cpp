@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "host/pipeline.h"
 #include "support/conv2d_sweep.h"
 #include "support/test_support.h"
 #include "vkconv/internal.h"
@@ -55,6 +56,32 @@ TEST_F(Conv2dAlgorithmChoice, PrepareWarmsUpThePlanTheForwardUses) {
     EXPECT_TRUE(test::all_close(y, conv.reference({&s, 1}, {&x, 1}), 3.8e-5f));
     EXPECT_NO_THROW(conv.prepare({0, 8, 13, 11}));
     EXPECT_TRUE(detail::Conv2dAccess::prepare(conv, {0, 8, 13, 11}).empty());
+}
+
+// On CPU devices (lavapipe), where the input can be read 4 columns a fetch (zeros padding, rows a
+// multiple of 4 wide), Winograd's input transform reads it itself: no pack pass, and its DIRECT
+// specialization constant is 1 + the first column's offset in its texel ((-pad_left) mod 4).
+// Reflect padding, or a row width that is not a multiple of 4, keeps the pack pass; so does
+// an input scaled by per-channel factors (test_model_channel_scale).
+TEST_F(Conv2dAlgorithmChoice, WinogradReadsTheInputWithoutAPackPassOnCpuDevices) {
+    Context& ctx = test::context();
+    if (testing::host(ctx).policy().device_class != host::DeviceClass::Cpu) GTEST_SKIP() << "not a CPU device";
+    auto passes = [&](int pad_left, PaddingMode mode, int64_t w) {
+        Conv2d conv(ctx, 8, 8, 3, {.padding = Padding(1, pad_left), .padding_mode = mode});
+        conv.set_algorithm(Conv2dAlgorithm::Winograd);
+        return detail::Conv2dAccess::prepare(conv, {1, 8, 9, w});
+    };
+    for (int pad_left : {0, 1, 2, 3}) {
+        const auto p = passes(pad_left, PaddingMode::Zeros, 12);
+        ASSERT_EQ(p.size(), 3u) << "pad_left " << pad_left;
+        EXPECT_EQ(p[0]->name(), "conv2d_winograd_input");
+        EXPECT_EQ(p[0]->specialization().at(8), 1u + (4 - pad_left) % 4) << "pad_left " << pad_left;
+    }
+    for (const auto& p : {passes(1, PaddingMode::Reflect, 12), passes(1, PaddingMode::Zeros, 13)}) {
+        ASSERT_EQ(p.size(), 4u);
+        EXPECT_EQ(p[0]->name(), "pack_nc4hw4");
+        EXPECT_EQ(p[1]->specialization().at(8), 0u);
+    }
 }
 
 // Every algorithm of the registry: its name parses back, appears once in the list and in the

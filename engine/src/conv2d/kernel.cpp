@@ -110,9 +110,17 @@ bool split_xy(int64_t groups, const host::DeviceInfo& info, uint32_t& gx, uint32
 }
 
 std::shared_ptr<const host::ComputePipeline> pack_pipeline(Context& ctx, uint32_t wg, uint32_t px, PaddingMode mode, bool fp16,
-                                                           bool scaled) {
+                                                           bool scaled, uint32_t vec4) {
     return host::of(ctx).pipeline(fp16 ? "pack_nc4hw4_f16" : "pack_nc4hw4",
-                                  conv2d_spec(wg, 1, mode, false, Activation{}, {px, scaled ? 1u : 0u}));
+                                  conv2d_spec(wg, 1, mode, false, Activation{}, {px, scaled ? 1u : 0u, vec4}));
+}
+
+uint32_t pack_vec4(Context& ctx, const PackPushConstants& pk, uint32_t px, PaddingMode mode) {
+    // Several pixels per invocation (CPU devices' pack_pixels): on lavapipe the R32F reads are
+    // AVX2 gathers, the pack's largest cost where gathers are slow (AMD Zen).
+    (void)ctx;
+    if (mode != PaddingMode::Zeros || pk.sx != 1 || pk.W % 4 != 0 || px % 4 != 0) return 0;
+    return 1 + static_cast<uint32_t>(((4 - pk.pad_left % 4) % 4));
 }
 
 void record_pack(Conv2dIo& io, const host::ComputePipeline& pipeline, const host::BufferBinding& input_view,
@@ -126,15 +134,17 @@ void record_pack(Conv2dIo& io, const host::ComputePipeline& pipeline, const host
     host::of(io.rec).barrier();
 }
 
-host::BufferBinding input_texel_view(CommandRecorder& rec, std::shared_ptr<host::TexelBuffer>& input_copy, const Tensor& input) {
-    const uint64_t texels = static_cast<uint64_t>(input.numel());
-    if (detail::buffer_of(input).texel_views()) return host::BufferBinding(detail::buffer_of(input).view(vk::Format::eR32Sfloat, texels));
+host::BufferBinding input_texel_view(CommandRecorder& rec, std::shared_ptr<host::TexelBuffer>& input_copy, const Tensor& input,
+                                     bool rgba) {
+    const auto format = rgba ? vk::Format::eR32G32B32A32Sfloat : vk::Format::eR32Sfloat;
+    const uint64_t texels = static_cast<uint64_t>(input.numel()) / (rgba ? 4 : 1);
+    if (detail::buffer_of(input).texel_views()) return host::BufferBinding(detail::buffer_of(input).view(format, texels));
     Context& ctx = host::of(rec).context().facade();
     if (!input_copy || input_copy->size() < input.bytes()) input_copy = std::make_shared<host::TexelBuffer>(ctx, input.bytes());
     host::of(rec).keep_alive(input_copy);
     host::of(rec).copy(detail::buffer_of(input).handle(), detail::buffer_of(input).offset(), input_copy->handle(), 0, input.bytes());
     host::of(rec).barrier();
-    return host::BufferBinding(input_copy->view(vk::Format::eR32Sfloat, texels));
+    return host::BufferBinding(input_copy->view(format, texels));
 }
 
 host::TexelBuffer& scratch(CommandRecorder& rec, Context& ctx, std::shared_ptr<host::TexelBuffer>& b, uint64_t bytes) {

@@ -139,9 +139,14 @@ struct PackPushConstants {
 };
 
 // The pack pass's pipeline (shaders/pack_nc4hw4.glsl): RGBA16F output for fp16 storage, the
-// per-channel input factors where `scaled`.
+// per-channel input factors where `scaled`, RGBA32F input reads where `vec4` (pack_vec4).
 std::shared_ptr<const host::ComputePipeline> pack_pipeline(Context& ctx, uint32_t wg, uint32_t px, PaddingMode mode, bool fp16,
-                                                           bool scaled);
+                                                           bool scaled, uint32_t vec4 = 0);
+// The pack pass's VEC4 specialization constant for `pk` with `px` pixels per invocation: 1 + the
+// first column's offset in its texel where the input can be read 4 columns a fetch (zeros padding,
+// unit column step, rows a multiple of 4 wide, pixels per invocation a multiple of 4: CPU
+// devices), else 0 (R32F reads).
+uint32_t pack_vec4(Context& ctx, const PackPushConstants& pk, uint32_t px, PaddingMode mode);
 // Records the pack pass of `io` into `packed` (`pc.scale_n` set from io.input_scale).
 void record_pack(Conv2dIo& io, const host::ComputePipeline& pipeline, const host::BufferBinding& input_view,
                  const host::BufferBinding& packed, PackPushConstants pc, uint32_t gx, uint32_t gy, int64_t planes, int64_t max_z);
@@ -174,7 +179,8 @@ bool split_xy(int64_t groups, const host::DeviceInfo& info, uint32_t& gx, uint32
 
 // An R32F uniform-texel view of `input`: its own buffer's view where it was made with texel
 // usage, else a copy into the state's texel-readable scratch buffer, recorded with a barrier.
-host::BufferBinding input_texel_view(CommandRecorder& rec, std::shared_ptr<host::TexelBuffer>& input_copy, const Tensor& input);
+host::BufferBinding input_texel_view(CommandRecorder& rec, std::shared_ptr<host::TexelBuffer>& input_copy, const Tensor& input,
+                                     bool rgba = false);
 // Whether a kernel whose workgroup's lanes share their weight texels fetches them once per
 // subgroup and shuffles them to the lanes (its _sg variant): where the device policy asks for it
 // (DevicePolicy::subgroup_weights, with shuffles) and the workgroup is one whole subgroup.

@@ -201,7 +201,8 @@ std::unique_ptr<Conv2dPlan> prepare_packed(Context& ctx, const Conv2dProblem& p,
     const auto& pl = pr->pl;
     pr->f16 = p.fp16;
     pr->weights_key = (uint64_t(k.algorithm()) << 32) | (uint64_t(pl.oct) << 1) | (p.fp16 ? 1 : 0);
-    pr->pack = pack_pipeline(ctx, pl.pack_wg, pl.pack_px, o.padding_mode, p.fp16, p.scaled_input);
+    pr->pack_vec4 = pack_vec4(ctx, pl.pack, pl.pack_px, o.padding_mode);
+    pr->pack = pack_pipeline(ctx, pl.pack_wg, pl.pack_px, o.padding_mode, p.fp16, p.scaled_input, pr->pack_vec4);
     const bool flat = k.algorithm() == Conv2dAlgorithm::Gemm1x1;
     const uint32_t kw_s = flat ? 1 : p.params.kernel.w, sw = flat ? 1 : o.stride.w, dws = flat ? 1 : o.dilation.w;
     // The padding is materialised by the pack pass: the kernel's PAD_MODE is unused (zeros).
@@ -231,7 +232,7 @@ void record_packed(const PackedPrepared& pr, Conv2dIo& io, WeightLayout layout) 
     host::of(rec).keep_alive(packed);
 
     // Pack pass: NCHW -> NC4HW4 with the padding materialised.
-    record_pack(io, *pr.pack, input_texel_view(rec, st.input_copy, io.input),
+    record_pack(io, *pr.pack, input_texel_view(rec, st.input_copy, io.input, pr.pack_vec4 != 0),
                 host::BufferBinding(packed->view(texel_format, static_cast<uint64_t>(pl.packed_texels))), pl.pack, pl.pack_gx, pl.pack_gy,
                 pl.pack_planes, pr.max_z);
 

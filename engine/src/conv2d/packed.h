@@ -47,6 +47,7 @@ struct PackedPrepared : Conv2dPlan {
         return {conv};
     }
     bool f16 = false;
+    uint32_t pack_vec4 = 0;  // the pack's VEC4 (pack_vec4)
     uint64_t weights_key = 0;
     int64_t max_z = 0;
 };

@@ -2,6 +2,9 @@
 // dilation 1, groups 1 (any padding and padding mode, batch, bias, fused ReLU), as four passes:
 //   pack_nc4hw4.comp                NCHW -> NC4HW4 with the padding materialised (shared with packed_texel)
 //   conv2d_winograd_input.comp      V = B^T d B per (m + 2) x (m + 2) patch
+// (on CPU devices, for F(4x4) where zeros padding and rows a multiple of 4 wide allow, the input
+// transform reads the NCHW input itself and there is no pack pass: on lavapipe a store costs
+// several times a texel fetch, and the pack pass's stores were most of its time)
 //   conv2d_winograd_gemm.comp       (m + 2)^2 batched GEMMs M = U V over the input channels
 //   conv2d_winograd_output.comp     Y = A^T M A + bias (+ ReLU), NCHW
 // F(4x4, 3x3) by default, F(2x2, 3x3) with TileOverrides::winograd_tile = 2 (the input and output
@@ -24,6 +27,7 @@ namespace {
 // Mirrors shaders/winograd_params.glsl.
 struct WinogradPushConstants {
     int32_t Q4, KQ, K, blocks, TH, TW, T, TP, PH, PW, OH, OW, z_base;
+    int32_t C, H, W, pad_top, pad_left;
 };
 
 struct Grid {
@@ -46,13 +50,15 @@ struct WinogradPlan : Conv2dPlan {
     PackPushConstants pack{};
     WinogradPushConstants pc{};
     uint32_t m = 2;  // output tile: F(m x m, 3x3), m = 2 or 4
-    uint32_t wg = 1, oct = 8, tt = 8, pack_wg = 1, pack_px = 1, pack_gx = 1, pack_gy = 1;
+    uint32_t wg = 1, oct = 8, tt = 8, pack_wg = 1, pack_px = 1, pack_gx = 1, pack_gy = 1, pack_vec4 = 0;
     bool subgroup_weights = false;  // conv2d_winograd_gemm_sg (see plan_winograd)
+    uint32_t direct = 0;            // conv2d_winograd_input's DIRECT (0: after the pack pass)
     int64_t pack_planes = 0, packed_texels = 0, v_texels = 0, m_texels = 0, u_texels = 0;
     int64_t in_z = 0, gemm_z = 0, out_z = 0;
     Grid in_grid, gemm_grid, out_grid;
     std::shared_ptr<const host::ComputePipeline> pack_pipe, in_pipe, gemm_pipe, out_pipe;
     std::vector<std::shared_ptr<const host::ComputePipeline>> pipelines() const override {
+        if (!pack_pipe) return {in_pipe, gemm_pipe, out_pipe};
         return {pack_pipe, in_pipe, gemm_pipe, out_pipe};
     }
     std::array<uint32_t, 3> limit{};
@@ -167,6 +173,7 @@ void plan_winograd(WinogradPlan& pl, Context& ctx, const Conv2dParams& params, c
     pk.sy = pk.sx = 1;
     pk.pad_top = g->pad_top;
     pk.pad_left = g->pad_left;
+    pl.pack_vec4 = pack_vec4(ctx, pk, pl.pack_px, o.padding_mode);
     pl.pack_planes = N * Q4;
     pl.pack_gx = static_cast<uint32_t>((PW + pl.pack_wg * pl.pack_px - 1) / (pl.pack_wg * pl.pack_px));
     pl.pack_gy = static_cast<uint32_t>(PH);
@@ -183,6 +190,11 @@ void plan_winograd(WinogradPlan& pl, Context& ctx, const Conv2dParams& params, c
     pc.PW = static_cast<int32_t>(PW);
     pc.OH = static_cast<int32_t>(OH);
     pc.OW = static_cast<int32_t>(OW);
+    pc.C = C;
+    pc.H = static_cast<int32_t>(g->h);
+    pc.W = static_cast<int32_t>(g->w);
+    pc.pad_top = g->pad_top;
+    pc.pad_left = g->pad_left;
     pl.in_z = Q4;
     pl.gemm_z = P;
     pl.out_z = (K + 3) / 4;
@@ -264,8 +276,12 @@ public:
         const auto& o = p.params.options;
         pl->limit = workgroup_count_limit(ctx);
         const Activation none;
-        pl->pack_pipe = pack_pipeline(ctx, pl->pack_wg, pl->pack_px, o.padding_mode, false, p.scaled_input);
-        pl->in_pipe = host::of(ctx).pipeline("conv2d_winograd_input", conv2d_spec(pl->wg, 1, PaddingMode::Zeros, false, none, {pl->m}));
+        // Where the pack could read 4 columns a fetch (CPU devices), the input transform of
+        // F(4x4) reads the input itself, unless the input is scaled first (the pack pass's
+        // factors). (F(2x2)'s tiles start 2 columns apart: their offset in a texel alternates.)
+        pl->direct = pl->pack_vec4 && !p.scaled_input && pl->m == 4 ? pl->pack_vec4 : 0;
+        if (!pl->direct) pl->pack_pipe = pack_pipeline(ctx, pl->pack_wg, pl->pack_px, o.padding_mode, false, p.scaled_input, pl->pack_vec4);
+        pl->in_pipe = host::of(ctx).pipeline("conv2d_winograd_input", conv2d_spec(pl->wg, 1, PaddingMode::Zeros, false, none, {pl->m, pl->direct}));
         pl->gemm_pipe = host::of(ctx).pipeline(pl->subgroup_weights ? "conv2d_winograd_gemm_sg" : "conv2d_winograd_gemm",
                                                conv2d_spec(pl->wg, 1, PaddingMode::Zeros, false, none, {pl->oct, pl->tt, pl->wg}));
         pl->out_pipe = host::of(ctx).pipeline("conv2d_winograd_output", conv2d_spec(pl->wg, 1, PaddingMode::Zeros, o.bias, p.act, {pl->m}));
@@ -277,7 +293,7 @@ public:
         auto& st = io.state;
         auto& rec = io.rec;
         Context& ctx = io.ctx;
-        const auto input_view = input_texel_view(rec, st.input_copy, io.input);
+        const auto input_view = input_texel_view(rec, st.input_copy, io.input, pl.pack_vec4 != 0);
         const uint64_t key = (uint64_t(algorithm()) << 32) | (uint64_t(pl.oct) << 8) | pl.m;
         if (!st.weights_current(io.weight_version, key)) {
             st.weights = upload_texels(ctx, transform_weights(io.params, io.weight, pl.m, pl.oct, pl.u_texels), false);
@@ -288,17 +304,20 @@ public:
             return scratch(rec, ctx, b, static_cast<uint64_t>(texels) * 16);
         };
         host::of(rec).keep_alive(st.weights);
-        auto& packed_buf = buffer(st.scratch[0], pl.packed_texels);
         auto& v_buf = buffer(st.scratch[1], pl.v_texels);
         auto& m_buf = buffer(st.scratch[2], pl.m_texels);
-        const host::BufferBinding packed(packed_buf.view(vk::Format::eR32G32B32A32Sfloat, static_cast<uint64_t>(pl.packed_texels)));
         const host::BufferBinding v(v_buf.view(vk::Format::eR32G32B32A32Sfloat, static_cast<uint64_t>(pl.v_texels)));
         const host::BufferBinding m(m_buf.view(vk::Format::eR32G32B32A32Sfloat, static_cast<uint64_t>(pl.m_texels)));
         const host::BufferBinding u(st.weights->view(vk::Format::eR32G32B32A32Sfloat, static_cast<uint64_t>(pl.u_texels)));
         const auto& limit = pl.limit;
 
-        // 1. Pack: NCHW -> NC4HW4, the padding (every mode) materialised, zero past the padded image.
-        record_pack(io, *pl.pack_pipe, input_view, packed, pl.pack, pl.pack_gx, pl.pack_gy, pl.pack_planes, limit[2]);
+        // 1. Pack: NCHW -> NC4HW4, the padding (every mode) materialised, zero past the padded image
+        // (DIRECT: the input transform reads the input).
+        host::BufferBinding packed = input_view;
+        if (!pl.direct) {
+            packed = host::BufferBinding(buffer(st.scratch[0], pl.packed_texels).view(vk::Format::eR32G32B32A32Sfloat, static_cast<uint64_t>(pl.packed_texels)));
+            record_pack(io, *pl.pack_pipe, input_view, packed, pl.pack, pl.pack_gx, pl.pack_gy, pl.pack_planes, limit[2]);
+        }
         auto run = [&](const host::ComputePipeline& pipe, std::span<const host::BufferBinding> b, const Grid& grid, int64_t z_total) {
             dispatch_z(rec, pipe, b, pl.pc, grid.gx, grid.gy, z_total, limit[2]);
             host::of(rec).barrier();
