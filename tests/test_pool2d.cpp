@@ -206,6 +206,11 @@ std::vector<PoolCase> size_cases() {
     cases.push_back({true, {2, 5, 33, 47}, Pair(5, 4), Pair(3, 2), Pair(2, 1), Pair(1), true, false});
     cases.push_back({true, {2, 5, 33, 47}, Pair(7), Pair(1), Pair(3), Pair(1), false, true});
     cases.push_back({true, {1, 3, 16, 16}, Pair(16), std::nullopt, Pair(0), Pair(1), false, true, 100});
+    // Rows a multiple of 4 wide (CPU devices read them 4 columns a fetch; W = 8 in the sweeps
+    // gives pad 0 and 1): windows starting 2 and 1 columns into a texel, ceil_mode.
+    cases.push_back({false, {2, 5, 12, 20}, Pair(5), Pair(2), Pair(2), Pair(1), true});
+    cases.push_back({true, {2, 5, 12, 20}, Pair(5), Pair(2), Pair(2), Pair(1), true, false});
+    cases.push_back({false, {1, 4, 9, 24}, Pair(7), Pair(3), Pair(3), Pair(1, 2), false});
     PoolCase a{false, {2, 3, 9, 10}, Pair(3), Pair(2), Pair(1), Pair(1), true};
     a.staging = true;
     cases.push_back(a);
