@@ -9,7 +9,12 @@
 // act is the fused activation ACT (activation.glsl; ACT_NONE: the identity). Each workgroup owns
 // 64 * ITEMS consecutive outputs; invocation l handles l, l + 64, ...; workgroup w of a dispatch
 // is block w + p.group_base (dispatches are split to fit the device).
+// INPUT_TEXEL (the build's binary_texel variant, CPU devices; the flat modes with n % 4 == 0):
+// a and b are RGBA32F texel views and y a vec4 array, each item 4 consecutive elements (n counts
+// vec4s): lavapipe loads storage buffers lane by lane, and stores the 4 components of a vec4 in
+// one pass over the lanes.
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 
 layout(local_size_x = 64, local_size_y = 1, local_size_z = 1) in;
 layout(constant_id = 0) const uint OP = 0;            // OP_ADD, OP_SUB, OP_MUL, OP_DIV
@@ -32,9 +37,15 @@ layout(constant_id = 6) const int DIMS = 5;           // MODE_BROADCAST: the use
 
 #include "activation.glsl"
 
+#ifdef INPUT_TEXEL
+layout(binding = 0) uniform samplerBuffer A4;
+layout(binding = 1) uniform samplerBuffer B4;  // unused in the scalar modes
+layout(std430, binding = 2) writeonly buffer Y { vec4 y4[]; };
+#else
 layout(std430, binding = 0) readonly buffer A { float a[]; };
 layout(std430, binding = 1) readonly buffer B { float b[]; };  // unused in the scalar modes
 layout(std430, binding = 2) writeonly buffer Y { float y[]; };
+#endif
 
 layout(push_constant) uniform BinaryPushConstants {
     uint n;           // outputs
@@ -53,6 +64,24 @@ float apply(float l, float r) {
     return l / r;
 }
 
+#ifdef INPUT_TEXEL
+void main() {
+    const uint block = gl_WorkGroupID.x + p.group_base;
+    const uint first = block * uint(64 * ITEMS) + gl_LocalInvocationID.x;
+    for (int k = 0; k < ITEMS; ++k) {
+        const uint i = first + uint(k * 64);
+        if (i >= p.n) return;
+        const vec4 l = texelFetch(A4, int(i));
+        const vec4 r4 = MODE == MODE_SAME ? texelFetch(B4, int(i)) : vec4(p.scalar);
+        vec4 o;
+        [[unroll]] for (int c = 0; c < 4; ++c) {
+            precise float r = MODE == MODE_RSCALAR ? apply(r4[c], l[c]) : apply(l[c], r4[c]);
+            o[c] = activate(r, ACT, ACT_ALPHA, ACT_BETA);
+        }
+        y4[i] = o;
+    }
+}
+#else
 void main() {
     const uint block = gl_WorkGroupID.x + p.group_base;
     const uint first = block * uint(64 * ITEMS) + gl_LocalInvocationID.x;
@@ -84,3 +113,4 @@ void main() {
         y[i] = activate(r, ACT, ACT_ALPHA, ACT_BETA);
     }
 }
+#endif

@@ -73,6 +73,31 @@ float apply_ref(BinaryOp op, float l, float r) {
     return 0.0f;
 }
 
+// The flat modes through binary_texel (see binary.comp) where the policy prefers texel inputs,
+// the tensors are whole vec4s with texel views and y binds whole; false otherwise.
+bool record_flat_texel(Context& ctx, CommandRecorder& rec, const std::string& who, BinaryOp op, Mode mode, const Activation& act,
+                       BinaryPushConstants pc, const Tensor& a, const Tensor* b, const Tensor& y) {
+    auto& hc = host::of(ctx);
+    const int64_t n = y.numel();
+    if (!hc.policy().layer_texel_inputs || n % 4 != 0 || !hc.uniform_texel_format(vk::Format::eR32G32B32A32Sfloat) ||
+        uint64_t(n / 4) > ctx.info().max_texel_buffer_elements || n >= (int64_t(1) << 31) ||
+        detail::storage_chunk_units(ctx, who, "element", n, {sizeof(float)}) != n)
+        return false;
+    for (const Tensor* t : {&a, b, &y})
+        if (t && !detail::buffer_of(*t).texel_views()) return false;
+    const auto pipeline = hc.pipeline("binary_texel", {static_cast<uint32_t>(op), mode, static_cast<uint32_t>(act.kind),
+                                                       std::bit_cast<uint32_t>(act.alpha), std::bit_cast<uint32_t>(act.beta), kItems, kMaxDims});
+    const auto view = [&](const Tensor& t) { return host::BufferBinding(detail::buffer_of(t).view(vk::Format::eR32G32B32A32Sfloat, static_cast<uint64_t>(n / 4))); };
+    const host::BufferBinding bindings[] = {view(a), view(b ? *b : a), detail::buffer_of(y)};
+    pc.n = static_cast<uint32_t>(n / 4);
+    const int64_t blocks = (n / 4 + kBlock - 1) / kBlock;
+    detail::split_dispatch({blocks, 1, 1}, detail::workgroup_count_limit(ctx), [&](auto base, auto cnt) {
+        pc.group_base = static_cast<uint32_t>(base[0]);
+        host::of(rec).dispatch(*pipeline, bindings, pc, cnt[0], 1, 1);
+    });
+    return true;
+}
+
 // Records the flat modes, chunked to fit maxStorageBufferRange.
 void record_flat(Context& ctx, CommandRecorder& rec, const std::string& who, const host::ComputePipeline& pipeline,
                  BinaryPushConstants pc, const Tensor& a, const Tensor* b, const Tensor& y) {
@@ -106,10 +131,11 @@ void record_scalar(CommandRecorder& rec, const std::string& who, BinaryOp op, fl
                    const Tensor& y, const Activation& act) {
     if (y.numel() == 0) return;
     Context& ctx = x.context();
-    const auto pipeline = binary_pipeline(ctx, op, scalar_first ? ModeRScalar : ModeScalar, act);
+    const Mode mode = scalar_first ? ModeRScalar : ModeScalar;
     BinaryPushConstants pc{};
     pc.scalar = scalar;
-    record_flat(ctx, rec, who, *pipeline, pc, x, nullptr, y);
+    if (!record_flat_texel(ctx, rec, who, op, mode, act, pc, x, nullptr, y))
+        record_flat(ctx, rec, who, *binary_pipeline(ctx, op, mode, act), pc, x, nullptr, y);
     host::of(rec).barrier();
 }
 
@@ -168,7 +194,8 @@ void record_binary(CommandRecorder& rec, const std::string& who, BinaryOp op, co
     if (y.numel() == 0) return;
     Context& ctx = a.context();
     if (a.shape() == b.shape()) {
-        record_flat(ctx, rec, who, *binary_pipeline(ctx, op, ModeSame, act), BinaryPushConstants{}, a, &b, y);
+        if (!record_flat_texel(ctx, rec, who, op, ModeSame, act, BinaryPushConstants{}, a, &b, y))
+            record_flat(ctx, rec, who, *binary_pipeline(ctx, op, ModeSame, act), BinaryPushConstants{}, a, &b, y);
         host::of(rec).barrier();
         return;
     }
