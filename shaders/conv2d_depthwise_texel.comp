@@ -29,6 +29,7 @@ layout(constant_id = 11) const int DW = 1;
 layout(constant_id = 12) const int KH = 3;
 layout(constant_id = 13) const int SH = 1;
 layout(constant_id = 14) const int DH = 1;
+layout(constant_id = 15) const bool VEC_STORE = false;  // conv2d_output.glsl (PX and OW multiples of 4)
 
 #include "conv2d_epilogue.glsl"
 #include "padding.glsl"
@@ -37,7 +38,8 @@ layout(constant_id = 14) const int DH = 1;
 layout(binding = 0) uniform samplerBuffer X;   // R32F view of the NCHW input
 layout(binding = 1) uniform samplerBuffer Wt;  // R32F view of the weights
 layout(std430, binding = 2) readonly buffer Bias { float b[]; };
-layout(std430, binding = 3) writeonly buffer Output { float y[]; };
+#define OUTPUT_BINDING 3
+#include "conv2d_output.glsl"
 
 const int WIN = (PX - 1) * SW + (KW - 1) * DW + 1;
 const int ROWS = (PY - 1) * SH + (KH - 1) * DH + 1;
@@ -87,10 +89,8 @@ void main() {
     [[unroll]] for (int py = 0; py < PY; ++py) {
         const int oy = oy0 + py;
         if (oy >= p.OH) break;
-        const int base = (n * p.K + oc) * out_plane + oy * p.OW;
-        [[unroll]] for (int i = 0; i < PX; ++i) {
-            if (ox0 + i >= p.OW) break;
-            y[base + ox0 + i] = conv_epilogue(acc[py * PX + i], bias);
-        }
+        float v[16];
+        [[unroll]] for (int i = 0; i < PX; ++i) v[i] = conv_epilogue(acc[py * PX + i], bias);
+        store_row((n * p.K + oc) * out_plane + oy * p.OW + ox0, p.OW - ox0, PX, v);
     }
 }

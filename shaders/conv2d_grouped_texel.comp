@@ -43,6 +43,7 @@ layout(constant_id = 14) const int DH = 1;
 // devices), or fetched where used (GPUs: a 7x7 kernel's 49 vec4 would take 196 registers).
 layout(constant_id = 15) const bool TAPS_IN_REGISTERS = true;
 layout(constant_id = 16) const int SG = 8;  // SUBGROUP_WEIGHTS: the subgroup size (= the workgroup size)
+layout(constant_id = 17) const bool VEC_STORE = false;  // conv2d_output.glsl (PX and OW multiples of 4)
 
 #include "conv2d_epilogue.glsl"
 #include "padding.glsl"
@@ -51,7 +52,8 @@ layout(constant_id = 16) const int SG = 8;  // SUBGROUP_WEIGHTS: the subgroup si
 layout(binding = 0) uniform samplerBuffer X;   // R32F view of the NCHW input
 layout(binding = 1) uniform samplerBuffer Wt;  // RGBA32F, transformed weights
 layout(std430, binding = 2) readonly buffer Bias { float b[]; };
-layout(std430, binding = 3) writeonly buffer Output { float y[]; };
+#define OUTPUT_BINDING 3
+#include "conv2d_output.glsl"
 
 const int WIN = (PX - 1) * SW + (KW - 1) * DW + 1;
 const int ROWS = (PY - 1) * SH + (KH - 1) * DH + 1;
@@ -131,11 +133,9 @@ void main() {
         [[unroll]] for (int py = 0; py < PY; ++py) {
             const int oy = oy0 + py;
             if (oy >= p.OH) break;
-            const int base = (n * p.K + oc0 + c) * out_plane + oy * p.OW;
-            [[unroll]] for (int i = 0; i < PX; ++i) {
-                if (ox0 + i >= p.OW) break;
-                y[base + ox0 + i] = conv_epilogue(acc[py * PX + i][c], bias);
-            }
+            float v[16];
+            [[unroll]] for (int i = 0; i < PX; ++i) v[i] = conv_epilogue(acc[py * PX + i][c], bias);
+            store_row((n * p.K + oc0 + c) * out_plane + oy * p.OW + ox0, p.OW - ox0, PX, v);
         }
     }
 }

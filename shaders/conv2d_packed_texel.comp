@@ -41,6 +41,7 @@ layout(constant_id = 9) const int KW = 3;         // kernel width
 layout(constant_id = 10) const int SW = 1;        // stride along width
 layout(constant_id = 11) const int DW = 1;        // dilation along width
 layout(constant_id = 12) const int SG = 8;        // SUBGROUP_WEIGHTS: the subgroup size (= the workgroup size)
+layout(constant_id = 13) const bool VEC_STORE = false;  // conv2d_output.glsl (PX and OW multiples of 4)
 
 #include "conv2d_epilogue.glsl"
 #include "conv2d_packed_params.glsl"
@@ -48,7 +49,8 @@ layout(constant_id = 12) const int SG = 8;        // SUBGROUP_WEIGHTS: the subgr
 layout(binding = 0) uniform samplerBuffer X;   // RGBA32F (or RGBA16F), packed input
 layout(binding = 1) uniform samplerBuffer Wt;  // RGBA32F (or RGBA16F), transformed weights
 layout(std430, binding = 2) readonly buffer Bias { float b[]; };
-layout(std430, binding = 3) writeonly buffer Output { float y[]; };
+#define OUTPUT_BINDING 3
+#include "conv2d_output.glsl"
 
 const int Q = OCT / 4;
 const int WIN = (PX - 1) * SW + (KW - 1) * DW + 1;
@@ -112,10 +114,8 @@ void main() {
             const int o = q * 4 + c;
             if (o >= oc_count) break;
             const float bias = HAS_BIAS ? b[oc0 + o] : 0.0;
-            const int base = (n * p.K + oc0 + o) * out_plane + oy * p.OW;
-            [[unroll]] for (int i = 0; i < PX; ++i) {
-                if (ox0 + i >= p.OW) break;
-                y[base + ox0 + i] = conv_epilogue(acc[i * Q + q][c], bias);
-            }
+            float v[16];
+            [[unroll]] for (int i = 0; i < PX; ++i) v[i] = conv_epilogue(acc[i * Q + q][c], bias);
+            store_row((n * p.K + oc0 + o) * out_plane + oy * p.OW + ox0, p.OW - ox0, PX, v);
         }
 }

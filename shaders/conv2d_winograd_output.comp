@@ -18,13 +18,15 @@
 
 layout(local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
 layout(constant_id = 7) const int WINO_M = 4;  // output tile: 2 or 4
+layout(constant_id = 8) const bool VEC_STORE = false;  // conv2d_output.glsl (F(4x4), OW a multiple of 4)
 
 #include "conv2d_epilogue.glsl"
 #include "winograd_params.glsl"
 
 layout(binding = 0) uniform samplerBuffer M;
 layout(std430, binding = 1) readonly buffer Bias { float b[]; };
-layout(std430, binding = 2) writeonly buffer Output { float y[]; };
+#define OUTPUT_BINDING 2
+#include "conv2d_output.glsl"
 
 void at6(in vec4 x[6], out vec4 r[4]) {
     r[0] = x[0] + x[1] + x[2] + x[3] + x[4];
@@ -87,10 +89,12 @@ void output_f4(int t, int k4, int stride, int base) {
         if (k >= p.K) break;
         const float bias = HAS_BIAS ? b[k] : 0.0;
         const int o = (c.x * p.K + k) * plane + oy * p.OW + ox;
-        [[unroll]] for (int i = 0; i < 4; ++i)
-            [[unroll]] for (int j = 0; j < 4; ++j) {
-                if (oy + i < p.OH && ox + j < p.OW) y[o + i * p.OW + j] = conv_epilogue(r[i][j][ch], bias);
-            }
+        [[unroll]] for (int i = 0; i < 4; ++i) {
+            if (oy + i >= p.OH) break;
+            float v[16];
+            [[unroll]] for (int j = 0; j < 4; ++j) v[j] = conv_epilogue(r[i][j][ch], bias);
+            store_row(o + i * p.OW, p.OW - ox, 4, v);
+        }
     }
 }
 

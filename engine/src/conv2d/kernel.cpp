@@ -123,6 +123,10 @@ uint32_t pack_vec4(Context& ctx, const PackPushConstants& pk, uint32_t px, Paddi
     return 1 + static_cast<uint32_t>(((4 - pk.pad_left % 4) % 4));
 }
 
+uint32_t vec_store(Context& ctx, int64_t row, uint32_t px) {
+    return host::of(ctx).policy().device_class == host::DeviceClass::Cpu && row % 4 == 0 && px % 4 == 0 ? 1u : 0u;
+}
+
 void record_pack(Conv2dIo& io, const host::ComputePipeline& pipeline, const host::BufferBinding& input_view,
                  const host::BufferBinding& packed, PackPushConstants pc, uint32_t gx, uint32_t gy, int64_t planes, int64_t max_z) {
     // Unscaled, the factors' binding is unused: the input's buffer stands in.

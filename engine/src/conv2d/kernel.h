@@ -147,6 +147,10 @@ std::shared_ptr<const host::ComputePipeline> pack_pipeline(Context& ctx, uint32_
 // unit column step, rows a multiple of 4 wide, pixels per invocation a multiple of 4: CPU
 // devices), else 0 (R32F reads).
 uint32_t pack_vec4(Context& ctx, const PackPushConstants& pk, uint32_t px, PaddingMode mode);
+// The VEC_STORE specialization constant of shaders/conv2d_output.glsl: 1 on CPU devices where
+// output rows of `row` elements and an invocation's `px` consecutive columns are whole vec4s
+// (lavapipe stores a vec4 in one pass over the lanes, each float in a pass of its own), else 0.
+uint32_t vec_store(Context& ctx, int64_t row, uint32_t px);
 // Records the pack pass of `io` into `packed` (`pc.scale_n` set from io.input_scale).
 void record_pack(Conv2dIo& io, const host::ComputePipeline& pipeline, const host::BufferBinding& input_view,
                  const host::BufferBinding& packed, PackPushConstants pc, uint32_t gx, uint32_t gy, int64_t planes, int64_t max_z);

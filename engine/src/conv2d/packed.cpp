@@ -209,7 +209,8 @@ std::unique_ptr<Conv2dPlan> prepare_packed(Context& ctx, const Conv2dProblem& p,
     // Where the policy asks for it (CPU devices) and the workgroup is one subgroup, its lanes,
     // which share the block, share their weight fetches through shuffles.
     const std::string name = std::string(flat ? "conv2d_gemm_1x1" : "conv2d_packed_texel") + (shares_weights(ctx, pl.wg) ? "_sg" : "");
-    pr->conv = host::of(ctx).pipeline(name, conv2d_spec(pl.wg, 1, PaddingMode::Zeros, o.bias, p.act, {pl.oct, pl.px, kw_s, sw, dws, pl.wg}));
+    pr->conv = host::of(ctx).pipeline(name, conv2d_spec(pl.wg, 1, PaddingMode::Zeros, o.bias, p.act,
+                                                             {pl.oct, pl.px, kw_s, sw, dws, pl.wg, vec_store(ctx, pl.conv.OW, pl.px)}));
     return pr;
 }
 
@@ -261,6 +262,7 @@ std::unique_ptr<Conv2dPlan> prepare_window(Context& ctx, const Conv2dProblem& p,
         spec.push_back(policy.taps_in_registers ? 1u : 0u);  // TAPS_IN_REGISTERS
         spec.push_back(pl.wg);                               // SG
     }
+    spec.push_back(vec_store(ctx, pr->window.OW, pl.px));  // VEC_STORE
     pr->conv = host::of(ctx).pipeline(grouped ? (sg ? "conv2d_grouped_texel_sg" : "conv2d_grouped_texel") : "conv2d_depthwise_texel", spec);
     return pr;
 }

@@ -284,7 +284,8 @@ public:
         pl->in_pipe = host::of(ctx).pipeline("conv2d_winograd_input", conv2d_spec(pl->wg, 1, PaddingMode::Zeros, false, none, {pl->m, pl->direct}));
         pl->gemm_pipe = host::of(ctx).pipeline(pl->subgroup_weights ? "conv2d_winograd_gemm_sg" : "conv2d_winograd_gemm",
                                                conv2d_spec(pl->wg, 1, PaddingMode::Zeros, false, none, {pl->oct, pl->tt, pl->wg}));
-        pl->out_pipe = host::of(ctx).pipeline("conv2d_winograd_output", conv2d_spec(pl->wg, 1, PaddingMode::Zeros, o.bias, p.act, {pl->m}));
+        pl->out_pipe = host::of(ctx).pipeline("conv2d_winograd_output", conv2d_spec(pl->wg, 1, PaddingMode::Zeros, o.bias, p.act,
+                                                                                     {pl->m, pl->m == 4 ? vec_store(ctx, p.g.out_w, 4) : 0u}));
         return pl;
     }
 
