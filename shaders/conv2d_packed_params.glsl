@@ -10,6 +10,7 @@ layout(push_constant) uniform PackedPushConstants {
     int cout_g;         // output channels per group
     int kh, sh, dh;     // kernel height, stride, dilation along height (width: specialization)
     int z_base;         // first workgroup z of this dispatch (dispatches are split to fit the device)
+    int C;              // input channels (conv2d_packed_texel's DIRECT_1X1 reads)
 } p;
 
 #endif

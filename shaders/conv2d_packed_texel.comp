@@ -28,6 +28,11 @@
 // of a step together, SG at a time, and shuffle each to every lane (a texel fetch gathers for
 // every lane, the same texel SG times at a uniform index; a shuffle at a uniform index is a
 // broadcast).
+// DIRECT_1X1 (gemm_1x1 on CPU devices; the host sets it for stride 1, no padding, one group,
+// OH * OW and PX multiples of 4, fp32): X is an RGBA32F view of the NCHW input itself, 4
+// consecutive pixels of one channel a texel, and no pack pass runs; an invocation's window of a
+// channel quad is its 4 channels' PX / 4 texels (channels past C read as zero, texels past the
+// plane clamped into it: their columns are not stored).
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #ifdef SUBGROUP_WEIGHTS
@@ -42,6 +47,7 @@ layout(constant_id = 10) const int SW = 1;        // stride along width
 layout(constant_id = 11) const int DW = 1;        // dilation along width
 layout(constant_id = 12) const int SG = 8;        // SUBGROUP_WEIGHTS: the subgroup size (= the workgroup size)
 layout(constant_id = 13) const bool VEC_STORE = false;  // conv2d_output.glsl (PX and OW multiples of 4)
+layout(constant_id = 14) const bool DIRECT_1X1 = false; // X is the NCHW input (below)
 
 #include "conv2d_epilogue.glsl"
 #include "conv2d_packed_params.glsl"
@@ -86,7 +92,19 @@ void main() {
         int xi = xrow + ky * p.dh * p.PW;
         [[dont_unroll]] for (int q4 = 0; q4 < p.Q4; ++q4) {
             vec4 xw[WIN];
-            [[unroll]] for (int j = 0; j < WIN; ++j) xw[j] = texelFetch(X, xi + j);
+            if (DIRECT_1X1) {
+                // Flat grid: p.OW is the plane's pixel count, n = ng (one group).
+                [[unroll]] for (int c = 0; c < 4; ++c) {
+                    const int ch = q4 * 4 + c;
+                    const int t0 = (ng * p.C + min(ch, p.C - 1)) * p.OW;
+                    [[unroll]] for (int m = 0; m < PX / 4; ++m) {
+                        const vec4 t = texelFetch(X, (t0 + min(ox0 + 4 * m, p.OW - 4)) / 4);
+                        [[unroll]] for (int e = 0; e < 4; ++e) xw[4 * m + e][c] = ch < p.C ? t[e] : 0.0;
+                    }
+                }
+            } else {
+                [[unroll]] for (int j = 0; j < WIN; ++j) xw[j] = texelFetch(X, xi + j);
+            }
 #ifdef SUBGROUP_WEIGHTS
             vec4 u[NU];
             [[unroll]] for (int r = 0; r < NU; ++r) u[r] = texelFetch(Wt, min(wi + r * SG + lane, w_last));

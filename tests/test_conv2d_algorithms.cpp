@@ -713,7 +713,9 @@ INSTANTIATE_TEST_SUITE_P(WinogradDirectRead, Conv2dAlgorithms, ::testing::Values
 namespace packed {
 // The pack pass reading 4 columns a fetch (zeros padding, unit column step, W % 4 == 0): every
 // first-column offset, stride 2 (packed_texel packs the padded image at unit step), 1x1 with and
-// without padding, channels past the last quad.
+// without padding, channels past the last quad. gemm_1x1 at stride 1 without padding reads the
+// input itself on CPU devices (no pack pass), here also where the last invocation's columns run
+// past the plane (14 x 14 = 24.5 invocations of 8 pixels).
 std::vector<Conv2dCase> pack_direct_read_cases() {
     std::vector<Conv2dCase> cases;
     int i = 0;
@@ -725,6 +727,8 @@ std::vector<Conv2dCase> pack_direct_read_cases() {
             cases.push_back({in, 9, Pair(1), opts(stride, Padding(0, pw), 1, 1, true, PaddingMode::Zeros), Conv2dAlgorithm::Gemm1x1});
             ++i;
         }
+    cases.push_back({{1, 5, 14, 14}, 7, Pair(1), opts(1, 0, 1, 1, true, PaddingMode::Zeros), Conv2dAlgorithm::Gemm1x1, true});
+    cases.push_back({{3, 9, 4, 6}, 13, Pair(1), opts(1, 0, 1, 1, false, PaddingMode::Zeros), Conv2dAlgorithm::Gemm1x1});
     return cases;
 }
 INSTANTIATE_TEST_SUITE_P(PackedDirectRead, Conv2dAlgorithms, ::testing::ValuesIn(pack_direct_read_cases()), case_name);

@@ -84,6 +84,28 @@ TEST_F(Conv2dAlgorithmChoice, WinogradReadsTheInputWithoutAPackPassOnCpuDevices)
     }
 }
 
+// On CPU devices gemm_1x1 at stride 1 without padding (one group, whole vec4s per channel
+// plane) reads the NCHW input itself: one pipeline, DIRECT_1X1 (constant 14) set. Padding or
+// stride 2 keeps the pack pass.
+TEST_F(Conv2dAlgorithmChoice, Gemm1x1ReadsTheInputWithoutAPackPassOnCpuDevices) {
+    Context& ctx = test::context();
+    if (testing::host(ctx).policy().device_class != host::DeviceClass::Cpu) GTEST_SKIP() << "not a CPU device";
+    auto passes = [&](int stride, int padding) {
+        Conv2d conv(ctx, 12, 16, 1, {.stride = stride, .padding = padding});
+        conv.set_algorithm(Conv2dAlgorithm::Gemm1x1);
+        return detail::Conv2dAccess::prepare(conv, {2, 12, 8, 8});
+    };
+    const auto direct = passes(1, 0);
+    ASSERT_EQ(direct.size(), 1u);
+    EXPECT_EQ(direct[0]->name().rfind("conv2d_gemm_1x1", 0), 0u) << direct[0]->name();  // or its _sg variant
+    EXPECT_EQ(direct[0]->specialization().at(14), 1u);
+    for (const auto& p : {passes(1, 1), passes(2, 0)}) {
+        ASSERT_EQ(p.size(), 2u);
+        EXPECT_EQ(p[0]->name(), "pack_nc4hw4");
+        EXPECT_EQ(p[1]->specialization().at(14), 0u);
+    }
+}
+
 // Every algorithm of the registry: its name parses back, appears once in the list and in the
 // CLI's help string, and stores_fp16 agrees with the kernel.
 TEST_F(Conv2dAlgorithmChoice, NamesRoundTrip) {

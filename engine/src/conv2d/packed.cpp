@@ -3,6 +3,7 @@
 #include "conv2d/packed.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "vkconv/error.h"
 #include "vkconv/internal.h"
@@ -122,6 +123,7 @@ PackedPlan plan_packed(const Conv2dParams& params, const Conv2dGeometry* g, cons
     pl.total_z = N * G * blocks;
     pl.weight_texels = G * blocks * kh * Q4 * kw * oct;
     pc.G = G;
+    pc.C = C;
     pc.cout_g = cout_g;
     pl.packed_texels = N * pk.G * Q4 * PH * PW;
     pk.Q4 = static_cast<int32_t>(Q4);
@@ -202,7 +204,15 @@ std::unique_ptr<Conv2dPlan> prepare_packed(Context& ctx, const Conv2dProblem& p,
     pr->f16 = p.fp16;
     pr->weights_key = (uint64_t(k.algorithm()) << 32) | (uint64_t(pl.oct) << 1) | (p.fp16 ? 1 : 0);
     pr->pack_vec4 = pack_vec4(ctx, pl.pack, pl.pack_px, o.padding_mode);
-    pr->pack = pack_pipeline(ctx, pl.pack_wg, pl.pack_px, o.padding_mode, p.fp16, p.scaled_input, pr->pack_vec4);
+    // gemm_1x1 on CPU devices reads the NCHW input itself, 4 pixels of a channel a fetch, where
+    // its grid is the input's (stride 1, no padding, one group), whole vec4s per channel and per
+    // invocation, fp32 and no input factors: no pack pass (on lavapipe the pack's stores were a
+    // large part of a 1x1 convolution with few input channels).
+    const auto& g = p.g;
+    pr->direct_1x1 = k.algorithm() == Conv2dAlgorithm::Gemm1x1 && host::of(ctx).policy().device_class == host::DeviceClass::Cpu &&
+                     o.groups == 1 && o.stride == Pair(1) && g.pad_top == 0 && g.pad_bottom == 0 && g.pad_left == 0 && g.pad_right == 0 &&
+                     (g.out_h * g.out_w) % 4 == 0 && pl.px % 4 == 0 && !p.fp16 && !p.scaled_input;
+    if (!pr->direct_1x1) pr->pack = pack_pipeline(ctx, pl.pack_wg, pl.pack_px, o.padding_mode, p.fp16, p.scaled_input, pr->pack_vec4);
     const bool flat = k.algorithm() == Conv2dAlgorithm::Gemm1x1;
     const uint32_t kw_s = flat ? 1 : p.params.kernel.w, sw = flat ? 1 : o.stride.w, dws = flat ? 1 : o.dilation.w;
     // The padding is materialised by the pack pass: the kernel's PAD_MODE is unused (zeros).
@@ -210,7 +220,7 @@ std::unique_ptr<Conv2dPlan> prepare_packed(Context& ctx, const Conv2dProblem& p,
     // which share the block, share their weight fetches through shuffles.
     const std::string name = std::string(flat ? "conv2d_gemm_1x1" : "conv2d_packed_texel") + (shares_weights(ctx, pl.wg) ? "_sg" : "");
     pr->conv = host::of(ctx).pipeline(name, conv2d_spec(pl.wg, 1, PaddingMode::Zeros, o.bias, p.act,
-                                                             {pl.oct, pl.px, kw_s, sw, dws, pl.wg, vec_store(ctx, pl.conv.OW, pl.px)}));
+                                                             {pl.oct, pl.px, kw_s, sw, dws, pl.wg, vec_store(ctx, pl.conv.OW, pl.px), pr->direct_1x1 ? 1u : 0u}));
     return pr;
 }
 
@@ -226,18 +236,23 @@ void record_packed(const PackedPrepared& pr, Conv2dIo& io, WeightLayout layout) 
         st.weights_version = io.weight_version;
         st.weights_key = pr.weights_key;
     }
-    const uint64_t packed_bytes = static_cast<uint64_t>(pl.packed_texels) * (pr.f16 ? 8 : 16);
-    auto& packed = st.scratch[0];
-    if (!packed || packed->size() < packed_bytes) packed = std::make_shared<host::TexelBuffer>(io.ctx, packed_bytes);
     host::of(rec).keep_alive(st.weights);
-    host::of(rec).keep_alive(packed);
+    // Pack pass: NCHW -> NC4HW4 with the padding materialised (direct_1x1: an RGBA32F view of
+    // the input instead).
+    std::optional<host::BufferBinding> input;
+    if (pr.direct_1x1) {
+        input = input_texel_view(rec, st.input_copy, io.input, true);
+    } else {
+        const uint64_t packed_bytes = static_cast<uint64_t>(pl.packed_texels) * (pr.f16 ? 8 : 16);
+        auto& packed = st.scratch[0];
+        if (!packed || packed->size() < packed_bytes) packed = std::make_shared<host::TexelBuffer>(io.ctx, packed_bytes);
+        host::of(rec).keep_alive(packed);
+        input = host::BufferBinding(packed->view(texel_format, static_cast<uint64_t>(pl.packed_texels)));
+        record_pack(io, *pr.pack, input_texel_view(rec, st.input_copy, io.input, pr.pack_vec4 != 0), *input, pl.pack, pl.pack_gx,
+                    pl.pack_gy, pl.pack_planes, pr.max_z);
+    }
 
-    // Pack pass: NCHW -> NC4HW4 with the padding materialised.
-    record_pack(io, *pr.pack, input_texel_view(rec, st.input_copy, io.input, pr.pack_vec4 != 0),
-                host::BufferBinding(packed->view(texel_format, static_cast<uint64_t>(pl.packed_texels))), pl.pack, pl.pack_gx, pl.pack_gy,
-                pl.pack_planes, pr.max_z);
-
-    const host::BufferBinding bindings[] = {host::BufferBinding(packed->view(texel_format, static_cast<uint64_t>(pl.packed_texels))),
+    const host::BufferBinding bindings[] = {*input,
                                             host::BufferBinding(st.weights->view(texel_format)), detail::buffer_of(io.bias_dev), detail::buffer_of(io.output)};
     dispatch_z(rec, *pr.conv, bindings, pl.conv, pl.gx, pl.gy, pl.total_z, pr.max_z);
     host::of(rec).barrier();

@@ -13,6 +13,7 @@ namespace vkconv::detail {
 // Mirrors shaders/conv2d_packed_params.glsl.
 struct PackedPushConstants {
     int32_t G, Q4, PH, PW, K, OH, OW, cout_g, kh, sh, dh, z_base;
+    int32_t C;
 };
 
 // How one of the four runs one convolution on one input size: the pack pass, the convolution's
@@ -48,6 +49,7 @@ struct PackedPrepared : Conv2dPlan {
     }
     bool f16 = false;
     uint32_t pack_vec4 = 0;  // the pack's VEC4 (pack_vec4)
+    bool direct_1x1 = false; // gemm_1x1 reads the NCHW input itself (no pack pass; see prepare_packed)
     uint64_t weights_key = 0;
     int64_t max_z = 0;
 };
