@@ -30,18 +30,20 @@ layout(constant_id = 12) const int KH = 3;
 layout(constant_id = 13) const int SH = 1;
 layout(constant_id = 14) const int DH = 1;
 layout(constant_id = 15) const bool VEC_STORE = false;  // conv2d_output.glsl (PX and OW multiples of 4)
+layout(constant_id = 16) const int VEC4 = 0;            // conv2d_window.glsl
 
 #include "conv2d_epilogue.glsl"
 #include "padding.glsl"
 #include "conv2d_params.glsl"
 
-layout(binding = 0) uniform samplerBuffer X;   // R32F view of the NCHW input
+layout(binding = 0) uniform samplerBuffer X;   // R32F (VEC4: RGBA32F) view of the NCHW input
 layout(binding = 1) uniform samplerBuffer Wt;  // R32F view of the weights
 layout(std430, binding = 2) readonly buffer Bias { float b[]; };
 #define OUTPUT_BINDING 3
 #include "conv2d_output.glsl"
 
-const int WIN = (PX - 1) * SW + (KW - 1) * DW + 1;
+#include "conv2d_window.glsl"
+
 const int ROWS = (PY - 1) * SH + (KH - 1) * DH + 1;
 
 void main() {
@@ -58,22 +60,14 @@ void main() {
 
     float wk[KH * KW];
     [[unroll]] for (int t = 0; t < KH * KW; ++t) wk[t] = texelFetch(Wt, oc * KH * KW + t).r;
-    int col[WIN];
-    float col_ok[WIN];
-    [[unroll]] for (int j = 0; j < WIN; ++j) {
-        const int ix = pad_index(ox0 * SW - p.pad_left + j, p.W, PAD_MODE);
-        col[j] = max(ix, 0);
-        col_ok[j] = ix >= 0 ? 1.0 : 0.0;
-    }
+    window_columns(ox0);
     float acc[PY * PX];
     [[unroll]] for (int i = 0; i < PY * PX; ++i) acc[i] = 0.0;
 
     [[unroll]] for (int r = 0; r < ROWS; ++r) {
         const int iy = pad_index(oy0 * SH - p.pad_top + r, p.H, PAD_MODE);
-        const int row = in_base + max(iy, 0) * p.W;
-        const float row_ok = iy >= 0 ? 1.0 : 0.0;
         float xw[WIN];
-        [[unroll]] for (int j = 0; j < WIN; ++j) xw[j] = texelFetch(X, row + col[j]).r * (col_ok[j] * row_ok);
+        window_row(in_base + max(iy, 0) * p.W, iy >= 0, xw);
         [[unroll]] for (int py = 0; py < PY; ++py) {
             const int d = r - py * SH;  // offset of this input row below output row py's first tap row
             if (d < 0 || d % DH != 0 || d / DH >= KH) continue;

@@ -44,18 +44,20 @@ layout(constant_id = 14) const int DH = 1;
 layout(constant_id = 15) const bool TAPS_IN_REGISTERS = true;
 layout(constant_id = 16) const int SG = 8;  // SUBGROUP_WEIGHTS: the subgroup size (= the workgroup size)
 layout(constant_id = 17) const bool VEC_STORE = false;  // conv2d_output.glsl (PX and OW multiples of 4)
+layout(constant_id = 18) const int VEC4 = 0;            // conv2d_window.glsl
 
 #include "conv2d_epilogue.glsl"
 #include "padding.glsl"
 #include "conv2d_params.glsl"
 
-layout(binding = 0) uniform samplerBuffer X;   // R32F view of the NCHW input
+layout(binding = 0) uniform samplerBuffer X;   // R32F (VEC4: RGBA32F) view of the NCHW input
 layout(binding = 1) uniform samplerBuffer Wt;  // RGBA32F, transformed weights
 layout(std430, binding = 2) readonly buffer Bias { float b[]; };
 #define OUTPUT_BINDING 3
 #include "conv2d_output.glsl"
 
-const int WIN = (PX - 1) * SW + (KW - 1) * DW + 1;
+#include "conv2d_window.glsl"
+
 const int ROWS = (PY - 1) * SH + (KH - 1) * DH + 1;
 
 void main() {
@@ -74,19 +76,13 @@ void main() {
     const int oc_count = min(4, p.cout_g - block * 4);
     const int plane = p.H * p.W;
 
-    int col[WIN];
-    float col_ok[WIN];
-    [[unroll]] for (int j = 0; j < WIN; ++j) {
-        const int ix = pad_index(ox0 * SW - p.pad_left + j, p.W, PAD_MODE);
-        col[j] = max(ix, 0);
-        col_ok[j] = ix >= 0 ? 1.0 : 0.0;
-    }
+    window_columns(ox0);
     int row_off[ROWS];
-    float row_ok[ROWS];
+    bool row_ok[ROWS];
     [[unroll]] for (int r = 0; r < ROWS; ++r) {
         const int iy = pad_index(oy0 * SH - p.pad_top + r, p.H, PAD_MODE);
         row_off[r] = max(iy, 0) * p.W;
-        row_ok[r] = iy >= 0 ? 1.0 : 0.0;
+        row_ok[r] = iy >= 0;
     }
     vec4 acc[PY * PX];
     [[unroll]] for (int i = 0; i < PY * PX; ++i) acc[i] = vec4(0.0);
@@ -110,7 +106,7 @@ void main() {
 #endif
         [[unroll]] for (int r = 0; r < ROWS; ++r) {
             float xw[WIN];
-            [[unroll]] for (int j = 0; j < WIN; ++j) xw[j] = texelFetch(X, xb + row_off[r] + col[j]).r * (col_ok[j] * row_ok[r]);
+            window_row(xb + row_off[r], row_ok[r], xw);
             [[unroll]] for (int py = 0; py < PY; ++py) {
                 const int d = r - py * SH;  // offset of this input row below output row py's first tap row
                 if (d < 0 || d % DH != 0 || d / DH >= KH) continue;

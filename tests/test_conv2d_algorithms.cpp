@@ -732,6 +732,28 @@ std::vector<Conv2dCase> pack_direct_read_cases() {
     return cases;
 }
 INSTANTIATE_TEST_SUITE_P(PackedDirectRead, Conv2dAlgorithms, ::testing::ValuesIn(pack_direct_read_cases()), case_name);
+
+// grouped_texel and depthwise_texel reading input rows 4 columns a fetch (CPU devices: zeros
+// padding, W % 4 == 0, columns per invocation x stride a multiple of 4): every first-column
+// offset (pad_left 0..3), strides 1 and 2, kernels 3 to 7, dilation, groups, a channel
+// multiplier, taps past every edge.
+std::vector<Conv2dCase> window_direct_read_cases() {
+    std::vector<Conv2dCase> cases;
+    int i = 0;
+    for (int pw : {0, 1, 2, 3})
+        for (int stride : {1, 2})
+            for (int k : {3, 5, 7}) {
+                const int64_t w = 8 + 4 * (i % 3), n = 1 + i % 2;
+                const Pair dil(1, i % 4 == 3 ? 2 : 1);
+                cases.push_back({{n, 6, 9 + i % 3, w}, 8, Pair(k), opts(stride, Padding(k / 2, pw), dil, 2, i % 2 == 0, PaddingMode::Zeros),
+                                 Conv2dAlgorithm::GroupedTexel, i % 3 == 0});
+                cases.push_back({{n, 6, 7 + i % 3, w}, 6 * (1 + i % 2), Pair(k), opts(stride, Padding(1, pw), dil, 6, true, PaddingMode::Zeros),
+                                 Conv2dAlgorithm::DepthwiseTexel, i % 3 == 1});
+                ++i;
+            }
+    return cases;
+}
+INSTANTIATE_TEST_SUITE_P(WindowDirectRead, Conv2dAlgorithms, ::testing::ValuesIn(window_direct_read_cases()), case_name);
 }  // namespace packed
 
 namespace implicit_gemm {

@@ -278,6 +278,13 @@ std::unique_ptr<Conv2dPlan> prepare_window(Context& ctx, const Conv2dProblem& p,
         spec.push_back(pl.wg);                               // SG
     }
     spec.push_back(vec_store(ctx, pr->window.OW, pl.px));  // VEC_STORE
+    // VEC4 (conv2d_window.glsl): CPU devices read the input's rows 4 columns a fetch where zeros
+    // padding, W % 4 == 0 and PX * SW % 4 == 0 keep every invocation's window at one offset in
+    // its texels (an R32F fetch is a gather on lavapipe).
+    if (policy.device_class == host::DeviceClass::Cpu && o.padding_mode == PaddingMode::Zeros && p.g.w % 4 == 0 &&
+        (int64_t(pl.px) * o.stride.w) % 4 == 0 && host::of(ctx).uniform_texel_format(vk::Format::eR32G32B32A32Sfloat))
+        pr->window_vec4 = 1 + static_cast<uint32_t>((4 - p.g.pad_left % 4) % 4);
+    spec.push_back(pr->window_vec4);
     pr->conv = host::of(ctx).pipeline(grouped ? (sg ? "conv2d_grouped_texel_sg" : "conv2d_grouped_texel") : "conv2d_depthwise_texel", spec);
     return pr;
 }
@@ -294,7 +301,7 @@ void record_window(const PackedPrepared& pr, Conv2dIo& io, WeightLayout layout) 
     // Straight from the input tensor's buffer (an R32F view): no pack pass.
     if (layout) host::of(rec).keep_alive(st.weights);
     const host::BufferBinding bindings[] = {
-        input_texel_view(rec, st.input_copy, io.input),
+        input_texel_view(rec, st.input_copy, io.input, pr.window_vec4 != 0),
         layout ? host::BufferBinding(st.weights->view(vk::Format::eR32G32B32A32Sfloat))
                : host::BufferBinding(detail::buffer_of(io.weight_dev).view(vk::Format::eR32Sfloat, static_cast<uint64_t>(io.weight_dev.numel()))),
         detail::buffer_of(io.bias_dev), detail::buffer_of(io.output)};

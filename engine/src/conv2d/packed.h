@@ -50,6 +50,7 @@ struct PackedPrepared : Conv2dPlan {
     bool f16 = false;
     uint32_t pack_vec4 = 0;  // the pack's VEC4 (pack_vec4)
     bool direct_1x1 = false; // gemm_1x1 reads the NCHW input itself (no pack pass; see prepare_packed)
+    uint32_t window_vec4 = 0;  // the window kernels' VEC4 (shaders/conv2d_window.glsl)
     uint64_t weights_key = 0;
     int64_t max_z = 0;
 };
