@@ -223,6 +223,36 @@ TEST_P(ConvNumerics, MatchesReference) {
     else EXPECT_TRUE(same(got, want, 1e-4f)) << c;
 }
 
+// +inf in the first and last input columns, beside zero padding of 1 and 2, with positive
+// weights: the outputs whose windows hold it are +inf as in PyTorch (a padding tap adds 0; it is
+// not the clamped column's inf times 0, NaN), for every algorithm that runs the 3x3 dense or
+// depthwise convolution.
+TEST_F(Numerics, InfBesideZeroPadding) {
+    Context& ctx = test::context();
+    const Shape shape{1, 4, 6, 8};
+    auto x = test::random_values(static_cast<size_t>(shape_numel(shape)), 9);
+    for (int c = 0; c < 4; ++c) {
+        x[static_cast<size_t>((c * 6 + 2) * 8)] = kInf;
+        x[static_cast<size_t>((c * 6 + 4) * 8 + 7)] = kInf;
+    }
+    int ran = 0;
+    for (auto a : conv2d_algorithms())
+        for (int groups : {1, 4})
+            for (int padding : {1, 2}) {
+                Conv2d conv(ctx, 4, 4, 3, {.padding = padding, .groups = groups});
+                if (!conv.supports(a, shape)) continue;
+                conv.set_weight(std::vector<float>(static_cast<size_t>(conv.params().weight_numel()), 0.25f));
+                conv.set_algorithm(a);
+                const auto got = run(conv, shape, x);
+                const auto want = conv.reference(shape, x);
+                SCOPED_TRACE(conv.repr() + " algorithm=" + to_string(a));
+                if (a == Conv2dAlgorithm::Winograd) EXPECT_TRUE(specials_kept(got, want, 1e-4f));
+                else EXPECT_TRUE(same(got, want, 1e-4f));
+                ++ran;
+            }
+    EXPECT_GT(ran, 8);
+}
+
 // Every algorithm of the registry.
 std::vector<ConvCase> conv_cases() {
     std::vector<ConvCase> out;
