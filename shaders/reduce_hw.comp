@@ -14,21 +14,26 @@
 // an empty plane (0 / 0, as torch.mean; written explicitly: a shader's x / 0 is undefined).
 // INPUT_TEXEL (the build's reduce_hw_texel variant): the input is read through an R32F uniform
 // texel buffer (texel fetches are cheaper than storage-buffer loads on CPU devices).
+// VEC4 (INPUT_TEXEL with SMALL, HW % 4 == 0): an RGBA32F view instead, 4 values a fetch, combined
+// in the same order (on lavapipe an R32F fetch is a gather).
 #extension GL_GOOGLE_include_directive : require
 
 layout(local_size_x_id = 2, local_size_y = 1, local_size_z = 1) in;
 layout(constant_id = 0) const bool MAX = false;
 layout(constant_id = 1) const bool SMALL = false;
 layout(constant_id = 2) const int WG = 64;  // the workgroup size; 64 with SMALL false
+layout(constant_id = 3) const bool VEC4 = false;
 
 #include "layers_common.glsl"
 
 #ifdef INPUT_TEXEL
 layout(binding = 0) uniform samplerBuffer Xt;
 float load_x(int i) { return texelFetch(Xt, i).x; }
+vec4 load_x4(int i) { return texelFetch(Xt, i); }
 #else
 layout(std430, binding = 0) readonly buffer Input { float x[]; };
 float load_x(int i) { return x[i]; }
+vec4 load_x4(int i) { return vec4(0.0); }  // unused: VEC4 needs INPUT_TEXEL
 #endif
 layout(std430, binding = 1) writeonly buffer Output { float y[]; };
 
@@ -49,7 +54,14 @@ void main() {
         if (plane >= p.planes) return;
         const int base = plane * p.HW;
         float r = MAX ? NEG_INF : 0.0;
-        for (int i = 0; i < p.HW; ++i) r = combine(r, load_x(base + i));
+        if (VEC4) {
+            for (int i = 0; i < p.HW / 4; ++i) {
+                const vec4 t = load_x4(base / 4 + i);
+                r = combine(combine(combine(combine(r, t.x), t.y), t.z), t.w);
+            }
+        } else {
+            for (int i = 0; i < p.HW; ++i) r = combine(r, load_x(base + i));
+        }
         y[plane] = finish(r);
         return;
     }

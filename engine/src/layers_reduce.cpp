@@ -100,13 +100,18 @@ void ReduceHW::record(CommandRecorder& rec, std::span<const Tensor> inputs, cons
     const auto texel = detail::storage_chunk_units(*ctx_, type(), "plane", g.planes, {sizeof(float)}) == g.planes
                            ? detail::texel_input(*ctx_, inputs[0])
                            : std::nullopt;
-    const auto pipeline = host::of(*ctx_).pipeline(texel ? "reduce_hw_texel" : "reduce_hw", {max_ ? 1u : 0u, small ? 1u : 0u, wg});
+    // Planes of whole vec4s, one an invocation: 4 values a fetch (an RGBA32F view).
+    const bool vec4 = texel && small && g.hw > 0 && g.hw % 4 == 0 && host::of(*ctx_).uniform_texel_format(vk::Format::eR32G32B32A32Sfloat);
+    const auto pipeline = host::of(*ctx_).pipeline(texel ? "reduce_hw_texel" : "reduce_hw", {max_ ? 1u : 0u, small ? 1u : 0u, wg, vec4 ? 1u : 0u});
+    const auto input_view = vec4 ? std::optional<host::BufferBinding>(detail::buffer_of(inputs[0]).view(
+                                       vk::Format::eR32G32B32A32Sfloat, static_cast<uint64_t>(inputs[0].numel()) / 4))
+                                 : texel;
     const int64_t step = texel ? g.planes : chunk;
     for (int64_t p0 = 0; p0 < g.planes; p0 += step) {
         const int64_t np = std::min(step, g.planes - p0);
         // An empty plane (mean: NaN) still binds one float of input.
         const host::BufferBinding bindings[] = {
-            texel       ? *texel
+            texel       ? *input_view
             : g.hw == 0 ? host::BufferBinding(detail::buffer_of(inputs[0]))
                       : host::BufferBinding(detail::buffer_of(inputs[0]).handle(), detail::buffer_of(inputs[0]).offset() + static_cast<uint64_t>(p0) * in_plane,
                                             static_cast<uint64_t>(np) * in_plane),
