@@ -17,7 +17,10 @@
 // factors): 1 + s reads the patch straight from the NCHW input through an RGBA32F view, 4
 // columns a fetch, instead of the packed input (no pack pass): a tile's first column
 // 4 tx - pad_left sits s = (-pad_left) mod 4 columns into its texel, the same for every tile,
-// and taps outside the input or past C are zero.
+// and taps outside the input or past C are zero. Other padding modes (every mode is a
+// specialization constant, PAD_MODE) map rows through pad_index, and the host splits the tiles
+// into two dispatches (p.part): the interior tile columns, whose 6 columns are inside the input,
+// read them 4 columns a fetch; the border columns read each mapped column on its own.
 // The transform is the same arithmetic on the same values either way.
 //
 // Invocation (linear number over x, y) t, workgroup z + z_base = q: one tile x one channel quad
@@ -29,7 +32,9 @@
 layout(local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
 layout(constant_id = 7) const int WINO_M = 4;  // output tile: 2 or 4
 layout(constant_id = 8) const int DIRECT = 0;  // 0: X is the packed input; 1 + s: the NCHW input (above)
+layout(constant_id = 2) const int PAD_MODE = 0;  // DIRECT: padding.glsl's mode
 
+#include "padding.glsl"
 #include "winograd_params.glsl"
 
 layout(binding = 0) uniform samplerBuffer X;                      // packed input (DIRECT: RGBA32F view of the NCHW input)
@@ -40,7 +45,7 @@ vec4 g_patch[6][6];        // DIRECT: the tile's patch, channels of its quad
 
 // DIRECT: loads the patch of the tile at output rows / columns (4 or 2) x (ty, tx) of image n,
 // channel quad q, into g_patch.
-void load_patch_direct(int n, int q, int ty, int tx) {
+void load_patch_direct(int n, int q, int ty, int tx, bool border) {
     const int S = DIRECT - 1;
     const int ix0 = WINO_M * tx - p.pad_left;  // first column; ix0 - S is a multiple of 4
     bvec4 cok;
@@ -50,9 +55,21 @@ void load_patch_direct(int n, int q, int ty, int tx) {
         cbase[c] = (n * p.C + min(q * 4 + c, p.C - 1)) * p.H * p.W;
     }
     [[unroll]] for (int i = 0; i < A; ++i) {
-        const int iy = WINO_M * ty - p.pad_top + i;
-        const bool row_ok = iy >= 0 && iy < p.H;
-        const int row = clamp(iy, 0, p.H - 1) * p.W;
+        const int iy = pad_index(WINO_M * ty - p.pad_top + i, p.H, PAD_MODE);
+        const bool row_ok = iy >= 0;
+        const int row = max(iy, 0) * p.W;
+        if (border) {
+            // Each column mapped on its own (every padding mode), its texel fetched per channel.
+            [[unroll]] for (int j = 0; j < A; ++j) {
+                const int ix = pad_index(ix0 + j, p.W, PAD_MODE);
+                const int col = max(ix, 0);
+                vec4 v;
+                [[unroll]] for (int c = 0; c < 4; ++c) v[c] = texelFetch(X, (cbase[c] + row + col) / 4)[col % 4];
+                const bool ok = row_ok && ix >= 0;
+                g_patch[i][j] = mix(vec4(0.0), v, bvec4(ok && cok.x, ok && cok.y, ok && cok.z, ok && cok.w));
+            }
+            continue;
+        }
         vec4 t[4][3];  // [channel][texel]: columns ix0 - S + 4 m ..
         [[unroll]] for (int m = 0; m < 3; ++m) {
             if (4 * m >= S + A) break;
@@ -123,15 +140,29 @@ void transform_f4(int base, int o, int stride, float keep) {
     }
 }
 
+// The tile of invocation u in dispatch part p.part (see winograd_params.glsl), or -1.
+int part_tile(int u) {
+    if (p.part == 0) return u < p.TP ? u : -1;
+    const int ni = max(p.tx_hi - p.tx_lo + 1, 0), nb = p.TW - ni;  // interior / border tile columns
+    const int rows = p.T / p.TW;                                     // image rows of tiles (N * TH)
+    if (p.part == 1) {
+        if (u >= rows * ni) return -1;
+        return (u / ni) * p.TW + p.tx_lo + u % ni;
+    }
+    if (u >= rows * nb) return u - rows * nb + p.T < p.TP ? u - rows * nb + p.T : -1;
+    const int k = u % nb;
+    return (u / nb) * p.TW + (k < p.tx_lo ? k : k + ni);
+}
+
 void main() {
-    const int t = linear_invocation();
-    if (t >= p.TP) return;
+    const int t = part_tile(linear_invocation());
+    if (t < 0) return;
     const int q = int(gl_WorkGroupID.z) + p.z_base;
     // Branch-free past T: read tile T - 1 and store zeros.
     const ivec3 c = tile_coords(min(t, p.T - 1));
     const float keep = t < p.T ? 1.0 : 0.0;
     const int base = ((c.x * p.Q4 + q) * p.PH + WINO_M * c.y) * p.PW + WINO_M * c.z;
-    if (DIRECT > 0) load_patch_direct(c.x, q, c.y, c.z);
+    if (DIRECT > 0) load_patch_direct(c.x, q, c.y, c.z, p.part == 2);
     const int stride = p.Q4 * p.TP;
     const int o = q * p.TP + t;
     if (WINO_M == 4) transform_f4(base, o, stride, keep);

@@ -25,6 +25,9 @@ layout(push_constant) uniform WinogradPushConstants {
     int z_base;      // first workgroup z of this dispatch (dispatches are split to fit the device)
     int C, H, W;     // input channels, height, width (conv2d_winograd_input's DIRECT reads)
     int pad_top, pad_left;
+    int part;        // DIRECT with a padding mode other than zeros: 0 every tile, 1 the interior
+                     // tile columns tx_lo .. tx_hi, 2 the others (and the tiles past T)
+    int tx_lo, tx_hi;
 } p;
 
 // Linear invocation number over x and y (the host splits long grids over y).

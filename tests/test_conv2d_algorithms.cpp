@@ -705,6 +705,14 @@ std::vector<Conv2dCase> direct_read_cases() {
                                  i % 3 == 2 ? "VKCONV_WINOGRAD_TILE=2" : ""));
             ++i;
         }
+    // The other padding modes: F(4x4) splits the tiles into interior columns (4 columns a fetch)
+    // and border columns (each mapped column on its own); images of 1 to 4 tile columns, where
+    // there may be no interior column at all.
+    const Padding mode_pads[] = {Padding(1), Padding(2, 3), Padding(1, 2), Padding(3, 1)};
+    const Shape mode_inputs[] = {{2, 5, 9, 16}, {1, 13, 7, 8}, {1, 4, 6, 12}, {3, 6, 5, 4}};
+    const PaddingMode modes[] = {PaddingMode::Reflect, PaddingMode::Replicate, PaddingMode::Circular};
+    for (size_t k = 0; k < 12; ++k)
+        cases.push_back(wino(mode_inputs[k % 4], 5 + int(k), wopts(mode_pads[(k / 4 + k) % 4], k % 2 == 0, modes[k % 3]), k % 5 == 0));
     return cases;
 }
 INSTANTIATE_TEST_SUITE_P(WinogradDirectRead, Conv2dAlgorithms, ::testing::ValuesIn(direct_read_cases()), case_name);

@@ -58,11 +58,11 @@ TEST_F(Conv2dAlgorithmChoice, PrepareWarmsUpThePlanTheForwardUses) {
     EXPECT_TRUE(detail::Conv2dAccess::prepare(conv, {0, 8, 13, 11}).empty());
 }
 
-// On CPU devices (lavapipe), where the input can be read 4 columns a fetch (zeros padding, rows a
-// multiple of 4 wide), Winograd's input transform reads it itself: no pack pass, and its DIRECT
-// specialization constant is 1 + the first column's offset in its texel ((-pad_left) mod 4).
-// Reflect padding, or a row width that is not a multiple of 4, keeps the pack pass; so does
-// an input scaled by per-channel factors (test_model_channel_scale).
+// On CPU devices (lavapipe), where the input can be read 4 columns a fetch (rows a multiple of 4
+// wide), Winograd's input transform reads it itself: no pack pass, and its DIRECT specialization
+// constant is 1 + the first column's offset in its texel ((-pad_left) mod 4), for every padding
+// mode (its PAD_MODE). A row width that is not a multiple of 4 keeps the pack pass; so does an
+// input scaled by per-channel factors (test_model_channel_scale).
 TEST_F(Conv2dAlgorithmChoice, WinogradReadsTheInputWithoutAPackPassOnCpuDevices) {
     Context& ctx = test::context();
     if (testing::host(ctx).policy().device_class != host::DeviceClass::Cpu) GTEST_SKIP() << "not a CPU device";
@@ -71,17 +71,18 @@ TEST_F(Conv2dAlgorithmChoice, WinogradReadsTheInputWithoutAPackPassOnCpuDevices)
         conv.set_algorithm(Conv2dAlgorithm::Winograd);
         return detail::Conv2dAccess::prepare(conv, {1, 8, 9, w});
     };
-    for (int pad_left : {0, 1, 2, 3}) {
-        const auto p = passes(pad_left, PaddingMode::Zeros, 12);
-        ASSERT_EQ(p.size(), 3u) << "pad_left " << pad_left;
-        EXPECT_EQ(p[0]->name(), "conv2d_winograd_input");
-        EXPECT_EQ(p[0]->specialization().at(8), 1u + (4 - pad_left) % 4) << "pad_left " << pad_left;
-    }
-    for (const auto& p : {passes(1, PaddingMode::Reflect, 12), passes(1, PaddingMode::Zeros, 13)}) {
-        ASSERT_EQ(p.size(), 4u);
-        EXPECT_EQ(p[0]->name(), "pack_nc4hw4");
-        EXPECT_EQ(p[1]->specialization().at(8), 0u);
-    }
+    for (int pad_left : {0, 1, 2, 3})
+        for (PaddingMode mode : {PaddingMode::Zeros, PaddingMode::Reflect}) {
+            const auto p = passes(pad_left, mode, 12);
+            ASSERT_EQ(p.size(), 3u) << "pad_left " << pad_left;
+            EXPECT_EQ(p[0]->name(), "conv2d_winograd_input");
+            EXPECT_EQ(p[0]->specialization().at(8), 1u + (4 - pad_left) % 4) << "pad_left " << pad_left;
+            EXPECT_EQ(p[0]->specialization().at(2), static_cast<uint32_t>(mode)) << "pad_left " << pad_left;
+        }
+    const auto p = passes(1, PaddingMode::Zeros, 13);
+    ASSERT_EQ(p.size(), 4u);
+    EXPECT_EQ(p[0]->name(), "pack_nc4hw4");
+    EXPECT_EQ(p[1]->specialization().at(8), 0u);
 }
 
 // On CPU devices gemm_1x1 at stride 1 without padding (one group, whole vec4s per channel

@@ -28,6 +28,7 @@ namespace {
 struct WinogradPushConstants {
     int32_t Q4, KQ, K, blocks, TH, TW, T, TP, PH, PW, OH, OW, z_base;
     int32_t C, H, W, pad_top, pad_left;
+    int32_t part, tx_lo, tx_hi;
 };
 
 struct Grid {
@@ -56,6 +57,10 @@ struct WinogradPlan : Conv2dPlan {
     int64_t pack_planes = 0, packed_texels = 0, v_texels = 0, m_texels = 0, u_texels = 0;
     int64_t in_z = 0, gemm_z = 0, out_z = 0;
     Grid in_grid, gemm_grid, out_grid;
+    // DIRECT with a padding mode other than zeros: the input transform's two parts (interior and
+    // border tile columns, see conv2d_winograd_input.comp).
+    bool split = false;
+    Grid interior_grid, border_grid;
     std::shared_ptr<const host::ComputePipeline> pack_pipe, in_pipe, gemm_pipe, out_pipe;
     std::vector<std::shared_ptr<const host::ComputePipeline>> pipelines() const override {
         if (!pack_pipe) return {in_pipe, gemm_pipe, out_pipe};
@@ -174,6 +179,12 @@ void plan_winograd(WinogradPlan& pl, Context& ctx, const Conv2dParams& params, c
     pk.pad_top = g->pad_top;
     pk.pad_left = g->pad_left;
     pl.pack_vec4 = pack_vec4(ctx, pk, pl.pack_px, o.padding_mode);
+    // The input transform reading the input itself (CPU devices, whose pack pass takes several
+    // pixels a multiple of 4 an invocation; F(4x4); rows of whole vec4s): DIRECT = 1 + the first
+    // column's offset in its texel. Zeros padding masks the border taps in one dispatch; the
+    // other modes split the tiles into interior and border columns (two dispatches).
+    if (pl.m == 4 && pl.pack_px % 4 == 0 && g->w % 4 == 0) pl.direct = 1 + static_cast<uint32_t>((4 - g->pad_left % 4) % 4);
+    pl.split = pl.direct && o.padding_mode != PaddingMode::Zeros;
     pl.pack_planes = N * Q4;
     pl.pack_gx = static_cast<uint32_t>((PW + pl.pack_wg * pl.pack_px - 1) / (pl.pack_wg * pl.pack_px));
     pl.pack_gy = static_cast<uint32_t>(PH);
@@ -196,10 +207,17 @@ void plan_winograd(WinogradPlan& pl, Context& ctx, const Conv2dParams& params, c
     pc.pad_top = g->pad_top;
     pc.pad_left = g->pad_left;
     pl.in_z = Q4;
+    // Interior tile columns: the patch's columns 4 tx - pad_left .. + 5 inside [0, W).
+    pc.tx_lo = (g->pad_left + 3) / 4;
+    pc.tx_hi = static_cast<int32_t>(std::min<int64_t>(TW - 1, g->w - 6 + g->pad_left >= 0 ? (g->w - 6 + g->pad_left) / 4 : -1));
+    const int64_t interior = std::max<int64_t>(pc.tx_hi - pc.tx_lo + 1, 0);
+
     pl.gemm_z = P;
     pl.out_z = (K + 3) / 4;
     const auto limit = workgroup_count_limit(ctx);
     if (pl.pack_gx > limit[0] || pl.pack_gy > limit[1] || !linear_grid(TP, pl.wg, limit, pl.in_grid) ||
+        !linear_grid(N * TH * interior, pl.wg, limit, pl.interior_grid) ||
+        !linear_grid(N * TH * (TW - interior) + (TP - T), pl.wg, limit, pl.border_grid) ||
         !linear_grid(TP / pl.tt * blocks, pl.wg, limit, pl.gemm_grid) || !linear_grid(T, pl.wg, limit, pl.out_grid)) {
         pl.reason = "the output needs more workgroups than maxComputeWorkGroupCount allows";
         return;
@@ -279,9 +297,10 @@ public:
         // Where the pack could read 4 columns a fetch (CPU devices), the input transform of
         // F(4x4) reads the input itself, unless the input is scaled first (the pack pass's
         // factors). (F(2x2)'s tiles start 2 columns apart: their offset in a texel alternates.)
-        pl->direct = pl->pack_vec4 && !p.scaled_input && pl->m == 4 ? pl->pack_vec4 : 0;
+        if (p.scaled_input) pl->direct = 0, pl->split = false;
         if (!pl->direct) pl->pack_pipe = pack_pipeline(ctx, pl->pack_wg, pl->pack_px, o.padding_mode, false, p.scaled_input, pl->pack_vec4);
-        pl->in_pipe = host::of(ctx).pipeline("conv2d_winograd_input", conv2d_spec(pl->wg, 1, PaddingMode::Zeros, false, none, {pl->m, pl->direct}));
+        pl->in_pipe = host::of(ctx).pipeline("conv2d_winograd_input", conv2d_spec(pl->wg, 1, pl->direct ? o.padding_mode : PaddingMode::Zeros,
+                                                                                  false, none, {pl->m, pl->direct}));
         pl->gemm_pipe = host::of(ctx).pipeline(pl->subgroup_weights ? "conv2d_winograd_gemm_sg" : "conv2d_winograd_gemm",
                                                conv2d_spec(pl->wg, 1, PaddingMode::Zeros, false, none, {pl->oct, pl->tt, pl->wg}));
         pl->out_pipe = host::of(ctx).pipeline("conv2d_winograd_output", conv2d_spec(pl->wg, 1, PaddingMode::Zeros, o.bias, p.act,
@@ -294,7 +313,7 @@ public:
         auto& st = io.state;
         auto& rec = io.rec;
         Context& ctx = io.ctx;
-        const auto input_view = input_texel_view(rec, st.input_copy, io.input, pl.pack_vec4 != 0);
+        const auto input_view = input_texel_view(rec, st.input_copy, io.input, pl.direct ? true : pl.pack_vec4 != 0);
         const uint64_t key = (uint64_t(algorithm()) << 32) | (uint64_t(pl.oct) << 8) | pl.m;
         if (!st.weights_current(io.weight_version, key)) {
             st.weights = upload_texels(ctx, transform_weights(io.params, io.weight, pl.m, pl.oct, pl.u_texels), false);
@@ -326,7 +345,17 @@ public:
         // 2. V = B^T d B.
         {
             const host::BufferBinding b[] = {packed, host::BufferBinding(v_buf.handle(), 0, static_cast<uint64_t>(pl.v_texels) * 16)};
-            run(*pl.in_pipe, b, pl.in_grid, pl.in_z);
+            if (pl.split) {
+                // The interior tile columns, then the border ones (and the tiles past T).
+                auto pc = pl.pc;
+                pc.part = 1;
+                dispatch_z(rec, *pl.in_pipe, b, pc, pl.interior_grid.gx, pl.interior_grid.gy, pl.in_z, limit[2]);
+                pc.part = 2;
+                dispatch_z(rec, *pl.in_pipe, b, pc, pl.border_grid.gx, pl.border_grid.gy, pl.in_z, limit[2]);
+                host::of(rec).barrier();
+            } else {
+                run(*pl.in_pipe, b, pl.in_grid, pl.in_z);
+            }
         }
         // 3. M = U V.
         {
